@@ -1,0 +1,324 @@
+"""Fitting a law to a run table: multi-start, local refinement, bootstrap and diagnostics.
+
+>>> from scalinglab.fit import LawFit
+>>> result = LawFit("chinchilla", bootstrap=1000, seed=0).fit(table).result_   # doctest: +SKIP
+
+The estimator follows scikit-learn's contract: arguments are stored untouched in ``__init__``,
+``fit`` validates them and returns ``self``, learned attributes end in ``_``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from .. import laws as _laws
+from .. import table as _table
+from ..errors import (BoundWarning, ConvergenceWarning, FitError, IdentifiabilityWarning, ParameterError,
+                      invalid)
+from ..laws import Law, Objective
+from ._optimize import Array, irls_weight, minimize_batched, objective_values, fd_jacobian
+from .result import Fit
+
+log = logging.getLogger(__name__)
+
+#: starts whose objective is within this relative tolerance of the best count as reaching it
+BEST_RTOL = 1e-6
+#: |correlation| of two parameters' bootstrap draws above which the direction is reported as flat
+FLAT_CORR = 0.99
+#: condition number of the scaled curvature matrix above which the fit is reported ill-conditioned
+FLAT_COND = 1e10
+#: elements of the K x n residual matrix evaluated in one chunk of starts
+_CHUNK = 1_500_000
+
+
+class Problem:
+    """A law bound to data: residuals and Jacobians on the optimisation scale of the free parameters."""
+
+    def __init__(self, law: Law, df: pd.DataFrame, objective: Objective, fixed: Mapping[str, float],
+                 weights: np.ndarray | None = None) -> None:
+        self.law = law
+        self.objective = objective
+        self.fixed = dict(fixed)
+        self.free = [p for p in law.params if p.name not in self.fixed]
+        if not self.free:
+            raise ParameterError(f"every parameter of law {law.name!r} is fixed: nothing to fit.")
+        self.inputs = {c: df[c].to_numpy(dtype=float) for c in law.inputs}
+        self.y = df[law.target].to_numpy(dtype=float)
+        self.log_y = np.log(self.y) if objective.space == "log" else None
+        self.n = len(self.y)
+        self.weights = np.ones(self.n) if weights is None else np.asarray(weights, dtype=float)
+        lo, hi = zip(*(p.scaled_bounds for p in self.free))
+        self.lower = np.array(lo, dtype=float)
+        self.upper = np.array(hi, dtype=float)
+        self._free_idx = [law.param_names.index(p.name) for p in self.free]
+
+    def params_of(self, theta: Array) -> dict[str, Any]:
+        """Natural-unit parameters for a (K, P) batch of free-parameter vectors: (K, 1) arrays."""
+        out: dict[str, Any] = {k: float(v) for k, v in self.fixed.items()}
+        for j, p in enumerate(self.free):
+            out[p.name] = p.from_scaled(theta[:, j])[:, None]
+        return out
+
+    def natural(self, theta: Array) -> dict[str, float]:
+        """Natural-unit parameters of one vector theta (P,), fixed ones included, in law order."""
+        d = {k: float(v[0, 0]) if isinstance(v, np.ndarray) else float(v)
+             for k, v in self.params_of(theta[None, :]).items()}
+        return {name: d[name] for name in self.law.param_names}
+
+    def residual(self, theta: Array) -> Array:
+        p = self.params_of(theta)
+        if self.objective.space == "log":
+            return self.law.log_predict(p, self.inputs) - self.log_y
+        return self.law.predict(p, self.inputs) - self.y
+
+    def jac(self, theta: Array) -> tuple[Array, Array]:
+        if self.law.log_jacobian is None:
+            return fd_jacobian(self.residual, theta, self.lower, self.upper)
+        p = self.params_of(theta)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            lp, Jlog = self.law.log_jacobian(p, self.inputs)
+            if len(self._free_idx) != Jlog.shape[-1]:
+                Jlog = Jlog[..., self._free_idx]
+            if self.objective.space == "log":
+                return lp - self.log_y, Jlog
+            pred = np.exp(lp)
+            return pred - self.y, pred[..., None] * Jlog
+
+    def values(self, theta: Array, weights: Array | None = None) -> Array:
+        w = self.weights if weights is None else weights
+        return objective_values(self.residual(theta), w, self.objective.kind, self.objective.delta)
+
+    def minimize(self, starts: Array, weights: Array | None = None, max_iter: int = 300) -> Any:
+        """Batched minimisation in chunks that keep the K x n x P Jacobian in memory bounds."""
+        W = self.weights if weights is None else weights
+        K = len(starts)
+        chunk = max(1, _CHUNK // max(1, self.n * len(self.free)))
+        thetas, vals, conv = [], [], []
+        for s in range(0, K, chunk):
+            w = W if W.ndim == 1 else W[s:s + chunk]
+            res = minimize_batched(self.jac, self.residual, starts[s:s + chunk], self.lower, self.upper, w,
+                                   kind=self.objective.kind, delta=self.objective.delta, max_iter=max_iter)
+            thetas.append(res.theta)
+            vals.append(res.value)
+            conv.append(res.converged)
+        return np.concatenate(thetas), np.concatenate(vals), np.concatenate(conv)
+
+    def polish(self, theta: Array) -> tuple[Array, float, bool]:
+        """Refine one vector with L-BFGS-B on the exact objective, gradient J^T rho'(r)."""
+        kind, delta = self.objective.kind, self.objective.delta
+
+        def fun(t: Array) -> tuple[float, Array]:
+            r, J = self.jac(t[None, :])
+            f = objective_values(r, self.weights, kind, delta)[0]
+            g = np.einsum("n,np->p", irls_weight(r[0], kind, delta) * r[0] * self.weights, J[0])
+            if not np.isfinite(f):
+                return 1e300, np.zeros_like(t)
+            return float(f), g
+
+        bounds = [(None if not np.isfinite(lo) else lo, None if not np.isfinite(hi) else hi)
+                  for lo, hi in zip(self.lower, self.upper)]
+        res = optimize.minimize(fun, theta, jac=True, method="L-BFGS-B", bounds=bounds,
+                                options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000})
+        return np.asarray(res.x, dtype=float), float(res.fun), bool(res.success)
+
+    def curvature(self, theta: Array) -> Array:
+        """The IRLS (Gauss-Newton) curvature matrix J^T diag(w) J at theta, (P, P)."""
+        r, J = self.jac(theta[None, :])
+        w = irls_weight(r[0], self.objective.kind, self.objective.delta) * self.weights
+        return np.einsum("n,np,nq->pq", w, J[0], J[0])
+
+
+class LawFit:
+    """Fit a scaling law to a table of runs.
+
+    Args:
+        law: a law name from the catalog or a :class:`~scalinglab.laws.Law`.
+        objective: the objective; the law's published choice by default (Huber delta=1e-3 on log
+            residuals, summed, for Chinchilla).
+        fixed: parameters held at given values (natural units), e.g. the base law of Muennighoff.
+        starts: initial points (K x P_free, optimisation scale); the law's grid by default.
+        bootstrap: number of bootstrap replicates over rows (0 for none).
+        seed: seed of the bootstrap (and of anything else random).
+        ci_level: level of the percentile intervals.
+        weights: optional observation weights (one per row).
+        source: a description of where the data came from, stored in the result.
+    """
+
+    def __init__(self, law: str | Law, *, objective: Objective | None = None,
+                 fixed: Mapping[str, float] | None = None, starts: Array | None = None,
+                 bootstrap: int = 0, seed: int = 0, ci_level: float = 0.95,
+                 weights: Sequence[float] | None = None, source: str = "", max_iter: int = 300) -> None:
+        self.law = law
+        self.objective = objective
+        self.fixed = fixed
+        self.starts = starts
+        self.bootstrap = bootstrap
+        self.seed = seed
+        self.ci_level = ci_level
+        self.weights = weights
+        self.source = source
+        self.max_iter = max_iter
+
+    def _validate(self) -> tuple[Law, Objective, dict[str, float]]:
+        law = _laws.get(self.law)
+        objective = self.objective or law.objective
+        if not (isinstance(self.bootstrap, (int, np.integer)) and self.bootstrap >= 0):
+            raise ParameterError(invalid("The 'bootstrap' parameter of LawFit", self.bootstrap,
+                                         "a non-negative integer"))
+        if not (0 < self.ci_level < 1):
+            raise ParameterError(invalid("The 'ci_level' parameter of LawFit", self.ci_level, "a float in (0, 1)"))
+        fixed = dict(self.fixed or {})
+        for name, value in fixed.items():
+            p = law.param(name)
+            if not (p.lower <= value <= p.upper):
+                raise ParameterError(invalid(f"The fixed value of parameter {name!r}", value,
+                                             f"within its bounds [{p.lower}, {p.upper}]"))
+        return law, objective, fixed
+
+    def fit(self, df: pd.DataFrame) -> LawFit:
+        """Fit the law to ``df`` (canonical columns). Returns ``self``; the result is ``result_``."""
+        law, objective, fixed = self._validate()
+        if law.derive is not None:
+            df = law.derive(df)
+        df = _table.validate(df, list(law.inputs) + [law.target], source=self.source or "data")
+        if law.fitter is not None:
+            self.result_ = law.fitter(df, law=law, bootstrap=self.bootstrap, seed=self.seed,
+                                      ci_level=self.ci_level, source=self.source)
+            return self
+        weights = None if self.weights is None else np.asarray(self.weights, dtype=float)
+        if weights is not None and (weights.shape != (len(df),) or np.any(weights < 0)):
+            raise ParameterError(invalid("The observation weights", f"shape {weights.shape}",
+                                         f"{len(df)} non-negative numbers, one per row"))
+        prob = Problem(law, df, objective, fixed, weights)
+        starts = law.init_grid([p.name for p in prob.free]) if self.starts is None else np.atleast_2d(
+            np.asarray(self.starts, dtype=float))
+        if starts.shape[1] != len(prob.free):
+            raise ParameterError(invalid("The starts", f"{starts.shape[1]} columns",
+                                         f"{len(prob.free)} (one per free parameter)"))
+        warns: list[str] = []
+
+        # 1. every start at once
+        thetas, vals, conv = prob.minimize(starts, max_iter=self.max_iter)
+        finite = np.isfinite(vals)
+        if not finite.any():
+            raise FitError(f"law {law.name!r}: the objective is not finite at any of the {len(starts)} starts; "
+                           "check the data's units and the law's inputs.")
+        best_i = int(np.nanargmin(np.where(finite, vals, np.inf)))
+        theta, value = thetas[best_i], float(vals[best_i])
+        # 2. local refinement of the best
+        t2, v2, ok2 = prob.polish(theta)
+        if np.isfinite(v2) and v2 < value:
+            theta, value = t2, v2
+        converged = bool(conv[best_i]) or ok2
+        if not converged:
+            warns.append("the best start did not converge (iteration limit reached): treat the parameters "
+                         "as approximate.")
+        n_at_best = int(np.sum(vals <= value + BEST_RTOL * abs(value) + 1e-300))
+        params = prob.natural(theta)
+
+        # 3. bootstrap
+        boot: dict[str, Any] = {}
+        stderr: dict[str, float | None] = {p: None for p in law.param_names}
+        ci: dict[str, list[float] | None] = {p: None for p in law.param_names}
+        corr: dict[str, dict[str, float]] = {}
+        if self.bootstrap:
+            rng = np.random.default_rng(self.seed)
+            counts = rng.multinomial(prob.n, np.full(prob.n, 1.0 / prob.n), size=int(self.bootstrap))
+            W = counts * prob.weights
+            bt, bv, bc = prob.minimize(np.repeat(theta[None, :], len(W), axis=0), W, max_iter=self.max_iter)
+            ok = bc & np.isfinite(bv)
+            n_failed = int(np.sum(~ok))
+            if n_failed:
+                warns.append(f"{n_failed} of {len(W)} bootstrap refits did not converge; they are excluded.")
+            nat = prob.params_of(bt[ok])
+            draws = {name: (np.broadcast_to(np.asarray(nat[name], dtype=float).reshape(-1), (int(ok.sum()),)))
+                     for name in law.param_names}
+            lo_q, hi_q = (1 - self.ci_level) / 2, (1 + self.ci_level) / 2
+            for p in prob.free:
+                x = draws[p.name]
+                if len(x) > 1:
+                    stderr[p.name] = float(np.std(x, ddof=1))
+                    ci[p.name] = [float(np.quantile(x, lo_q)), float(np.quantile(x, hi_q))]
+            free_names = [p.name for p in prob.free]
+            if int(ok.sum()) > 2:
+                M = np.array([draws[n] for n in free_names])
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    C = np.corrcoef(M)
+                C = np.atleast_2d(C)
+                corr = {a: {b: float(C[i, j]) for j, b in enumerate(free_names)} for i, a in enumerate(free_names)}
+                for i, a in enumerate(free_names):
+                    for j in range(i + 1, len(free_names)):
+                        if np.isfinite(C[i, j]) and abs(C[i, j]) > FLAT_CORR:
+                            warns.append(f"flat direction: the bootstrap correlation of {a!r} and "
+                                         f"{free_names[j]!r} is {C[i, j]:+.3f}; the data pin down a "
+                                         f"combination of them better than either.")
+            boot = {"n": int(self.bootstrap), "seed": int(self.seed), "n_failed": n_failed,
+                    "draws": {k: v.tolist() for k, v in draws.items()}}
+
+        # 4. diagnostics
+        warns += _bound_warnings(prob, theta)
+        warns += _conditioning_warnings(prob, theta)
+        if prob.n < 3 * len(prob.free):
+            warns.append(f"few points: {prob.n} rows for {len(prob.free)} free parameters "
+                         f"(fewer than 3 per parameter); the fit is weakly determined.")
+        for w in warns:
+            category = (BoundWarning if "bound" in w else ConvergenceWarning if "converge" in w
+                        else IdentifiabilityWarning)
+            warnings.warn(w, category, stacklevel=2)
+            log.warning(w)
+
+        r = prob.residual(theta[None, :])[0]
+        self.result_ = Fit(
+            law=law.name, params=params, stderr=stderr, ci=ci, ci_level=self.ci_level, n_points=prob.n,
+            objective={"name": objective.name, "kind": objective.kind, "space": objective.space,
+                       "delta": objective.delta if objective.kind == "huber" else None, "value": value},
+            converged=converged, n_starts=len(starts), n_at_best=n_at_best, warnings=warns,
+            fixed=sorted(fixed), correlations=corr,
+            data={"source": self.source, "rows": prob.n}, bootstrap=boot, residuals=r.tolist(),
+        )
+        self.params_ = params
+        return self
+
+
+def _bound_warnings(prob: Problem, theta: Array) -> list[str]:
+    out = []
+    for j, p in enumerate(prob.free):
+        t, lo, hi = theta[j], prob.lower[j], prob.upper[j]
+        v = float(p.from_scaled(t))
+        tol = 1e-6 * (1.0 + abs(t))
+        if np.isfinite(lo) and t - lo <= tol:
+            floor = " (its term has vanished)" if p.log and p.lower == 0 else ""
+            out.append(f"parameter {p.name!r} = {v:.6g} is at its lower bound {p.lower:g}{floor}.")
+        elif np.isfinite(hi) and hi - t <= tol:
+            out.append(f"parameter {p.name!r} = {v:.6g} is at its upper bound {p.upper:g}.")
+    return out
+
+
+def _conditioning_warnings(prob: Problem, theta: Array) -> list[str]:
+    H = prob.curvature(theta)
+    d = np.sqrt(np.abs(np.diag(H)))
+    if not np.all(np.isfinite(H)) or np.any(d == 0):
+        zero = [p.name for p, di in zip(prob.free, d) if di == 0]
+        return [f"flat direction: the objective does not change with {zero} at the optimum; "
+                "those parameters are not identified by the data."] if zero else []
+    Hn = H / np.outer(d, d)
+    ev = np.linalg.eigvalsh(Hn)
+    cond = float(ev[-1] / max(ev[0], 1e-300))
+    if cond > FLAT_COND:
+        v = np.linalg.eigh(Hn)[1][:, 0]
+        names = [p.name for p, c in zip(prob.free, v) if abs(c) > 0.3]
+        return [f"flat direction: the curvature is ill-conditioned (condition number {cond:.2g}) along a "
+                f"combination of {names}."]
+    return []
+
+
+def fit(df: pd.DataFrame, law: str | Law, **kwargs: Any) -> Fit:
+    """Functional form: ``LawFit(law, **kwargs).fit(df).result_``."""
+    return LawFit(law, **kwargs).fit(df).result_

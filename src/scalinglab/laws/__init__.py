@@ -1,0 +1,14 @@
+"""The catalog of scaling laws.
+
+``laws.get(name)`` returns a :class:`Law`; ``laws.available()`` lists them; ``laws.register(law)``
+adds a user's own law, which every fit, back-test, predict and plan command can then use.
+"""
+
+from __future__ import annotations
+
+from ._base import Law, Objective, Param, Preset, available, get, register
+
+# Importing a law module registers its laws.
+from . import chinchilla  # noqa: E402,F401
+
+__all__ = ["Law", "Objective", "Param", "Preset", "available", "get", "register"]

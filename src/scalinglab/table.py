@@ -1,0 +1,220 @@
+"""The canonical run table: schema and units, reading files, column mapping and validation.
+
+A run table is a :class:`pandas.DataFrame` whose columns carry the canonical names below (DESIGN.md,
+"Units and canonical columns"). A user's file maps onto them with ``--map COL=SOURCE``, where SOURCE
+is a column of the file or a pandas expression over its columns (backticks quote names with spaces):
+``--map D='`Training FLOP` / (6 * `Model Size`)'``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, invalid
+
+#: canonical column -> (meaning, unit, constraint). Constraint: "positive", "nonnegative",
+#: "fraction" ([0, 1)), "integer", "any" or "text".
+COLUMNS: dict[str, tuple[str, str, str]] = {
+    "run": ("run identifier", "text", "text"),
+    "N_total": ("all parameters", "count", "positive"),
+    "N_nonembed": ("parameters without embedding and unembedding matrices", "count", "positive"),
+    "N_nonzero": ("non-zero non-embedding parameters", "count", "positive"),
+    "N": ("the parameter count a law uses, when a file gives only one", "count", "positive"),
+    "D": ("training tokens seen", "tokens", "positive"),
+    "C": ("training compute", "FLOPs", "positive"),
+    "loss": ("evaluation cross-entropy", "nats/token", "positive"),
+    "step": ("optimizer step", "steps", "nonnegative"),
+    "steps": ("optimizer steps (to a target loss, or of training)", "steps", "positive"),
+    "batch": ("batch size", "tokens", "positive"),
+    "lr": ("peak learning rate", "1", "positive"),
+    "S": ("weight sparsity of the non-embedding weights", "fraction in [0, 1)", "fraction"),
+    "U": ("unique tokens in the data", "tokens", "positive"),
+    "M": ("token multiplier D/N", "tokens/parameter", "positive"),
+    "e_bits": ("exponent bits of the number format", "bits", "nonnegative"),
+    "m_bits": ("mantissa bits of the number format", "bits", "nonnegative"),
+    "block": ("elements sharing one scaling factor", "elements", "positive"),
+    "V": ("vocabulary size", "count", "positive"),
+    "d_model": ("embedding width", "count", "positive"),
+    "H": ("training characters", "characters", "positive"),
+    "S1": ("forward area of the learning-rate schedule, sum of lr over steps", "lr x steps", "positive"),
+    "S2": ("annealing area of the learning-rate schedule (with momentum)", "lr x steps", "nonnegative"),
+    "err": ("downstream average top-1 error", "fraction", "nonnegative"),
+    "seed": ("random seed", "integer", "any"),
+}
+
+_READERS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+            ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV, TSV, JSONL or Parquet file into a DataFrame (columns as in the file)."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"data file {str(p)!r} does not exist.")
+    if p.is_dir():
+        raise DataError(f"data file {str(p)!r} is a directory, expected a CSV, TSV, JSONL or Parquet file.")
+    kind = _READERS.get(p.suffix.lower())
+    if kind is None:
+        raise DataError(invalid(f"The extension of data file {str(p)!r}", p.suffix,
+                                "one of .csv, .tsv, .jsonl, .json, .parquet"))
+    if p.stat().st_size == 0:
+        raise DataError(f"data file {str(p)!r} is empty.")
+    try:
+        if kind == "csv":
+            df = pd.read_csv(p)
+        elif kind == "tsv":
+            df = pd.read_csv(p, sep="\t")
+        elif kind == "jsonl":
+            df = pd.read_json(p, lines=True)
+        elif kind == "json":
+            df = pd.DataFrame(json.loads(p.read_text()))
+        else:
+            df = pd.read_parquet(p)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, ImportError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"could not read {str(p)!r} as {kind}: {first}") from None
+    if df.empty:
+        raise DataError(f"data file {str(p)!r} has no rows.")
+    return df
+
+
+def parse_assignments(items: Iterable[str], what: str = "--map") -> dict[str, str]:
+    """Parse ``COL=SOURCE`` strings into a dict (the value may itself contain '=')."""
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise DataError(invalid(f"The {what} argument", item, "of the form COL=SOURCE"))
+        key, value = item.split("=", 1)
+        key, value = key.strip(), value.strip()
+        if not key or not value:
+            raise DataError(invalid(f"The {what} argument", item, "of the form COL=SOURCE"))
+        out[key] = value
+    return out
+
+
+def apply_map(df: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
+    """Add canonical columns from file columns or expressions.
+
+    A SOURCE that names a column of ``df`` is copied; anything else is evaluated as a pandas
+    expression over the columns. A SOURCE that is neither is an error naming it.
+    """
+    out = df.copy()
+    for col, source in mapping.items():
+        if col not in COLUMNS:
+            raise DataError(invalid(f"The --map target {col!r}", col, f"a canonical column, one of {sorted(COLUMNS)}"))
+        if source in df.columns:
+            out[col] = df[source]
+            continue
+        try:
+            value = df.eval(source, engine="python")
+        except Exception as exc:  # pandas raises many types for a bad expression
+            raise DataError(
+                f"--map {col}={source!r}: no column {source!r} in the data (columns: {list(df.columns)}), "
+                f"and it is not a valid expression over them ({type(exc).__name__}: {exc})."
+            ) from None
+        out[col] = value
+    return out
+
+
+def apply_where(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
+    """Keep the rows selected by a pandas query expression (``C < 1e21``)."""
+    if not where:
+        return df
+    try:
+        mask = df.eval(where, engine="python")
+    except Exception as exc:
+        raise DataError(f"the filter {where!r} could not be evaluated: {type(exc).__name__}: {exc}") from None
+    if not (isinstance(mask, pd.Series) and mask.dtype == bool):
+        raise DataError(invalid("The filter", where, "a boolean expression over the columns, e.g. 'C < 1e21'"))
+    return df[mask]
+
+
+def derive_standard(df: pd.DataFrame) -> pd.DataFrame:
+    """Fill the canonical columns that follow from others: ``C = 6 N D`` and ``D = C / (6 N)``.
+
+    Only ``N`` is used for these conversions; the explicit counts (``N_total`` ...) are never guessed.
+    """
+    out = df
+    if "N" in out and "D" in out and "C" not in out:
+        out = out.assign(C=6.0 * _numeric(out["N"]) * _numeric(out["D"]))
+    if "N" in out and "C" in out and "D" not in out:
+        out = out.assign(D=_numeric(out["C"]) / (6.0 * _numeric(out["N"])))
+    return out
+
+
+def _numeric(s: pd.Series) -> pd.Series:
+    return pd.to_numeric(s, errors="coerce")
+
+
+def validate(df: pd.DataFrame, columns: Sequence[str], *, source: str = "data") -> pd.DataFrame:
+    """Check that ``columns`` exist and hold finite numbers meeting their constraints.
+
+    Returns a DataFrame whose named columns are float64. The first problem raises a
+    :class:`DataError` naming the column, the row and the value.
+    """
+    if df.empty:
+        raise DataError(f"{source} has no rows (after filtering).")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{source} lacks column(s) {missing} (columns present: {list(df.columns)}); map them with "
+            f"--map {missing[0]}=SOURCE.")
+    out = df.copy()
+    for col in columns:
+        raw = out[col]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna() & raw.notna()
+        if bad.any():
+            row = bad.idxmax()
+            raise DataError(invalid(f"Column {col!r} of {source} (row {row})", raw.loc[row], "a number"))
+        arr = values.to_numpy(dtype=float)
+        nonfinite = ~np.isfinite(arr)
+        if nonfinite.any():
+            i = int(np.argmax(nonfinite))
+            raise DataError(invalid(f"Column {col!r} of {source} (row {out.index[i]})",
+                                    _pretty(arr[i]), "a finite number"))
+        constraint = COLUMNS.get(col, ("", "", "any"))[2]
+        bad_mask = _violates(arr, constraint)
+        if bad_mask is not None and bad_mask.any():
+            i = int(np.argmax(bad_mask))
+            expected = {"positive": "a positive number", "nonnegative": "a non-negative number",
+                        "fraction": "a fraction in [0, 1)", "integer": "an integer"}[constraint]
+            unit = COLUMNS[col][1]
+            raise DataError(invalid(f"Column {col!r} ({unit}) of {source} (row {out.index[i]})",
+                                    _pretty(arr[i]), expected))
+        out[col] = arr
+    return out
+
+
+def _violates(arr: np.ndarray, constraint: str) -> np.ndarray | None:
+    if constraint == "positive":
+        return arr <= 0
+    if constraint == "nonnegative":
+        return arr < 0
+    if constraint == "fraction":
+        return (arr < 0) | (arr >= 1)
+    if constraint == "integer":
+        return arr != np.round(arr)
+    return None
+
+
+def _pretty(x: float) -> Any:
+    if isinstance(x, float) and math.isnan(x):
+        return float("nan")
+    return float(x)
+
+
+def load(path: str | Path, *, mapping: Mapping[str, str] | None = None, where: str | None = None) -> pd.DataFrame:
+    """Read a file, map its columns onto canonical ones, derive C or D, and filter rows."""
+    df = read_table(path)
+    if mapping:
+        df = apply_map(df, mapping)
+    df = derive_standard(df)
+    return apply_where(df, where)
