@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._base import Law, Objective, Param, Preset, available, get, register
 
 # Importing a law module registers its laws.
-from . import chinchilla  # noqa: E402,F401
+from . import (anneal, chinchilla, datablations, kaplan, overtrain, precision, sparse,  # noqa: E402,F401
+               steplaw, vocab)
 
 __all__ = ["Law", "Objective", "Param", "Preset", "available", "get", "register"]

@@ -1,0 +1,1 @@
+"""Ladders of small GPT runs: configs (pure Python), and the PyTorch trainer (extra ``ladder``)."""

@@ -1,0 +1,134 @@
+"""Run configuration: one frozen dataclass per run, loaded from TOML, stored with every run.
+
+This module is pure Python (no torch): the ladder designer, the store and the executors read it; the
+trainer (``ladder.train``) consumes it. Every field has a unit in its name or its comment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError, invalid
+
+SCHEDULES = ("constant", "cosine", "wsd", "linear")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Learning-rate schedule (see ``ladder.schedules``): all fractions are of the total steps."""
+
+    name: str = "cosine"            # constant | cosine | wsd | linear (to zero)
+    warmup_frac: float = 0.05       # linear warmup from 0 over this fraction of steps
+    final_lr_frac: float = 0.1      # cosine / wsd floor, as a fraction of the peak lr
+    decay_frac: float = 0.2         # wsd: fraction of steps in the final decay
+    decay_shape: str = "linear"     # wsd decay shape: linear | cosine | sqrt
+
+
+@dataclass(frozen=True)
+class SparsityConfig:
+    """Weight sparsity of the non-embedding linear layers (Frantar et al. 2023); 0 means dense."""
+
+    target: float = 0.0             # final sparsity S in [0, 1)
+    method: str = "gmp"             # gmp (gradual magnitude pruning) | static | nm
+    start_frac: float = 0.25        # gmp: pruning starts at this fraction of training
+    end_frac: float = 0.75          # gmp: and reaches the target here
+    update_every: int = 10          # steps between mask updates
+    n: int = 0                      # n:m pattern (n non-zero of every m); 0 for unstructured
+    m: int = 0
+    scope: str = "layer"            # layer (uniform per layer) | global magnitude ranking
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run (and so its curve, given the machine)."""
+
+    name: str = ""                  # deterministic run name; derived from the fields when empty
+    n_layer: int = 2
+    d_model: int = 64
+    n_head: int = 2
+    context: int = 128              # tokens per sequence
+    vocab: int = 256                # 256 = byte-level; larger = BPE trained to this size
+    corpus: str = "default"         # 'default' (embedded), or a path (text, dir, jsonl, parquet, .bin)
+    tokens: int = 1_000_000         # training tokens D (target; rounded to whole steps)
+    batch_tokens: int = 4096        # tokens per optimizer step (context x sequences)
+    micro_batch_tokens: int = 0     # tokens per forward pass; 0 = the whole batch (no accumulation)
+    lr: float = 3e-3                # peak learning rate
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    sparsity: SparsityConfig = field(default_factory=SparsityConfig)
+    dtype: str = "auto"             # auto | float32 | bfloat16 (autocast)
+    evals: int = 12                 # number of log-spaced evaluation points (plus the last step)
+    eval_tokens: int = 65_536       # held-out tokens per evaluation
+    seed: int = 0
+    budget_flops: float = 0.0       # the IsoFLOP budget this run belongs to (0 if none), FLOPs
+    group: str = ""                 # free label (e.g. 'isoflop', 'grid')
+
+    def __post_init__(self) -> None:
+        for f in ("n_layer", "d_model", "n_head", "context", "vocab", "tokens", "batch_tokens", "evals",
+                  "eval_tokens"):
+            v = getattr(self, f)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ConfigError(invalid(f"The {f!r} field of run {self.name or '(unnamed)'}", v,
+                                          "a positive integer"))
+        if self.d_model % self.n_head:
+            raise ConfigError(invalid("The 'd_model' field", self.d_model,
+                                      f"a multiple of n_head = {self.n_head}"))
+        if self.batch_tokens % self.context:
+            raise ConfigError(invalid("The 'batch_tokens' field", self.batch_tokens,
+                                      f"a multiple of context = {self.context}"))
+        mb = self.micro_batch_tokens
+        if mb < 0 or (mb and (mb % self.context or self.batch_tokens % mb)):
+            raise ConfigError(invalid("The 'micro_batch_tokens' field", mb,
+                                      "0 or a multiple of context that divides batch_tokens"))
+        if not (self.lr > 0):
+            raise ConfigError(invalid("The 'lr' field", self.lr, "a positive number"))
+        if self.schedule.name not in SCHEDULES:
+            raise ConfigError(invalid("The 'schedule.name' field", self.schedule.name, f"one of {SCHEDULES}"))
+        if not (0 <= self.sparsity.target < 1):
+            raise ConfigError(invalid("The 'sparsity.target' field", self.sparsity.target, "a fraction in [0, 1)"))
+        if self.dtype not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(invalid("The 'dtype' field", self.dtype, "one of 'auto', 'float32', 'bfloat16'"))
+        if self.tokens < self.batch_tokens:
+            raise ConfigError(invalid("The 'tokens' field", self.tokens,
+                                      f"at least one batch ({self.batch_tokens} tokens)"))
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps: tokens rounded down to whole batches."""
+        return self.tokens // self.batch_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """A short hash of every field but the name: equal configs give equal digests."""
+        d = self.to_dict()
+        d.pop("name")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """Build from a dict (TOML table); unknown keys are errors that name the key."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(invalid("The run config key", unknown[0], f"one of {sorted(known)}"))
+        d = dict(d)
+        for key, sub in (("schedule", ScheduleConfig), ("sparsity", SparsityConfig)):
+            if key in d and isinstance(d[key], dict):
+                sk = {f.name for f in dataclasses.fields(sub)}
+                bad = sorted(set(d[key]) - sk)
+                if bad:
+                    raise ConfigError(invalid(f"The {key} config key", bad[0], f"one of {sorted(sk)}"))
+                d[key] = sub(**d[key])
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise ConfigError(f"invalid run config: {exc}") from None
