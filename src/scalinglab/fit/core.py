@@ -232,7 +232,7 @@ class LawFit:
             rng = np.random.default_rng(self.seed)
             counts = rng.multinomial(prob.n, np.full(prob.n, 1.0 / prob.n), size=int(self.bootstrap))
             W = counts * prob.weights
-            bt, bv, bc = prob.minimize(np.repeat(theta[None, :], len(W), axis=0), W, max_iter=self.max_iter)
+            bt, bv, bc = prob.minimize(np.repeat(theta[None, :], len(W), axis=0), W, max_iter=2 * self.max_iter)
             ok = bc & np.isfinite(bv)
             n_failed = int(np.sum(~ok))
             if n_failed:
@@ -272,7 +272,6 @@ class LawFit:
             category = (BoundWarning if "bound" in w else ConvergenceWarning if "converge" in w
                         else IdentifiabilityWarning)
             warnings.warn(w, category, stacklevel=2)
-            log.warning(w)
 
         r = prob.residual(theta[None, :])[0]
         self.result_ = Fit(

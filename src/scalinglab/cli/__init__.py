@@ -1,0 +1,52 @@
+"""The ``scalinglab`` command line: thin commands that parse, call one library function and print.
+
+Every command prints a readable table by default and one JSON object with ``--json``. A
+:class:`~scalinglab.errors.ScalingLabError` becomes one line on stderr and exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..errors import ScalingLabError
+
+
+class _Main(click.Group):
+    """The root group: turns scalinglab's errors into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ScalingLabError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except FileNotFoundError as exc:
+            click.echo(f"error: {exc.strerror}: {exc.filename!r}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="scalinglab")
+def main() -> None:
+    """scalinglab: run ladders, store runs, fit scaling laws, plan the big run."""
+
+
+from . import fitting  # noqa: E402  (registers the fitting commands on `main`)
+
+for _name in ("ladder", "quickstart"):
+    try:  # the ladder commands are available once their modules are present
+        __import__(f"{__name__}.{_name}")
+    except ModuleNotFoundError as _exc:  # pragma: no cover - only while a part is missing
+        if _exc.name != f"{__name__}.{_name}":
+            raise
+
+
+def run() -> None:  # pragma: no cover
+    main(prog_name="scalinglab")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The text report of a fit, in fixed sections (after lmfit's ``fit_report``).
+
+It always says when a parameter sits at a bound, when the optimisation did not converge, when a
+direction is flat, and when uncertainties could not be computed.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .result import Fit
+
+
+def _g(x: float | None, digits: int = 6) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.{digits}g}"
+
+
+def fit_report(fit: Fit) -> str:
+    """A plain-text report: fit statistics, parameters with errors, correlations, warnings."""
+    law = fit.law_
+    lines = [f"[[Fit]] {law.name}: {law.formula_text}"]
+    if fit.preset:
+        lines.append(f"    preset: {fit.preset} ({fit.data.get('source', '')})")
+    else:
+        obj = fit.objective
+        delta = f", delta={obj['delta']:g}" if obj.get("delta") else ""
+        lines += [
+            f"    data: {fit.data.get('source', '')} ({fit.n_points} points)",
+            f"    objective: {obj.get('kind')}{delta} on {obj.get('space')} residuals, summed; "
+            f"value {_g(obj.get('value'), 8)}",
+            f"    starts: {fit.n_starts}, reaching the best value: {fit.n_at_best}; "
+            f"converged: {'yes' if fit.converged else 'NO'}",
+        ]
+        b = fit.bootstrap
+        if b:
+            lines.append(f"    bootstrap: {b.get('n')} replicates (seed {b.get('seed')}), {b.get('n_failed', 0)} failed")
+    lines.append("[[Parameters]]")
+    width = max(len(n) for n in law.param_names)
+    level = f"{100 * fit.ci_level:.0f}%"
+    for name in law.param_names:
+        v = fit.params[name]
+        if name in fit.fixed:
+            lines.append(f"    {name:<{width}} = {_g(v)} (fixed)")
+            continue
+        se = fit.stderr.get(name)
+        ci = fit.ci.get(name)
+        extra = f" +/- {_g(se, 4)}" if se is not None else " (no uncertainty: fit with --bootstrap)" if not fit.preset else ""
+        if ci:
+            extra += f"   {level} [{_g(ci[0])}, {_g(ci[1])}]"
+        lines.append(f"    {name:<{width}} = {_g(v)}{extra}")
+    if fit.correlations:
+        pairs = []
+        names = list(fit.correlations)
+        for i, a in enumerate(names):
+            for bname in names[i + 1:]:
+                c = fit.correlations[a][bname]
+                if c is not None and abs(c) >= 0.5:
+                    pairs.append((abs(c), f"    C({a}, {bname}) = {c:+.3f}"))
+        if pairs:
+            lines.append("[[Correlations]] (bootstrap, |C| >= 0.5)")
+            lines += [p for _, p in sorted(pairs, reverse=True)]
+    if fit.warnings:
+        lines.append("[[Warnings]]")
+        lines += [f"    {w}" for w in fit.warnings]
+    return "\n".join(lines)

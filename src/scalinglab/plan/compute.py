@@ -1,0 +1,133 @@
+"""Compute-optimal allocation of a FLOP budget C between parameters N and tokens D.
+
+Training compute is taken as ``C = 6 N D`` (Kaplan et al. 2020; Hoffmann et al. 2022), with N the
+parameter count the law uses (total for Chinchilla, non-embedding for Kaplan, non-zero for the sparse
+law): the plan reports which.
+
+* Chinchilla has a closed form (Hoffmann et al. 2022, Eq. 4):
+  ``N_opt = G (C/6)^a``, ``D_opt = G^-1 (C/6)^b``, ``G = (alpha A / (beta B))^(1/(alpha+beta))``,
+  ``a = beta/(alpha+beta)``, ``b = alpha/(alpha+beta)``.
+* Any other law with N and D inputs is minimised numerically over ``ln N`` along ``D = C/(6N)``,
+  its other inputs held at values the user gives.
+
+Intervals: every bootstrap replicate of the fit is planned too; the loss interval combines those
+optima with the fit's residual scatter, as ``predict`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from ..errors import DataError, ParameterError, invalid
+from ..fit.result import Fit
+from ..laws import Law
+
+_GRID = 2001  # ln N grid points for the numeric search, before refinement
+
+
+def chinchilla_optimum(params: Mapping[str, Any], C: float) -> tuple[Any, Any]:
+    """Closed-form (N_opt, D_opt) for Chinchilla parameters (arrays broadcast)."""
+    A, B = np.asarray(params["A"], dtype=float), np.asarray(params["B"], dtype=float)
+    al, be = np.asarray(params["alpha"], dtype=float), np.asarray(params["beta"], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        G = (al * A / (be * B)) ** (1.0 / (al + be))
+        N = G * (C / 6.0) ** (be / (al + be))
+    return N, C / (6.0 * N)
+
+
+def _numeric_optimum(law: Law, params: Mapping[str, Any], C: float, fixed: Mapping[str, float]) -> tuple[float, float]:
+    assert law.n_input and law.d_input  # checked by the caller
+    lo, hi = 0.0, float(np.log(C / 6.0))
+    lnN = np.linspace(lo, hi, _GRID)
+    N = np.exp(lnN)
+    x = {law.n_input: N, law.d_input: C / (6.0 * N)}
+    for k, v in fixed.items():
+        x[k] = np.full_like(N, float(v))
+    loss = law.predict(params, x)
+    loss = np.where(np.isfinite(loss), loss, np.inf)
+    i = int(np.argmin(loss))
+    if not np.isfinite(loss[i]):
+        return float("nan"), float("nan")
+    a, b = lnN[max(i - 1, 0)], lnN[min(i + 1, _GRID - 1)]
+
+    def f(t: float) -> float:
+        n = np.array([np.exp(t)])
+        xx = {law.n_input: n, law.d_input: C / (6.0 * n)}  # type: ignore[index]
+        for k, v in fixed.items():
+            xx[k] = np.array([float(v)])
+        return float(law.predict(params, xx)[0])
+
+    if b > a:
+        res = optimize.minimize_scalar(f, bounds=(a, b), method="bounded", options={"xatol": 1e-10})
+        t = float(res.x) if res.fun <= loss[i] else float(lnN[i])
+    else:
+        t = float(lnN[i])
+    n_opt = float(np.exp(t))
+    return n_opt, C / (6.0 * n_opt)
+
+
+def optimum(law: Law, params: Mapping[str, Any], C: float, fixed: Mapping[str, float] | None = None) -> tuple[float, float]:
+    """(N_opt, D_opt) of ``law`` with ``params`` at budget ``C`` FLOPs."""
+    if law.name == "chinchilla":
+        N, D = chinchilla_optimum(params, C)
+        return float(N), float(D)
+    return _numeric_optimum(law, params, C, fixed or {})
+
+
+def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, level: float | None = None,
+         seed: int = 0) -> dict[str, Any]:
+    """The compute-optimal N, D, tokens per parameter and loss (with intervals) at ``flops`` FLOPs."""
+    law = fit.law_
+    if not (np.isfinite(flops) and flops > 0):
+        raise ParameterError(invalid("The FLOP budget --flops", flops, "a positive number of FLOPs"))
+    if not (law.n_input and law.d_input):
+        raise DataError(f"law {law.name!r} has no N and D inputs: it cannot allocate a FLOP budget.")
+    fixed = dict(fixed or {})
+    need = [c for c in law.inputs if c not in (law.n_input, law.d_input) and c not in fixed]
+    if law.derive is None and need:
+        raise DataError(f"law {law.name!r} also needs {need} to plan; give them with --at NAME=VALUE.")
+    N, D = optimum(law, fit.params, flops, fixed)
+    x = {law.n_input: np.array([N]), law.d_input: np.array([D])}
+    x.update({k: np.array([float(v)]) for k, v in fixed.items()})
+    if law.derive is not None:
+        import pandas as pd
+        x = {k: np.asarray(v) for k, v in law.derive(pd.DataFrame(x)).items()}
+    loss = float(law.predict(fit.params, x)[0])
+    out: dict[str, Any] = {
+        "law": law.name, "flops": float(flops), "n_convention": law.n_convention,
+        "N": N, "D": D, "tokens_per_param": D / N, law.target: loss, "loss": loss,
+        "interval": None, "N_interval": None, "D_interval": None, "fixed": fixed,
+        "preset": fit.preset,
+    }
+    draws = fit.draws()
+    if draws is None or len(draws) < 2:
+        return out
+    level = fit.ci_level if level is None else level
+    q = [(1 - level) / 2, (1 + level) / 2]
+    Ns, Ls = [], []
+    for _, row in draws.iterrows():
+        p = row.to_dict()
+        n_b, d_b = optimum(law, p, flops, fixed)
+        xb = {law.n_input: np.array([n_b]), law.d_input: np.array([d_b])}
+        xb.update({k: np.array([float(v)]) for k, v in fixed.items()})
+        if law.derive is not None:
+            import pandas as pd
+            xb = {k: np.asarray(v) for k, v in law.derive(pd.DataFrame(xb)).items()}
+        Ns.append(n_b)
+        Ls.append(float(law.predict(p, xb)[0]))
+    Ns_a, Ls_a = np.array(Ns), np.array(Ls)
+    rng = np.random.default_rng(seed)
+    resid = np.asarray(fit.residuals, dtype=float)
+    eps = rng.choice(resid, size=Ls_a.shape) if resid.size else np.zeros_like(Ls_a)
+    noisy = Ls_a * np.exp(eps) if fit.objective.get("space") == "log" else Ls_a + eps
+    ok = np.isfinite(Ns_a) & np.isfinite(noisy)
+    out["interval"] = [float(v) for v in np.quantile(noisy[ok], q)]
+    out["mean_interval"] = [float(v) for v in np.quantile(Ls_a[ok], q)]
+    out["N_interval"] = [float(v) for v in np.quantile(Ns_a[ok], q)]
+    out["D_interval"] = [float(v) for v in np.quantile(flops / (6 * Ns_a[ok]), q)]
+    out["ci_level"] = level
+    return out
