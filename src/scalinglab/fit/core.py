@@ -34,6 +34,8 @@ BEST_RTOL = 1e-6
 FLAT_CORR = 0.99
 #: condition number of the scaled curvature matrix above which the fit is reported ill-conditioned
 FLAT_COND = 1e10
+#: a parameter whose curvature is below this fraction of the largest one is reported as not identified
+FLAT_DIAG = 1e-14
 #: elements of the K x n residual matrix evaluated in one chunk of starts
 _CHUNK = 1_500_000
 
@@ -302,19 +304,23 @@ def _bound_warnings(prob: Problem, theta: Array) -> list[str]:
 
 def _conditioning_warnings(prob: Problem, theta: Array) -> list[str]:
     H = prob.curvature(theta)
-    d = np.sqrt(np.abs(np.diag(H)))
-    if not np.all(np.isfinite(H)) or np.any(d == 0):
-        zero = [p.name for p, di in zip(prob.free, d) if di == 0]
-        return [f"flat direction: the objective does not change with {zero} at the optimum; "
-                "those parameters are not identified by the data."] if zero else []
+    if not np.all(np.isfinite(H)):
+        return ["the curvature at the optimum is not finite; uncertainties from it are meaningless."]
+    diag = np.abs(np.diag(H))
+    # a parameter the objective barely responds to (relative to the best-determined one) is not identified
+    dead = diag <= FLAT_DIAG * max(float(diag.max()), 1e-300)
+    if dead.any():
+        names = [p.name for p, z in zip(prob.free, dead) if z]
+        return [f"flat direction: the objective does not respond to {names} at the optimum (their terms "
+                "contribute nothing); those parameters are not identified by the data."]
+    d = np.sqrt(diag)
     Hn = H / np.outer(d, d)
-    ev = np.linalg.eigvalsh(Hn)
+    ev, vec = np.linalg.eigh(Hn)
     cond = float(ev[-1] / max(ev[0], 1e-300))
     if cond > FLAT_COND:
-        v = np.linalg.eigh(Hn)[1][:, 0]
-        names = [p.name for p, c in zip(prob.free, v) if abs(c) > 0.3]
-        return [f"flat direction: the curvature is ill-conditioned (condition number {cond:.2g}) along a "
-                f"combination of {names}."]
+        names = [p.name for p, c in zip(prob.free, vec[:, 0]) if abs(c) > 0.3]
+        how = "singular" if ev[0] <= 1e-16 * ev[-1] else f"ill-conditioned (condition number {cond:.2g})"
+        return [f"flat direction: the curvature is {how} along a combination of {names}."]
     return []
 
 

@@ -1,0 +1,115 @@
+"""The Chinchilla fit on Epoch's extraction reproduces Besiroglu et al. (2024)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalinglab.fit import Fit, LawFit
+from scalinglab.fit.backtest import backtest
+from scalinglab.fit.predict import predict
+from scalinglab.plan import plan
+
+# Besiroglu et al. 2024 (arXiv 2404.10102) and Epoch's notebook; see LAWS.md section 3.
+EPOCH_SE = {"A": 124.5, "B": 1293.0, "E": 0.026, "alpha": 0.015, "beta": 0.021}
+
+
+@pytest.fixture(scope="module")
+def fitted(epoch_chinchilla: pd.DataFrame) -> Fit:
+    with _nowarn():
+        return LawFit("chinchilla", bootstrap=1000, seed=0).fit(epoch_chinchilla).result_
+
+
+class _nowarn:
+    def __enter__(self) -> None:
+        import warnings
+        self._cm = warnings.catch_warnings()
+        self._cm.__enter__()
+        warnings.simplefilter("ignore")
+
+    def __exit__(self, *a: object) -> None:
+        self._cm.__exit__(*a)
+
+
+def test_point_estimates_match_the_replication(fitted: Fit) -> None:
+    p = fitted.params
+    assert fitted.n_points == 240
+    assert p["E"] == pytest.approx(1.8172, rel=5e-3)
+    assert p["alpha"] == pytest.approx(0.3473, rel=5e-3)
+    assert p["beta"] == pytest.approx(0.3672, rel=5e-3)
+    assert p["A"] == pytest.approx(477.8, rel=0.05)
+    assert p["B"] == pytest.approx(2143, rel=0.05)
+    assert fitted.converged
+    assert fitted.n_starts == 4500
+    assert fitted.n_at_best > 1
+    assert fitted.objective["name"] == "huber_log" and fitted.objective["delta"] == 1e-3
+
+
+def test_objective_is_summed_not_averaged(fitted: Fit, epoch_chinchilla: pd.DataFrame) -> None:
+    law = fitted.law_
+    r = law.log_predict(fitted.params, {"N": epoch_chinchilla["N"].to_numpy(), "D": epoch_chinchilla["D"].to_numpy()})
+    r = r - np.log(epoch_chinchilla["loss"].to_numpy())
+    a = np.abs(r)
+    huber = np.where(a <= 1e-3, 0.5 * r * r, 1e-3 * (a - 0.5e-3))
+    assert fitted.objective["value"] == pytest.approx(huber.sum(), rel=1e-9)
+
+
+def test_bootstrap_standard_errors_match_epoch(fitted: Fit) -> None:
+    for name, se in EPOCH_SE.items():
+        assert fitted.stderr[name] == pytest.approx(se, rel=0.25), name
+    lo, hi = fitted.ci["alpha"]
+    assert lo < fitted.params["alpha"] < hi
+
+
+def test_bootstrap_is_deterministic_given_the_seed(epoch_chinchilla: pd.DataFrame) -> None:
+    small = epoch_chinchilla.iloc[::3]
+    with _nowarn():
+        a = LawFit("chinchilla", bootstrap=20, seed=7).fit(small).result_
+        b = LawFit("chinchilla", bootstrap=20, seed=7).fit(small).result_
+        c = LawFit("chinchilla", bootstrap=20, seed=8).fit(small).result_
+    assert a.bootstrap["draws"] == b.bootstrap["draws"]
+    assert a.bootstrap["draws"] != c.bootstrap["draws"]
+
+
+def test_plan_reproduces_the_tokens_per_parameter_discrepancy(fitted: Fit) -> None:
+    ours = plan(fitted, 5.76e23)
+    assert ours["tokens_per_param"] == pytest.approx(18, abs=1.0)
+    assert ours["N"] == pytest.approx(7.3e10, rel=0.05)
+    lo, hi = ours["interval"]
+    assert lo < ours["loss"] < hi
+    assert plan(Fit.from_preset("chinchilla", "hoffmann2022_unrounded"), 5.76e23)["tokens_per_param"] == pytest.approx(59, abs=1.5)
+    assert plan(Fit.from_preset("chinchilla", "hoffmann2022"), 5.76e23)["tokens_per_param"] == pytest.approx(93, abs=1.5)
+
+
+def test_closed_form_plan_is_the_numeric_optimum(fitted: Fit) -> None:
+    from scalinglab.plan.compute import _numeric_optimum
+    law = fitted.law_
+    n_closed = plan(fitted, 1e22)["N"]
+    n_num, _ = _numeric_optimum(law, fitted.params, 1e22, {})
+    assert n_num == pytest.approx(n_closed, rel=1e-6)
+
+
+def test_fit_json_round_trip(fitted: Fit, tmp_path) -> None:
+    path = tmp_path / "fit.json"
+    fitted.to_json(path)
+    back = Fit.from_json(path)
+    assert back.params == pytest.approx(fitted.params)
+    pts = pd.DataFrame({"N": [7e10], "D": [1.4e12]})
+    a, b = predict(fitted, pts), predict(back, pts)
+    assert a["prediction"].iloc[0] == pytest.approx(b["prediction"].iloc[0])
+    assert a["lo"].iloc[0] == pytest.approx(b["lo"].iloc[0])
+    assert a["lo"].iloc[0] < a["prediction"].iloc[0] < a["hi"].iloc[0]
+    assert a["lo"].iloc[0] <= a["mean_lo"].iloc[0]
+
+
+def test_backtest_on_the_largest_budgets(epoch_chinchilla: pd.DataFrame) -> None:
+    with _nowarn():
+        res = backtest(epoch_chinchilla, "chinchilla", "C < 1e21", bootstrap=100, seed=0)
+    assert res["train_points"] + res["test_points"] == 240
+    assert res["test_points"] == int((epoch_chinchilla["C"] >= 1e21).sum())
+    ares = [p["are"] for p in res["per_point"]]
+    assert res["are_mean"] == pytest.approx(np.mean(ares))
+    assert res["are_max"] == pytest.approx(max(ares))
+    assert res["are_mean"] < 0.03
+    assert 0 <= res["coverage"] <= 1
