@@ -1,0 +1,103 @@
+"""Speed of the Chinchilla fit from Hoffmann's 4,500-point grid, against a Python-loop baseline.
+
+Baseline (measured in the same run): ``scipy.optimize.minimize(method="L-BFGS-B")`` called from each
+grid point in a Python loop on the same summed Huber(1e-3) log-sum-exp objective, with L-BFGS-B's own
+finite-difference gradient (the procedure of Epoch's replication notebook). scalinglab: the batched
+Levenberg-Marquardt multi-start of ``scalinglab.fit`` plus its L-BFGS-B polish of the best start.
+
+Also times the whole command ``scalinglab fit ... --law chinchilla --bootstrap 1000``.
+
+    python benchmarks/fit_speed.py [--data ../shared/data/chinchilla-epoch/svg_extracted_data.csv]
+                                   [--baseline-every K]   # time every K-th start only (quick look)
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+from scipy.special import logsumexp
+
+from scalinglab.fit import LawFit
+from scalinglab.laws import get
+
+HERE = Path(__file__).resolve().parent
+DEFAULT = HERE.parent.parent / "shared" / "data" / "chinchilla-epoch" / "svg_extracted_data.csv"
+
+
+def load(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path).rename(columns={"Model Size": "N", "Training FLOP": "C"})
+    df = df[df["loss"].rank(ascending=False) > 5].copy()   # Epoch drop the 5 highest-loss points
+    df["D"] = df["C"] / (6 * df["N"])
+    return df
+
+
+def baseline(df: pd.DataFrame, starts: np.ndarray) -> tuple[float, np.ndarray]:
+    """One L-BFGS-B call per start; returns the best objective and its parameters (e, a, b, alpha, beta)."""
+    lnN, lnD, lnL = np.log(df["N"].to_numpy()), np.log(df["D"].to_numpy()), np.log(df["loss"].to_numpy())
+    delta = 1e-3
+
+    def objective(x: np.ndarray) -> float:
+        e, a, b, alpha, beta = x
+        pred = logsumexp([np.full_like(lnN, e), a - alpha * lnN, b - beta * lnD], axis=0)
+        r = np.abs(pred - lnL)
+        return float(np.sum(np.where(r <= delta, 0.5 * r * r, delta * (r - 0.5 * delta))))
+
+    best, best_x = np.inf, starts[0]
+    for x0 in starts:
+        res = optimize.minimize(objective, x0, method="L-BFGS-B")
+        if res.fun < best:
+            best, best_x = float(res.fun), res.x
+    return best, best_x
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT)
+    ap.add_argument("--baseline-every", type=int, default=1,
+                    help="run the baseline on every K-th grid start and scale its time by K (K=1: all)")
+    args = ap.parse_args()
+    df = load(args.data)
+    law = get("chinchilla")
+    grid = law.init_grid()            # (4500, 5): ln E, ln A, ln B, alpha, beta
+
+    warnings.simplefilter("ignore")
+    t0 = time.perf_counter()
+    fit = LawFit(law).fit(df).result_
+    t_ours = time.perf_counter() - t0
+    ours_obj = fit.objective["value"]
+
+    sub = grid[:: args.baseline_every]
+    t0 = time.perf_counter()
+    base_obj, base_x = baseline(df, sub)
+    t_base_measured = time.perf_counter() - t0
+    t_base = t_base_measured * len(grid) / len(sub)
+
+    cmd = [sys.executable, "-m", "scalinglab.cli", "fit", str(args.data), "--law", "chinchilla",
+           "--map", "N=Model Size", "--map", "D=`Training FLOP` / (6 * `Model Size`)",
+           "--where", "loss.rank(ascending=False) > 5", "--bootstrap", "1000", "--json"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    t_cmd = time.perf_counter() - t0
+
+    print(f"data: {args.data} ({len(df)} points), grid starts: {len(grid)}")
+    print(f"scalinglab multi-start fit:  {t_ours:8.2f} s   objective {ours_obj:.10g}   "
+          f"({fit.n_at_best} starts reached it)")
+    extrap = "" if args.baseline_every == 1 else f" (measured {t_base_measured:.1f} s on {len(sub)} starts, scaled)"
+    print(f"baseline L-BFGS-B loop:      {t_base:8.2f} s   objective {base_obj:.10g}{extrap}")
+    print(f"  per start: {t_base_measured / len(sub):.3f} s")
+    print(f"speed-up (baseline / scalinglab): {t_base / t_ours:.1f}x")
+    print(f"objective ours <= baseline best: {ours_obj <= base_obj * (1 + 1e-12)} "
+          f"(ours - baseline = {ours_obj - base_obj:+.3g})")
+    print(f"whole command `scalinglab fit ... --bootstrap 1000`: {t_cmd:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
