@@ -138,6 +138,8 @@ def test_recipes_reject_bad_values():
         K.b_crit(-1.0)
     with pytest.raises(ParameterError, match="positive finite number"):
         K.loss_trajectory([10.0, 0.0], 1e8, 5e5)
+    with pytest.raises(ParameterError, match="must be one number"):
+        K.loss_trajectory([10.0], [1e8, 1e9], 5e5)
     with pytest.raises(ParameterError, match="N_c, alpha_N, S_c and alpha_S"):
         K.loss_floor(1e8, params={"N_c": 1e13})
 
