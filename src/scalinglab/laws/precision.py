@@ -1,1 +1,297 @@
-"""(being written)"""
+"""Scaling law of floating-point quantized training (Sun et al. 2025, the "Capybara" law).
+
+.. math::
+
+    L(N, D, E, M, B) = \\frac{n}{N^\\alpha} + \\frac{d}{D^\\beta} + \\epsilon
+        + \\frac{D^\\beta}{N^\\alpha} \\frac{\\log_2 B}{\\gamma (E + 0.5)^\\delta (M + 0.5)^\\nu}
+
+* N: model parameters as the paper reports them (LAWS.md section 7 gives "model parameters" without
+  saying whether embeddings count; treated as total); D: training tokens; E, M: exponent and
+  mantissa bits of the floating-point format (sign bit excluded, P = E + M + 1 bits); B: number of
+  elements sharing one scaling factor (channel-wise scaling is equivalent to log2 B ~ 13.1567);
+  L: cross-entropy in nats per token.
+* The first three terms are the Chinchilla loss in BF16; the last is the low-precision penalty:
+  "knowledge intensity" D^beta / N^alpha times the information lost to E, M and B. With B = 1
+  (a scale per element) the penalty vanishes.
+* Fitted here with Huber delta = 1e-3 on log residuals (the Chinchilla objective, scalinglab's
+  default); n, d, eps and gamma are optimised on a log scale.
+
+Reference: Sun et al. 2025, "Scaling Laws for Floating-Point Quantization Training",
+arXiv 2501.02423 (ICML 2025), Eq. 18/26, Table 2, Eq. 21 (critical data size) and section 5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from ..errors import ParameterError, invalid
+from ._base import Array, Inputs, Law, Objective, Param, Params, Preset, register
+
+#: parameter names of the law, in order (as in the paper's Table 2)
+PARAM_NAMES = ("n", "alpha", "d", "beta", "eps", "gamma", "delta", "nu")
+
+#: FLOPs per parameter, token and bit of the compute model C = k P N D (6 N D at P = 16 bits)
+K_FLOPS_PER_BIT = 6.0 / 16.0
+
+
+def _inputs(x: Inputs) -> tuple[Any, Any, Any, Any, Any]:
+    n, d, e, m, b = (np.asarray(x[k], dtype=float) for k in ("N", "D", "e_bits", "m_bits", "block"))
+    return n, d, e, m, b
+
+
+def _penalty(p: Params, n: Any, d: Any, e: Any, m: Any, b: Any) -> Any:
+    """The low-precision term (D^beta / N^alpha) log2 B / (gamma (E+.5)^delta (M+.5)^nu)."""
+    return (d ** p["beta"] * n ** (-p["alpha"]) * np.log2(b)
+            / (p["gamma"] * (e + 0.5) ** p["delta"] * (m + 0.5) ** p["nu"]))
+
+
+def loss(p: Params, x: Inputs) -> Any:
+    """L = n/N^alpha + d/D^beta + eps + penalty (nats/token); N parameters, D tokens, E/M bits, B elements."""
+    n, d, e, m, b = _inputs(x)
+    return p["n"] * n ** (-p["alpha"]) + p["d"] * d ** (-p["beta"]) + p["eps"] + _penalty(p, n, d, e, m, b)
+
+
+def log_jacobian(p: Params, x: Inputs) -> tuple[Any, Array]:
+    """ln L and d ln L / d theta, theta = (ln n, alpha, ln d, beta, ln eps, ln gamma, delta, nu)."""
+    n, d, e, m, b = _inputs(x)
+    lnN, lnD = np.log(n), np.log(d)
+    t1 = p["n"] * np.exp(-p["alpha"] * lnN)
+    t2 = p["d"] * np.exp(-p["beta"] * lnD)
+    t4 = _penalty(p, n, d, e, m, b)
+    t3 = p["eps"] * np.ones_like(t1 + t4)
+    L = t1 + t2 + t3 + t4
+    J = np.stack(np.broadcast_arrays(t1, -lnN * (t1 + t4), t2, lnD * (t4 - t2), t3, -t4,
+                                     -np.log(e + 0.5) * t4, -np.log(m + 0.5) * t4), axis=-1)
+    return np.log(L), J / L[..., None]
+
+
+# -- derived results ------------------------------------------------------------------------------
+def _params(params: Any) -> dict[str, float]:
+    p = getattr(params, "params", params)
+    if not isinstance(p, Mapping):
+        raise ParameterError(invalid("The parameters of law 'precision'", type(params).__name__,
+                                     "a mapping of parameter names to values, or a Fit"))
+    missing = [k for k in PARAM_NAMES if k not in p]
+    if missing:
+        raise ParameterError(invalid("The parameters of law 'precision'", sorted(p),
+                                     f"a mapping with every one of {list(PARAM_NAMES)} (missing {missing})"))
+    return {k: float(p[k]) for k in PARAM_NAMES}
+
+
+def _positive(what: str, value: Any) -> Array:
+    arr = np.asarray(value, dtype=float)
+    if np.any(~np.isfinite(arr)) or np.any(arr <= 0):
+        raise ParameterError(invalid(what, value, "a positive finite number (or array of them)"))
+    return arr
+
+
+def _bits(what: str, value: Any) -> Array:
+    arr = np.asarray(value, dtype=float)
+    if np.any(~np.isfinite(arr)) or np.any(arr < 0):
+        raise ParameterError(invalid(what, value, "a non-negative number of bits"))
+    return arr
+
+
+def _block(value: Any) -> Array:
+    arr = np.asarray(value, dtype=float)
+    if np.any(~np.isfinite(arr)) or np.any(arr <= 1):
+        raise ParameterError(invalid("The scaling block size 'block'", value,
+                                     "a number of elements greater than 1 (B = 1 has no precision penalty)"))
+    return arr
+
+
+def critical_data(params: Any, N: Any, e_bits: Any, m_bits: Any, block: Any = 128) -> Any:
+    """The critical data size beyond which more tokens raise the loss (Sun et al. 2025, Eq. 21).
+
+    .. math:: D_{crit} = \\left[\\frac{d \\gamma N^\\alpha (E+0.5)^\\delta (M+0.5)^\\nu}{\\log_2 B}\\right]^{1/(2\\beta)}
+
+    It is where dL/dD = 0: the data term's decrease equals the penalty's growth. Inputs broadcast;
+    the result is in tokens. For the paper's fit and N = 1e9, B = 128: BF16 (E8M7) about 1730T tokens,
+    FP8-E4M3 about 27T, FP4-E2M1 about 0.4T.
+    """
+    p = _params(params)
+    n = _positive("The parameter count 'N'", N)
+    e = _bits("The exponent bits 'e_bits'", e_bits)
+    m = _bits("The mantissa bits 'm_bits'", m_bits)
+    b = _block(block)
+    inner = p["d"] * p["gamma"] * n ** p["alpha"] * (e + 0.5) ** p["delta"] * (m + 0.5) ** p["nu"] / np.log2(b)
+    return inner ** (1.0 / (2.0 * p["beta"]))
+
+
+def _total_bits(total_bits: Any) -> int:
+    try:
+        ok = not isinstance(total_bits, bool) and float(total_bits).is_integer() and int(total_bits) >= 2
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ParameterError(invalid("The total number of bits 'total_bits'", total_bits,
+                                     "an integer >= 2 (sign + exponent + mantissa)"))
+    return int(total_bits)
+
+
+def optimal_layout_continuous(params: Any, total_bits: float) -> tuple[float, float]:
+    """The exponent and mantissa bits that minimise the penalty for P total bits, as real numbers.
+
+    Minimising ``(E+.5)^-delta (M+.5)^-nu`` subject to ``E + M + 1 = P`` gives (Sun et al. 2025,
+    section 5)
+
+    .. math:: E_{opt} = \\frac{\\delta P}{\\delta + \\nu} - 0.5, \\quad M_{opt} = \\frac{\\nu P}{\\delta + \\nu} - 0.5
+
+    Returns ``(E_opt, M_opt)``.
+    """
+    p = _params(params)
+    P = float(_positive("The total number of bits 'total_bits'", total_bits))
+    s = p["delta"] + p["nu"]
+    return p["delta"] * P / s - 0.5, p["nu"] * P / s - 0.5
+
+
+def optimal_layout(params: Any, total_bits: int) -> tuple[int, int]:
+    """The integer format (E, M) with E + M + 1 = P that minimises the precision penalty.
+
+    Every split is compared exactly (the penalty is what the law charges), which is the correct
+    rounding of :func:`optimal_layout_continuous`. With the paper's fit: FP4 -> E2M1, FP8 -> E4M3,
+    FP16 -> E8M7. Returns ``(e_bits, m_bits)``.
+    """
+    p = _params(params)
+    P = _total_bits(total_bits)
+    e = np.arange(0, P)                       # E = 0 .. P-1, M = P-1-E
+    m = P - 1 - e
+    log_pen = -p["delta"] * np.log(e + 0.5) - p["nu"] * np.log(m + 0.5)
+    i = int(np.argmin(log_pen))
+    return int(e[i]), int(m[i])
+
+
+def _gamma_rho(p: Mapping[str, float]) -> float:
+    s = p["delta"] + p["nu"]
+    return float(p["gamma"] * p["delta"] ** p["delta"] * p["nu"] ** p["nu"] / s ** s)
+
+
+def optimal_precision_fixed_data(params: Any, D: Any, block: Any = 128) -> Any:
+    """Compute-optimal total bits P at a fixed number of tokens D (Sun et al. 2025, section 5).
+
+    With the compute model C = k P N D, N = C/(k P D), and the optimal layout for every P, setting
+    dL/dP = 0 gives (independently of C and k)
+
+    .. math:: P_{opt}^{\\delta+\\nu} = \\frac{\\delta + \\nu - \\alpha}{n \\alpha \\gamma_\\rho} D^\\beta \\log_2 B,
+              \\quad \\gamma_\\rho = \\gamma \\frac{\\delta^\\delta \\nu^\\nu}{(\\delta+\\nu)^{\\delta+\\nu}}
+
+    Returns P (real-valued bits); inputs broadcast.
+    """
+    p = _params(params)
+    d = _positive("The token count 'D'", D)
+    b = _block(block)
+    s = p["delta"] + p["nu"]
+    rhs = (s - p["alpha"]) / (p["n"] * p["alpha"] * _gamma_rho(p)) * d ** p["beta"] * np.log2(b)
+    return rhs ** (1.0 / s)
+
+
+def _loss_at_bits(p: Mapping[str, float], P: float, N: Any, D: Any, b: float) -> Any:
+    e, m = optimal_layout_continuous(p, P)
+    return loss(p, {"N": N, "D": D, "e_bits": e, "m_bits": m, "block": b})
+
+
+def optimal_precision(params: Any, C: float, *, N: float | None = None, D: float | None = None,
+                      block: float = 128, k: float = K_FLOPS_PER_BIT,
+                      bits_range: tuple[float, float] = (2.0, 32.0)) -> dict[str, float]:
+    """The total bits P that minimise the loss at a FLOP budget C = k P N D.
+
+    Exactly one of N and D may be fixed; the other follows from C. With neither, N is optimised too
+    (D = C/(k P N)): the compute-optimal (P, N, D). The format at each P is the continuous optimal
+    layout (:func:`optimal_layout_continuous`). Bounded scalar minimisations (``scipy``).
+
+    Args:
+        params: the law's parameters (a mapping, a preset's ``params`` or a fitted ``Fit``).
+        C: training FLOPs.
+        N, D: a fixed parameter count or token count (at most one).
+        block: scaling block size B.
+        k: FLOPs per parameter, token and bit (6/16: C = 6 N D at 16 bits).
+        bits_range: the interval of P searched.
+
+    Returns:
+        ``{"P", "e_bits", "m_bits", "N", "D", "loss"}`` at the optimum (bits real-valued).
+    """
+    p = _params(params)
+    c = float(_positive("The FLOP budget 'C'", C))
+    b = float(_block(block))
+    kk = float(_positive("The 'k' parameter (FLOPs per parameter, token and bit)", k))
+    if N is not None and D is not None:
+        raise ParameterError(invalid("The fixed quantities of optimal_precision", "both N and D",
+                                     "at most one of N and D (the other follows from C)"))
+    lo, hi = (float(v) for v in bits_range)
+    if not (1.0 < lo < hi and np.isfinite(hi)):
+        raise ParameterError(invalid("The 'bits_range' parameter", bits_range, "an interval (lo, hi) with 1 < lo < hi"))
+
+    def best_n(P: float) -> tuple[float, float]:
+        """The loss-minimising N at P bits (D = C/(k P N)), searched over ln N."""
+        def f(lnN: float) -> float:
+            n_ = np.exp(lnN)
+            return float(_loss_at_bits(p, P, n_, c / (kk * P * n_), b))
+        top = np.log(c / (kk * P))                 # D >= 1 token
+        r = optimize.minimize_scalar(f, bounds=(0.0, top), method="bounded", options={"xatol": 1e-8})
+        return float(np.exp(r.x)), float(r.fun)
+
+    def at(P: float) -> tuple[float, float, float]:
+        if N is not None:
+            n_ = float(_positive("The parameter count 'N'", N))
+            d_ = c / (kk * P * n_)
+        elif D is not None:
+            d_ = float(_positive("The token count 'D'", D))
+            n_ = c / (kk * P * d_)
+        else:
+            n_, _ = best_n(P)
+            d_ = c / (kk * P * n_)
+        return n_, d_, float(_loss_at_bits(p, P, n_, d_, b))
+
+    r = optimize.minimize_scalar(lambda P: at(P)[2], bounds=(lo, hi), method="bounded",
+                                 options={"xatol": 1e-6})
+    P = float(r.x)
+    n_, d_, L = at(P)
+    e, m = optimal_layout_continuous(p, P)
+    return {"P": P, "e_bits": e, "m_bits": m, "N": n_, "D": d_, "loss": L}
+
+
+PRESETS = {
+    "sun2025": Preset(
+        "sun2025",
+        {"n": 69.2343, "alpha": 0.2368, "d": 68973.0621, "beta": 0.5162, "eps": 1.9061,
+         "gamma": 11334.5197, "delta": 3.1926, "nu": 2.9543},
+        "Sun et al. 2025, 'Scaling Laws for Floating-Point Quantization Training', arXiv 2501.02423, "
+        "Table 2 (LAWS.md section 7 [P])",
+        "LLaMA architecture on a Dolma v1.7 subset; N in {41, 85, 154, 679}M, D in {10, 20, 50, 100}B "
+        "tokens, 358 runs fitted; quantization simulated (QPyTorch) on the GEMM inputs of linear layers; "
+        "D in tokens, B in elements per scaling factor.",
+    ),
+}
+
+PRECISION = register(Law(
+    name="precision",
+    formula=loss,
+    log_jacobian=log_jacobian,
+    params=(
+        Param("n", 0.0, 1e30, (0.0, 5.0, 10.0), log=True, doc="parameter-term scale"),
+        Param("alpha", 0.0, 5.0, (0.2, 0.5), doc="parameter exponent (shared with the penalty)"),
+        Param("d", 0.0, 1e30, (0.0, 5.0, 10.0, 15.0), log=True, doc="data-term scale"),
+        Param("beta", 0.0, 5.0, (0.2, 0.5), doc="data exponent (shared with the penalty)"),
+        Param("eps", 0.0, 1e3, (0.0, 1.0), log=True, doc="irreducible loss (nats/token)"),
+        Param("gamma", 0.0, 1e30, (0.0, 5.0, 10.0), log=True, doc="inverse scale of the precision penalty"),
+        Param("delta", 0.0, 20.0, (1.0, 3.0), doc="exponent of (E + 0.5)"),
+        Param("nu", 0.0, 20.0, (1.0, 3.0), doc="exponent of (M + 0.5)"),
+    ),
+    inputs=("N", "D", "e_bits", "m_bits", "block"),
+    n_input="N",
+    d_input="D",
+    n_convention="total",
+    title="Floating-point quantized training (Sun et al. 2025)",
+    formula_text="L = n/N^alpha + d/D^beta + eps + (D^beta/N^alpha) log2(B) / (gamma (E+0.5)^delta (M+0.5)^nu)",
+    units="N: parameters (count); D: training tokens; E, M: exponent and mantissa bits; B: elements per "
+          "scaling factor; L: nats/token",
+    citation="Sun et al. 2025, arXiv 2501.02423",
+    objective=Objective("huber", 1e-3, "log"),
+    presets=PRESETS,
+    grid_note="1,152 starts: ln n, ln gamma in {0, 5, 10}; ln d in {0, 5, 10, 15}; alpha, beta in {.2, .5}; "
+              "ln eps in {0, 1}; delta, nu in {1, 3}",
+))
