@@ -165,3 +165,159 @@ def laws_cmd(name: str | None, as_json: bool) -> None:
         console.print(t)
         for k, v in lw.presets.items():
             console.print(f"[bold]{k}[/bold]: {v.citation}" + (f"\n    {v.note}" if v.note else ""))
+
+
+# -- fit --------------------------------------------------------------------------------------------
+@main.command("fit")
+@click.argument("data", required=False, type=click.Path(dir_okay=False))
+@fit_options
+@data_options
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the fit as JSON here.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objective_kind: str | None,
+            space: str | None, delta: float | None, fix: Sequence[str], ci_level: float, mapping: Sequence[str],
+            where: str | None, store_path: str | None, out: str | None, as_json: bool) -> None:
+    """Fit a law to DATA (CSV, TSV, JSONL or Parquet) or to a run store."""
+    df, source = load_data(data, store_path, mapping, where)
+    fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fitter.fit(df).result_
+    result.data.update({"source": source, "where": where, "map": list(mapping)})
+    if out:
+        result.to_json(out)
+    if as_json:
+        d = result.to_dict()
+        d.pop("residuals", None)
+        d["bootstrap"] = {k: v for k, v in d.get("bootstrap", {}).items() if k != "draws"}
+        emit_json(d)
+    else:
+        console.print(fit_report(result))
+        if out:
+            console.print(f"fit written to {out}")
+
+
+# -- backtest ---------------------------------------------------------------------------------------
+@main.command("backtest")
+@click.argument("data", required=False, type=click.Path(dir_okay=False))
+@fit_options
+@data_options
+@click.option("--train-where", required=True, help="Rows to fit on (pandas query); the rest are predicted.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objective_kind: str | None,
+                 space: str | None, delta: float | None, fix: Sequence[str], ci_level: float,
+                 mapping: Sequence[str], where: str | None, store_path: str | None, train_where: str,
+                 as_json: bool) -> None:
+    """Fit on the rows TRAIN-WHERE selects and score the predictions of the others."""
+    df, source = load_data(data, store_path, mapping, where)
+    fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = _backtest(df, fitter.law, train_where, seed=seed, objective=fitter.objective, fixed=fitter.fixed,
+                        bootstrap=bootstrap, ci_level=ci_level, source=source)
+    if as_json:
+        res["fit"].pop("residuals", None)
+        res["fit"]["bootstrap"] = {k: v for k, v in res["fit"].get("bootstrap", {}).items() if k != "draws"}
+        emit_json(res)
+        return
+    t = Table(title=f"back-test of {res['law']}: fit on {res['train_points']} rows ({train_where}), "
+                    f"predict {res['test_points']}")
+    law = _laws.get(res["law"])
+    for c in list(law.inputs) + ["actual", "predicted", "interval", "ARE"]:
+        t.add_column(c)
+    for p in res["per_point"]:
+        t.add_row(*[_fmt(p["inputs"][c]) for c in law.inputs], _fmt(p["actual"]), _fmt(p["predicted"]),
+                  _fmt(p["interval"]), f"{100 * p['are']:.2f}%")
+    console.print(t)
+    cov = "-" if res["coverage"] is None else f"{100 * res['coverage']:.0f}%"
+    console.print(f"mean ARE {100 * res['are_mean']:.2f}%, max ARE {100 * res['are_max']:.2f}%, "
+                  f"coverage of the {100 * ci_level:.0f}% prediction interval: {cov}")
+    for w in res["fit"]["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+# -- predict and plan -------------------------------------------------------------------------------
+def _load_fit(fit_path: str | None, law_name: str | None, preset: str | None) -> Fit:
+    if fit_path and (law_name or preset):
+        raise ParameterError("give either FIT.json or --law with --preset, not both.")
+    if fit_path:
+        return Fit.from_json(fit_path)
+    if not (law_name and preset):
+        raise ParameterError("give a FIT.json, or --law NAME --preset NAME.")
+    return Fit.from_preset(law_name, preset)
+
+
+@main.command("predict")
+@click.argument("fit_path", required=False, type=click.Path(dir_okay=False))
+@click.option("--law", "law_name", default=None, help="With --preset: a published coefficient set instead of a fit.")
+@click.option("--preset", default=None, help="Preset name (see `scalinglab laws NAME`).")
+@click.option("--at", multiple=True, metavar="COL=VALUE", help="An input value, e.g. --at N=7e10 --at D=1.4e12.")
+@click.option("--points", type=click.Path(dir_okay=False), default=None, help="A file of input points.")
+@click.option("--map", "mapping", multiple=True, metavar="COL=SOURCE", help="Column mapping for --points.")
+@click.option("--seed", default=0, type=int, show_default=True, help="Seed of the residual draws.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, at: Sequence[str],
+                points: str | None, mapping: Sequence[str], seed: int, as_json: bool) -> None:
+    """Predict with a fit (or a published preset) at given inputs, with a prediction interval."""
+    fit = _load_fit(fit_path, law_name, preset)
+    if points and at:
+        raise ParameterError("give either --at values or --points FILE, not both.")
+    if points:
+        pts = _table.load(points, mapping=_table.parse_assignments(mapping))
+    elif at:
+        pts = pd.DataFrame({k: [v] for k, v in _floats(at, "--at").items()})
+    else:
+        raise ParameterError(f"give the inputs of law {fit.law!r} ({', '.join(fit.law_.inputs)}) with --at or --points.")
+    pred = _predict(fit, pts, seed=seed)
+    target = fit.law_.target
+    rows = []
+    for i in range(len(pred)):
+        lo, hi = pred["lo"].iloc[i], pred["hi"].iloc[i]
+        interval = None if math.isnan(lo) else [float(lo), float(hi)]
+        mlo = pred["mean_lo"].iloc[i]
+        rows.append({"inputs": {c: float(pred[c].iloc[i]) for c in fit.law_.inputs},
+                     target: float(pred["prediction"].iloc[i]), "prediction": float(pred["prediction"].iloc[i]),
+                     "interval": interval,
+                     "mean_interval": None if math.isnan(mlo) else [float(mlo), float(pred["mean_hi"].iloc[i])]})
+    if as_json:
+        if len(rows) == 1:
+            emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, **rows[0]})
+        else:
+            emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, "predictions": rows})
+        return
+    t = Table(title=f"{fit.law} predictions" + (f" (preset {fit.preset})" if fit.preset else ""))
+    for c in list(fit.law_.inputs) + [target, f"{100 * fit.ci_level:.0f}% interval"]:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[_fmt(r["inputs"][c]) for c in fit.law_.inputs], _fmt(r[target]), _fmt(r["interval"]))
+    console.print(t)
+
+
+@main.command("plan")
+@click.argument("fit_path", required=False, type=click.Path(dir_okay=False))
+@click.option("--law", "law_name", default=None, help="With --preset: a published coefficient set instead of a fit.")
+@click.option("--preset", default=None, help="Preset name.")
+@click.option("--flops", required=True, type=float, help="Training budget C in FLOPs (C = 6 N D).")
+@click.option("--at", multiple=True, metavar="COL=VALUE", help="Values of the law's other inputs (e.g. U=25e9).")
+@click.option("--seed", default=0, type=int, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flops: float, at: Sequence[str],
+             seed: int, as_json: bool) -> None:
+    """Compute-optimal N, D, tokens per parameter and predicted loss (with interval) at --flops."""
+    fit = _load_fit(fit_path, law_name, preset)
+    res = _plan(fit, flops, fixed=_floats(at, "--at"), seed=seed)
+    if as_json:
+        emit_json(res)
+        return
+    t = Table(title=f"compute-optimal plan at C = {flops:.3g} FLOPs ({fit.law}"
+                    + (f", preset {fit.preset}" if fit.preset else "") + ")")
+    t.add_column("quantity")
+    t.add_column("value")
+    t.add_column("interval")
+    t.add_row(f"N ({res['n_convention']} parameters)", _fmt(res["N"]), _fmt(res["N_interval"]))
+    t.add_row("D (tokens)", _fmt(res["D"]), _fmt(res["D_interval"]))
+    t.add_row("tokens per parameter", f"{res['tokens_per_param']:.1f}", "")
+    t.add_row("loss", _fmt(res["loss"]), _fmt(res["interval"]))
+    console.print(t)
+    if res["interval"] is None:
+        console.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
