@@ -39,6 +39,10 @@ class ConfigError(ScalingLabError, ValueError):
     """A ladder or run configuration is invalid."""
 
 
+class TrainingError(ScalingLabError, RuntimeError):
+    """A training run failed on its own terms (a non-finite loss, a foreign checkpoint)."""
+
+
 class ConvergenceWarning(UserWarning):
     """An optimisation stopped before meeting its convergence criterion."""
 

@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import ConfigError, invalid
 
 SCHEDULES = ("constant", "cosine", "wsd", "linear")
+SPARSITY_METHODS = ("gmp", "static", "nm")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,44 @@ class SparsityConfig:
     n: int = 0                      # n:m pattern (n non-zero of every m); 0 for unstructured
     m: int = 0
     scope: str = "layer"            # layer (uniform per layer) | global magnitude ranking
+    dense_finetune_frac: float = 0.0  # SPDF: the last fraction of steps trains dense (masks lifted)
+    finetune_corpus: str = ""       # SPDF: corpus of the dense phase; '' = the run's corpus
+    ift: bool = False               # Sparse-IFT: widen d_model by 1/sqrt(1-S) (iso non-zero FLOPs)
+
+    def __post_init__(self) -> None:
+        # the target itself is checked by RunConfig (it names the field 'sparsity.target')
+        if self.method not in SPARSITY_METHODS:
+            raise ConfigError(invalid("The 'sparsity.method' field", self.method,
+                                      f"one of {SPARSITY_METHODS}"))
+        if self.scope not in ("layer", "global"):
+            raise ConfigError(invalid("The 'sparsity.scope' field", self.scope, "one of ('layer', 'global')"))
+        if not (0.0 <= self.start_frac <= self.end_frac <= 1.0):
+            window = (self.start_frac, self.end_frac)
+            raise ConfigError(invalid("The 'sparsity' fields (start_frac, end_frac)", window,
+                                      "fractions with 0 <= start <= end <= 1"))
+        k = self.update_every
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ConfigError(invalid("The 'sparsity.update_every' field", k, "a positive integer"))
+        if self.n or self.m or self.method == "nm":
+            if not (isinstance(self.n, int) and isinstance(self.m, int) and 0 < self.n < self.m):
+                raise ConfigError(invalid("The 'sparsity' fields (n, m)", (self.n, self.m),
+                                          "integers with 0 < n < m (n non-zero weights of every m)"))
+            nm_sparsity = 1.0 - self.n / self.m
+            if abs(self.target - nm_sparsity) > 1e-9:
+                raise ConfigError(invalid("The 'sparsity.target' field", self.target,
+                                          f"1 - n/m = {nm_sparsity} for the {self.n}:{self.m} pattern"))
+        if not (0.0 <= self.dense_finetune_frac < 1.0):
+            raise ConfigError(invalid("The 'sparsity.dense_finetune_frac' field", self.dense_finetune_frac,
+                                      "a fraction in [0, 1)"))
+        if self.method == "gmp" and self.end_frac > 1.0 - self.dense_finetune_frac:
+            raise ConfigError(invalid("The 'sparsity.end_frac' field", self.end_frac,
+                                      f"at most 1 - dense_finetune_frac = {1.0 - self.dense_finetune_frac} "
+                                      "(pruning ends before the dense fine-tuning phase)"))
+        if self.finetune_corpus and not self.dense_finetune_frac:
+            raise ConfigError(invalid("The 'sparsity.finetune_corpus' field", self.finetune_corpus,
+                                      "empty when dense_finetune_frac is 0 (there is no fine-tuning phase)"))
+        if not isinstance(self.ift, bool):
+            raise ConfigError(invalid("The 'sparsity.ift' field", self.ift, "a boolean"))
 
 
 @dataclass(frozen=True)

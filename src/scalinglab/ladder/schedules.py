@@ -1,0 +1,138 @@
+"""Learning-rate schedules as pure functions, after optax: a factory validates its arguments once and
+returns ``schedule(step) -> lr``.
+
+Conventions shared by every schedule:
+
+* ``step`` counts optimizer updates from 0: ``schedule(s)`` is the learning rate of update s + 1.
+  Steps past ``total_steps`` keep the final value (as optax schedules do past ``transition_steps``).
+* Linear warmup over ``warmup_steps``: ``lr(s) = peak * (s + 1) / warmup_steps`` for s < warmup_steps,
+  so the first update already has a non-zero rate and update ``warmup_steps`` reaches the peak.
+* After warmup the decay runs over the remaining ``total_steps - warmup_steps`` updates with
+  progress ``p = (s - warmup_steps) / (total_steps - warmup_steps)`` in [0, 1); it reaches its end
+  value at ``s = total_steps`` (one past the last update).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from ..errors import ConfigError, invalid
+from .config import ScheduleConfig
+
+Schedule = Callable[[int], float]
+
+WSD_SHAPES = ("linear", "cosine", "sqrt")
+
+
+def _check(peak: float, total_steps: int, warmup_steps: int, floor: float = 0.0) -> None:
+    if not (isinstance(peak, (int, float)) and math.isfinite(peak) and peak > 0):
+        raise ConfigError(invalid("The 'peak' learning rate", peak, "a positive number"))
+    if not isinstance(total_steps, int) or total_steps <= 0:
+        raise ConfigError(invalid("The 'total_steps' parameter", total_steps, "a positive integer"))
+    if not isinstance(warmup_steps, int) or not 0 <= warmup_steps <= total_steps:
+        raise ConfigError(invalid("The 'warmup_steps' parameter", warmup_steps,
+                                  f"an integer in [0, total_steps = {total_steps}]"))
+    if not 0.0 <= floor <= 1.0:
+        raise ConfigError(invalid("The 'floor' parameter", floor, "a fraction of the peak in [0, 1]"))
+
+
+def _decay(shape: str, p: float) -> float:
+    """Decay factor from 1 at p = 0 to 0 at p = 1."""
+    p = min(max(p, 0.0), 1.0)
+    if shape == "linear":
+        return 1.0 - p
+    if shape == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * p))
+    return 1.0 - math.sqrt(p)  # "sqrt": the 1 - sqrt cooldown of Hägele et al. 2024
+
+
+def constant(peak: float, total_steps: int, warmup_steps: int = 0) -> Schedule:
+    """Linear warmup, then ``peak`` for the rest of training."""
+    _check(peak, total_steps, warmup_steps)
+
+    def schedule(step: int) -> float:
+        if step < warmup_steps:
+            return peak * (step + 1) / warmup_steps
+        return float(peak)
+
+    return schedule
+
+
+def cosine(peak: float, total_steps: int, warmup_steps: int = 0, floor: float = 0.1) -> Schedule:
+    """Warmup, then half a cosine from ``peak`` to ``floor * peak`` (Loshchilov & Hutter 2017).
+
+    .. math:: \\eta(p) = \\eta_\\min + (\\eta_\\text{peak} - \\eta_\\min) \\tfrac12 (1 + \\cos \\pi p)
+    """
+    _check(peak, total_steps, warmup_steps, floor)
+    decay_steps = total_steps - warmup_steps
+
+    def schedule(step: int) -> float:
+        if step < warmup_steps:
+            return peak * (step + 1) / warmup_steps
+        p = (step - warmup_steps) / decay_steps if decay_steps else 1.0
+        return peak * (floor + (1.0 - floor) * _decay("cosine", p))
+
+    return schedule
+
+
+def linear(peak: float, total_steps: int, warmup_steps: int = 0) -> Schedule:
+    """Warmup, then a straight line from ``peak`` to zero at ``total_steps``."""
+    _check(peak, total_steps, warmup_steps)
+    decay_steps = total_steps - warmup_steps
+
+    def schedule(step: int) -> float:
+        if step < warmup_steps:
+            return peak * (step + 1) / warmup_steps
+        p = (step - warmup_steps) / decay_steps if decay_steps else 1.0
+        return peak * _decay("linear", p)
+
+    return schedule
+
+
+def wsd(peak: float, total_steps: int, warmup_steps: int = 0, decay_steps: int = 0, floor: float = 0.0,
+        shape: str = "linear") -> Schedule:
+    """Warmup-stable-decay (Hu et al. 2024, MiniCPM; Hägele et al. 2024): warmup, ``peak`` until the
+    last ``decay_steps`` updates, then a decay of the given shape (linear, cosine or 1 - sqrt) to
+    ``floor * peak`` at ``total_steps``, with progress ``p = (s - (total - decay)) / decay``.
+    """
+    _check(peak, total_steps, warmup_steps, floor)
+    room = total_steps - warmup_steps
+    if not isinstance(decay_steps, int) or not 0 <= decay_steps <= room:
+        raise ConfigError(invalid("The 'decay_steps' parameter", decay_steps,
+                                  f"an integer in [0, total_steps - warmup_steps = {room}]"))
+    if shape not in WSD_SHAPES:
+        raise ConfigError(invalid("The 'shape' parameter", shape, f"one of {WSD_SHAPES}"))
+    decay_start = total_steps - decay_steps
+
+    def schedule(step: int) -> float:
+        if step < warmup_steps:
+            return peak * (step + 1) / warmup_steps
+        if step < decay_start:
+            return float(peak)
+        p = (step - decay_start) / decay_steps
+        return peak * (floor + (1.0 - floor) * _decay(shape, p))
+
+    return schedule
+
+
+def from_config(cfg: ScheduleConfig, peak: float, total_steps: int) -> Schedule:
+    """The schedule a run config names, with its fractions turned into whole steps (rounded)."""
+    for f in ("warmup_frac", "final_lr_frac", "decay_frac"):
+        v = getattr(cfg, f)
+        if not 0.0 <= v <= 1.0:
+            raise ConfigError(invalid(f"The 'schedule.{f}' field", v, "a fraction in [0, 1]"))
+    warmup = round(cfg.warmup_frac * total_steps)
+    if cfg.name == "constant":
+        return constant(peak, total_steps, warmup)
+    if cfg.name == "cosine":
+        return cosine(peak, total_steps, warmup, cfg.final_lr_frac)
+    if cfg.name == "linear":
+        return linear(peak, total_steps, warmup)
+    if cfg.name == "wsd":
+        decay = round(cfg.decay_frac * total_steps)
+        if warmup + decay > total_steps:
+            raise ConfigError(invalid("The 'schedule.decay_frac' field", cfg.decay_frac,
+                                      f"at most 1 - warmup_frac = {1 - cfg.warmup_frac}"))
+        return wsd(peak, total_steps, warmup, decay, cfg.final_lr_frac, cfg.decay_shape)
+    raise ConfigError(invalid("The 'schedule.name' field", cfg.name, "one of constant, cosine, wsd, linear"))

@@ -1,0 +1,498 @@
+"""Sparse training of the ladder's GPT: pruning masks, their schedule, and the FLOPs they cost.
+
+What is pruned: the weights of the linear layers inside the transformer blocks (attention ``c_attn``,
+``c_proj``; MLP ``c_fc``, ``c_proj``), 12 L d^2 weights, as Frantar et al. 2023 (arXiv 2309.08520)
+count them. Not the embeddings, not the (tied) unembedding, not the LayerNorms, not biases.
+
+Methods (``SparsityConfig.method``):
+
+* ``gmp``: gradual magnitude pruning on the cubic schedule of Zhu & Gupta 2017 (arXiv 1710.01878),
+  the schedule of the official code of Frantar et al. 2023 (LAWS.md section 4):
+
+  .. math:: s_t = S \\left(1 - (1 - p)^3\\right), \\quad
+            p = \\operatorname{clip}\\left(\\frac{t - t_s}{t_e - t_s}, 0, 1\\right)
+
+  with masks recomputed every ``update_every`` steps; ranking per layer (uniform sparsity) or over all
+  prunable weights together (``scope='global'``). With ``n:m`` set, only weights outside the n largest
+  of their group are candidates, so the final mask is exactly the n:m pattern.
+* ``static``: a seeded random mask drawn at step 0 and kept (random n:m pattern when n:m is set).
+* ``nm``: the n:m pattern of the weights' magnitudes at step 0 (initialisation), kept fixed
+  (Mishra et al. 2021, arXiv 2104.08378, 2:4 for sparse tensor cores; Zhou et al. 2021, arXiv 2102.04010).
+
+Optional phases and shapes: SPDF (Thangarasa et al. 2023, arXiv 2303.10464) lifts the masks for the
+last ``dense_finetune_frac`` of training (the dense fine-tuning phase, on ``finetune_corpus`` if set);
+Sparse-IFT "Sparse Wide" (Thangarasa et al. 2023, arXiv 2303.11525) widens the model so its non-zero
+FLOPs equal the dense model's (:func:`sift_width`, :func:`model_shape`).
+
+A masked weight stays exactly zero: :meth:`Sparsifier.mask_grads` zeroes its gradient before the
+optimizer step (so AdamW's moments of masked entries stay zero and the clipped norm is the sparse
+model's), :meth:`Sparsifier.apply` multiplies weights and optimizer state by the mask afterwards.
+Masks are float tensors (an in-place ``mul_`` by a bool tensor is ~50x slower on CPU).
+
+No sparse kernels are used (none exist on CPU): FLOPs are counted analytically (:func:`training_flops`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import units
+from ..errors import ConfigError, ParameterError, invalid
+from .config import RunConfig, SparsityConfig
+
+# -- the schedule (pure) ---------------------------------------------------------------------------
+
+
+def _check_steps(total_steps: int) -> int:
+    if not isinstance(total_steps, int) or isinstance(total_steps, bool) or total_steps < 1:
+        raise ParameterError(invalid("The 'total_steps' parameter", total_steps, "a positive integer"))
+    return total_steps
+
+
+def _window(total_steps: int, start_frac: float, end_frac: float) -> tuple[int, int]:
+    """First step of pruning and first step at the target: round(frac * total_steps)."""
+    if not (0.0 <= start_frac <= end_frac <= 1.0):
+        raise ParameterError(invalid("The pruning window (start_frac, end_frac)", (start_frac, end_frac),
+                                     "fractions with 0 <= start_frac <= end_frac <= 1"))
+    return round(start_frac * total_steps), round(end_frac * total_steps)
+
+
+def cubic_sparsity(step: Any, total_steps: int, target: float, start_frac: float = 0.25,
+                   end_frac: float = 0.75) -> Any:
+    """Sparsity of the cubic schedule at ``step`` (Zhu & Gupta 2017, Eq. 1; Frantar et al. 2023).
+
+    .. math:: s_t = S (1 - (1 - p)^3), \\quad p = \\operatorname{clip}((t - t_s) / (t_e - t_s), 0, 1)
+
+    with ``t_s = round(start_frac * total_steps)``, ``t_e = round(end_frac * total_steps)`` (steps);
+    when ``t_e = t_s`` the sparsity jumps to S at ``t_s``. Values at 0, 25, 50, 75, 100% of training
+    with the defaults: 0, 0, 7S/8, S, S. ``step`` may be an int or an array of steps; fraction(s) out.
+    """
+    T = _check_steps(total_steps)
+    if not (0.0 <= target < 1.0):
+        raise ParameterError(invalid("The 'target' parameter", target, "a fraction in [0, 1)"))
+    t_s, t_e = _window(T, start_frac, end_frac)
+    t = np.asarray(step, dtype=float)
+    if t_e > t_s:
+        p = np.clip((t - t_s) / (t_e - t_s), 0.0, 1.0)
+    else:
+        p = (t >= t_s).astype(float)
+    s = target * (1.0 - (1.0 - p) ** 3)
+    return float(s) if s.ndim == 0 else s
+
+
+def sparsity_schedule(cfg: SparsityConfig, total_steps: int) -> np.ndarray:
+    """The sparsity in force at each step 0 .. total_steps-1, as :class:`Sparsifier` applies it.
+
+    * ``gmp``: the cubic schedule sampled at the mask updates, ``t_s + k * update_every``, and held
+      between them (so it lags the continuous curve by < ``update_every`` steps); the target from t_e on.
+    * ``static``, ``nm``: the target from step 0.
+    * SPDF: 0 from step ``total_steps - round(dense_finetune_frac * total_steps)`` on.
+
+    Returns a float array of length ``total_steps`` (fractions of the prunable weights).
+    """
+    T = _check_steps(total_steps)
+    t = np.arange(T)
+    if cfg.target == 0.0:
+        return np.zeros(T)
+    if cfg.method == "gmp":
+        t_s, t_e = _window(T, cfg.start_frac, cfg.end_frac)
+        k = cfg.update_every
+        held = np.where(t >= t_s, t_s + (t - t_s) // k * k, t)   # last mask update at or before t
+        s = np.asarray(cubic_sparsity(held, T, cfg.target, cfg.start_frac, cfg.end_frac), dtype=float)
+        s = np.where(t >= t_e, cfg.target, s)
+    else:
+        s = np.full(T, cfg.target)
+    t_ft = finetune_start(cfg, T)
+    return np.where(t >= t_ft, 0.0, s)
+
+
+def finetune_start(cfg: SparsityConfig, total_steps: int) -> int:
+    """First step of SPDF's dense fine-tuning phase (``total_steps`` when there is none)."""
+    T = _check_steps(total_steps)
+    return T - round(cfg.dense_finetune_frac * T)
+
+
+def phases(cfg: SparsityConfig, total_steps: int) -> list[dict[str, Any]]:
+    """The phases of a run, to record: ``[{"phase", "start_step", "end_step", "corpus"}]`` (end exclusive).
+
+    One ``sparse`` phase (``dense`` when the target is 0), followed by SPDF's ``dense_finetune`` phase
+    when ``dense_finetune_frac > 0``; ``corpus`` is the fine-tuning corpus, '' for the run's own corpus.
+    """
+    T = _check_steps(total_steps)
+    t_ft = finetune_start(cfg, T)
+    out: list[dict[str, Any]] = [{"phase": "sparse" if cfg.target > 0 else "dense", "start_step": 0,
+                                  "end_step": t_ft, "corpus": ""}]
+    if t_ft < T:
+        out.append({"phase": "dense_finetune", "start_step": t_ft, "end_step": T,
+                    "corpus": cfg.finetune_corpus})
+    return out
+
+
+# -- masks (pure functions of weights or a generator) ------------------------------------------------
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 <= value <= 1.0):
+        raise ParameterError(invalid(f"The {name!r} parameter", value, "a fraction in [0, 1]"))
+
+
+def _check_nm(weight_shape: torch.Size, n: int, m: int) -> None:
+    if not (isinstance(n, int) and isinstance(m, int) and 0 < n < m):
+        raise ParameterError(invalid("The n:m pattern", (n, m), "integers with 0 < n < m"))
+    if len(weight_shape) != 2 or weight_shape[1] % m:
+        raise ParameterError(invalid("The weight shape", tuple(weight_shape),
+                                     f"(out, in) with in a multiple of m = {m}"))
+
+
+def _top_n_of_m(scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
+    """Bool mask of the n highest scores in each group of m consecutive input weights (dim 1)."""
+    out_dim, in_dim = scores.shape
+    groups = scores.reshape(out_dim, in_dim // m, m)
+    keep = torch.zeros_like(groups, dtype=torch.bool)
+    keep.scatter_(2, groups.topk(n, dim=2).indices, True)
+    return keep.reshape(out_dim, in_dim)
+
+
+def nm_mask(weight: torch.Tensor, n: int, m: int) -> torch.Tensor:
+    """The n:m magnitude mask: in each group of m consecutive input weights, keep the n largest |w|.
+
+    ``weight`` is an ``nn.Linear`` weight (out, in); groups run along the input dimension, as NVIDIA's
+    2:4 pattern (Mishra et al. 2021) and ``torch.ao.pruning.WeightNormSparsifier`` with
+    ``sparse_block_shape=(1, m)``, ``zeros_per_block=m - n``. Returns a bool tensor, True = kept;
+    its sparsity is exactly 1 - n/m.
+    """
+    _check_nm(weight.shape, n, m)
+    return _top_n_of_m(weight.detach().abs(), n, m)
+
+
+def _prune_lowest(flat: torch.Tensor, k: int) -> torch.Tensor:
+    keep = torch.ones_like(flat, dtype=torch.bool)
+    if k > 0:
+        keep[torch.topk(flat, k, largest=False, sorted=False).indices] = False
+    return keep
+
+
+def _masks_from_scores(scores: list[torch.Tensor], sparsity: float, scope: str,
+                       nm: tuple[int, int] | None) -> list[torch.Tensor]:
+    """Prune the lowest scores: round(s numel) per tensor (``layer``) or round(s sum numel) overall."""
+    if scope not in ("layer", "global"):
+        raise ParameterError(invalid("The 'scope' parameter", scope, "one of ('layer', 'global')"))
+    if nm is not None:  # the n largest of each group are never candidates
+        for s in scores:
+            _check_nm(s.shape, *nm)
+        scores = [torch.where(_top_n_of_m(s, *nm), math.inf, s) for s in scores]
+    if scope == "layer":
+        return [_prune_lowest(s.flatten(), round(sparsity * s.numel())).view(s.shape) for s in scores]
+    flat = torch.cat([s.flatten() for s in scores])
+    keep = _prune_lowest(flat, round(sparsity * flat.numel()))
+    return [k.view(s.shape) for k, s in zip(torch.split(keep, [s.numel() for s in scores]), scores)]
+
+
+def magnitude_masks(weights: Sequence[torch.Tensor], sparsity: float, scope: str = "layer", *,
+                    masks: Sequence[torch.Tensor] | None = None,
+                    nm: tuple[int, int] | None = None) -> list[torch.Tensor]:
+    """Magnitude pruning masks (bool, True = kept) with an exact count of pruned weights.
+
+    ``scope='layer'``: each tensor loses exactly ``round(sparsity * numel)`` weights, those of smallest
+    |w|. ``scope='global'``: ``round(sparsity * total)`` weights of smallest |w| over all tensors
+    together, so layers end at different sparsities. ``masks``: the current masks; their pruned entries
+    rank below every weight, so masks only grow (as GMP requires) while ``sparsity`` does not decrease.
+    ``nm=(n, m)``: the n largest of each group of m input weights are kept, so at
+    ``sparsity = 1 - n/m`` the masks are exactly the n:m pattern (gradual n:m pruning).
+    """
+    _check_fraction("sparsity", sparsity)
+    scores = [w.detach().abs().float() for w in weights]
+    if masks is not None:
+        scores = [torch.where(mk.to(torch.bool), s, -1.0) for s, mk in zip(scores, masks)]
+    return _masks_from_scores(scores, sparsity, scope, nm)
+
+
+def random_masks(weights: Sequence[torch.Tensor], sparsity: float, generator: torch.Generator,
+                 scope: str = "layer", *, nm: tuple[int, int] | None = None) -> list[torch.Tensor]:
+    """Random masks (bool, True = kept) of the weights' shapes: a function of ``generator`` alone.
+
+    Same counts as :func:`magnitude_masks` (exact per layer, or over all layers with
+    ``scope='global'``), with uniform random scores in place of |w|; ``nm=(n, m)`` with
+    ``sparsity = 1 - n/m`` gives a random n:m pattern. Scores are drawn on the CPU, so the masks do
+    not depend on the device.
+    """
+    _check_fraction("sparsity", sparsity)
+    scores = [torch.rand(w.shape, generator=generator).to(w.device) for w in weights]
+    return _masks_from_scores(scores, sparsity, scope, nm)
+
+
+# -- which layers --------------------------------------------------------------------------------
+
+
+def prunable_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
+    """The linear layers that sparsity applies to, by module path.
+
+    Every ``nn.Linear`` of ``model`` except (a) a module whose path ends in ``lm_head`` (the
+    unembedding) and (b) one whose weight is also an ``nn.Embedding``'s weight (tied embeddings). For
+    ``ladder.model.GPT`` that is ``blocks.{i}.attn.c_attn``, ``blocks.{i}.attn.c_proj``,
+    ``blocks.{i}.mlp.c_fc`` and ``blocks.{i}.mlp.c_proj``: 12 L d^2 weights. Biases are never pruned.
+    """
+    embedded = {id(mod.weight) for mod in model.modules() if isinstance(mod, nn.Embedding)}
+    return [(name, mod) for name, mod in model.named_modules()
+            if isinstance(mod, nn.Linear) and name.rsplit(".", 1)[-1] != "lm_head"
+            and id(mod.weight) not in embedded]
+
+
+def _nonembedding_count(model: nn.Module) -> int:
+    """N_nonembed: ``model.nonembedding_parameters()`` if it has one, else all parameters less the
+    embeddings' and ``lm_head``'s (each shared tensor counted once)."""
+    get = getattr(model, "nonembedding_parameters", None)
+    if callable(get):
+        return sum(p.numel() for p in get())
+    skip = {id(p) for name, mod in model.named_modules()
+            if isinstance(mod, nn.Embedding) or name.rsplit(".", 1)[-1] == "lm_head"
+            for p in mod.parameters()}
+    return sum(p.numel() for p in model.parameters() if id(p) not in skip)
+
+
+# -- the controller -------------------------------------------------------------------------------
+
+
+class Sparsifier:
+    """Keeps the prunable weights of a model on their sparsity schedule (:func:`sparsity_schedule`).
+
+    In the training loop (``total_steps`` optimizer steps, ``step`` counted from 0)::
+
+        sparsifier = Sparsifier(model, cfg.sparsity, total_steps=cfg.steps, seed=cfg.seed)
+        for step in range(start_step, cfg.steps):
+            sparsifier.update(step, optimizer)    # before the forward pass: new masks when due
+            ...forward and backward (all micro-batches)...
+            sparsifier.mask_grads()               # before clipping: the norm is the sparse model's
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            sparsifier.apply(optimizer)           # masked weights and their AdamW moments back to 0
+
+    With a dense config (``target == 0``) every method is a no-op. Checkpoints store
+    :meth:`state_dict`; :meth:`load_state_dict` restores the masks exactly.
+    """
+
+    def __init__(self, model: nn.Module, cfg: SparsityConfig, total_steps: int, seed: int = 0) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.total_steps = _check_steps(total_steps)
+        self.seed = seed
+        layers = prunable_linears(model)
+        if cfg.target > 0 and not layers:
+            raise ConfigError(invalid("The model's prunable linear layers", [], "a non-empty list"))
+        self._names = [name for name, _ in layers]
+        self._weights = [mod.weight for _, mod in layers]
+        self._n_nonembed = _nonembedding_count(model)
+        self._schedule = sparsity_schedule(cfg, self.total_steps)
+        self._generator = torch.Generator().manual_seed(seed)
+        self._masks: list[torch.Tensor] | None = None    # bool, True = kept; None = dense
+        self._fmasks: list[torch.Tensor] = []            # the same, in the weights' dtype (for mul_)
+        self._level = 0.0                                # the scheduled sparsity the masks hold
+
+    # -- during training ------------------------------------------------------------------------
+    def scheduled(self, step: int) -> float:
+        """The sparsity the schedule puts in force at ``step`` (the last step's after the end)."""
+        return float(self._schedule[min(max(step, 0), self.total_steps - 1)])
+
+    @torch.no_grad()
+    def update(self, step: int, optimizer: torch.optim.Optimizer | None = None) -> bool:
+        """Recompute the masks if the schedule's sparsity changed at ``step``; True if it did.
+
+        New masks are applied at once to the weights and (given ``optimizer``) to its state, so the
+        forward pass of ``step`` sees them. At SPDF's fine-tuning step the masks are lifted.
+        """
+        level = self.scheduled(step)
+        if level == self._level:
+            return False
+        if level == 0.0:
+            self._set_masks(None)
+        elif self.cfg.method == "gmp":
+            nm = (self.cfg.n, self.cfg.m) if self.cfg.n else None
+            self._set_masks(magnitude_masks(self._weights, level, self.cfg.scope, masks=self._masks, nm=nm))
+        elif self._masks is None:   # static and nm: drawn once, at the first step
+            if self.cfg.method == "static":
+                nm = (self.cfg.n, self.cfg.m) if self.cfg.n else None
+                masks = random_masks(self._weights, level, self._generator, self.cfg.scope, nm=nm)
+            else:
+                masks = [nm_mask(w, self.cfg.n, self.cfg.m) for w in self._weights]
+            self._set_masks(masks)
+        self._level = level
+        self.apply(optimizer)
+        return True
+
+    @torch.no_grad()
+    def mask_grads(self) -> None:
+        """Zero the gradients of masked weights (call after backward, before clipping and the step)."""
+        for w, fm in zip(self._weights, self._fmasks):
+            if w.grad is not None:
+                w.grad.mul_(fm)
+
+    @torch.no_grad()
+    def apply(self, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Zero the masked weights and, given ``optimizer``, every state tensor of their shape (AdamW's
+        ``exp_avg`` and ``exp_avg_sq``, SGD's momentum): call after ``optimizer.step()``."""
+        for w, fm in zip(self._weights, self._fmasks):
+            w.mul_(fm)
+            if optimizer is not None:
+                for v in optimizer.state.get(w, {}).values():
+                    if isinstance(v, torch.Tensor) and v.shape == w.shape:
+                        v.mul_(fm.to(v.dtype))
+
+    def _set_masks(self, masks: list[torch.Tensor] | None) -> None:
+        self._masks = masks
+        self._fmasks = [] if masks is None else [mk.to(w.dtype) for mk, w in zip(masks, self._weights)]
+
+    # -- what a run records --------------------------------------------------------------------------
+    @property
+    def masks(self) -> dict[str, torch.Tensor] | None:
+        """The current masks by layer name (bool, True = kept), or None while dense."""
+        return None if self._masks is None else dict(zip(self._names, self._masks))
+
+    def sparsity(self) -> dict[str, float]:
+        """Fraction of each prunable layer's weights that is masked (0.0 for every layer while dense)."""
+        if self._masks is None:
+            return {name: 0.0 for name in self._names}
+        return {name: 1.0 - int(mk.sum()) / mk.numel() for name, mk in zip(self._names, self._masks)}
+
+    def n_pruned(self) -> int:
+        """Number of masked weights."""
+        return 0 if self._masks is None else sum(mk.numel() - int(mk.sum()) for mk in self._masks)
+
+    def n_nonzero(self) -> int:
+        """N_nonzero: non-embedding parameters less the masked weights (``units.param_counts``'s count)."""
+        return self._n_nonembed - self.n_pruned()
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Masks (bool, CPU), the sparsity they hold and the random generator: all a resume needs."""
+        return {"level": self._level,
+                "masks": None if self._masks is None else {
+                    n: mk.cpu() for n, mk in zip(self._names, self._masks)},
+                "generator": self._generator.get_state()}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s masks (and re-apply them to the weights)."""
+        masks = state["masks"]
+        if masks is not None:
+            if sorted(masks) != sorted(self._names):
+                raise ConfigError(invalid("The checkpoint's masked layers", sorted(masks),
+                                          f"{sorted(self._names)}"))
+            for name, w in zip(self._names, self._weights):
+                if masks[name].shape != w.shape:
+                    raise ConfigError(invalid(f"The checkpoint's mask shape of {name!r}",
+                                              tuple(masks[name].shape), f"{tuple(w.shape)}"))
+            self._set_masks([masks[name].to(device=w.device, dtype=torch.bool)
+                             for name, w in zip(self._names, self._weights)])
+        else:
+            self._set_masks(None)
+        self._level = float(state["level"])
+        self._generator.set_state(state["generator"])
+        self.apply()
+
+
+# -- Sparse-IFT widening (pure) ----------------------------------------------------------------------
+
+
+def sift_width(width: int, sparsity: float, *, widen: str = "both", multiple_of: int = 1) -> int:
+    """Sparse-IFT "Sparse Wide" width (Thangarasa et al. 2023, arXiv 2303.11525): the width at which a
+    layer at ``sparsity`` S costs the dense layer's FLOPs, rounded to the nearest ``multiple_of``.
+
+    .. math::
+
+        w' = w / \\sqrt{1 - S} \\;\\; (\\text{widen='both'}), \\qquad
+        w' = w / (1 - S) \\;\\; (\\text{widen='one'})
+
+    ``both``: the width is both the input and the output dimension of the sparse layers, so FLOPs
+    scale as w'^2 (1 - S); this is d_model in ``ladder.model.GPT``, where every block linear is
+    (c d) x d. ``one``: only one dimension of each layer grows, so FLOPs scale as w' (1 - S); this is
+    an MLP's hidden width d_ff (the out dim of ``c_fc``, the in dim of ``c_proj``), which the ladder's
+    GPT ties to 4 d_model. Widening d_model also grows the (dense) embeddings, LayerNorms and
+    attention scores by 1/sqrt(1 - S); those FLOPs are not compensated.
+    """
+    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+        raise ParameterError(invalid("The 'width' parameter", width, "a positive integer"))
+    if isinstance(sparsity, bool) or not (0.0 <= sparsity < 1.0):
+        raise ParameterError(invalid("The 'sparsity' parameter", sparsity, "a fraction in [0, 1)"))
+    if widen not in ("both", "one"):
+        raise ParameterError(invalid("The 'widen' parameter", widen, "one of ('both', 'one')"))
+    if not isinstance(multiple_of, int) or multiple_of < 1:
+        raise ParameterError(invalid("The 'multiple_of' parameter", multiple_of, "a positive integer"))
+    factor = 1.0 / math.sqrt(1.0 - sparsity) if widen == "both" else 1.0 / (1.0 - sparsity)
+    return max(multiple_of, round(width * factor / multiple_of) * multiple_of)
+
+
+def model_shape(run: RunConfig) -> dict[str, int]:
+    """The shape the trainer builds: ``n_layer``, ``d_model``, ``n_head``.
+
+    The config's shape, or with ``sparsity.ift`` the Sparse-IFT widening of d_model by
+    1/sqrt(1 - S), to a multiple of the head dimension d_model / n_head (kept fixed, so heads are added).
+    """
+    L, d, h = run.n_layer, run.d_model, run.n_head
+    if run.sparsity.ift and run.sparsity.target > 0:
+        head_dim = d // h
+        d = sift_width(d, run.sparsity.target, multiple_of=head_dim)
+        h = d // head_dim
+    return {"n_layer": L, "d_model": d, "n_head": h}
+
+
+# -- FLOP accounting (pure) --------------------------------------------------------------------------
+
+
+def training_flops(prunable_flops_per_token: float, tokens_per_step: float,
+                   sparsity_per_step: Sequence[float] | np.ndarray, *,
+                   other_flops_per_token: float = 0.0) -> dict[str, float]:
+    """Training FLOPs of a sparse run, counted analytically.
+
+    With P = ``prunable_flops_per_token`` (6 x the prunable weights, FLOPs/token: forward 2, backward
+    4 per weight), Q = ``other_flops_per_token`` (dense terms: norms, and with the full count the
+    unembedding and attention), B = ``tokens_per_step`` and s_t the sparsity at step t:
+
+    * ``flops_spent_dense_kernels`` = sum_t (P + Q) B: what masked dense matmuls execute (this code);
+    * ``flops_sparse_kernel`` = sum_t (P (1 - s_t) + Q) B: what a sparse kernel following the schedule
+      would need; the dense start and the ramp of gradual pruning count in full (Frantar et al. 2023);
+    * ``flops_nonzero_final`` = sum_t (P (1 - max_t s_t) + Q) B: training the final sparse model
+      throughout, the ``6 N D`` of the law with N non-zero;
+    * ``c_mul`` = flops_sparse_kernel / flops_nonzero_final, the cost multiplier. With Q = 0 and the
+      25/50/25 cubic schedule it tends to LAWS.md section 4's
+      ``[0.25 + 0.5 (1 - 0.75 S)] / (1 - S) + 0.25`` (``laws.sparse.cost_multiplier``) as the mask
+      updates get dense; ``update_every`` k adds O(k / steps).
+    """
+    s = np.asarray(sparsity_per_step, dtype=float)
+    if s.ndim != 1 or s.size == 0 or np.any(~np.isfinite(s)) or np.any((s < 0) | (s >= 1)):
+        raise ParameterError(invalid("The 'sparsity_per_step' parameter", sparsity_per_step,
+                                     "a non-empty 1-D sequence of fractions in [0, 1)"))
+    for name, v in (("prunable_flops_per_token", prunable_flops_per_token),
+                    ("tokens_per_step", tokens_per_step), ("other_flops_per_token", other_flops_per_token)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ParameterError(invalid(f"The {name!r} parameter", v, "a non-negative finite number"))
+    P, Q, B, n = float(prunable_flops_per_token), float(other_flops_per_token), float(tokens_per_step), s.size
+    sparse = float(B * (P * np.sum(1.0 - s) + Q * n))
+    final = B * n * (P * (1.0 - float(s.max())) + Q)
+    return {"flops_spent_dense_kernels": B * n * (P + Q), "flops_sparse_kernel": sparse,
+            "flops_nonzero_final": final, "c_mul": sparse / final if final > 0 else math.nan}
+
+
+def run_training_flops(run: RunConfig, steps_done: int | None = None, *,
+                       full: bool = False) -> dict[str, float]:
+    """:func:`training_flops` of a run config over its first ``steps_done`` steps (all by default).
+
+    P = 6 x 12 L d^2 (the block linears of :func:`model_shape`, Sparse-IFT widening included);
+    Q = the rest of ``units.flops_per_token`` (6 x the LayerNorm weights; with ``full=True`` also the
+    unembedding 6 d V and attention 12 L T d).
+    """
+    shape = model_shape(run)
+    L, d = shape["n_layer"], shape["d_model"]
+    steps = run.steps if steps_done is None else steps_done
+    if not isinstance(steps, int) or not 1 <= steps <= run.steps:
+        raise ParameterError(invalid("The 'steps_done' parameter", steps_done,
+                                     f"an integer in [1, {run.steps}]"))
+    prunable = 6.0 * 12 * L * d * d
+    other = units.flops_per_token(L, d, run.context, run.vocab, full=full) - prunable
+    return training_flops(prunable, run.batch_tokens, sparsity_schedule(run.sparsity, run.steps)[:steps],
+                          other_flops_per_token=other)

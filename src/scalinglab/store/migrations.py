@@ -1,0 +1,71 @@
+"""Named schema migrations of the run store, applied in order (after sqlite-utils' migrations).
+
+Each migration is a name and a list of SQL statements. A store records the names it has applied in
+its ``migrations`` table and its schema version (the number applied) in ``meta``; opening a store
+applies the missing ones, each in its own transaction. Never edit a migration that has shipped:
+add a new one at the end.
+"""
+
+from __future__ import annotations
+
+#: the value of meta.format that marks a file as a scalinglab store
+FORMAT = "scalinglab.store"
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    ("0001_initial", [
+        """CREATE TABLE meta (
+               key   TEXT PRIMARY KEY,
+               value TEXT NOT NULL
+           )""",
+        """CREATE TABLE migrations (
+               name    TEXT PRIMARY KEY,
+               applied TEXT NOT NULL            -- ISO 8601, UTC
+           )""",
+        """CREATE TABLE runs (
+               id                   INTEGER PRIMARY KEY,
+               name                 TEXT NOT NULL UNIQUE,
+               status               TEXT NOT NULL DEFAULT 'planned'
+                                    CHECK (status IN ('planned', 'running', 'done', 'failed')),
+               config               TEXT NOT NULL,   -- RunConfig as JSON
+               digest               TEXT NOT NULL,   -- RunConfig.digest(): every field but the name
+               N_total              INTEGER,         -- parameters, count
+               N_nonembed           INTEGER,
+               N_nonzero            INTEGER,
+               target_tokens        INTEGER,         -- tokens the run will see (whole steps)
+               target_flops         REAL,            -- flops_per_token_full x target_tokens, FLOPs
+               flops_per_token      REAL,            -- 6 N-style count, FLOPs/token
+               flops_per_token_full REAL,            -- with attention and unembedding, FLOPs/token
+               code_version         TEXT,
+               host                 TEXT,
+               error                TEXT,
+               created              TEXT NOT NULL,
+               updated              TEXT NOT NULL,
+               summary              TEXT             -- the trainer's summary as JSON, once done
+           )""",
+        """CREATE TABLE points (
+               run_id     INTEGER NOT NULL REFERENCES runs(id),
+               step       INTEGER NOT NULL,          -- optimizer step
+               tokens     INTEGER NOT NULL,          -- training tokens seen
+               flops      REAL,                      -- cumulative training FLOPs, 6 N-style
+               flops_full REAL,                      -- cumulative, with attention and unembedding
+               train_loss REAL,                      -- nats/token
+               eval_loss  REAL,                      -- held-out cross-entropy, nats/token
+               lr         REAL,                      -- learning rate at this step
+               wall_time  REAL,                      -- seconds since the run (first) started
+               PRIMARY KEY (run_id, step)
+           ) WITHOUT ROWID""",
+        """CREATE TABLE fits (
+               id      INTEGER PRIMARY KEY,
+               law     TEXT NOT NULL,
+               created TEXT NOT NULL,
+               fit     TEXT NOT NULL                 -- Fit JSON (fit.result)
+           )""",
+    ]),
+    ("0002_run_attempts", [
+        # how many times the executor has started a run (a resume counts); index for status queries
+        "ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX runs_status ON runs(status)",
+    ]),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

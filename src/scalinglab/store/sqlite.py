@@ -1,0 +1,506 @@
+"""The SQLite run store: planned and finished runs, their curve points, and fits.
+
+One file holds a ladder's whole history (DESIGN.md, "Store"). It uses WAL journaling, so readers
+(``ladder status`` in another terminal) never block the writer. The process that owns the store is
+its only writer: executors send points back to it, and it commits each point as soon as it arrives
+(before the trainer checkpoints past it), so a crash loses at most the work since the last
+checkpoint and a resumed run adds no duplicate points (``points`` has primary key ``(run_id, step)``
+and inserts are ``INSERT OR IGNORE``).
+
+Opening a file that exists but is not a scalinglab store (not SQLite at all, or SQLite without the
+``meta`` marker) raises :class:`StoreError` and leaves the file untouched.
+
+The run table (:meth:`Store.to_table`) uses these conventions:
+
+* ``D`` is the training tokens seen at the point; ``loss`` is the held-out (eval) cross-entropy in
+  nats per token.
+* ``N`` is ``N_total`` (all parameters, embeddings included), the count Chinchilla (Hoffmann et al.
+  2022) fits; ``N_nonembed`` (Kaplan et al. 2020) and ``N_nonzero`` are there for laws that use them.
+* ``C`` is ``flops_full``, the trainer's cumulative count of training FLOPs including attention and
+  the unembedding (``flops_per_token_full`` x ``D``); ``flops`` is the ``6 N``-style count without
+  them. Both are kept so a law or a user can pick.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import pandas as pd
+
+from .. import __version__
+from ..errors import StoreError, invalid
+from ..ladder.config import RunConfig
+from .migrations import FORMAT, MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("planned", "running", "done", "failed")
+POINT_FIELDS = ("step", "tokens", "flops", "flops_full", "train_loss", "eval_loss", "lr", "wall_time")
+_COUNT_FIELDS = ("N_total", "N_nonembed", "N_nonzero", "flops_per_token", "flops_per_token_full")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+#: column order of :meth:`Store.to_table`
+TABLE_COLUMNS = [
+    "run", "status", "step", "D", "loss", "train_loss", "C", "flops", "flops_full", "N", "N_total",
+    "N_nonembed", "N_nonzero", "S", "batch", "lr", "lr_step", "schedule", "seed", "budget_flops", "V",
+    "context", "n_layer", "d_model", "n_head", "group", "wall_time", "target_tokens", "target_flops",
+]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of the ``runs`` table."""
+
+    id: int
+    name: str
+    status: str
+    config: RunConfig
+    digest: str
+    N_total: int | None
+    N_nonembed: int | None
+    N_nonzero: int | None
+    target_tokens: int | None
+    target_flops: float | None
+    flops_per_token: float | None
+    flops_per_token_full: float | None
+    code_version: str | None
+    host: str | None
+    error: str | None
+    created: str
+    updated: str
+    summary: dict[str, Any] | None
+    attempts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["config"] = self.config.to_dict()
+        return d
+
+
+class Store:
+    """A scalinglab run store in one SQLite file (``":memory:"`` for a throwaway one).
+
+    Parameters
+    ----------
+    path : the database file. A missing file is created (with ``create=True``); an existing one must
+        be a scalinglab store.
+    create : whether a missing file may be created; ``False`` makes a missing file a StoreError
+        (commands that only read, such as ``ladder status``).
+    """
+
+    def __init__(self, path: str | Path = ":memory:", *, create: bool = True) -> None:
+        self.path = str(path)
+        self._ids: dict[str, int] = {}
+        memory = self.path == ":memory:"
+        if not memory:
+            p = Path(self.path)
+            if p.is_dir():
+                raise StoreError(f"store path {self.path!r} is a directory, expected a .db file.")
+            if p.exists() and p.stat().st_size > 0:
+                _check_is_store(p)
+            elif not p.exists():
+                if not create:
+                    raise StoreError(f"no store at {self.path!r} (run `scalinglab ladder run` to make one).")
+                if not p.parent.exists():
+                    raise StoreError(f"cannot create store {self.path!r}: directory {str(p.parent)!r} "
+                                     "does not exist.")
+        try:
+            self._con = sqlite3.connect(self.path, isolation_level=None, timeout=30.0,
+                                        check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {self.path!r}: {exc}") from None
+        self._con.row_factory = sqlite3.Row
+        self._con.execute("PRAGMA foreign_keys = ON")
+        if not memory:
+            self._con.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode: a committed transaction survives the process being killed
+            self._con.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.path!r})"
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it commits, or (on any exception) none of it."""
+        self._con.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._con
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        con = self._con
+        has = con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='migrations'").fetchone()
+        applied = {r[0] for r in con.execute("SELECT name FROM migrations")} if has else set()
+        known = [name for name, _ in MIGRATIONS]
+        newer = sorted(applied - set(known))
+        if newer:
+            raise StoreError(f"store {self.path!r} has schema migration {newer[0]!r}, unknown to scalinglab "
+                             f"{__version__}: it was written by a newer version.")
+        for name, statements in MIGRATIONS:
+            if name in applied:
+                continue
+            with self._tx():
+                for sql in statements:
+                    con.execute(sql)
+                con.execute("INSERT INTO migrations (name, applied) VALUES (?, ?)", (name, _now()))
+                con.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                                [("format", FORMAT), ("schema_version", str(known.index(name) + 1))])
+                con.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created', ?)", (_now(),))
+            log.debug("store %s: applied migration %s", self.path, name)
+
+    @property
+    def schema_version(self) -> int:
+        row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0])
+
+    def migrations(self) -> list[str]:
+        """Names of the applied migrations, in order."""
+        return [r[0] for r in self._con.execute("SELECT name FROM migrations ORDER BY name")]
+
+    @contextlib.contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """Hold the store's writer lock (a ``flock`` on ``<path>.lock``) for the duration.
+
+        A second ``ladder run`` on the same store fails at once instead of interleaving writes. The
+        operating system releases the lock when the process dies, even by SIGKILL.
+        """
+        if self.path == ":memory:":
+            yield
+            return
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, one writer is then the user's responsibility
+            yield
+            return
+        lock_path = self.path + ".lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                raise StoreError(f"store {self.path!r} is being written by another process (pid {holder}); "
+                                 "wait for it to finish or stop it.") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)   # closing the descriptor releases the lock
+
+    # -- runs -----------------------------------------------------------------------------------
+    def add_planned(self, configs: Iterable[RunConfig],
+                    describe: Callable[[RunConfig], Mapping[str, Any]] | None = None) -> list[str]:
+        """Add runs as ``planned``; returns their names in order.
+
+        Idempotent by name: a run already in the store with the same config digest is kept as it is
+        (whatever its status); the same name with a different config is a StoreError, and then
+        nothing is added. ``describe(config)`` (``ladder.train.describe``), when given, fills the
+        parameter counts and FLOPs per token of new runs (and of old ones still lacking them).
+        A config without a name gets ``run-<digest>``.
+        """
+        batch: dict[str, RunConfig] = {}
+        for cfg in configs:
+            if not isinstance(cfg, RunConfig):
+                raise StoreError(invalid("Each planned run", type(cfg).__name__, "a RunConfig"))
+            name = cfg.name or f"run-{cfg.digest()}"
+            prev = batch.get(name)
+            if prev is not None and prev.digest() != cfg.digest():
+                raise StoreError(f"two different configs are both named {name!r}; run names must be unique.")
+            batch[name] = cfg
+        existing = {r["name"]: r for r in self._con.execute(
+            "SELECT name, digest, N_total FROM runs WHERE name IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(batch)),))}
+        for name, cfg in batch.items():
+            old = existing.get(name)
+            if old is not None and old["digest"] != cfg.digest():
+                raise StoreError(f"run {name!r} is already in store {self.path!r} with a different config "
+                                 f"(digest {old['digest']} there, {cfg.digest()} here); rename the run or use "
+                                 "another store.")
+        described = {name: dict(describe(cfg)) for name, cfg in batch.items()
+                     if describe is not None and (name not in existing or existing[name]["N_total"] is None)}
+        now = _now()
+        with self._tx() as con:
+            for name, cfg in batch.items():
+                d = described.get(name, {})
+                target_tokens = cfg.steps * cfg.batch_tokens
+                fpt_full = d.get("flops_per_token_full")
+                counts = [d.get(k) for k in _COUNT_FIELDS]
+                target_flops = fpt_full * target_tokens if fpt_full else None
+                if name not in existing:
+                    stored = cfg if cfg.name == name else RunConfig.from_dict({**cfg.to_dict(), "name": name})
+                    con.execute(
+                        "INSERT INTO runs (name, status, config, digest, N_total, N_nonembed, N_nonzero, "
+                        "flops_per_token, flops_per_token_full, target_tokens, target_flops, code_version, "
+                        "created, updated) VALUES (?, 'planned', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (name, json.dumps(stored.to_dict()), cfg.digest(), *counts, target_tokens, target_flops,
+                         __version__, now, now))
+                elif d:
+                    con.execute(
+                        "UPDATE runs SET N_total=?, N_nonembed=?, N_nonzero=?, flops_per_token=?, "
+                        "flops_per_token_full=?, target_flops=? WHERE name=?",
+                        (*counts, target_flops, name))
+        return list(batch)
+
+    def _id(self, run: str | int) -> int:
+        if isinstance(run, bool):
+            raise StoreError(invalid("A run", run, "a run name or id"))
+        if isinstance(run, int):
+            return run
+        rid = self._ids.get(run)
+        if rid is None:
+            row = self._con.execute("SELECT id FROM runs WHERE name = ?", (run,)).fetchone()
+            if row is None:
+                raise StoreError(f"no run named {run!r} in store {self.path!r}.")
+            rid = self._ids[run] = int(row[0])
+        return rid
+
+    def get(self, run: str | int) -> RunRecord:
+        """The record of one run, by name or id."""
+        row = self._con.execute("SELECT * FROM runs WHERE id = ?", (self._id(run),)).fetchone()
+        if row is None:
+            raise StoreError(f"no run with id {run!r} in store {self.path!r}.")
+        return _record(row)
+
+    def runs(self, status: str | Iterable[str] | None = None) -> list[RunRecord]:
+        """Runs in the order they were planned, optionally only those with the given status(es)."""
+        if status is None:
+            rows = self._con.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        else:
+            wanted = [status] if isinstance(status, str) else list(status)
+            for s in wanted:
+                if s not in STATUSES:
+                    raise StoreError(invalid("The run status", s, f"one of {STATUSES}"))
+            rows = self._con.execute(
+                "SELECT * FROM runs WHERE status IN (SELECT value FROM json_each(?)) ORDER BY id",
+                (json.dumps(wanted),)).fetchall()
+        return [_record(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Number of runs in each status (every status present, zero included)."""
+        out = dict.fromkeys(STATUSES, 0)
+        for status, n in self._con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"):
+            out[status] = int(n)
+        return out
+
+    def mark_running(self, run: str | int, *, host: str | None = None) -> None:
+        """The executor has started (or restarted) the run; counts an attempt, clears any old error."""
+        with self._tx() as con:
+            con.execute("UPDATE runs SET status='running', host=COALESCE(?, host), error=NULL, "
+                        "attempts=attempts+1, code_version=?, updated=? WHERE id=?",
+                        (host, __version__, _now(), self._id(run)))
+
+    def mark_done(self, run: str | int, summary: Mapping[str, Any]) -> None:
+        """The run finished; store the trainer's summary and the counts it reports."""
+        summary = dict(summary)
+        counts = [summary.get(k) for k in _COUNT_FIELDS]
+        tokens = summary.get("tokens")
+        fpt_full = summary.get("flops_per_token_full")
+        with self._tx() as con:
+            con.execute(
+                "UPDATE runs SET status='done', error=NULL, summary=?, updated=?, "
+                "N_total=COALESCE(?, N_total), N_nonembed=COALESCE(?, N_nonembed), "
+                "N_nonzero=COALESCE(?, N_nonzero), flops_per_token=COALESCE(?, flops_per_token), "
+                "flops_per_token_full=COALESCE(?, flops_per_token_full), "
+                "target_tokens=COALESCE(?, target_tokens), target_flops=COALESCE(?, target_flops), "
+                "host=COALESCE(?, host) WHERE id=?",
+                (json.dumps(summary, default=str), _now(), *counts, tokens,
+                 fpt_full * tokens if fpt_full and tokens else None, summary.get("host"), self._id(run)))
+
+    def mark_failed(self, run: str | int, error: str) -> None:
+        """The run stopped with an error (kept, with its points, until it is run again)."""
+        with self._tx() as con:
+            con.execute("UPDATE runs SET status='failed', error=?, updated=? WHERE id=?",
+                        (str(error), _now(), self._id(run)))
+
+    # -- points ---------------------------------------------------------------------------------
+    def add_point(self, run: str | int, point: Mapping[str, Any]) -> bool:
+        """Commit one curve point now; returns False if the run already had a point at that step.
+
+        ``point`` holds ``step`` and ``tokens`` and, optionally, ``flops``, ``flops_full``,
+        ``train_loss``, ``eval_loss``, ``lr``, ``wall_time``; other keys are ignored.
+        """
+        for key in ("step", "tokens"):
+            if point.get(key) is None:
+                raise StoreError(invalid("A curve point", dict(point), f"a mapping with a {key!r} value"))
+        values = [point.get(k) for k in POINT_FIELDS]
+        cur = self._con.execute(
+            "INSERT OR IGNORE INTO points (run_id, step, tokens, flops, flops_full, train_loss, eval_loss, "
+            "lr, wall_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (self._id(run), *values))
+        return cur.rowcount == 1
+
+    def points(self, run: str | int) -> list[dict[str, Any]]:
+        """A run's curve points, by step."""
+        rows = self._con.execute(f"SELECT {', '.join(POINT_FIELDS)} FROM points WHERE run_id = ? ORDER BY step",
+                                 (self._id(run),))
+        return [dict(r) for r in rows]
+
+    def n_points(self) -> dict[str, int]:
+        """Number of points of each run that has any, by run name."""
+        return {r[0]: int(r[1]) for r in self._con.execute(
+            "SELECT r.name, COUNT(*) FROM points p JOIN runs r ON r.id = p.run_id GROUP BY r.id")}
+
+    # -- the run table --------------------------------------------------------------------------
+    def to_table(self, final: bool = True) -> pd.DataFrame:
+        """The canonical run table (see the module docstring for N, D, C and loss).
+
+        ``final=True``: one row per *done* run, at its last evaluated step (for a WSD schedule that is
+        the end of its decay, the only point of the curve fully annealed). ``final=False``: every
+        curve point of every run, with its ``status``, so partial curves can be inspected.
+        """
+        sql = ("SELECT r.name, r.status, r.config, r.N_total, r.N_nonembed, r.N_nonzero, r.target_tokens, "
+               "r.target_flops, p.step, p.tokens, p.flops, p.flops_full, p.train_loss, p.eval_loss, p.lr, "
+               "p.wall_time FROM points p JOIN runs r ON r.id = p.run_id")
+        if final:
+            sql += (" WHERE r.status = 'done' AND p.step = "
+                    "(SELECT MAX(q.step) FROM points q WHERE q.run_id = r.id)")
+        sql += " ORDER BY r.id, p.step"
+        rows = []
+        for r in self._con.execute(sql):
+            cfg = json.loads(r["config"])
+            rows.append({
+                "run": r["name"], "status": r["status"], "step": r["step"], "D": r["tokens"],
+                "loss": r["eval_loss"], "train_loss": r["train_loss"], "C": r["flops_full"],
+                "flops": r["flops"], "flops_full": r["flops_full"], "N": r["N_total"],
+                "N_total": r["N_total"], "N_nonembed": r["N_nonembed"], "N_nonzero": r["N_nonzero"],
+                "S": cfg["sparsity"]["target"], "batch": cfg["batch_tokens"], "lr": cfg["lr"],
+                "lr_step": r["lr"], "schedule": cfg["schedule"]["name"], "seed": cfg["seed"],
+                "budget_flops": cfg["budget_flops"], "V": cfg["vocab"], "context": cfg["context"],
+                "n_layer": cfg["n_layer"], "d_model": cfg["d_model"], "n_head": cfg["n_head"],
+                "group": cfg["group"], "wall_time": r["wall_time"], "target_tokens": r["target_tokens"],
+                "target_flops": r["target_flops"],
+            })
+        df = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+        for col in ("N", "N_total", "N_nonembed", "N_nonzero", "C", "flops", "flops_full", "loss",
+                    "train_loss", "lr_step", "wall_time", "target_flops"):
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+        return df
+
+    # -- fits -----------------------------------------------------------------------------------
+    def save_fit(self, fit: str | Mapping[str, Any] | Any) -> int:
+        """Store a fit (its JSON text, its dict, or an object with ``to_json()``); returns its id."""
+        if hasattr(fit, "to_json"):
+            fit = fit.to_json()
+        if isinstance(fit, str):
+            try:
+                data = json.loads(fit)
+            except json.JSONDecodeError as exc:
+                raise StoreError(f"the fit to save is not valid JSON: {exc}") from None
+        else:
+            data = dict(fit)
+        if not isinstance(data, dict) or not isinstance(data.get("law"), str):
+            raise StoreError(invalid("The fit to save", type(data).__name__, "a Fit JSON object with a 'law'"))
+        with self._tx() as con:
+            cur = con.execute("INSERT INTO fits (law, created, fit) VALUES (?, ?, ?)",
+                              (data["law"], _now(), json.dumps(data)))
+        return int(cur.lastrowid or 0)
+
+    def fits(self, law: str | None = None) -> list[dict[str, Any]]:
+        """Saved fits, oldest first: ``{"id", "law", "created", "fit": <Fit JSON as a dict>}``."""
+        rows = self._con.execute("SELECT * FROM fits WHERE ? IS NULL OR law = ? ORDER BY id", (law, law))
+        return [{"id": r["id"], "law": r["law"], "created": r["created"], "fit": json.loads(r["fit"])}
+                for r in rows]
+
+    # -- merging stores -------------------------------------------------------------------------
+    def merge(self, other: Store) -> dict[str, int]:
+        """Copy another store's runs and points into this one (``runs import``).
+
+        Runs match by name and must have the same config digest (else StoreError, nothing changed).
+        New runs are copied whole; for a run in both, missing points are added and a ``done`` status
+        (with its summary and counts) wins over any other. Returns counts of what was added.
+        """
+        theirs = other.runs()
+        mine = {r.name: r for r in self.runs()}
+        for r in theirs:
+            m = mine.get(r.name)
+            if m is not None and m.digest != r.digest:
+                raise StoreError(f"run {r.name!r} has a different config in {other.path!r} (digest {r.digest}) "
+                                 f"than in {self.path!r} (digest {m.digest}); nothing was imported.")
+        added_runs = added_points = updated = 0
+        cols = [c for c in RunRecord.__dataclass_fields__ if c != "id"]
+        with self._tx() as con:
+            for r in theirs:
+                m = mine.get(r.name)
+                row = other._con.execute("SELECT * FROM runs WHERE id = ?", (r.id,)).fetchone()
+                if m is None:
+                    cur = con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                      [row[c] for c in cols])
+                    rid = int(cur.lastrowid or 0)
+                    added_runs += 1
+                else:
+                    rid = m.id
+                    if r.status == "done" and m.status != "done":
+                        keep = [c for c in cols if c not in ("name", "created", "attempts")]
+                        con.execute(f"UPDATE runs SET {', '.join(c + '=?' for c in keep)} WHERE id=?",
+                                    [row[c] for c in keep] + [rid])
+                        updated += 1
+                pts = other._con.execute(f"SELECT {', '.join(POINT_FIELDS)} FROM points WHERE run_id = ?",
+                                         (r.id,)).fetchall()
+                before = con.total_changes
+                con.executemany(
+                    f"INSERT OR IGNORE INTO points (run_id, {', '.join(POINT_FIELDS)}) "
+                    f"VALUES (?, {', '.join('?' * len(POINT_FIELDS))})", [(rid, *tuple(p)) for p in pts])
+                added_points += con.total_changes - before
+            for f in other.fits():
+                con.execute("INSERT INTO fits (law, created, fit) VALUES (?, ?, ?)",
+                            (f["law"], f["created"], json.dumps(f["fit"])))
+        self._ids.clear()
+        return {"runs_added": added_runs, "runs_updated": updated, "points_added": added_points}
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    d = dict(row)
+    d["config"] = RunConfig.from_dict(json.loads(d["config"]))
+    d["summary"] = json.loads(d["summary"]) if d["summary"] else None
+    return RunRecord(**d)
+
+
+def _check_is_store(path: Path) -> None:
+    """Raise StoreError unless ``path`` is a scalinglab store; reads only, writes nothing."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"cannot read store {str(path)!r}: {exc.strerror}") from None
+    if head != _SQLITE_MAGIC:
+        raise StoreError(f"{str(path)!r} is not a scalinglab store (not an SQLite database); left unchanged.")
+    try:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        row = None
+    if row is None or row[0] != FORMAT:
+        raise StoreError(f"{str(path)!r} is an SQLite database but not a scalinglab store (no scalinglab "
+                         "meta marker); left unchanged.")
+
+
+__all__ = ["POINT_FIELDS", "SCHEMA_VERSION", "STATUSES", "TABLE_COLUMNS", "RunRecord", "Store"]

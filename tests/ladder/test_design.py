@@ -1,0 +1,146 @@
+"""Ladder designs: IsoFLOP budgets met, grids, deterministic names, the TOML round trip and its errors."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scalinglab.errors import ConfigError
+from scalinglab.ladder import design
+from scalinglab.ladder.config import RunConfig, ScheduleConfig
+
+TINY = {"vocab": 256, "context": 64, "batch_tokens": 512}
+
+
+def test_isoflop_meets_each_budget_within_half_a_batch() -> None:
+    budgets = [1e12, 3e12, 1e13]
+    runs = design.isoflop(budgets, 5, batch_tokens=2048)
+    assert {r.budget_flops for r in runs} == set(budgets)
+    for r in runs:
+        fpt = design.counts(r)["flops_per_token_full"]
+        assert r.tokens % r.batch_tokens == 0 and r.steps >= design.MIN_STEPS
+        assert abs(fpt * r.tokens - r.budget_flops) <= fpt * r.batch_tokens / 2
+        assert r.group == "isoflop" and r.d_model == 16 * r.n_head
+
+
+def test_isoflop_sizes_span_the_compute_optimal_size() -> None:
+    budget, r = 1e13, 20.0
+    runs = design.isoflop([budget], 5, r, batch_tokens=2048)
+    n = np.array([design.counts(x)["N_nonembed"] for x in runs], dtype=float)
+    assert len(runs) == 5 and np.all(np.diff(n) > 0)   # distinct, increasing sizes
+    center = design.compute_optimal_params(budget, r)
+    assert center == pytest.approx(math.sqrt(budget / 120))
+    # the shape rule rounds, but the ends sit near N*/4 and 4 N*, the middle near N*
+    assert n[0] == pytest.approx(center / 4, rel=0.5) and n[-1] == pytest.approx(center * 4, rel=0.5)
+    assert n[2] == pytest.approx(center, rel=0.35)
+    assert design.isoflop([budget], 1, r, batch_tokens=2048)[0].n_layer == runs[2].n_layer
+
+
+def test_designs_take_any_run_field() -> None:
+    runs = design.isoflop([1e11], 3, schedule={"name": "wsd", "decay_frac": 0.1}, seed=4, lr=1e-3, **TINY)
+    assert all(r.schedule == ScheduleConfig(name="wsd", decay_frac=0.1) and r.seed == 4 and r.lr == 1e-3
+               for r in runs)
+    with pytest.raises(ConfigError, match="'bogus'"):
+        design.isoflop([1e11], 3, bogus=1)
+    with pytest.raises(ConfigError, match="min_steps"):
+        design.isoflop([1e9], 3, batch_tokens=8192)
+    with pytest.raises(ConfigError, match="'budgets' parameter must be a positive finite number. Got -1"):
+        design.isoflop([-1.0], 3)
+    with pytest.raises(ConfigError, match="'sizes' parameter must be a positive integer"):
+        design.isoflop([1e12], 0)
+
+
+def test_grid_nd() -> None:
+    runs = design.grid_nd([2e4, 1e5], [1e5, 4e5], **TINY)
+    assert len(runs) == 4 and all(r.group == "nd" and r.budget_flops == 0 for r in runs)
+    assert sorted({r.tokens for r in runs}) == [round(1e5 / 512) * 512, round(4e5 / 512) * 512]
+    assert len({(r.n_layer, r.d_model) for r in runs}) == 2
+    assert runs[0].name.startswith(f"nd-D{design._num(runs[0].tokens)}-n{runs[0].n_layer}d{runs[0].d_model}-")
+
+
+def test_grid_lr_batch() -> None:
+    runs = design.grid_lr_batch([1e-3, 3e-3], [256, 1024], budgets=[1e11], **TINY)
+    assert len(runs) == 4 and len({(r.n_layer, r.d_model) for r in runs}) == 1
+    assert {(r.lr, r.batch_tokens) for r in runs} == {(1e-3, 256), (1e-3, 1024), (3e-3, 256), (3e-3, 1024)}
+    for r in runs:
+        fpt = design.counts(r)["flops_per_token_full"]
+        assert abs(fpt * r.tokens - 1e11) <= fpt * r.batch_tokens / 2
+    grid = design.grid_lr_batch([1e-3], [512], params=[2e4], tokens=[1e5, 2e5], **TINY)
+    assert len(grid) == 2 and all(r.budget_flops == 0 for r in grid)
+    with pytest.raises(ConfigError, match="either 'budgets' or 'params'"):
+        design.grid_lr_batch([1e-3], [512], budgets=[1e11], params=[1e4], tokens=[1e5])
+    with pytest.raises(ConfigError, match="batch_tokens"):
+        design.grid_lr_batch([1e-3], [100], budgets=[1e11], **TINY)   # not a multiple of the context
+
+
+def test_names_are_deterministic_and_follow_the_content() -> None:
+    a = design.isoflop([1e12, 3e12], 4, batch_tokens=2048)
+    b = design.isoflop([1e12, 3e12], 4, batch_tokens=2048)
+    assert [r.name for r in a] == [r.name for r in b]
+    assert len({r.name for r in a}) == len(a)
+    r = a[0]
+    assert r.name == f"isoflop-1e12-n{r.n_layer}d{r.d_model}-{r.digest()[:6]}" == design.run_name(r)
+    c = design.isoflop([1e12, 3e12], 4, batch_tokens=2048, lr=1e-3)
+    assert not {x.name for x in a} & {x.name for x in c}
+
+
+def test_toml_round_trip(tmp_path: Path) -> None:
+    runs = (design.isoflop([1e11, 3e11], 3, schedule={"name": "wsd"}, **TINY)
+            + design.grid_lr_batch([1e-3, 3e-3], [256, 512], budgets=[1e11], **TINY))
+    path = tmp_path / "ladder.toml"
+    design.write_toml(path, runs, {"design": "mixed", "budgets": [1e11, 3e11], "note": 'a "quoted" word'})
+    back, meta = design.read_ladder(path)
+    assert back == runs
+    assert [r.digest() for r in back] == [r.digest() for r in runs]
+    assert meta == {"design": "mixed", "budgets": [1e11, 3e11], "note": 'a "quoted" word'}
+    text = path.read_text()
+    assert "[defaults]" in text and text.count("\n[[runs]]\n") == len(runs)
+    assert "[defaults.schedule]" in text and "[runs.schedule]" in text   # shared and per-run fields
+
+
+def test_runs_without_names_get_derived_names(tmp_path: Path) -> None:
+    runs = design.isoflop([1e11], 3, **TINY)
+    text = "\n".join(line for line in design.dumps_toml(runs).splitlines() if not line.startswith("name ="))
+    back, _ = design.loads_toml(text)
+    assert [r.name for r in back] == [r.name for r in runs]
+
+
+def test_edited_defaults_apply_to_every_run() -> None:
+    runs = design.isoflop([1e11], 3, **TINY)
+    text = design.dumps_toml(runs).replace("lr = 3e-3", "lr = 1").replace("seed = 0", "seed = 5")
+    back, _ = design.loads_toml(text)
+    assert all(r.lr == 1.0 and isinstance(r.lr, float) and r.seed == 5 for r in back)
+    assert back[0].digest() == RunConfig.from_dict({**runs[0].to_dict(), "lr": 1.0, "seed": 5}).digest()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("[[runs]]\n", "[[runs]]\nbogus = 1\n", 1), r"run 1 .*'bogus'"),
+    (lambda t: t.replace("[defaults]\n", "[defaults]\nwidth = 3\n"), r"run 1 .*'width'"),
+    (lambda t: t.replace("[defaults.schedule]\n", "[defaults.schedule]\nwarmup = 3\n"),
+     r"schedule config key must be one of .* Got 'warmup'"),
+    (lambda t: t + "\n[extra]\nx = 1\n", r"top-level key .* Got 'extra'"),
+    (lambda t: t.replace("context = 64", "context = [64"), "is not valid TOML"),
+    (lambda t: t.split("[[runs]]")[0], "has no runs"),
+    (lambda t: t.replace("n_head = ", "n_head = 5 #", 1), r"run 1 .*'d_model' field must be a multiple of n_head"),
+])
+def test_bad_ladder_files_name_the_problem(edit, message: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    text = edit(design.dumps_toml(design.isoflop([1e11], 2, **TINY)))
+    with pytest.raises(ConfigError, match=message):
+        design.loads_toml(text, "ladder.toml")
+
+
+def test_missing_ladder_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        design.read_toml(tmp_path / "nope.toml")
+
+
+def test_design_imports_neither_torch_nor_scipy() -> None:
+    code = ("import sys, scalinglab.ladder.design; "
+            "print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

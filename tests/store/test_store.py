@@ -1,0 +1,263 @@
+"""The run store: migrations, idempotent planning, point dedupe, foreign files, the run table, fits."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from scalinglab import table as _table
+from scalinglab.errors import StoreError
+from scalinglab.ladder.config import RunConfig
+from scalinglab.ladder.design import counts
+from scalinglab.store import MIGRATIONS, SCHEMA_VERSION, TABLE_COLUMNS, Store
+
+
+@pytest.fixture()
+def store() -> Store:
+    return Store(":memory:")
+
+
+def cfg(name: str = "a", **kw: object) -> RunConfig:
+    return RunConfig(name=name, tokens=40960, batch_tokens=4096, **kw)  # type: ignore[arg-type]
+
+
+def point(step: int, loss: float = 3.0, **kw: object) -> dict[str, object]:
+    return {"step": step, "tokens": step * 4096, "flops": 6.0 * step, "flops_full": 9.0 * step,
+            "train_loss": loss + 0.1, "eval_loss": loss, "lr": 1e-3, "wall_time": float(step), **kw}
+
+
+# -- migrations -------------------------------------------------------------------------------------
+def test_new_store_has_every_migration_in_order(store: Store) -> None:
+    assert store.migrations() == [name for name, _ in MIGRATIONS]
+    assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
+
+
+def test_old_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)  # a store as the first migration alone left it
+    for sql in MIGRATIONS[0][1]:
+        con.execute(sql)
+    con.execute("INSERT INTO migrations VALUES ('0001_initial', '2026-01-01')")
+    con.executemany("INSERT INTO meta VALUES (?, ?)", [("format", "scalinglab.store"), ("schema_version", "1")])
+    con.execute("INSERT INTO runs (name, config, digest, created, updated) VALUES (?, ?, ?, 'x', 'x')",
+                ("old", json.dumps(cfg("old").to_dict()), cfg("old").digest()))
+    con.commit()
+    con.close()
+    with Store(path) as s:
+        assert s.migrations() == [name for name, _ in MIGRATIONS]
+        assert s.schema_version == SCHEMA_VERSION
+        (run,) = s.runs()
+        assert run.name == "old" and run.attempts == 0 and run.config == cfg("old")
+
+
+def test_reopening_a_store_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with Store(path) as s:
+        s.add_planned([cfg("a")])
+        s.add_point("a", point(1))
+    with Store(path, create=False) as s:
+        assert [r.name for r in s.runs()] == ["a"]
+        assert len(s.points("a")) == 1
+        assert s.migrations() == [name for name, _ in MIGRATIONS]
+        assert s._con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with Store(path) as s:
+        s._con.execute("INSERT INTO migrations VALUES ('9999_future', 'x')")
+    with pytest.raises(StoreError, match="9999_future.*newer version"):
+        Store(path)
+
+
+# -- foreign files ----------------------------------------------------------------------------------
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_non_sqlite_file_is_refused_and_left_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n")
+    before = _snapshot(tmp_path)
+    with pytest.raises(StoreError, match=r"'.*notes.db' is not a scalinglab store \(not an SQLite database\)"):
+        Store(path)
+    assert _snapshot(tmp_path) == before
+
+
+def test_foreign_sqlite_database_is_refused_and_left_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE runs (x INTEGER)")
+    con.execute("INSERT INTO runs VALUES (1)")
+    con.commit()
+    con.close()
+    before = _snapshot(tmp_path)
+    with pytest.raises(StoreError, match="an SQLite database but not a scalinglab store"):
+        Store(path)
+    assert _snapshot(tmp_path) == before
+
+
+def test_missing_store_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no store at"):
+        Store(tmp_path / "missing.db", create=False)
+    assert not (tmp_path / "missing.db").exists()
+    with pytest.raises(StoreError, match="is a directory"):
+        Store(tmp_path)
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(tmp_path / "nodir" / "runs.db")
+
+
+# -- planning ---------------------------------------------------------------------------------------
+def test_add_planned_is_idempotent_and_keeps_status(store: Store) -> None:
+    assert store.add_planned([cfg("a"), cfg("b", lr=1e-3)]) == ["a", "b"]
+    store.mark_running("a")
+    store.mark_done("a", {"final_loss": 2.0})
+    assert store.add_planned([cfg("a"), cfg("b", lr=1e-3)]) == ["a", "b"]
+    assert [(r.name, r.status) for r in store.runs()] == [("a", "done"), ("b", "planned")]
+
+
+def test_same_name_different_config_is_an_error_and_adds_nothing(store: Store) -> None:
+    store.add_planned([cfg("a")])
+    with pytest.raises(StoreError, match="run 'a' is already in store .* with a different config"):
+        store.add_planned([cfg("c"), cfg("a", lr=1e-3)])
+    assert [r.name for r in store.runs()] == ["a"]
+    with pytest.raises(StoreError, match="two different configs are both named 'x'"):
+        store.add_planned([cfg("x"), cfg("x", seed=1)])
+
+
+def test_unnamed_run_and_describe(store: Store) -> None:
+    c = RunConfig(tokens=40960)
+    (name,) = store.add_planned([c], describe=counts)
+    assert name == f"run-{c.digest()}"
+    rec = store.get(name)
+    expected = counts(c)
+    assert rec.config.name == name and rec.config.digest() == c.digest()
+    assert (rec.N_total, rec.N_nonembed, rec.N_nonzero) == (expected["N_total"], expected["N_nonembed"],
+                                                            expected["N_nonzero"])
+    assert rec.target_tokens == 40960
+    assert rec.target_flops == pytest.approx(expected["flops_per_token_full"] * 40960)
+
+
+def test_run_lifecycle(store: Store) -> None:
+    store.add_planned([cfg("a")])
+    store.mark_running("a", host="h:1")
+    store.mark_failed("a", "RuntimeError: boom\n\ntraceback")
+    rec = store.get("a")
+    assert (rec.status, rec.error, rec.attempts, rec.host) == ("failed", "RuntimeError: boom\n\ntraceback", 1, "h:1")
+    store.mark_running("a", host="h:2")
+    assert (store.get("a").status, store.get("a").error, store.get("a").attempts) == ("running", None, 2)
+    store.mark_done("a", {"N_total": 10, "N_nonembed": 5, "N_nonzero": 4, "tokens": 40960,
+                          "flops_per_token_full": 100.0, "final_loss": 2.5})
+    rec = store.get("a")
+    assert rec.status == "done" and rec.summary is not None and rec.summary["final_loss"] == 2.5
+    assert (rec.N_total, rec.N_nonzero, rec.target_flops) == (10, 4, 4096000.0)
+    assert store.counts() == {"planned": 0, "running": 0, "done": 1, "failed": 0}
+    assert [r.name for r in store.runs("done")] == ["a"] and store.runs(["planned", "failed"]) == []
+    with pytest.raises(StoreError, match="run status must be one of"):
+        store.runs("finished")
+    with pytest.raises(StoreError, match="no run named 'zz'"):
+        store.mark_done("zz", {})
+
+
+# -- points -----------------------------------------------------------------------------------------
+def test_points_are_deduplicated_by_run_and_step(store: Store) -> None:
+    store.add_planned([cfg("a"), cfg("b", seed=1)])
+    assert store.add_point("a", point(1, 3.0))
+    assert store.add_point("a", point(2, 2.5))
+    assert not store.add_point("a", point(2, 9.9))   # a resumed run re-emitting step 2
+    assert store.add_point("b", point(2, 4.0))       # same step, other run
+    assert [(p["step"], p["eval_loss"]) for p in store.points("a")] == [(1, 3.0), (2, 2.5)]
+    assert store.n_points() == {"a": 2, "b": 1}
+    with pytest.raises(StoreError, match="'tokens'"):
+        store.add_point("a", {"step": 3})
+    with pytest.raises(StoreError, match="no run named 'zz'"):
+        store.add_point("zz", point(1))
+
+
+def test_points_are_committed_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    s = Store(path)
+    s.add_planned([cfg("a")])
+    s.add_point("a", point(1))
+    reader = sqlite3.connect(path)   # another process's view, while the writer stays open
+    assert reader.execute("SELECT COUNT(*) FROM points").fetchone()[0] == 1
+    reader.close()
+    s.close()
+
+
+# -- the run table ----------------------------------------------------------------------------------
+def test_to_table_final_and_all_points(store: Store) -> None:
+    a, b = cfg("a", budget_flops=1e12, group="isoflop"), cfg("b", seed=3)
+    store.add_planned([a, b], describe=counts)
+    for s, loss in ((1, 4.0), (5, 3.0), (10, 2.0)):
+        store.add_point("a", point(s, loss))
+    store.add_point("b", point(1, 5.0))
+    store.mark_done("a", {**counts(a), "tokens": 40960})
+    final = store.to_table(final=True)
+    assert list(final.columns) == TABLE_COLUMNS
+    assert len(final) == 1
+    row = final.iloc[0]
+    assert (row["run"], row["step"], row["D"], row["loss"]) == ("a", 10, 40960, 2.0)
+    assert row["N"] == row["N_total"] == counts(a)["N_total"]
+    assert row["C"] == row["flops_full"] == 90.0 and row["flops"] == 60.0
+    assert (row["batch"], row["lr"], row["schedule"], row["budget_flops"], row["group"]) == (
+        4096, 3e-3, "cosine", 1e12, "isoflop")
+    # the table meets the canonical schema (positive N, D, C, loss)
+    _table.validate(final, ["N", "D", "C", "loss", "N_nonembed", "N_nonzero", "batch", "lr"])
+    every = store.to_table(final=False)
+    assert list(every["run"]) == ["a", "a", "a", "b"]
+    assert list(every["status"]) == ["done"] * 3 + ["planned"]
+    assert list(every["step"]) == [1, 5, 10, 1]
+
+
+def test_to_table_of_an_empty_store_has_the_columns(store: Store) -> None:
+    df = store.to_table()
+    assert df.empty and list(df.columns) == TABLE_COLUMNS
+
+
+# -- fits, locks, merging ---------------------------------------------------------------------------
+def test_fits_round_trip(store: Store) -> None:
+    i = store.save_fit({"law": "chinchilla", "params": {"E": 1.7}})
+    j = store.save_fit(json.dumps({"law": "kaplan", "params": {}}))
+    assert (i, j) == (1, 2)
+    assert [f["law"] for f in store.fits()] == ["chinchilla", "kaplan"]
+    (f,) = store.fits(law="chinchilla")
+    assert f["fit"]["params"] == {"E": 1.7}
+    with pytest.raises(StoreError, match="not valid JSON"):
+        store.save_fit("{")
+    with pytest.raises(StoreError, match="a Fit JSON object with a 'law'"):
+        store.save_fit({"params": {}})
+
+
+def test_writer_lock_is_exclusive(tmp_path: Path) -> None:
+    s = Store(tmp_path / "runs.db")
+    with s.writer_lock(), pytest.raises(StoreError, match="being written by another process"), \
+            Store(tmp_path / "runs.db").writer_lock():
+        pass
+    with s.writer_lock():   # released
+        pass
+
+
+def test_merge_adds_runs_and_points_and_refuses_conflicts(tmp_path: Path) -> None:
+    mine, theirs = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
+    mine.add_planned([cfg("a"), cfg("b", seed=1)])
+    mine.add_point("a", point(1))
+    theirs.add_planned([cfg("a"), cfg("c", seed=2)])
+    for s in (1, 2):
+        theirs.add_point("a", point(s))
+    theirs.add_point("c", point(1))
+    theirs.mark_done("a", {"final_loss": 1.0})
+    theirs.save_fit({"law": "chinchilla"})
+    assert mine.merge(theirs) == {"runs_added": 1, "runs_updated": 1, "points_added": 2}
+    assert [(r.name, r.status) for r in mine.runs()] == [("a", "done"), ("b", "planned"), ("c", "planned")]
+    assert [p["step"] for p in mine.points("a")] == [1, 2] and len(mine.points("c")) == 1
+    assert len(mine.fits()) == 1
+    other = Store(tmp_path / "o.db")
+    other.add_planned([cfg("b", seed=7)])
+    before = mine.to_table(final=False)
+    with pytest.raises(StoreError, match="run 'b' has a different config"):
+        mine.merge(other)
+    assert mine.to_table(final=False).equals(before)
