@@ -34,14 +34,7 @@ def main() -> None:
     """scalinglab: run ladders, store runs, fit scaling laws, plan the big run."""
 
 
-from . import fitting  # noqa: E402  (registers the fitting commands on `main`)
-
-for _name in ("ladder", "quickstart"):
-    try:  # the ladder commands are available once their modules are present
-        __import__(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _exc:  # pragma: no cover - only while a part is missing
-        if _exc.name != f"{__name__}.{_name}":
-            raise
+from . import fitting, ladder, quickstart  # noqa: E402,F401  (each registers its commands on `main`)
 
 
 def run() -> None:  # pragma: no cover

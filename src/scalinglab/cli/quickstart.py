@@ -1,0 +1,39 @@
+"""``scalinglab quickstart``: the main job on the embedded default (see :mod:`scalinglab.quickstart`)."""
+
+from __future__ import annotations
+
+import click
+
+from . import main
+from .fitting import emit_json
+
+
+@main.command("quickstart")
+@click.option("--minutes", default=10.0, show_default=True, type=click.FloatRange(min=0.5),
+              help="Time budget for training the ladder on this machine.")
+@click.option("--out", default="quickstart-out", show_default=True, type=click.Path(file_okay=False),
+              help="Output directory (store, ladder, report); re-running with the same one resumes.")
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="Runs at once (default: one per core).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0))
+@click.option("--progress/--no-progress", default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def quickstart_cmd(minutes: float, out: str, workers: int | None, seed: int, bootstrap: int, progress: bool,
+                   as_json: bool) -> None:
+    """Design, run, fit, back-test and plan an IsoFLOP ladder; write an HTML report."""
+    from ..quickstart import quickstart
+
+    s = quickstart(minutes, out, workers=workers, seed=seed, bootstrap=bootstrap, progress=progress)
+    if as_json:
+        emit_json(s)
+        return
+    bt, p = s["backtest"], s["plan"]
+    click.echo(f"{s['runs']} runs; Chinchilla fit on {bt['train_points']} runs, back-test on the largest budget "
+               f"({bt['test_points']} runs): mean ARE {100 * bt['are_mean']:.2f}%, max {100 * bt['are_max']:.2f}%")
+    iv = p.get("interval")
+    click.echo(f"plan at C = {p['flops']:.3g} FLOPs (6 N_total D): N = {p['N']:.3g}, D = {p['D']:.3g} tokens "
+               f"({p['tokens_per_param']:.1f} tokens/param), loss {p['loss']:.4f}"
+               + (f" [{iv[0]:.4f}, {iv[1]:.4f}]" if iv else ""))
+    if s.get("failed"):
+        click.echo(f"{len(s['failed'])} runs failed: see `scalinglab ladder status --store {s['store']}`", err=True)
+    click.echo(f"report: {s['report']}")

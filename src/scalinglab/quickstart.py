@@ -1,0 +1,156 @@
+"""The main job on the embedded default: design, run, fit, back-test, plan and report an IsoFLOP ladder.
+
+``quickstart(minutes=10, out="quickstart-out")``:
+
+1. designs an IsoFLOP ladder on the embedded corpus (byte-level tokens, the Python standard library's
+   own source) with four budgets in ratio 1:2:4:8 and five sizes each, scaled so that its estimated
+   training time fits the time budget on the local process pool;
+2. runs it into ``out/runs.db`` (re-running resumes: done runs are skipped, others continue from
+   their checkpoints);
+3. fits the Chinchilla law (N = total parameters, D = tokens seen, final eval loss) on every budget
+   but the largest, with a seeded bootstrap, and back-tests it on the largest;
+4. plans a run 10x larger than the largest budget;
+5. writes ``out/index.html`` (IsoFLOP curves with the fit, loss curves, back-test table, plan) and
+   ``out/summary.json`` (``fit``, ``backtest`` with ``are_mean``, ``plan``).
+
+Units: the ladder's budgets are the trainer's full FLOPs (6 N_nonembed + 6 d V + 12 L T d per token,
+``units.flops_per_token(full=True)``); Chinchilla's C = 6 N D uses total parameters. The plan's budget
+is therefore stated as ``6 N_total D``: 10x the mean ``6 N_total D`` of the largest budget's runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import units
+from .errors import ConfigError, invalid
+from .execute import cpu_count, execute
+from .fit import LawFit
+from .fit.backtest import backtest as run_backtest
+from .fit.result import _clean
+from .ladder import design
+from .ladder.config import RunConfig
+from .plan import plan as make_plan
+from .report import ladder_report
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+#: budget ratios of the ladder (the last is held out for the back-test)
+RATIOS = (1.0, 2.0, 4.0, 8.0)
+SIZES = 5
+#: IsoFLOP centre, in tokens per non-embedding parameter, and the size span around it: tiny byte-level
+#: models spend most of their FLOPs outside N_nonembed (head, attention), and their measured optimum
+#: sits far above Chinchilla's 20 tokens per parameter
+TOKENS_PER_PARAM = 120.0
+SPAN = 3.0
+#: run settings shared by every quickstart run (byte-level vocabulary, short context)
+SETTINGS: dict[str, Any] = {"vocab": 256, "context": 128, "batch_tokens": 2048, "lr": 3e-3,
+                            "evals": 8, "eval_tokens": 16_384, "schedule": {"name": "cosine"}}
+#: throughput model of one single-thread worker on this project's 2-core reference machine, measured
+#: with the trainer (see benchmarks/ladder_throughput.py): seconds per token = OVERHEAD + flops/RATE
+RATE_FLOPS = 6.0e10
+OVERHEAD_S_PER_TOKEN = 1.2e-5
+STARTUP_S = 6.0            # per run: worker start, corpus load, evaluation
+SHARE_TRAINING = 0.8       # of the time budget; the rest is fitting, reporting and slack
+
+
+def estimate_seconds(runs: list[RunConfig], workers: int) -> float:
+    """Estimated wall time of a ladder on ``workers`` single-thread workers (the throughput model)."""
+    total = 0.0
+    for r in runs:
+        fpt = units.flops_per_token(r.n_layer, r.d_model, r.context, r.vocab, full=True)
+        tokens = r.steps * r.batch_tokens + r.evals * r.eval_tokens / 3.0  # eval is forward-only
+        total += tokens * (OVERHEAD_S_PER_TOKEN + fpt / RATE_FLOPS) + STARTUP_S
+    return total / max(1, workers)
+
+
+def design_ladder(minutes: float, workers: int, seed: int = 0) -> tuple[list[RunConfig], float]:
+    """The largest 1:2:4:8 IsoFLOP ladder whose estimated time fits ``minutes`` (and the estimate)."""
+    budget_s = minutes * 60.0 * SHARE_TRAINING
+
+    def ladder(base: float) -> list[RunConfig]:
+        return design.isoflop([base * r for r in RATIOS], sizes=SIZES, tokens_per_param=TOKENS_PER_PARAM,
+                              span=SPAN, seed=seed, group="quickstart",
+                              **SETTINGS)
+
+    lo, hi = 1e10, 1e16   # bisection on the smallest budget, in log space
+    best: list[RunConfig] = []
+    for _ in range(60):
+        mid = float(np.sqrt(lo * hi))
+        try:
+            runs = ladder(mid)
+        except ConfigError:  # a budget too small for the minimum steps: go up
+            lo = mid
+            continue
+        if estimate_seconds(runs, workers) <= budget_s:
+            lo, best = mid, runs
+        else:
+            hi = mid
+        if hi / lo < 1.02:
+            break
+    if not best:
+        raise ConfigError(invalid("The quickstart time budget --minutes", minutes,
+                                  "long enough for the smallest ladder on this machine"))
+    return best, estimate_seconds(best, workers)
+
+
+def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, workers: int | None = None,
+               seed: int = 0, bootstrap: int = 200, progress: bool = True) -> dict[str, Any]:
+    """Run the whole loop; returns the summary written to ``out/summary.json``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    workers = workers or cpu_count()
+    store_path = out / "runs.db"
+    ladder_path = out / "ladder.toml"
+    if ladder_path.exists():          # resuming: the same ladder, whatever the time budget says now
+        runs = design.read_toml(ladder_path)
+        estimate = estimate_seconds(runs, workers)
+    else:
+        runs, estimate = design_ladder(minutes, workers, seed)
+        design.write_toml(ladder_path, runs, {"design": "quickstart isoflop", "minutes": minutes,
+                                              "ratios": list(RATIOS), "sizes": SIZES})
+    t0 = time.perf_counter()
+    with Store(store_path) as store:
+        summary_run = execute(runs, store, checkpoint_dir=out / "checkpoints", workers=workers, threads=1,
+                              progress=progress)
+        final = store.to_table(final=True)
+        points = store.to_table(final=False)
+    seconds = time.perf_counter() - t0
+
+    held_out = float(final["budget_flops"].max())
+    train_where = f"budget_flops < {held_out!r}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bt = run_backtest(final, "chinchilla", train_where, bootstrap=bootstrap, seed=seed)
+        fit = LawFit("chinchilla", bootstrap=bootstrap, seed=seed, source=str(store_path)).fit(
+            final[final["budget_flops"] < held_out]).result_
+    largest = final[final["budget_flops"] == held_out]
+    c_plan = 10.0 * float(np.mean(6.0 * largest["N"] * largest["D"]))
+    the_plan = make_plan(fit, c_plan, seed=seed)
+    the_plan["flops_convention"] = "6 N_total D"
+
+    points = points.rename(columns={"D": "tokens"})
+    report = ladder_report(out / "index.html", final=final, points=points, fit=fit, backtest=bt, plan=the_plan,
+                           held_out=held_out, title="scalinglab quickstart",
+                           subtitle=f"{len(final)} runs on the embedded corpus in {seconds / 60:.1f} min "
+                                    f"(estimated {estimate / 60:.1f} min); Chinchilla fitted on the "
+                                    f"{len(RATIOS) - 1} smaller budgets, back-tested on the largest.")
+    fit_d = fit.to_dict()
+    fit_d.pop("residuals", None)
+    fit_d["bootstrap"] = {k: v for k, v in fit_d["bootstrap"].items() if k != "draws"}
+    bt_d = {k: v for k, v in bt.items() if k != "fit"}
+    summary = {"fit": fit_d, "backtest": bt_d, "plan": the_plan, "runs": len(final),
+               "ladder": {"file": str(ladder_path), "budgets": sorted(final["budget_flops"].unique().tolist()),
+                          "held_out_budget": held_out, "estimated_seconds": estimate},
+               "training": {k: v for k, v in summary_run.items() if k != "failed"} | {"seconds": seconds},
+               "failed": summary_run.get("failed", {}), "report": str(report), "store": str(store_path)}
+    (out / "summary.json").write_text(json.dumps(_clean(summary), indent=2) + "\n")
+    return summary
