@@ -1,0 +1,93 @@
+"""Extrapolation check: fit Chinchilla on a ladder, predict the compute-optimal loss 10x beyond it, train it.
+
+1. Takes the quickstart ladder's store (``--store``, default ``quickstart-out/runs.db``; run
+   ``make quickstart`` first, or pass ``--minutes`` to train a fresh quickstart ladder into ``--out``).
+2. Fits Chinchilla (N = total parameters, D = tokens) on every budget of it, with a bootstrap.
+3. Plans the budget 10x the largest (C = 6 N_total D), picks the model shape whose total parameter
+   count is closest to the planned N, trains it on the planned D tokens, and prints the predicted loss
+   (at the trained shape's own N and D, with its prediction interval), the measured loss and the
+   relative error.
+
+    python benchmarks/ladder_extrapolation.py [--store quickstart-out/runs.db] [--factor 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from scalinglab import units
+from scalinglab.execute import cpu_count
+from scalinglab.fit import LawFit
+from scalinglab.fit.predict import predict
+from scalinglab.ladder.config import RunConfig
+from scalinglab.ladder.train import train
+from scalinglab.plan import plan
+from scalinglab.quickstart import SETTINGS, quickstart
+from scalinglab.store import Store
+
+
+def shape_for_total(n_total: float, context: int, vocab: int) -> dict[str, int]:
+    """The shape-rule shape (units.shape_for_params) whose N_total is closest to ``n_total``."""
+    best, err = None, np.inf
+    for target in np.geomspace(n_total / 20, n_total, 200):
+        s = units.shape_for_params(float(target))
+        tot = units.param_counts(s["n_layer"], s["d_model"], context, vocab)["N_total"]
+        e = abs(np.log(tot / n_total))
+        if e < err:
+            best, err = s, e
+    assert best is not None
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--store", type=Path, default=Path("quickstart-out/runs.db"))
+    ap.add_argument("--minutes", type=float, default=None, help="train a fresh quickstart ladder first")
+    ap.add_argument("--out", type=Path, default=Path("extrapolation-out"))
+    ap.add_argument("--factor", type=float, default=10.0)
+    ap.add_argument("--bootstrap", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    store_path = args.store
+    if args.minutes is not None:
+        quickstart(args.minutes, args.out, progress=False)
+        store_path = args.out / "runs.db"
+    with Store(store_path, create=False) as store:
+        final = store.to_table(final=True)
+    warnings.simplefilter("ignore")
+    fit = LawFit("chinchilla", bootstrap=args.bootstrap, seed=args.seed).fit(final).result_
+    largest = final[final["budget_flops"] == final["budget_flops"].max()]
+    c_big = args.factor * float(np.mean(6 * largest["N"] * largest["D"]))
+    p = plan(fit, c_big, seed=args.seed)
+    context, vocab = SETTINGS["context"], SETTINGS["vocab"]
+    shape = shape_for_total(p["N"], context, vocab)
+    n_total = units.param_counts(shape["n_layer"], shape["d_model"], context, vocab)["N_total"]
+    bt = SETTINGS["batch_tokens"]
+    tokens = int(round(c_big / (6 * n_total) / bt)) * bt
+    cfg = RunConfig(**{k: v for k, v in SETTINGS.items() if k != "schedule"}, n_layer=shape["n_layer"],
+                    d_model=shape["d_model"], n_head=shape["n_head"], tokens=tokens, seed=args.seed,
+                    group="extrapolation")
+    pred = predict(fit, {"N": [n_total], "D": [cfg.steps * bt]}, seed=args.seed)
+    print(f"ladder: {len(final)} runs, budgets {sorted(final['budget_flops'].unique())} (full FLOPs)")
+    print(f"fit: {', '.join(f'{k}={v:.4g}' for k, v in fit.params.items())}")
+    print(f"plan at C = {c_big:.3g} (6 N_total D, {args.factor:g}x the largest budget): N = {p['N']:.3g}, "
+          f"D = {p['D']:.3g}, loss {p['loss']:.4f}")
+    print(f"trained shape: n_layer={shape['n_layer']} d_model={shape['d_model']} N_total={n_total}, "
+          f"D = {cfg.steps * bt} tokens ({cfg.steps} steps)")
+    t0 = time.perf_counter()
+    summary = train(cfg, on_point=lambda _: None, threads=cpu_count())
+    measured = summary["final_loss"]
+    yhat = float(pred["prediction"].iloc[0])
+    lo, hi = float(pred["lo"].iloc[0]), float(pred["hi"].iloc[0])
+    print(f"trained in {time.perf_counter() - t0:.0f} s")
+    print(f"predicted loss {yhat:.4f} [{lo:.4f}, {hi:.4f}]  measured {measured:.4f}  "
+          f"relative error {100 * abs(yhat - measured) / measured:.2f}%  inside interval: {lo <= measured <= hi}")
+
+
+if __name__ == "__main__":
+    main()

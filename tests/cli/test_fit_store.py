@@ -1,0 +1,58 @@
+"""`scalinglab fit --store` fits the final points of a store's done runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from scalinglab.cli import main
+from scalinglab.ladder.config import RunConfig
+from scalinglab.store import Store
+
+TRUE = {"E": 1.5, "A": 60.0, "B": 90.0, "alpha": 0.3, "beta": 0.3}
+
+
+def _store(path: Path) -> None:
+    """Runs on a known Chinchilla surface, written through the store's API (no training)."""
+    rng = np.random.default_rng(0)
+    with Store(path) as st:
+        cfgs = [RunConfig(name=f"r{L}-{d}-{k}", n_layer=L, d_model=d, n_head=d // 16, tokens=4096 * 50 * k)
+                for L, d in ((1, 32), (2, 48), (2, 64), (3, 96), (4, 128)) for k in (1, 3, 9)]
+        st.add_planned(cfgs)
+        for i, cfg in enumerate(cfgs):
+            n_total = 12 * cfg.n_layer * cfg.d_model**2 + (256 + 128) * cfg.d_model
+            tokens = cfg.tokens
+            loss = (TRUE["E"] + TRUE["A"] / n_total ** TRUE["alpha"] + TRUE["B"] / tokens ** TRUE["beta"]) \
+                * np.exp(rng.normal(0, 0.002))
+            for step, frac, l in ((1, 0.0, 5.5), (cfg.steps, 1.0, loss)):
+                st.add_point(cfg.name, {"step": step, "tokens": int(frac * tokens) or cfg.batch_tokens,
+                                        "flops": 1.0, "flops_full": 1.0, "train_loss": l, "eval_loss": l,
+                                        "lr": 1e-3, "wall_time": 0.0})
+            if i < len(cfgs) - 1:   # the last one stays unfinished: not in the final table
+                st.mark_done(cfg.name, {"N_total": n_total, "N_nonembed": 12 * cfg.n_layer * cfg.d_model**2,
+                                        "N_nonzero": 12 * cfg.n_layer * cfg.d_model**2, "tokens": tokens})
+
+
+def test_fit_from_store(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    _store(db)
+    r = CliRunner().invoke(main, ["fit", "--store", str(db), "--law", "chinchilla", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["n_points"] == 14
+    assert d["params"]["alpha"] == pytest.approx(TRUE["alpha"], abs=0.05)
+    assert d["params"]["beta"] == pytest.approx(TRUE["beta"], abs=0.05)
+
+
+def test_store_errors(tmp_path: Path) -> None:
+    foreign = tmp_path / "notastore.db"
+    foreign.write_bytes(b"hello, not sqlite")
+    r = CliRunner().invoke(main, ["fit", "--store", str(foreign), "--law", "chinchilla"])
+    assert r.exit_code == 2 and "error:" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert foreign.read_bytes() == b"hello, not sqlite"
+    r = CliRunner().invoke(main, ["fit", "--law", "chinchilla"])
+    assert r.exit_code == 2 and "either a DATA file or --store" in r.stderr
