@@ -128,3 +128,20 @@ def test_unidentified_term_is_reported(tmp_path: Path) -> None:
     code, stdout, _ = run("fit", path, "--law", "chinchilla", "--json")
     assert code == 0
     assert any("not identified" in w and "'B'" in w for w in json.loads(stdout)["warnings"])
+
+
+def test_predict_points_file_and_preset(tmp_path: Path) -> None:
+    pts = tmp_path / "pts.csv"
+    pd.DataFrame({"params": [7e10, 1e9], "tokens": [1.4e12, 2e10]}).to_csv(pts, index=False)
+    code, stdout, stderr = run("predict", "--law", "chinchilla", "--preset", "hoffmann2022", "--points", str(pts),
+                               "--map", "N=params", "--map", "D=tokens", "--json")
+    assert code == 0, stderr
+    d = json.loads(stdout)
+    first = d["predictions"][0]
+    # Hoffmann et al. 2022 rounded coefficients at Chinchilla's own size: 1.69 + 406.4/N^0.34 + 410.7/D^0.28
+    assert first["loss"] == pytest.approx(1.69 + 406.4 / 7e10**0.34 + 410.7 / 1.4e12**0.28, rel=1e-12)
+    assert first["interval"] is None            # a preset has no bootstrap: no invented interval
+    code, _, stderr = run("predict", "--law", "chinchilla", "--preset", "nosuch", "--at", "N=1e9", "--at", "D=1e10")
+    assert code == 2 and "The preset name for law 'chinchilla' must be one of" in stderr
+    code, _, stderr = run("plan", "--law", "chinchilla", "--preset", "hoffmann2022", "--flops", "-1")
+    assert code == 2 and "--flops must be a positive number" in stderr
