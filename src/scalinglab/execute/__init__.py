@@ -42,6 +42,13 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def _cost(cfg: RunConfig) -> float:
+    """Estimated training FLOPs of a run (full count), to order the work."""
+    from .. import units
+    fpt = units.flops_per_token(cfg.n_layer, cfg.d_model, cfg.context, cfg.vocab, full=True)
+    return float(cfg.steps * cfg.batch_tokens * fpt)
+
+
 def _positive(name: str, value: int | None) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ConfigError(invalid(f"The {name!r} parameter", value, "a positive integer or None"))
@@ -104,6 +111,9 @@ def execute(runs: Sequence[RunConfig], store: Store, *, checkpoint_dir: str | Pa
             for tmp in ckpt.glob(f"{glob.escape(name)}.pt.*.tmp"):   # half-written by a killed trainer
                 tmp.unlink(missing_ok=True)
             jobs.append((name, rec.config))
+        # longest first (LPT scheduling): a ladder's largest runs otherwise start last and leave the
+        # other workers idle at the end
+        jobs.sort(key=lambda job: -_cost(job[1]))
         sink = Sink(store, jobs)
         result: dict[str, Any] = {"runs": len(names), "skipped": len(skipped), "executor": executor}
         tokens_before = sink.tokens_done

@@ -252,13 +252,36 @@ def _atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
         raise
 
 
+_LOADED: dict[tuple[Any, ...], TokenData] = {}
+
+
+def _signature(corpus: str) -> tuple[Any, ...]:
+    """What must not change for a loaded corpus to be reused within a process: the built-in corpora
+    never change while a process runs; a user's file or directory is identified by its files'
+    paths, sizes and modification times."""
+    if corpus in ("default", "python-docs"):
+        return (corpus,)
+    path = Path(corpus).expanduser()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists())
+
+
 def load_tokens(corpus: str = "default", vocab: int = 256, *, cache: Path | None = None) -> TokenData:
     """Tokenised training and validation streams of ``corpus`` for a ``vocab``-token tokenizer.
 
     vocab = 256 means raw bytes; a larger vocab trains a BPE (see :func:`train_bpe`); for a ``.bin``
     token file the tokens are used as they are and ``vocab`` must exceed the largest id. Cached by
-    corpus hash and tokenizer; the returned arrays are read-only memmaps.
+    corpus hash and tokenizer; the returned arrays are read-only memmaps. Within one process, a
+    corpus already loaded (unchanged, same vocab and cache) is returned without reading it again: a
+    ladder worker trains many runs on one corpus.
     """
+    key = (_signature(corpus), vocab, str(cache or cache_dir()))
+    if key not in _LOADED:
+        _LOADED[key] = _load_tokens(corpus, vocab, cache=cache)
+    return _LOADED[key]
+
+
+def _load_tokens(corpus: str, vocab: int, *, cache: Path | None = None) -> TokenData:
     if not isinstance(vocab, int) or isinstance(vocab, bool) or vocab < 256:
         raise ConfigError(f"The 'vocab' field must be an integer of at least 256 (the byte alphabet). "
                           f"Got {vocab!r} instead.")
