@@ -56,3 +56,14 @@ def test_store_errors(tmp_path: Path) -> None:
     assert foreign.read_bytes() == b"hello, not sqlite"
     r = CliRunner().invoke(main, ["fit", "--law", "chinchilla"])
     assert r.exit_code == 2 and "either a DATA file or --store" in r.stderr
+
+
+def test_report_from_store(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    _store(db)
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(main, ["report", "--store", str(db), "--bootstrap", "10", "--train-where", "N < 1e5",
+                                  "--flops", "1e15", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    page = (out / "index.html").read_text()
+    assert "Back-test" in page and "Plan" in page and "[[Parameters]]" in page

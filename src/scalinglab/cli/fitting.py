@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -298,14 +299,42 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
 @click.option("--law", "law_name", default=None, help="With --preset: a published coefficient set instead of a fit.")
 @click.option("--preset", default=None, help="Preset name.")
 @click.option("--flops", required=True, type=float, help="Training budget C in FLOPs (C = 6 N D).")
-@click.option("--at", multiple=True, metavar="COL=VALUE", help="Values of the law's other inputs (e.g. U=25e9).")
+@click.option("--at", multiple=True, metavar="COL=VALUE",
+              help="Values of the law's other inputs (e.g. U=25e9); for the sparse law, S=0.5 holds the sparsity.")
+@click.option("--n-nonzero", type=float, default=None,
+              help="Sparse law: hold the non-zero parameters N and plan the optimal sparsity for them.")
+@click.option("--tokens-per-d", type=float, default=None,
+              help="Sparse law: tokens per unit of the law's D (default: 1 for fits of scalinglab runs, where D "
+                   "is tokens; 65,536 for the T5 preset, where D is steps).")
+@click.option("--max-sparsity", type=float, default=0.99, show_default=True,
+              help="Sparse law: the largest sparsity considered.")
+@click.option("--contour-n", default=None, help="Sparse law: N values (comma-separated) of the contour table.")
+@click.option("--contour-flops", default=None, help="Sparse law: budgets (comma-separated) of the contour table.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Sparse law: draw the optimal-sparsity contour to this image file (.png, .svg, .pdf).")
 @click.option("--seed", default=0, type=int, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flops: float, at: Sequence[str],
-             seed: int, as_json: bool) -> None:
-    """Compute-optimal N, D, tokens per parameter and predicted loss (with interval) at --flops."""
+             n_nonzero: float | None, tokens_per_d: float | None, max_sparsity: float, contour_n: str | None,
+             contour_flops: str | None, plot_path: str | None, seed: int, as_json: bool) -> None:
+    """Compute-optimal N, D, tokens per parameter and predicted loss (with interval) at --flops.
+
+    For the sparse law (Frantar et al. 2023): the optimal sparsity (at --n-nonzero N, or jointly with
+    N), the training tokens and the predicted loss with interval, the dense run it beats, and the
+    contour of the optimal sparsity over (N, C) as a table (--json: "contour") and a plot (--plot).
+    """
     fit = _load_fit(fit_path, law_name, preset)
-    res = _plan(fit, flops, fixed=_floats(at, "--at"), seed=seed)
+    fixed = _floats(at, "--at")
+    if fit.law_.name == "sparse":
+        _plan_sparse(fit, flops, fixed, n_nonzero, tokens_per_d, max_sparsity, contour_n, contour_flops,
+                     plot_path, seed, as_json)
+        return
+    extra = {"--n-nonzero": n_nonzero, "--tokens-per-d": tokens_per_d, "--contour-n": contour_n,
+             "--contour-flops": contour_flops, "--plot": plot_path}
+    given = [k for k, v in extra.items() if v is not None]
+    if given:
+        raise ParameterError(f"{', '.join(given)} only apply to the sparse law; this fit is of law {fit.law!r}.")
+    res = _plan(fit, flops, fixed=fixed, seed=seed)
     if as_json:
         emit_json(res)
         return
@@ -321,3 +350,91 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
     console.print(t)
     if res["interval"] is None:
         console.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
+
+
+def _sci(x: float) -> str:
+    """Short scientific form for table headers: 2.8e+06 -> 2.8e6."""
+    mantissa, _, exponent = f"{x:.2g}".partition("e")
+    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
+
+
+def _list(text: str | None, what: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ParameterError(invalid(f"Each value of {what}", text, "a comma-separated list of numbers")) from None
+
+
+def _plan_sparse(fit: Fit, flops: float, fixed: dict[str, float], n_nonzero: float | None,
+                 tokens_per_d: float | None, max_sparsity: float, contour_n: str | None, contour_flops: str | None,
+                 plot_path: str | None, seed: int, as_json: bool) -> None:
+    """``plan`` for the sparse law: optimal sparsity, tokens, loss, and the optimal-sparsity contour."""
+    from ..plan.sparsity import contour as _contour
+    from ..plan.sparsity import plan_sparse
+
+    unknown = sorted(set(fixed) - {"S", "N_nonzero"})
+    if unknown:
+        raise ParameterError(invalid("The --at input of the sparse law", unknown[0],
+                                     "S (sparsity) or N_nonzero; D follows from --flops"))
+    if "N_nonzero" in fixed and n_nonzero is not None:
+        raise ParameterError("give the non-zero parameters once: --n-nonzero or --at N_nonzero=..., not both.")
+    n_held = n_nonzero if n_nonzero is not None else fixed.get("N_nonzero")
+    res = plan_sparse(fit, flops, n_nonzero=n_held, sparsity=fixed.get("S"), tokens_per_d=tokens_per_d,
+                      max_sparsity=max_sparsity, seed=seed, contour_n=_list(contour_n, "--contour-n"),
+                      contour_flops=_list(contour_flops, "--contour-flops"))
+    if plot_path:
+        from matplotlib.figure import Figure
+
+        from ..report import plots
+
+        table = res["contour"]
+        n_lo, n_hi = min(table["N_nonzero"]), max(table["N_nonzero"])
+        c_lo, c_hi = min(table["flops"]), max(table["flops"])
+        if n_lo == n_hi:
+            n_lo, n_hi = n_lo / 3, n_hi * 3
+        if c_lo == c_hi:
+            c_lo, c_hi = c_lo / 10, c_hi * 10
+        fine = _contour(fit, np.geomspace(n_lo, n_hi, 41).tolist(), np.geomspace(c_lo, c_hi, 41).tolist(),
+                        tokens_per_d=res["tokens_per_d"], max_sparsity=max_sparsity)
+        fig = Figure(figsize=(6.5, 5))
+        plots.sparsity_contour(fig.subplots(), fine, point=(res["N_nonzero"], flops))
+        try:
+            fig.savefig(plot_path, dpi=120, bbox_inches="tight")
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot write the plot {plot_path!r}: {exc}") from None
+        res["plot"] = plot_path
+    if as_json:
+        emit_json(res)
+        return
+    held = ", ".join(f"{k} = {_fmt(v)}" for k, v in res["held"].items())
+    t = Table(title=f"sparse plan at C = {flops:.3g} FLOPs" + (f", preset {fit.preset}" if fit.preset else "")
+                    + (f" ({held} held)" if held else ""))
+    for c in ("quantity", "value", "interval"):
+        t.add_column(c)
+    t.add_row("optimal sparsity S" if "S" not in res["held"] else "sparsity S", f"{res['S']:.4f}",
+              _fmt(res["S_interval"]))
+    t.add_row("N (non-zero non-embedding parameters)", _fmt(res["N_nonzero"]), _fmt(res["N_interval"]))
+    t.add_row(f"D ({res['D_unit']})", _fmt(res["D"]), "")
+    t.add_row("training tokens", _fmt(res["tokens"]), _fmt(res["tokens_interval"]))
+    t.add_row("tokens per non-zero parameter", f"{res['tokens_per_param']:.1f}", "")
+    t.add_row("cost multiplier c_mul(S)", f"{res['c_mul']:.3f}", "")
+    t.add_row("loss (nats/token)", _fmt(res["loss"]), _fmt(res["interval"]))
+    d = res["dense"]
+    t.add_row("dense at this budget: N, tokens, loss",
+              f"{_fmt(d['N_nonzero'])}, {_fmt(d['tokens'])}, {_fmt(d['loss'])}", "")
+    console.print(t)
+    if res["interval"] is None:
+        console.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
+    ct = res["contour"]
+    table = Table(title="optimal sparsity over (N_nonzero, C): rows C (FLOPs), columns N (non-zero parameters)")
+    table.add_column("C \\ N")
+    for n in ct["N_nonzero"]:
+        table.add_column(_sci(n), justify="right")
+    for c, row in zip(ct["flops"], ct["S_opt"]):
+        table.add_row(_sci(c), *[f"{v:.3f}" for v in row])
+    console.print(table)
+    console.print(f"C = 6 N D x {res['tokens_per_d']:g} tokens per unit of D x c_mul(S) (gradual pruning from "
+                  f"{res['pruning_window'][0]:.0%} to {res['pruning_window'][1]:.0%} of training)."
+                  + (f" Contour plot: {plot_path}" if plot_path else ""))

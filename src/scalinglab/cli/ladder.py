@@ -122,7 +122,8 @@ def _run_rows(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
         c = _design.counts(r)
         tokens = r.steps * r.batch_tokens
         rows.append({"name": r.name, "n_layer": r.n_layer, "d_model": r.d_model, "n_head": r.n_head,
-                     "N_nonembed": c["N_nonembed"], "N_total": c["N_total"], "tokens": tokens, "steps": r.steps,
+                     "N_nonembed": c["N_nonembed"], "N_total": c["N_total"], "S": r.sparsity.target,
+                     "N_nonzero": c["N_nonzero"], "tokens": tokens, "steps": r.steps,
                      "batch_tokens": r.batch_tokens, "lr": r.lr, "C": c["flops_per_token_full"] * tokens,
                      "budget_flops": r.budget_flops})
     return rows
@@ -151,8 +152,18 @@ def ladder() -> None:
               help="Tokens per parameter at the centre of each IsoFLOP profile (Chinchilla: 20).")
 @click.option("--span", default=4.0, show_default=True, type=float,
               help="IsoFLOP sizes span [N*/span, N* x span] around the compute-optimal N*.")
-@click.option("--params", default=None, help="N x D grid: non-embedding parameter targets, comma-separated.")
+@click.option("--params", default=None, help="N x D grid: non-embedding parameter targets, comma-separated "
+                                               "(non-zero counts with --sparsities).")
 @click.option("--tokens", default=None, help="N x D grid: training tokens, comma-separated.")
+@click.option("--sparsities", default=None,
+              help="Sparsity x N_nonzero x D grid (with --params, --tokens): sparsities, e.g. 0,0.5,0.75,0.875. "
+                   "Runs of one --params value have equal non-zero counts (a sparser run is a wider dense "
+                   "model).")
+@click.option("--sparsity-method", default=None, type=click.Choice(["gmp", "static", "nm"]),
+              help="How sparse runs are pruned: gradual magnitude pruning (default), a static random mask, or "
+                   "a fixed n:m pattern; other settings with --set sparsity.KEY=VALUE.")
+@click.option("--nm", default=None, metavar="N:M",
+              help="n:m pattern (e.g. 2:4) for the sparse runs; their sparsity must be 1 - n/m.")
 @click.option("--lr-grid", default=None, help="Learning-rate x batch grid: peak learning rates.")
 @click.option("--batch-grid", default=None, help="Learning-rate x batch grid: batch sizes in tokens.")
 @click.option("--vocab", default=None, type=int, help="Vocabulary size (256 = bytes).")
@@ -175,12 +186,14 @@ def ladder() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_errors
 def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: float, params: str | None,
-               tokens: str | None, lr_grid: str | None, batch_grid: str | None, vocab: int | None,
+               tokens: str | None, sparsities: str | None, sparsity_method: str | None, nm: str | None,
+               lr_grid: str | None, batch_grid: str | None, vocab: int | None,
                context: int | None, batch_tokens: int | None, lr: float | None, schedule: str | None,
                evals: int | None, seed: int | None, corpus: str | None, sets: Sequence[str], aspect: float,
                head_dim: int, min_steps: int, out: str, as_json: bool) -> None:
-    """Write a ladder file: IsoFLOP profiles (--budgets), an N x D grid (--params, --tokens) or a
-    learning-rate x batch grid (--lr-grid, --batch-grid, at --budgets or --params/--tokens)."""
+    """Write a ladder file: IsoFLOP profiles (--budgets), an N x D grid (--params, --tokens), a sparsity
+    grid (--sparsities with --params, --tokens) or a learning-rate x batch grid (--lr-grid, --batch-grid,
+    at --budgets or --params/--tokens)."""
     overrides: dict[str, Any] = {k: v for k, v in {
         "vocab": vocab, "context": context, "batch_tokens": batch_tokens, "lr": lr, "evals": evals,
         "seed": seed, "corpus": corpus}.items() if v is not None}
@@ -191,8 +204,24 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
     budgets_ = _numbers(budgets, "--budgets")
     params_, tokens_ = _numbers(params, "--params"), _numbers(tokens, "--tokens")
     lrs, batches = _numbers(lr_grid, "--lr-grid"), _numbers(batch_grid, "--batch-grid", int)
+    sparsities_ = _numbers(sparsities, "--sparsities")
+    if sparsity_method is not None:
+        overrides["sparsity"] = {**overrides.get("sparsity", {}), "method": sparsity_method}
+    if nm is not None:
+        n_, sep, m_ = nm.partition(":")
+        if not (sep and n_.strip().isdigit() and m_.strip().isdigit()):
+            raise ConfigError(invalid("The --nm argument", nm, "of the form N:M, e.g. 2:4"))
+        overrides["sparsity"] = {**overrides.get("sparsity", {}), "n": int(n_), "m": int(m_)}
     meta: dict[str, Any]
-    if lrs is not None or batches is not None:
+    if sparsities_ is not None:
+        if params_ is None or tokens_ is None:
+            raise ConfigError("a sparsity grid needs --params (non-zero counts) and --tokens with --sparsities.")
+        if budgets_ is not None or lrs is not None or batches is not None:
+            raise ConfigError("--sparsities makes a sparsity x N_nonzero x D grid: drop --budgets, --lr-grid and "
+                              "--batch-grid.")
+        runs = _design.grid_sparse(sparsities_, params_, tokens_, **shape, **overrides)
+        meta = {"design": "sparse", "sparsities": sparsities_, "params": params_, "tokens": tokens_}
+    elif lrs is not None or batches is not None:
         base = RunConfig.from_dict({k: v for k, v in overrides.items() if k in ("lr", "batch_tokens")})
         lrs, batches = lrs or [base.lr], batches or [base.batch_tokens]
         if budgets_ is None and (params_ is None or tokens_ is None):
@@ -223,8 +252,10 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
     if as_json:
         _emit_json({"out": out, "ladder": meta, "runs": rows})
         return
-    _print_rows(rows, ["name", "n_layer", "d_model", "N_nonembed", "N_total", "tokens", "steps", "lr",
-                       "batch_tokens", "C"], title=f"{len(runs)} runs written to {out}")
+    columns = ["name", "n_layer", "d_model", "N_nonembed", "N_total", "tokens", "steps", "lr", "batch_tokens", "C"]
+    if any(r.sparsity.target > 0 for r in runs):
+        columns[4:4] = ["S", "N_nonzero"]
+    _print_rows(rows, columns, title=f"{len(runs)} runs written to {out}")
 
 
 @ladder.command("run")
