@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from scalinglab import units
 from scalinglab.errors import ConfigError, DataError, TrainingError
-from scalinglab.ladder.config import RunConfig, ScheduleConfig, SparsityConfig
+from scalinglab.ladder.config import RunConfig, ScheduleConfig
 from scalinglab.ladder.model import GPT, GPTConfig
 from scalinglab.ladder.train import describe, eval_steps, train
 
@@ -111,8 +111,6 @@ def test_gradient_accumulation_matches_the_whole_batch() -> None:
 
 
 def test_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="sparsity is not supported yet"):
-        run(dataclasses.replace(TINY, sparsity=SparsityConfig(target=0.5)))
     text = tmp_path / "small.txt"
     text.write_text("".join(f"line {i} of a small corpus\n" for i in range(600)))   # ~16 KB
     with pytest.raises(DataError, match="batch \\(16384 tokens\\) is larger than the training data"):

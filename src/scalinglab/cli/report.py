@@ -41,7 +41,12 @@ def report_cmd(store_path: str, law_name: str, fit_path: str | None, train_where
         fit = Fit.from_json(fit_path) if fit_path else LawFit(
             law_name, bootstrap=bootstrap, seed=seed, source=store_path).fit(final).result_
         bt = run_backtest(final, fit.law, train_where, bootstrap=bootstrap, seed=seed) if train_where else None
-    the_plan = make_plan(fit, flops, seed=seed) if flops else None
+    the_plan = sparse_plan = None
+    if flops and fit.law == "sparse":
+        from ..plan import plan_sparse
+        sparse_plan = plan_sparse(fit, flops, seed=seed)
+    elif flops:
+        the_plan = make_plan(fit, flops, seed=seed)
     path = ladder_report(Path(out) / "index.html", final=final, points=points, fit=fit, backtest=bt, plan=the_plan,
-                         title=f"scalinglab report: {store_path}")
+                         sparse_plan=sparse_plan, title=f"scalinglab report: {store_path}")
     click.echo(f"report: {path}")

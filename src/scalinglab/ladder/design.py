@@ -29,9 +29,17 @@ Conventions
 * **Shapes.** :func:`scalinglab.units.shape_for_params`: aspect ratio ``d_model / n_layer`` near
   ``aspect`` (32), ``d_model`` a multiple of ``head_dim`` (16), ``n_head = d_model / head_dim``.
   Targets that round to the same shape give one run.
-* **Names.** ``{group}-{budget or tokens}-n{n_layer}d{d_model}-{digest}``, where ``digest`` is the
-  first six hex digits of :meth:`RunConfig.digest` (every field but the name). Names follow from the
-  content alone, so two stores of one ladder line up run by run.
+* **Sparsity grids** (:func:`grid_sparse`, Frantar et al. 2023): the size targets are **non-zero**
+  non-embedding counts, kept equal across sparsities as in the paper's T5 runs. At sparsity S the
+  dense shape is the one whose non-zero count ``N_nonzero = 12 L d^2 (1 - S) + 2 L d + d`` is nearest
+  the target on a log scale, at the shape rule's depth for ``N / (1 - S)`` dense parameters
+  (:func:`sparse_shape`). So a sparser run
+  is a larger dense model (about ``1/(1 - S)`` times the weights) with as many non-zero weights. With
+  Sparse-IFT (``sparsity.ift``) the designer picks the dense shape for the target and the trainer
+  widens it, which keeps the non-zero count as well.
+* **Names.** ``{group}-{budget or tokens}-n{n_layer}d{d_model}[-s{S}]-{digest}``, where ``digest`` is
+  the first six hex digits of :meth:`RunConfig.digest` (every field but the name) and ``s{S}`` marks
+  sparse runs. Names follow from the content alone, so two stores of one ladder line up run by run.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ import numpy as np
 
 from .. import units
 from ..errors import ConfigError, ParameterError, ScalingLabError, invalid
+from ._sparse_units import run_counts
 from .config import RunConfig
 
 #: default aspect ratio d_model / n_layer and head dimension of the shape rule (units.shape_for_params)
@@ -67,18 +76,13 @@ _SUBCONFIGS: dict[str, type] = {
 def counts(config: RunConfig) -> dict[str, float]:
     """Parameter counts and FLOPs per token of a run, without torch (as ``ladder.train.describe``).
 
-    Returns ``N_total``, ``N_nonembed``, ``N_nonzero`` (counts), ``flops_per_token`` (6 N_nonembed)
-    and ``flops_per_token_full`` (with attention and unembedding), FLOPs/token; see
-    :mod:`scalinglab.units`.
+    Returns ``N_total``, ``N_nonembed``, ``N_nonzero`` (counts; N_nonzero at the target sparsity),
+    ``flops_per_token`` (6 N_nonembed) and ``flops_per_token_full`` (with attention and unembedding),
+    FLOPs/token, of the model the trainer builds (Sparse-IFT widening included); see
+    :mod:`scalinglab.units` and ``ladder.sparsity.run_counts``.
     """
-    c = units.param_counts(config.n_layer, config.d_model, config.context, config.vocab,
-                           sparsity=config.sparsity.target)
-    return {
-        "N_total": c["N_total"], "N_nonembed": c["N_nonembed"], "N_nonzero": c["N_nonzero"],
-        "flops_per_token": units.flops_per_token(config.n_layer, config.d_model, config.context, config.vocab),
-        "flops_per_token_full": units.flops_per_token(config.n_layer, config.d_model, config.context,
-                                                      config.vocab, full=True),
-    }
+    c = run_counts(config)
+    return {k: c[k] for k in ("N_total", "N_nonembed", "N_nonzero", "flops_per_token", "flops_per_token_full")}
 
 
 def _num(x: float) -> str:
@@ -88,9 +92,10 @@ def _num(x: float) -> str:
 
 
 def run_name(config: RunConfig) -> str:
-    """The deterministic name of a run: ``{group}-{budget|D}-n{L}d{d}-{digest[:6]}``."""
+    """The deterministic name of a run: ``{group}-{budget|D}-n{L}d{d}[-s{S}]-{digest[:6]}``."""
     tag = f"{_num(config.budget_flops)}" if config.budget_flops > 0 else f"D{_num(config.steps * config.batch_tokens)}"
-    return f"{config.group or 'run'}-{tag}-n{config.n_layer}d{config.d_model}-{config.digest()[:6]}"
+    sparse = f"-s{config.sparsity.target:g}" if config.sparsity.target > 0 else ""
+    return f"{config.group or 'run'}-{tag}-n{config.n_layer}d{config.d_model}{sparse}-{config.digest()[:6]}"
 
 
 def _named(config: RunConfig) -> RunConfig:
@@ -237,6 +242,82 @@ def grid_lr_batch(lrs: Sequence[float], batches: Sequence[int], *, budgets: Sequ
                 points.append((_shape(n, aspect, head_dim), d, 0.0))
     runs = [_run(template, shape, d, min_steps, lr=lr, batch_tokens=b, budget_flops=budget)
             for shape, d, budget in points for lr in lrs_ for b in batches_]
+    return _dedupe(runs)
+
+
+def sparse_shape(n_nonzero: float, sparsity: float, *, context: int = 128, vocab: int = 256,
+                 aspect: float = ASPECT, head_dim: int = HEAD_DIM) -> dict[str, int]:
+    """The dense shape whose non-zero non-embedding count at ``sparsity`` is nearest ``n_nonzero``.
+
+    .. math:: N_\\text{nonzero}(L, d, S) = N_\\text{nonembed}(L, d) - \\operatorname{round}(12 L d^2 S)
+
+    (:func:`scalinglab.units.param_counts`). The depth is the shape rule's
+    (:func:`scalinglab.units.shape_for_params`) for the ``n_nonzero / (1 - S)`` dense parameters of the
+    model before pruning; the width is the multiple of ``head_dim`` whose non-zero count is nearest
+    ``n_nonzero`` on a log scale (``n_head = d_model / head_dim``). At S = 0 this is the shape rule's
+    shape. The rounding of the width leaves the non-zero count within a few percent of the target at
+    the ladder's sizes (the exact count is recorded with each run). Returns the shape, ``N_nonembed``
+    and ``N_nonzero``.
+    """
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
+        raise ConfigError(invalid("Each sparsity", sparsity, "a fraction in [0, 1)"))
+    dense = _shape(n_nonzero / (1.0 - sparsity), aspect, head_dim)
+    L, k0 = dense["n_layer"], dense["n_head"]
+
+    def error(k: int) -> float:
+        nz = units.param_counts(L, head_dim * k, context, vocab, sparsity=sparsity)["N_nonzero"]
+        return abs(math.log(nz / n_nonzero))
+
+    k = min(range(max(1, k0 - 4), k0 + 5), key=error)
+    c = units.param_counts(L, head_dim * k, context, vocab, sparsity=sparsity)
+    return {"n_layer": L, "d_model": head_dim * k, "n_head": k, "N_nonembed": c["N_nonembed"],
+            "N_nonzero": c["N_nonzero"]}
+
+
+def grid_sparse(sparsities: Sequence[float], params: Sequence[float], tokens: Sequence[float], *,
+                aspect: float = ASPECT, head_dim: int = HEAD_DIM, min_steps: int = MIN_STEPS,
+                base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
+    """A sparsity x N_nonzero x D grid (Frantar et al. 2023): each sparsity, size and token count.
+
+    ``params`` are **non-zero** non-embedding parameter targets, equal across sparsities: a run at
+    sparsity S is the dense shape of :func:`sparse_shape` (about ``N / (1 - S)`` weights, the fraction
+    S of its block linear weights pruned), or, with ``sparsity={"ift": True}``, the dense shape for N
+    that the trainer widens by ``1/sqrt(1 - S)`` (Sparse-IFT). The pruning method and its settings come
+    from ``sparsity={...}`` in ``overrides`` (default: gradual magnitude pruning, 25%-75% cubic
+    schedule); an n:m method needs the grid's sparsities to be ``1 - n/m``. ``tokens`` are rounded to
+    whole batches; the group is ``sparse`` unless given.
+    """
+    sparsities_ = [float(s) for s in (sparsities if sparsities is not None else [])]
+    if not sparsities_:
+        raise ConfigError(invalid("The 'sparsities' parameter", list(sparsities or []),
+                                  "a non-empty list of fractions in [0, 1)"))
+    for S in sparsities_:
+        if not 0.0 <= S < 1.0:
+            raise ConfigError(invalid("Each value of the 'sparsities' parameter", S, "a fraction in [0, 1)"))
+    params_, tokens_ = _positive_list("params", params), _positive_list("tokens", tokens)
+    # the pruning settings are checked run by run, with each run's target (an n:m pattern fixes it)
+    overrides = dict(overrides)
+    pruning = overrides.pop("sparsity", {})
+    if dataclasses.is_dataclass(pruning):
+        pruning = dataclasses.asdict(pruning)  # type: ignore[arg-type]
+    if not isinstance(pruning, Mapping):
+        raise ConfigError(invalid("The 'sparsity' override", pruning, "a table of SparsityConfig fields"))
+    template = _template(base, overrides, "sparse")
+    ift = bool(pruning.get("ift", template["sparsity"].get("ift")))
+    runs = []
+    for S in sparsities_:
+        sparsity = {**template["sparsity"], **pruning, "target": S}
+        if S == 0.0:   # a dense run: no pruning settings (they would change its digest, not its training)
+            sparsity = {"target": 0.0}
+        for n in params_:
+            if ift:
+                shape = _shape(n, aspect, head_dim)
+            else:
+                shape = {k: v for k, v in sparse_shape(n, S, context=template["context"], vocab=template["vocab"],
+                                                       aspect=aspect, head_dim=head_dim).items()
+                         if k in ("n_layer", "d_model", "n_head")}
+            for d in tokens_:
+                runs.append(_run(template, shape, d, min_steps, sparsity=sparsity))
     return _dedupe(runs)
 
 
@@ -396,4 +477,5 @@ def read_toml(path: str | Path) -> list[RunConfig]:
 
 
 __all__ = ["ASPECT", "HEAD_DIM", "MIN_STEPS", "compute_optimal_params", "counts", "dumps_toml", "grid_lr_batch",
-           "grid_nd", "isoflop", "loads_toml", "read_ladder", "read_toml", "run_name", "write_toml"]
+           "grid_nd", "grid_sparse", "isoflop", "loads_toml", "read_ladder", "read_toml", "run_name",
+           "sparse_shape", "write_toml"]

@@ -12,8 +12,17 @@ the config and the machine (device, thread count, dtype) the curve is reproducib
 * evaluation uses fixed windows spread evenly over the validation stream, the same for every run of
   a corpus, so losses compare across runs.
 
-Checkpoints (model, optimizer, RNG state, step) are written atomically right after each reported
-point, so a crash never loses a reported point, and a resume never reports a point twice.
+Checkpoints (model, optimizer, RNG state, step, sparsity masks) are written atomically right after each
+reported point, so a crash never loses a reported point, and a resume never reports a point twice.
+
+Sparse runs (``config.sparsity``, Frantar et al. 2023; see ``ladder.sparsity``) follow the
+:class:`~scalinglab.ladder.sparsity.Sparsifier` protocol: masks are updated before the forward pass,
+masked gradients zeroed before clipping, masked weights and AdamW moments zeroed after the step. The
+model is built at :func:`~scalinglab.ladder.sparsity.model_shape` (Sparse-IFT widening). An SPDF run
+(``dense_finetune_frac > 0``) lifts the masks for its last steps and takes their batches from
+``finetune_corpus`` when one is given; it also evaluates at the end of its sparse phase, so both
+phases have a loss. No sparse kernels run: the FLOPs a sparse kernel would need are counted
+analytically (``run_training_flops``) and reported beside the FLOPs spent.
 """
 
 from __future__ import annotations
@@ -30,12 +39,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import units
 from ..errors import ConfigError, DataError, TrainingError
 from . import schedules
 from .config import RunConfig
 from .corpus import TokenData, load_tokens
 from .model import GPT, GPTConfig
+from .sparsity import Sparsifier, finetune_start, phases, run_counts, run_training_flops
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +54,35 @@ CHECKPOINT_VERSION = 1
 def describe(config: RunConfig) -> dict[str, Any]:
     """Parameter counts and FLOPs of a run without training it (no data, no torch work).
 
-    ``N_total``, ``N_nonembed``, ``N_nonzero`` (counts, :func:`scalinglab.units.param_counts`),
-    ``flops_per_token`` (6 N_nonembed) and ``flops_per_token_full`` (6 N_nonembed + 6 d V + 12 L T d),
-    FLOPs/token; ``steps``; ``tokens`` (steps x batch_tokens); ``flops`` and ``flops_full`` (x tokens).
+    ``N_total``, ``N_nonembed``, ``N_nonzero`` (counts of the model built, Sparse-IFT widening
+    included; N_nonzero at the target sparsity, :func:`~scalinglab.ladder.sparsity.run_counts`),
+    ``shape`` (``n_layer``, ``d_model``, ``n_head`` built), ``flops_per_token`` (6 N_nonembed) and
+    ``flops_per_token_full`` (6 N_nonembed + 6 d V + 12 L T d), FLOPs/token, as dense kernels spend
+    them; ``steps``; ``tokens`` (steps x batch_tokens); ``flops`` and ``flops_full`` (x tokens).
     """
-    L, d, T, V = config.n_layer, config.d_model, config.context, config.vocab
-    counts = units.param_counts(L, d, T, V, sparsity=config.sparsity.target)
-    fpt = units.flops_per_token(L, d, T, V)
-    fpt_full = units.flops_per_token(L, d, T, V, full=True)
-    tokens = units.steps_to_tokens(config.steps, config.batch_tokens)
-    return {"N_total": counts["N_total"], "N_nonembed": counts["N_nonembed"],
-            "N_nonzero": counts["N_nonzero"], "flops_per_token": fpt, "flops_per_token_full": fpt_full,
+    c = run_counts(config)
+    fpt, fpt_full = c["flops_per_token"], c["flops_per_token_full"]
+    tokens = config.steps * config.batch_tokens
+    return {"N_total": c["N_total"], "N_nonembed": c["N_nonembed"], "N_nonzero": c["N_nonzero"],
+            "shape": {k: c[k] for k in ("n_layer", "d_model", "n_head")},
+            "flops_per_token": fpt, "flops_per_token_full": fpt_full,
             "steps": config.steps, "tokens": tokens, "flops": fpt * tokens, "flops_full": fpt_full * tokens}
+
+
+def sparse_flops(config: RunConfig, steps_done: int) -> dict[str, float]:
+    """The FLOP accounting of a run's first ``steps_done`` steps (Frantar et al. 2023's cost model).
+
+    ``flops_spent_dense_kernels`` (what this trainer executes: 6 N_nonembed per token, masked weights
+    included), ``flops_sparse_kernel`` (what a kernel skipping masked weights would need, following
+    the schedule: the dense start and ramp of gradual pruning and SPDF's dense phase count in full),
+    ``flops_nonzero_final`` (6 N_nonzero per token throughout) and ``c_mul`` (their ratio), all in the
+    6 N_nonembed count (FLOPs; :func:`~scalinglab.ladder.sparsity.run_training_flops`); and
+    ``flops_sparse_kernel_full``, the sparse-kernel count with attention and the unembedding added,
+    comparable to ``flops_full``.
+    """
+    out = run_training_flops(config, steps_done)
+    out["flops_sparse_kernel_full"] = run_training_flops(config, steps_done, full=True)["flops_sparse_kernel"]
+    return out
 
 
 def eval_steps(steps: int, evals: int) -> list[int]:
@@ -136,20 +162,21 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
 
     A point is ``{"step", "tokens" (seen), "flops" (6 N_nonembed x tokens), "flops_full", "train_loss"
     (mean over the steps since the previous point), "eval_loss" (nats/token), "lr" (of the point's
-    step), "wall_time" (seconds of training, resumes included)}``. If ``checkpoint_path`` exists the run
-    resumes from it; a checkpoint is written there after each point. The summary holds the counts of
-    :func:`describe`, ``steps``, ``tokens``, ``epochs`` (tokens / training tokens in the corpus),
-    ``unique_tokens``, ``corpus_hash``, ``final_loss`` (last eval loss), ``device`` and ``dtype``.
+    step), "wall_time" (seconds of training, resumes included), "sparsity" (of the prunable weights
+    at the point), "N_nonzero"}`` and the FLOP accounting of :func:`sparse_flops` up to the point. If
+    ``checkpoint_path`` exists the run resumes from it; a checkpoint is written there after each point.
+    The summary holds the counts of :func:`describe`, ``steps``, ``tokens``, ``epochs`` (tokens /
+    training tokens in the corpus), ``unique_tokens``, ``corpus_hash``, ``final_loss`` (last eval
+    loss), ``device`` and ``dtype``; and for sparsity: ``N_nonzero`` (the final model's, measured on
+    its masks: N_nonembed after SPDF's dense phase), ``N_nonzero_sparse`` (at the end of the sparse
+    phase), ``sparsity`` (final), ``phases`` (``[{"phase", "start_step", "end_step", "corpus",
+    "eval_loss", "N_nonzero"}]``, the losses and counts at each phase's end) and :func:`sparse_flops`.
 
     Raises ConfigError (bad config, foreign checkpoint), DataError (corpus problems, a batch larger
     than the data) and TrainingError (a non-finite loss, naming the step).
     """
     # -- setup -------------------------------------------------------------------------------------
-    if config.sparsity.target > 0:
-        # the hook for ladder.sparsity.Sparsifier (update before forward, mask_grads before
-        # clipping, apply after the optimizer step, its state_dict in the checkpoint)
-        raise ConfigError(f"sparsity is not supported yet by the trainer (sparsity.target = "
-                          f"{config.sparsity.target}).")
+    _check_finetune_corpus(config)
     if threads:
         torch.set_num_threads(threads)
     device = resolve_device(device)
@@ -168,9 +195,13 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
         raise DataError(f"The batch ({config.batch_tokens} tokens) is larger than the training data of "
                         f"corpus {config.corpus!r} ({len(data.train)} tokens).")
     x_eval, y_eval = (t.to(dev) for t in eval_windows(data.val, config.eval_tokens, T))
+    # SPDF: the dense fine-tuning phase trains on its own corpus from step t_ft on
+    t_ft = finetune_start(config.sparsity, steps)
+    ft_data = _finetune_data(config, data)
 
     # -- model and optimizer -------------------------------------------------------------------------
-    model = GPT(GPTConfig(config.n_layer, config.d_model, config.n_head, T, config.vocab),
+    shape = info["shape"]    # the config's, or Sparse-IFT's widened one
+    model = GPT(GPTConfig(shape["n_layer"], shape["d_model"], shape["n_head"], T, config.vocab),
                 generator=torch.Generator().manual_seed(config.seed)).to(dev)
     # weight decay on matrices only, not on LayerNorm weights (as nanoGPT)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -179,6 +210,7 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
     optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2),
                                   fused=dev.type == "cuda")
     schedule = schedules.from_config(config.schedule, config.lr, steps)
+    sparsifier = Sparsifier(model, config.sparsity, total_steps=steps, seed=config.seed)
 
     @torch.no_grad()
     def evaluate() -> float:
@@ -194,6 +226,7 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
 
     # -- resume ------------------------------------------------------------------------------------
     step, wall_before, final_loss = 0, 0.0, math.nan
+    at_phase_end: dict[int, dict[str, Any]] = {}    # end step of a phase -> its loss and non-zero count
     if checkpoint_path is not None and Path(checkpoint_path).exists():
         # loaded on the CPU: the RNG state must stay there; load_state_dict moves the rest
         ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
@@ -202,12 +235,17 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
                               f"(digest {ckpt.get('digest')!r}, this run's {config.digest()!r}).")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("sparsifier") is not None:
+            sparsifier.load_state_dict(ckpt["sparsifier"])
+        at_phase_end = dict(ckpt.get("phase_ends") or {})
         torch.set_rng_state(ckpt["rng"]["torch"])
         if dev.type == "cuda" and ckpt["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], dev)
         step, wall_before, final_loss = ckpt["step"], ckpt["wall_time"], ckpt["final_loss"]
         log.info("resuming %s from step %d of %d (%s)", config.name, step, steps, checkpoint_path)
     points_at = set(eval_steps(steps, config.evals))
+    if 0 < t_ft < steps:
+        points_at.add(t_ft)    # SPDF: the loss of the sparse model, at the end of its phase
 
     # -- the loop ----------------------------------------------------------------------------------
     t0 = time.perf_counter()
@@ -218,8 +256,11 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
         for group in optimizer.param_groups:
             group["lr"] = lr
 
+        # new masks when the sparsity schedule moves (lifted at SPDF's dense phase), before the forward
+        sparsifier.update(step, optimizer)
+
         # forward and backward over the micro-batches of the step's batch
-        x, y = batch(data.train, config.seed, step, B, T)
+        x, y = batch(data.train if step < t_ft else ft_data.train, config.seed, step, B, T)
         x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
         step_loss = torch.zeros((), device=dev)
         for i in range(0, B, micro):
@@ -233,10 +274,13 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
             raise TrainingError(f"The training loss of run {config.name or config.digest()} is {train_loss} "
                                 f"at step {step + 1} (lr {lr:.3g}); lower the learning rate or use float32.")
 
-        # clip the gradient and take the optimizer step
+        # clip the gradient (of the sparse model: masked entries zeroed first) and take the step;
+        # masked weights and their AdamW moments go back to exactly zero (weight decay moved them)
+        sparsifier.mask_grads()
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
+        sparsifier.apply(optimizer)
         optimizer.zero_grad(set_to_none=True)
         step += 1
         loss_sum, loss_n = loss_sum + train_loss, loss_n + 1
@@ -248,14 +292,20 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
                 raise TrainingError(f"The eval loss of run {config.name or config.digest()} is {final_loss} "
                                     f"at step {step}.")
             tokens = step * config.batch_tokens
+            sparsity = sparsifier.n_pruned() / max(1, sparsifier.n_prunable())
+            if step in (t_ft, steps):
+                at_phase_end[step] = {"eval_loss": final_loss, "N_nonzero": sparsifier.n_nonzero(),
+                                      "sparsity": sparsity}
             on_point({"step": step, "tokens": tokens, "flops": info["flops_per_token"] * tokens,
                       "flops_full": info["flops_per_token_full"] * tokens, "train_loss": loss_sum / loss_n,
-                      "eval_loss": final_loss, "lr": lr, "wall_time": wall_before + time.perf_counter() - t0})
+                      "eval_loss": final_loss, "lr": lr, "wall_time": wall_before + time.perf_counter() - t0,
+                      "sparsity": sparsity, "N_nonzero": sparsifier.n_nonzero(), **sparse_flops(config, step)})
             loss_sum, loss_n = 0.0, 0
             if checkpoint_path is not None:
                 _save_checkpoint(Path(checkpoint_path), {
                     "version": CHECKPOINT_VERSION, "digest": config.digest(), "config": config.to_dict(),
                     "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "sparsifier": sparsifier.state_dict(), "phase_ends": at_phase_end,
                     "rng": {"torch": torch.get_rng_state(),
                             "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None},
                     "wall_time": wall_before + time.perf_counter() - t0, "final_loss": final_loss})
@@ -267,8 +317,35 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
                      log_every * config.batch_tokens / (now - t_log))
             t_log = now
 
-    return {"N_total": info["N_total"], "N_nonembed": info["N_nonembed"], "N_nonzero": info["N_nonzero"],
+    run_phases = [{**ph, **at_phase_end.get(ph["end_step"], {})} for ph in phases(config.sparsity, steps)]
+    end = at_phase_end.get(steps, {})
+    return {"N_total": info["N_total"], "N_nonembed": info["N_nonembed"],
+            "N_nonzero": end.get("N_nonzero", sparsifier.n_nonzero()),
+            "N_nonzero_sparse": at_phase_end.get(t_ft, end).get("N_nonzero", info["N_nonzero"]),
+            "sparsity": end.get("sparsity", config.sparsity.target), "shape": info["shape"],
             "flops_per_token": info["flops_per_token"], "flops_per_token_full": info["flops_per_token_full"],
             "steps": steps, "tokens": info["tokens"], "epochs": info["tokens"] / len(data.train),
             "unique_tokens": len(data.train), "corpus_hash": data.corpus_hash, "final_loss": final_loss,
+            "phases": run_phases, **sparse_flops(config, steps),
             "device": device, "dtype": str(amp_dtype).removeprefix("torch.")}
+
+
+def _check_finetune_corpus(config: RunConfig) -> None:
+    """A BPE is trained per corpus, so another corpus's token ids would not be this model's."""
+    corpus = config.sparsity.finetune_corpus
+    if corpus and corpus != config.corpus and config.vocab != 256 and Path(corpus).suffix != ".bin":
+        raise ConfigError(f"The 'sparsity.finetune_corpus' field {corpus!r} needs the run corpus's "
+                          f"tokenizer: with a BPE vocabulary (vocab = {config.vocab}) give it as a .bin "
+                          "token file made with that tokenizer, or use vocab = 256 (bytes).")
+
+
+def _finetune_data(config: RunConfig, data: TokenData) -> TokenData:
+    """SPDF's fine-tuning corpus (``sparsity.finetune_corpus``), or the run's own ``data``."""
+    corpus = config.sparsity.finetune_corpus
+    if not corpus or corpus == config.corpus:
+        return data
+    ft = load_tokens(corpus, config.vocab)
+    if len(ft.train) < config.batch_tokens + 1:
+        raise DataError(f"The batch ({config.batch_tokens} tokens) is larger than the training data of the "
+                        f"fine-tuning corpus {corpus!r} ({len(ft.train)} tokens).")
+    return ft

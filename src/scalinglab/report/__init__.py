@@ -5,26 +5,44 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..fit.report import fit_report
 from ..fit.result import Fit
+from ..plan import sparsity_contour
 from . import plots
 from .html import Section, write
 
 
 def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame | None, fit: Fit | None,
                   backtest: dict[str, Any] | None, plan: dict[str, Any] | None, title: str = "scalinglab report",
-                  held_out: float | None = None, subtitle: str = "") -> Path:
-    """Write ``out`` (an HTML file): IsoFLOP curves with the fit, loss curves, back-test, plan."""
+                  held_out: float | None = None, subtitle: str = "",
+                  sparse_plan: dict[str, Any] | None = None) -> Path:
+    """Write ``out`` (an HTML file): IsoFLOP curves with the fit, loss curves, back-test, plan.
+
+    Sparse ladders (runs with ``S > 0``) add the loss against non-zero parameters per sparsity, with
+    the fitted law when ``fit`` is of law ``sparse``; ``sparse_plan`` (``plan.plan_sparse``'s result)
+    adds the optimal-sparsity plan and its contour over (N_nonzero, C).
+    """
     sections = []
     if "budget_flops" in final and final["budget_flops"].gt(0).any():
         fig = Figure(figsize=(7, 4.5))
-        plots.isoflop(fig.subplots(), final[final["budget_flops"] > 0], fit, held_out=held_out)
+        iso_fit = fit if fit is not None and fit.law != "sparse" else None   # the sparse law needs S too
+        plots.isoflop(fig.subplots(), final[final["budget_flops"] > 0], iso_fit, held_out=held_out)
         sections.append(Section("IsoFLOP profiles", figures=[fig],
                                 text="Final eval loss of each run against its total parameter count; lines: the "
                                      "fitted law along D = C/(6N); stars: its compute-optimal N."))
+    if {"S", "N_nonzero", "D"} <= set(final) and final["S"].gt(0).any():
+        fig = Figure(figsize=(7, 4.5))
+        plots.sparse_loss(fig.subplots(), final, fit if fit is not None and fit.law == "sparse" else None)
+        sections.append(Section(
+            "Sparse runs: loss against non-zero parameters", figures=[fig],
+            text="Final eval loss of each run against its non-zero non-embedding parameters, one colour per "
+                 "sparsity S and one marker per token count D; lines: the fitted sparse law (Frantar et al. 2023) "
+                 "at each (S, D). At equal non-zero parameters and tokens, a lower point at higher S means the "
+                 "sparse model (a wider dense model, pruned) beat the dense one."))
     if points is not None and len(points):
         fig = Figure(figsize=(7, 4.5))
         plots.loss_curves(fig.subplots(), points)
@@ -49,8 +67,37 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
         sections.append(Section("Plan", tables=[pd.DataFrame([{k: _s(plan.get(k)) for k in keys}])],
                                 text=f"Compute-optimal allocation (N: {plan.get('n_convention')} parameters, "
                                      "C = 6ND) and the predicted loss with its prediction interval."))
+    if sparse_plan is not None:
+        sections.append(_sparse_plan_section(sparse_plan, fit if fit is not None and fit.law == "sparse" else None))
     sections.append(Section("Runs", tables=[final.drop(columns=[c for c in ("config",) if c in final])]))
     return write(out, title, sections, subtitle=subtitle)
+
+
+def _sparse_plan_section(res: dict[str, Any], fit: Fit | None) -> Section:
+    """The optimal-sparsity plan: its numbers, the contour plot (on a 41 x 41 grid over the table's
+    range when the sparse ``fit`` is given) and the contour table."""
+    keys = ["flops", "S", "S_interval", "N_nonzero", "N_interval", "tokens", "tokens_interval", "c_mul", "loss",
+            "interval"]
+    dense = res["dense"]
+    row = {k: _s(res.get(k)) for k in keys}
+    row.update({"dense loss (same budget)": dense["loss"], "dense tokens": dense["tokens"]})
+    ct = res["contour"]
+    drawn = ct
+    if fit is not None and len(ct["N_nonzero"]) > 1 and len(ct["flops"]) > 1:
+        drawn = sparsity_contour(fit, np.geomspace(min(ct["N_nonzero"]), max(ct["N_nonzero"]), 41).tolist(),
+                                 np.geomspace(min(ct["flops"]), max(ct["flops"]), 41).tolist(),
+                                 tokens_per_d=res["tokens_per_d"], max_sparsity=res["max_sparsity"],
+                                 start_frac=res["pruning_window"][0], end_frac=res["pruning_window"][1])
+    fig = Figure(figsize=(6.5, 5))
+    plots.sparsity_contour(fig.subplots(), drawn, point=(res["N_nonzero"], res["flops"]))
+    table = pd.DataFrame(ct["S_opt"], index=[f"C = {c:.3g}" for c in ct["flops"]],
+                         columns=[f"N = {n:.3g}" for n in ct["N_nonzero"]]).reset_index(names="S_opt")
+    held = ", ".join(f"{k} = {v:.4g}" for k, v in res.get("held", {}).items()) or "nothing"
+    return Section(
+        "Optimal sparsity", figures=[fig], tables=[pd.DataFrame([row]), table],
+        text=f"The sparse law's optimal sparsity at C = {res['flops']:.3g} FLOPs ({held} held), charged as "
+             f"C = 6 N D c_mul(S) with {res['tokens_per_d']:g} tokens per unit of D ({res['D_unit']}); the "
+             "contour and the table give S_opt over (N_nonzero, C): at fixed N it rises with the compute.")
 
 
 def _s(v: Any) -> Any:

@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # noqa: E402  (files only; the report never opens a windo
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import NullFormatter
 
 from ..fit.result import Fit
 from ..plan import optimum
@@ -119,6 +120,7 @@ def sparse_loss(ax: Axes, runs: pd.DataFrame, fit: Fit | None = None, *, n_col: 
                 x = {"S": np.full_like(n, s), "N_nonzero": n, "D": np.full_like(n, d)}
                 ax.plot(n, fit.law_.predict(fit.params, x), color=color, lw=1, ls=styles[j % len(styles)])
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())   # labelled minor ticks collide on a short range
     ax.set_xlabel(f"{n_col} (non-zero non-embedding parameters)")
     ax.set_ylabel("final eval loss (nats/token)")
     ax.set_title("loss against non-zero parameters" + (" and the fitted sparse law" if fit is not None else ""))
