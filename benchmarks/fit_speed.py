@@ -76,7 +76,7 @@ def main() -> None:
 
     sub = grid[:: args.baseline_every]
     t0 = time.perf_counter()
-    base_obj, base_x = baseline(df, sub)
+    base_obj, _ = baseline(df, sub)
     t_base_measured = time.perf_counter() - t0
     t_base = t_base_measured * len(grid) / len(sub)
 

@@ -151,7 +151,7 @@ def main() -> None:
               f"{ours:>11.0f} {ours * fpt / 1e9:>8.1f} {ours / plain:>6.2f}  {dtype}")
 
     if not args.skip_ladder:
-        runs, est = design_ladder(args.ladder_minutes, cores)
+        runs, _ = design_ladder(args.ladder_minutes, cores)
         tokens = sum(r.steps * r.batch_tokens for r in runs)
         t0 = time.perf_counter()
         for r in runs:

@@ -6,7 +6,6 @@ import json
 import math
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click

@@ -53,7 +53,7 @@ def objective_values(r: Array, weights: Array, kind: str, delta: float) -> Array
 def fd_jacobian(residual: ResidualFn, theta: Array, lower: Array, upper: Array) -> tuple[Array, Array]:
     """Residuals and their central-difference Jacobian (K x n x P), one-sided at a bound."""
     r0 = residual(theta)
-    K, P = theta.shape
+    P = theta.shape[1]
     J = np.empty(r0.shape + (P,))
     for j in range(P):
         h = 1e-6 * (1.0 + np.abs(theta[:, j]))

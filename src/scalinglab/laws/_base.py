@@ -204,6 +204,31 @@ class Law:
             return np.log(np.asarray(self.formula(params, inputs), dtype=float))
 
 
+# -- argument checks shared by the laws' helper functions ------------------------------------------
+def resolve_params(law: str, names: Sequence[str], params: Any) -> dict[str, float]:
+    """Parameter values from a mapping, or from anything with a ``params`` mapping (a ``Fit``).
+
+    Every name in ``names`` must be present; the message names the law and what is missing.
+    """
+    p = getattr(params, "params", params)
+    if not isinstance(p, Mapping):
+        raise ParameterError(invalid(f"The parameters of law {law!r}", type(params).__name__,
+                                     "a mapping of parameter names to values, or a Fit"))
+    missing = [k for k in names if k not in p]
+    if missing:
+        raise ParameterError(invalid(f"The parameters of law {law!r}", sorted(p),
+                                     f"a mapping with every one of {list(names)} (missing {missing})"))
+    return {k: float(p[k]) for k in names}
+
+
+def positive_array(what: str, value: Any) -> Array:
+    """``value`` as a float array, all finite and positive, or a ParameterError naming ``what``."""
+    arr = np.asarray(value, dtype=float)
+    if np.any(~np.isfinite(arr)) or np.any(arr <= 0):
+        raise ParameterError(invalid(what, value, "a positive finite number (or array of them)"))
+    return arr
+
+
 # -- the registry ---------------------------------------------------------------------------------
 _REGISTRY: dict[str, Law] = {}
 

@@ -29,7 +29,8 @@ import numpy as np
 from scipy import optimize
 
 from ..errors import ParameterError, invalid
-from ._base import Array, Inputs, Law, Objective, Param, Params, Preset, register
+from ._base import (Array, Inputs, Law, Objective, Param, Params, Preset, positive_array, register,
+                    resolve_params)
 
 #: parameter names of the law, in order (as in the paper's Table 2)
 PARAM_NAMES = ("n", "alpha", "d", "beta", "eps", "gamma", "delta", "nu")
@@ -71,22 +72,10 @@ def log_jacobian(p: Params, x: Inputs) -> tuple[Any, Array]:
 
 # -- derived results ------------------------------------------------------------------------------
 def _params(params: Any) -> dict[str, float]:
-    p = getattr(params, "params", params)
-    if not isinstance(p, Mapping):
-        raise ParameterError(invalid("The parameters of law 'precision'", type(params).__name__,
-                                     "a mapping of parameter names to values, or a Fit"))
-    missing = [k for k in PARAM_NAMES if k not in p]
-    if missing:
-        raise ParameterError(invalid("The parameters of law 'precision'", sorted(p),
-                                     f"a mapping with every one of {list(PARAM_NAMES)} (missing {missing})"))
-    return {k: float(p[k]) for k in PARAM_NAMES}
+    return resolve_params('precision', PARAM_NAMES, params)
 
 
-def _positive(what: str, value: Any) -> Array:
-    arr = np.asarray(value, dtype=float)
-    if np.any(~np.isfinite(arr)) or np.any(arr <= 0):
-        raise ParameterError(invalid(what, value, "a positive finite number (or array of them)"))
-    return arr
+_positive = positive_array
 
 
 def _bits(what: str, value: Any) -> Array:

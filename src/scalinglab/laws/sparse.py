@@ -18,14 +18,14 @@ google-research/jaxpruner, jaxpruner/projects/bigsparse/sparsity-scaling.ipynb @
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from scipy import optimize
 
 from ..errors import ParameterError, invalid
-from ._base import Array, Inputs, Law, Objective, Param, Params, Preset, register
+from ._base import (Array, Inputs, Law, Objective, Param, Params, Preset, positive_array, register,
+                    resolve_params)
 
 #: parameter names of the law, in order
 PARAM_NAMES = ("a_S", "b_S", "c_S", "b_N", "a_D", "b_D", "c")
@@ -88,23 +88,10 @@ def cost_multiplier(S: Any, start_frac: float = 0.25, end_frac: float = 0.75) ->
 
 
 def _params(params: Any) -> dict[str, float]:
-    """Parameters from a mapping or anything with a ``params`` mapping (a :class:`Fit`)."""
-    p = getattr(params, "params", params)
-    if not isinstance(p, Mapping):
-        raise ParameterError(invalid("The parameters of law 'sparse'", type(params).__name__,
-                                     "a mapping of parameter names to values, or a Fit"))
-    missing = [k for k in PARAM_NAMES if k not in p]
-    if missing:
-        raise ParameterError(invalid("The parameters of law 'sparse'", sorted(p),
-                                     f"a mapping with every one of {list(PARAM_NAMES)} (missing {missing})"))
-    return {k: float(p[k]) for k in PARAM_NAMES}
+    return resolve_params('sparse', PARAM_NAMES, params)
 
 
-def _check_positive(what: str, value: Any) -> Array:
-    arr = np.asarray(value, dtype=float)
-    if np.any(~np.isfinite(arr)) or np.any(arr <= 0):
-        raise ParameterError(invalid(what, value, "a positive finite number (or array of them)"))
-    return arr
+_check_positive = positive_array
 
 
 def _check_max_sparsity(max_sparsity: float) -> None:

@@ -24,7 +24,6 @@ Language Model Pretraining", arXiv 2503.04715; official code and data step-law/s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,8 @@ import pandas as pd
 
 from .. import table as _table
 from ..errors import FitError, ParameterError, invalid
-from ._base import Array, Inputs, Law, Objective, Param, Params, Preset, register
+from ._base import (Array, Inputs, Law, Objective, Param, Params, Preset, positive_array, register,
+                    resolve_params)
 
 #: parameter names of the law, in order
 PARAM_NAMES = ("lr_scale", "lr_exp_N", "lr_exp_D", "batch_scale", "batch_exp_D")
@@ -61,22 +61,10 @@ def log_jacobian(p: Params, x: Inputs) -> tuple[Any, Array]:
 
 
 def _params(params: Any) -> dict[str, float]:
-    p = getattr(params, "params", params)
-    if not isinstance(p, Mapping):
-        raise ParameterError(invalid("The parameters of law 'steplaw'", type(params).__name__,
-                                     "a mapping of parameter names to values, or a Fit"))
-    missing = [k for k in PARAM_NAMES if k not in p]
-    if missing:
-        raise ParameterError(invalid("The parameters of law 'steplaw'", sorted(p),
-                                     f"a mapping with every one of {list(PARAM_NAMES)} (missing {missing})"))
-    return {k: float(p[k]) for k in PARAM_NAMES}
+    return resolve_params('steplaw', PARAM_NAMES, params)
 
 
-def _positive(what: str, value: Any) -> Array:
-    arr = np.asarray(value, dtype=float)
-    if np.any(~np.isfinite(arr)) or np.any(arr <= 0):
-        raise ParameterError(invalid(what, value, "a positive finite number (or array of them)"))
-    return arr
+_positive = positive_array
 
 
 def optimal_lr(params: Any, N: Any, D: Any) -> Any:

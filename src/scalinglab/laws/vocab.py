@@ -29,14 +29,13 @@ Vocabularies", arXiv 2407.13623 (NeurIPS 2024); official code sail-sg/scaling-wi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from scipy import optimize
 
 from ..errors import ParameterError, invalid
-from ._base import Inputs, Law, Objective, Param, Params, Preset, register
+from ._base import Inputs, Law, Objective, Param, Params, Preset, register, resolve_params
 
 #: parameter names of the law, in order
 PARAM_NAMES = ("A1", "A2", "B", "E", "alpha1", "alpha2", "beta")
@@ -89,15 +88,7 @@ def loss(p: Params, x: Inputs) -> Any:
 def _params(params: Any) -> dict[str, float]:
     if params is None:
         return dict(PRESETS["tao2024"].params)
-    p = getattr(params, "params", params)
-    if not isinstance(p, Mapping):
-        raise ParameterError(invalid("The parameters of law 'vocab'", type(params).__name__,
-                                     "a mapping of parameter names to values, or a Fit"))
-    missing = [k for k in PARAM_NAMES if k not in p]
-    if missing:
-        raise ParameterError(invalid("The parameters of law 'vocab'", sorted(p),
-                                     f"a mapping with every one of {list(PARAM_NAMES)} (missing {missing})"))
-    return {k: float(p[k]) for k in PARAM_NAMES}
+    return resolve_params("vocab", PARAM_NAMES, params)
 
 
 def _positive(what: str, value: Any) -> float:
