@@ -33,7 +33,7 @@ from scalinglab import units
 from scalinglab.execute import cpu_count, execute
 from scalinglab.ladder.config import RunConfig
 from scalinglab.ladder.corpus import load_tokens
-from scalinglab.ladder.train import train
+from scalinglab.ladder.train import eval_steps, train
 from scalinglab.quickstart import design_ladder
 from scalinglab.store import Store
 
@@ -75,8 +75,14 @@ class PlainGPT(nn.Module):
 
 
 def plain_train(data: np.ndarray, n_layer: int, d: int, h: int, steps: int, batch_tokens: int,
-                lr: float = 3e-3, seed: int = 0) -> float:
-    """Train with the plain loop; returns tokens/s over the steps after two warm-up steps."""
+                lr: float = 3e-3, seed: int = 0, evals: int = 0, eval_tokens: int = 0,
+                val: np.ndarray | None = None) -> float:
+    """Train with the plain loop; returns tokens/s over the steps after two warm-up steps.
+
+    With ``evals``, it also evaluates ``eval_tokens`` held-out tokens at the same log-spaced steps as
+    scalinglab's trainer (as nanoGPT evaluates every ``eval_interval``), so a ladder compares like
+    with like.
+    """
     torch.manual_seed(seed)
     m = PlainGPT(n_layer, d, h)
     opt = torch.optim.AdamW(m.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
@@ -93,11 +99,24 @@ def plain_train(data: np.ndarray, n_layer: int, d: int, h: int, steps: int, batc
         opt.step()
         opt.zero_grad(set_to_none=True)
 
+    def evaluate() -> None:
+        assert val is not None
+        n = max(1, eval_tokens // T)
+        starts = np.linspace(0, len(val) - T - 2, n).astype(int)
+        with torch.no_grad():
+            for i in range(0, n, n_seq):
+                ix = starts[i:i + n_seq]
+                m(torch.from_numpy(np.stack([val[j:j + T] for j in ix]).astype(np.int64)),
+                  torch.from_numpy(np.stack([val[j + 1:j + 1 + T] for j in ix]).astype(np.int64)))
+
+    at = set(eval_steps(steps, evals)) if evals else set()
     for _ in range(2):
         step()
     t0 = time.perf_counter()
-    for _ in range(steps):
+    for s in range(1, steps + 1):
         step()
+        if s in at:
+            evaluate()
     return steps * batch_tokens / (time.perf_counter() - t0)
 
 
@@ -129,7 +148,8 @@ def main() -> None:
     args = ap.parse_args()
     cores = cpu_count()
     torch.set_num_threads(cores)
-    data = load_tokens("default", V).train
+    tokens_ = load_tokens("default", V)
+    data, val = tokens_.train, tokens_.val
     print(f"cores: {cores}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     p32, p16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
     print(f"matmul peak: fp32 {p32 / 1e9:.0f} GFLOP/s, bf16 {p16 / 1e9:.0f} GFLOP/s")
@@ -157,16 +177,24 @@ def main() -> None:
         for r in runs:
             plain_train(data, r.n_layer, r.d_model, r.n_head, r.steps, r.batch_tokens, r.lr)
         t_plain = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for r in runs:
+            plain_train(data, r.n_layer, r.d_model, r.n_head, r.steps, r.batch_tokens, r.lr,
+                        evals=r.evals, eval_tokens=r.eval_tokens, val=val)
+        t_plain_eval = time.perf_counter() - t0
         with tempfile.TemporaryDirectory() as tmp:
             with Store(Path(tmp) / "runs.db") as store:
                 t0 = time.perf_counter()
                 execute(runs, store, checkpoint_dir=Path(tmp) / "ckpt", workers=cores, threads=1, progress=False)
                 t_ours = time.perf_counter() - t0
         print(f"quickstart ladder ({len(runs)} runs, {tokens:.3g} training tokens, {args.ladder_minutes} min design):")
-        print(f"  plain loop, sequential, {cores} threads: {t_plain:7.1f} s  {tokens / t_plain:9.0f} tok/s")
+        print(f"  plain loop, sequential, {cores} threads, no evaluation: {t_plain:7.1f} s  {tokens / t_plain:9.0f} tok/s")
+        print(f"  plain loop, sequential, {cores} threads, same evaluations: {t_plain_eval:7.1f} s  "
+              f"{tokens / t_plain_eval:9.0f} tok/s")
         print(f"  scalinglab executor, {cores} x 1 thread: {t_ours:7.1f} s  {tokens / t_ours:9.0f} tok/s "
               f"(end to end: worker start, evaluations and checkpoints included)")
-        print(f"  ratio: {t_plain / t_ours:.2f}x")
+        print(f"  ratio: {t_plain / t_ours:.2f}x against the plain loop without evaluation, "
+              f"{t_plain_eval / t_ours:.2f}x against it with the same evaluations")
     print(json.dumps({"peaks_gflops": {"fp32": p32 / 1e9, "bf16": p16 / 1e9}, "models": rows}))
 
 
