@@ -73,7 +73,8 @@ def main() -> None:
                     d_model=shape["d_model"], n_head=shape["n_head"], tokens=tokens, seed=args.seed,
                     group="extrapolation")
     pred = predict(fit, {"N": [n_total], "D": [cfg.steps * bt]}, seed=args.seed)
-    print(f"ladder: {len(final)} runs, budgets {sorted(final['budget_flops'].unique())} (full FLOPs)")
+    budgets = ", ".join(f"{b:.3g}" for b in sorted(final["budget_flops"].unique()))
+    print(f"ladder: {len(final)} runs, budgets {budgets} (full FLOPs)")
     print(f"fit: {', '.join(f'{k}={v:.4g}' for k, v in fit.params.items())}")
     print(f"plan at C = {c_big:.3g} (6 N_total D, {args.factor:g}x the largest budget): N = {p['N']:.3g}, "
           f"D = {p['D']:.3g}, loss {p['loss']:.4f}")
