@@ -13,17 +13,14 @@ from scalinglab import laws
 from scalinglab.fit.core import LawFit
 from scalinglab.laws import datablations as DB
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "datablations"
 LAW = laws.get("datablations")
 PRESET = LAW.preset("muennighoff2023").params
 BASE = {k: PRESET[k] for k in ("A", "B", "E", "alpha", "beta")}
 
 
 @pytest.fixture(scope="module")
-def runs() -> pd.DataFrame:
-    path = DATA / "datablations_fit_set_182.csv"
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
+def runs(shared_data: Path) -> pd.DataFrame:
+    path = shared_data / "datablations" / "datablations_fit_set_182.csv"
     return pd.read_csv(path).rename(columns={"val_loss": "loss"})
 
 

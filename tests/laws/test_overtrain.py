@@ -14,15 +14,12 @@ from scalinglab.errors import DataError, IdentifiabilityWarning
 from scalinglab.fit.core import LawFit
 from scalinglab.laws import overtrain as OT
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "overtraining-gadre"
 LAW = laws.get("overtrain")
 
 
 @pytest.fixture(scope="module")
-def models() -> pd.DataFrame:
-    path = DATA / "models_flat.csv"
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
+def models(shared_data: Path) -> pd.DataFrame:
+    path = shared_data / "overtraining-gadre" / "models_flat.csv"
     return pd.read_csv(path).rename(columns={"loss_c4_val": "loss"})
 
 

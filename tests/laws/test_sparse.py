@@ -15,7 +15,6 @@ from scalinglab.fit._optimize import fd_jacobian
 from scalinglab.fit.core import Problem
 from scalinglab.laws import sparse
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sparsity-frantar" / "t5_c4.csv"
 
 #: the held-out run of the official notebook: S = 0.75, N_nonzero = 48 * 12 * 1024^2, 500k steps
 HELD_OUT = {"S": np.array([0.75]), "N_nonzero": np.array([48 * 12 * 1024**2]), "D": np.array([5e5])}
@@ -27,10 +26,8 @@ PRESET = dict(LAW.preset("frantar2023_t5").params)
 
 
 @pytest.fixture(scope="module")
-def t5() -> pd.DataFrame:
-    if not DATA.exists():
-        pytest.skip(f"shared data {DATA} not present")
-    raw = pd.read_csv(DATA)
+def t5(shared_data: Path) -> pd.DataFrame:
+    raw = pd.read_csv(shared_data / "sparsity-frantar" / "t5_c4.csv")
     return pd.DataFrame({
         "S": raw["sparsity"],
         "N_nonzero": raw["scale"] * (1 - raw["sparsity"]) * 24 * 12 * 768**2,
@@ -152,11 +149,8 @@ def test_optimal_sparsity_rejects_bad_input():
         sparse.optimal_sparsity_grid(PRESET, 1e7, 1e20, grid=[0.5, 1.2])
 
 
-def test_vit_preset_reproduces_the_notebook_objective():
-    vit = DATA.parent / "vit_jft.json"
-    if not vit.exists():
-        pytest.skip(f"shared data {vit} not present")
-    raw = pd.read_json(vit)
+def test_vit_preset_reproduces_the_notebook_objective(shared_data: Path):
+    raw = pd.read_json(shared_data / "sparsity-frantar" / "vit_jft.json")
     x = {"S": raw["sparsity"].to_numpy(), "D": raw["total_examples"].to_numpy(),
          "N_nonzero": (12 * 12 * 768**2 * raw["scale"] * (1 - raw["sparsity"])).to_numpy()}
     r = np.abs(LAW.predict(dict(LAW.preset("frantar2023_vit").params), x) - raw["val-loss"].to_numpy())

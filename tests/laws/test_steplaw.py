@@ -14,7 +14,6 @@ from scalinglab.errors import DataError, FitError, ParameterError
 from scalinglab.fit import Fit, LawFit
 from scalinglab.laws import steplaw
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "steplaw" / "dense_lr_bs_loss.csv"
 
 LAW = laws.get("steplaw")
 PAPER = dict(LAW.preset("li2025").params)
@@ -22,10 +21,8 @@ REFIT = dict(LAW.preset("li2025_released_refit").params)
 
 
 @pytest.fixture(scope="module")
-def dense() -> pd.DataFrame:
-    if not DATA.exists():
-        pytest.skip(f"shared data {DATA} not present")
-    raw = pd.read_csv(DATA)
+def dense(shared_data: Path) -> pd.DataFrame:
+    raw = pd.read_csv(shared_data / "steplaw" / "dense_lr_bs_loss.csv")
     # --map batch='bs * 2048' loss='`smooth loss`'
     return raw.assign(batch=raw["bs"] * 2048, loss=raw["smooth loss"])
 
