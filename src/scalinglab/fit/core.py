@@ -213,6 +213,7 @@ class LawFit:
             raise FitError(f"law {law.name!r}: the objective is not finite at any of the {len(starts)} starts; "
                            "check the data's units and the law's inputs.")
         best_i = int(np.nanargmin(np.where(finite, vals, np.inf)))
+        log.debug("law %s: %d starts, best objective %.10g", law.name, len(starts), vals[best_i])
         theta, value = thetas[best_i], float(vals[best_i])
         # 2. local refinement of the best
         t2, v2, ok2 = prob.polish(theta)

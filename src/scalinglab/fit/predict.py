@@ -65,12 +65,3 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
         out["lo"], out["hi"] = np.nanquantile(noisy, q, axis=0)
     return out
 
-
-def predict_draws(fit: Fit, inputs: Mapping[str, Any]) -> np.ndarray | None:
-    """The law evaluated at ``inputs`` for every bootstrap draw, shape (K, n); None without draws."""
-    draws = fit.draws()
-    if draws is None or len(draws) < 2:
-        return None
-    law = fit.law_
-    P = {k: draws[k].to_numpy(dtype=float)[:, None] for k in law.param_names}
-    return law.predict(P, inputs)
