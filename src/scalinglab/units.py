@@ -95,19 +95,21 @@ def steps_to_tokens(steps: int, batch_tokens: int) -> int:
 
 
 def shape_for_params(n_nonembed: float, *, aspect: float = 32.0, head_dim: int = 16,
-                     max_layers: int = 64) -> dict[str, int]:
+                     min_layers: int = 1, max_layers: int = 64) -> dict[str, int]:
     """A model shape (``n_layer``, ``d_model``, ``n_head``) whose non-embedding count is near a target.
 
     The rule: with the aspect ratio A = d_model / n_layer held near ``aspect``, N ~ 12 A^2 L^3, so
 
     .. math::
 
-        L = \\max(1, \\operatorname{round}((N / (12 A^2))^{1/3})), \\quad
+        L = \\min(L_\\max, \\max(L_\\min, \\operatorname{round}((N / (12 A^2))^{1/3}))), \\quad
         d = h \\cdot k, \\; k \\ge 1 \\text{ chosen to minimise } |\\ln N(L, d) - \\ln N|
 
     where h = ``head_dim`` (d_model is a multiple of the head dimension; ``n_head = d / h``). Kaplan et
     al. 2020 (Fig. 5) find the loss flat within a few percent over aspect ratios 20-200; at these tiny
-    sizes a low aspect keeps a few layers. Returns the shape and its ``N_nonembed``.
+    sizes a low aspect keeps a few layers. ``min_layers`` (L_min) keeps the smallest models deep enough
+    to be transformers of one kind: a one-layer model cannot form induction heads (Olsson et al. 2022),
+    and its loss sits off the curve of the deeper ones. Returns the shape and its ``N_nonembed``.
     """
     if not (isinstance(n_nonembed, (int, float)) and math.isfinite(n_nonembed) and n_nonembed > 0):
         raise ParameterError(invalid("The 'n_nonembed' parameter", n_nonembed, "a positive number"))
@@ -115,7 +117,10 @@ def shape_for_params(n_nonembed: float, *, aspect: float = 32.0, head_dim: int =
         raise ParameterError(invalid("The 'aspect' parameter", aspect, "a positive number"))
     h = _positive_int("head_dim", head_dim)
     cube_root: float = (n_nonembed / (12.0 * aspect * aspect)) ** (1.0 / 3.0)
-    L = min(_positive_int("max_layers", max_layers), max(1, round(cube_root)))
+    lo, hi = _positive_int("min_layers", min_layers), _positive_int("max_layers", max_layers)
+    if lo > hi:
+        raise ParameterError(invalid("The 'min_layers' parameter", min_layers, f"at most max_layers = {max_layers}"))
+    L = min(hi, max(lo, round(cube_root)))
 
     def n_of(k: int) -> int:
         return 12 * L * (h * k) ** 2 + 2 * L * h * k + h * k

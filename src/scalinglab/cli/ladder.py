@@ -180,6 +180,8 @@ def ladder() -> None:
 @click.option("--aspect", default=_design.ASPECT, show_default=True, type=float,
               help="Shape rule: d_model / n_layer.")
 @click.option("--head-dim", default=_design.HEAD_DIM, show_default=True, type=int, help="Shape rule: head size.")
+@click.option("--min-layers", default=_design.MIN_LAYERS, show_default=True, type=int,
+              help="Shape rule: fewest layers.")
 @click.option("--min-steps", default=_design.MIN_STEPS, show_default=True, type=int,
               help="Fewest optimizer steps a run may have.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The ladder file to write.")
@@ -190,7 +192,7 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
                lr_grid: str | None, batch_grid: str | None, vocab: int | None,
                context: int | None, batch_tokens: int | None, lr: float | None, schedule: str | None,
                evals: int | None, seed: int | None, corpus: str | None, sets: Sequence[str], aspect: float,
-               head_dim: int, min_steps: int, out: str, as_json: bool) -> None:
+               head_dim: int, min_layers: int, min_steps: int, out: str, as_json: bool) -> None:
     """Write a ladder file: IsoFLOP profiles (--budgets), an N x D grid (--params, --tokens), a sparsity
     grid (--sparsities with --params, --tokens) or a learning-rate x batch grid (--lr-grid, --batch-grid,
     at --budgets or --params/--tokens)."""
@@ -200,7 +202,8 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
     overrides.update(_parse_set(sets))
     if schedule is not None:
         overrides["schedule"] = {**overrides.get("schedule", {}), "name": schedule}
-    shape: dict[str, Any] = {"aspect": aspect, "head_dim": head_dim, "min_steps": min_steps}
+    shape: dict[str, Any] = {"aspect": aspect, "head_dim": head_dim, "min_layers": min_layers,
+                             "min_steps": min_steps}
     budgets_ = _numbers(budgets, "--budgets")
     params_, tokens_ = _numbers(params, "--params"), _numbers(tokens, "--tokens")
     lrs, batches = _numbers(lr_grid, "--lr-grid"), _numbers(batch_grid, "--batch-grid", int)
@@ -244,7 +247,7 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
     else:
         raise ConfigError("say what to design: --budgets (IsoFLOP profiles), --params and --tokens (N x D grid), "
                           "or --lr-grid/--batch-grid (learning-rate x batch grid).")
-    meta.update(aspect=aspect, head_dim=head_dim, min_steps=min_steps)
+    meta.update(aspect=aspect, head_dim=head_dim, min_layers=min_layers, min_steps=min_steps)
     if sets:
         meta["set"] = list(sets)
     _design.write_toml(out, runs, meta)

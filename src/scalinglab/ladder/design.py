@@ -27,7 +27,8 @@ Conventions
   taken as a non-embedding count; an IsoFLOP profile spaces ``sizes`` targets log-uniformly over
   ``[N* / span, N* span]``.
 * **Shapes.** :func:`scalinglab.units.shape_for_params`: aspect ratio ``d_model / n_layer`` near
-  ``aspect`` (32), ``d_model`` a multiple of ``head_dim`` (16), ``n_head = d_model / head_dim``.
+  ``aspect`` (32), ``d_model`` a multiple of ``head_dim`` (16), ``n_head = d_model / head_dim``, at
+  least ``min_layers`` layers (1).
   Targets that round to the same shape give one run.
 * **Sparsity grids** (:func:`grid_sparse`, Frantar et al. 2023): the size targets are **non-zero**
   non-embedding counts, kept equal across sparsities as in the paper's T5 runs. At sparsity S the
@@ -62,6 +63,8 @@ from .config import RunConfig
 #: default aspect ratio d_model / n_layer and head dimension of the shape rule (units.shape_for_params)
 ASPECT = 32.0
 HEAD_DIM = 16
+#: fewest layers of the shape rule (1: the rule's depth even for the smallest models)
+MIN_LAYERS = 1
 #: fewest optimizer steps a designed run may have
 MIN_STEPS = 10
 _TOP_KEYS = ("ladder", "defaults", "runs")
@@ -135,9 +138,9 @@ def _template(base: RunConfig | None, overrides: Mapping[str, Any], group: str) 
     return d
 
 
-def _shape(n_nonembed: float, aspect: float, head_dim: int) -> dict[str, int]:
+def _shape(n_nonembed: float, aspect: float, head_dim: int, min_layers: int = 1) -> dict[str, int]:
     try:
-        s = units.shape_for_params(n_nonembed, aspect=aspect, head_dim=head_dim)
+        s = units.shape_for_params(n_nonembed, aspect=aspect, head_dim=head_dim, min_layers=min_layers)
     except ParameterError as exc:
         raise ConfigError(str(exc)) from None
     return {"n_layer": s["n_layer"], "d_model": s["d_model"], "n_head": s["n_head"]}
@@ -171,7 +174,7 @@ def compute_optimal_params(budget: float, tokens_per_param: float = 20.0) -> flo
 
 
 def isoflop(budgets: Sequence[float], sizes: int = 5, tokens_per_param: float = 20.0, *,
-            span: float = 4.0, aspect: float = ASPECT, head_dim: int = HEAD_DIM, min_steps: int = MIN_STEPS,
+            span: float = 4.0, aspect: float = ASPECT, head_dim: int = HEAD_DIM, min_layers: int = MIN_LAYERS, min_steps: int = MIN_STEPS,
             base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
     """IsoFLOP profiles: ``sizes`` model sizes at each compute budget (Hoffmann et al. 2022, approach 2).
 
@@ -195,7 +198,7 @@ def isoflop(budgets: Sequence[float], sizes: int = 5, tokens_per_param: float = 
         center = compute_optimal_params(budget, tokens_per_param)
         ratios = np.geomspace(1.0 / span, span, sizes) if sizes > 1 else np.ones(1)
         for n in center * ratios:
-            shape = _shape(float(n), aspect, head_dim)
+            shape = _shape(float(n), aspect, head_dim, min_layers)
             probe = RunConfig.from_dict({**template, **shape})
             fpt = counts(probe)["flops_per_token_full"]
             runs.append(_run(template, shape, budget / fpt, min_steps, budget_flops=budget))
@@ -203,7 +206,7 @@ def isoflop(budgets: Sequence[float], sizes: int = 5, tokens_per_param: float = 
 
 
 def grid_nd(params: Sequence[float], tokens: Sequence[float], *, aspect: float = ASPECT,
-            head_dim: int = HEAD_DIM, min_steps: int = MIN_STEPS, base: RunConfig | None = None,
+            head_dim: int = HEAD_DIM, min_layers: int = MIN_LAYERS, min_steps: int = MIN_STEPS, base: RunConfig | None = None,
             **overrides: Any) -> list[RunConfig]:
     """An N x D grid: every size target (non-embedding parameters) trained on every token count.
 
@@ -211,13 +214,13 @@ def grid_nd(params: Sequence[float], tokens: Sequence[float], *, aspect: float =
     """
     params_, tokens_ = _positive_list("params", params), _positive_list("tokens", tokens)
     template = _template(base, overrides, "nd")
-    runs = [_run(template, _shape(n, aspect, head_dim), d, min_steps) for n in params_ for d in tokens_]
+    runs = [_run(template, _shape(n, aspect, head_dim, min_layers), d, min_steps) for n in params_ for d in tokens_]
     return _dedupe(runs)
 
 
 def grid_lr_batch(lrs: Sequence[float], batches: Sequence[int], *, budgets: Sequence[float] | None = None,
                   tokens_per_param: float = 20.0, params: Sequence[float] | None = None,
-                  tokens: Sequence[float] | None = None, aspect: float = ASPECT, head_dim: int = HEAD_DIM,
+                  tokens: Sequence[float] | None = None, aspect: float = ASPECT, head_dim: int = HEAD_DIM, min_layers: int = MIN_LAYERS,
                   min_steps: int = MIN_STEPS, base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
     """A learning-rate x batch-size grid (as in Step Law, Li et al. 2025) at fixed model sizes and data.
 
@@ -233,20 +236,20 @@ def grid_lr_batch(lrs: Sequence[float], batches: Sequence[int], *, budgets: Sequ
         if params is not None or tokens is not None:
             raise ConfigError("give either 'budgets' or 'params' and 'tokens' to grid_lr_batch, not both.")
         for budget in _positive_list("budgets", budgets):
-            shape = _shape(compute_optimal_params(budget, tokens_per_param), aspect, head_dim)
+            shape = _shape(compute_optimal_params(budget, tokens_per_param), aspect, head_dim, min_layers)
             fpt = counts(RunConfig.from_dict({**template, **shape}))["flops_per_token_full"]
             points.append((shape, budget / fpt, budget))
     else:
         for n in _positive_list("params", params):
             for d in _positive_list("tokens", tokens):
-                points.append((_shape(n, aspect, head_dim), d, 0.0))
+                points.append((_shape(n, aspect, head_dim, min_layers), d, 0.0))
     runs = [_run(template, shape, d, min_steps, lr=lr, batch_tokens=b, budget_flops=budget)
             for shape, d, budget in points for lr in lrs_ for b in batches_]
     return _dedupe(runs)
 
 
 def sparse_shape(n_nonzero: float, sparsity: float, *, context: int = 128, vocab: int = 256,
-                 aspect: float = ASPECT, head_dim: int = HEAD_DIM) -> dict[str, int]:
+                 aspect: float = ASPECT, head_dim: int = HEAD_DIM, min_layers: int = MIN_LAYERS) -> dict[str, int]:
     """The dense shape whose non-zero non-embedding count at ``sparsity`` is nearest ``n_nonzero``.
 
     .. math:: N_\\text{nonzero}(L, d, S) = N_\\text{nonembed}(L, d) - \\operatorname{round}(12 L d^2 S)
@@ -261,7 +264,7 @@ def sparse_shape(n_nonzero: float, sparsity: float, *, context: int = 128, vocab
     """
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
         raise ConfigError(invalid("Each sparsity", sparsity, "a fraction in [0, 1)"))
-    dense = _shape(n_nonzero / (1.0 - sparsity), aspect, head_dim)
+    dense = _shape(n_nonzero / (1.0 - sparsity), aspect, head_dim, min_layers)
     L, k0 = dense["n_layer"], dense["n_head"]
 
     def error(k: int) -> float:
@@ -275,7 +278,7 @@ def sparse_shape(n_nonzero: float, sparsity: float, *, context: int = 128, vocab
 
 
 def grid_sparse(sparsities: Sequence[float], params: Sequence[float], tokens: Sequence[float], *,
-                aspect: float = ASPECT, head_dim: int = HEAD_DIM, min_steps: int = MIN_STEPS,
+                aspect: float = ASPECT, head_dim: int = HEAD_DIM, min_layers: int = MIN_LAYERS, min_steps: int = MIN_STEPS,
                 base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
     """A sparsity x N_nonzero x D grid (Frantar et al. 2023): each sparsity, size and token count.
 
@@ -311,10 +314,10 @@ def grid_sparse(sparsities: Sequence[float], params: Sequence[float], tokens: Se
             sparsity = {"target": 0.0}
         for n in params_:
             if ift:
-                shape = _shape(n, aspect, head_dim)
+                shape = _shape(n, aspect, head_dim, min_layers)
             else:
                 shape = {k: v for k, v in sparse_shape(n, S, context=template["context"], vocab=template["vocab"],
-                                                       aspect=aspect, head_dim=head_dim).items()
+                                                       aspect=aspect, head_dim=head_dim, min_layers=min_layers).items()
                          if k in ("n_layer", "d_model", "n_head")}
             for d in tokens_:
                 runs.append(_run(template, shape, d, min_steps, sparsity=sparsity))
@@ -476,6 +479,6 @@ def read_toml(path: str | Path) -> list[RunConfig]:
     return read_ladder(path)[0]
 
 
-__all__ = ["ASPECT", "HEAD_DIM", "MIN_STEPS", "compute_optimal_params", "counts", "dumps_toml", "grid_lr_batch",
+__all__ = ["ASPECT", "HEAD_DIM", "MIN_LAYERS", "MIN_STEPS", "compute_optimal_params", "counts", "dumps_toml", "grid_lr_batch",
            "grid_nd", "grid_sparse", "isoflop", "loads_toml", "read_ladder", "read_toml", "run_name",
            "sparse_shape", "write_toml"]
