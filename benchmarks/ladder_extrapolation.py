@@ -27,15 +27,18 @@ from scalinglab.fit.predict import predict
 from scalinglab.ladder.config import RunConfig
 from scalinglab.ladder.train import train
 from scalinglab.plan import plan
-from scalinglab.quickstart import SETTINGS, quickstart
+from scalinglab.ladder.design import width_scaled_lr
+from scalinglab.quickstart import SETTINGS, SHAPE, quickstart
 from scalinglab.store import Store
 
 
 def shape_for_total(n_total: float, context: int, vocab: int) -> dict[str, int]:
-    """The shape-rule shape (units.shape_for_params) whose N_total is closest to ``n_total``."""
+    """The quickstart shape rule's shape (units.shape_for_params with quickstart.SHAPE) whose N_total
+    is closest to ``n_total``."""
+    rule = {k: SHAPE[k] for k in ("aspect", "head_dim", "min_layers", "width_step")}
     best, err = None, np.inf
     for target in np.geomspace(n_total / 20, n_total, 200):
-        s = units.shape_for_params(float(target))
+        s = units.shape_for_params(float(target), **rule)
         tot = units.param_counts(s["n_layer"], s["d_model"], context, vocab)["N_total"]
         e = abs(np.log(tot / n_total))
         if e < err:
@@ -69,17 +72,18 @@ def main() -> None:
     n_total = units.param_counts(shape["n_layer"], shape["d_model"], context, vocab)["N_total"]
     bt = SETTINGS["batch_tokens"]
     tokens = int(round(c_big / (6 * n_total) / bt)) * bt
-    cfg = RunConfig(**{k: v for k, v in SETTINGS.items() if k != "schedule"}, n_layer=shape["n_layer"],
-                    d_model=shape["d_model"], n_head=shape["n_head"], tokens=tokens, seed=args.seed,
-                    group="extrapolation")
+    lr = width_scaled_lr(SETTINGS["lr"], shape["d_model"], SHAPE["lr_width_exponent"], SHAPE["lr_ref_width"])
+    cfg = RunConfig.from_dict({**SETTINGS, "n_layer": shape["n_layer"], "d_model": shape["d_model"],
+                               "n_head": shape["n_head"], "lr": lr, "tokens": tokens, "seed": args.seed,
+                               "group": "extrapolation"})
     pred = predict(fit, {"N": [n_total], "D": [cfg.steps * bt]}, seed=args.seed)
     budgets = ", ".join(f"{b:.3g}" for b in sorted(final["budget_flops"].unique()))
     print(f"ladder: {len(final)} runs, budgets {budgets} (full FLOPs)")
     print(f"fit: {', '.join(f'{k}={v:.4g}' for k, v in fit.params.items())}")
     print(f"plan at C = {c_big:.3g} (6 N_total D, {args.factor:g}x the largest budget): N = {p['N']:.3g}, "
           f"D = {p['D']:.3g}, loss {p['loss']:.4f}")
-    print(f"trained shape: n_layer={shape['n_layer']} d_model={shape['d_model']} N_total={n_total}, "
-          f"D = {cfg.steps * bt} tokens ({cfg.steps} steps)")
+    print(f"trained shape: n_layer={shape['n_layer']} d_model={shape['d_model']} n_head={shape['n_head']} "
+          f"N_total={n_total}, lr {lr:g}, D = {cfg.steps * bt} tokens ({cfg.steps} steps)")
     t0 = time.perf_counter()
     summary = train(cfg, on_point=lambda _: None, threads=cpu_count())
     measured = summary["final_loss"]

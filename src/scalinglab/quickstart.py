@@ -45,20 +45,26 @@ log = logging.getLogger(__name__)
 
 #: budget ratios of the ladder (the last is held out for the back-test)
 RATIOS = (1.0, 2.0, 4.0, 8.0)
-SIZES = 5
+SIZES = 7
 #: IsoFLOP centre, in tokens per non-embedding parameter, and the size span around it: tiny byte-level
 #: models spend most of their FLOPs outside N_nonembed (head, attention), and their measured optimum
 #: sits far above Chinchilla's 20 tokens per parameter
-TOKENS_PER_PARAM = 120.0
+TOKENS_PER_PARAM = 250.0
 SPAN = 3.0
+#: the shape rule (units.shape_for_params): at least 2 layers (a 1-layer model is another kind of
+#: model, off the curve of the deeper ones), widths in steps of 4 with heads at least 16 wide; and the
+#: learning rate scaled as 1/d_model from lr at width 64 (design.width_scaled_lr, muP's Adam rule)
+SHAPE: dict[str, Any] = {"aspect": 48.0, "head_dim": 16, "min_layers": 2, "width_step": 4,
+                         "lr_width_exponent": 1.0, "lr_ref_width": 64}
 #: run settings shared by every quickstart run (byte-level vocabulary, short context)
 SETTINGS: dict[str, Any] = {"vocab": 256, "context": 128, "batch_tokens": 2048, "lr": 3e-3,
                             "evals": 8, "eval_tokens": 16_384, "schedule": {"name": "cosine"}}
 #: throughput model of one single-thread worker on this project's 2-core reference machine, measured
 #: with the trainer (see benchmarks/ladder_throughput.py): seconds per token = OVERHEAD + flops/RATE
-RATE_FLOPS = 6.0e10
+RATE_FLOPS = 5.5e10
 OVERHEAD_S_PER_TOKEN = 1.2e-5
-STARTUP_S = 6.0            # per run: worker start, corpus load, evaluation
+STARTUP_S = 1.0            # per run: model build, evaluation windows, checkpoints
+WORKER_START_S = 5.0       # per worker: process start, torch import, corpus load
 SHARE_TRAINING = 0.8       # of the time budget; the rest is fitting, reporting and slack
 
 
@@ -69,7 +75,7 @@ def estimate_seconds(runs: list[RunConfig], workers: int) -> float:
         fpt = units.flops_per_token(r.n_layer, r.d_model, r.context, r.vocab, full=True)
         tokens = r.steps * r.batch_tokens + r.evals * r.eval_tokens / 3.0  # eval is forward-only
         total += tokens * (OVERHEAD_S_PER_TOKEN + fpt / RATE_FLOPS) + STARTUP_S
-    return total / max(1, workers)
+    return total / max(1, workers) + WORKER_START_S
 
 
 def design_ladder(minutes: float, workers: int, seed: int = 0) -> tuple[list[RunConfig], float]:
@@ -78,8 +84,7 @@ def design_ladder(minutes: float, workers: int, seed: int = 0) -> tuple[list[Run
 
     def ladder(base: float) -> list[RunConfig]:
         return design.isoflop([base * r for r in RATIOS], sizes=SIZES, tokens_per_param=TOKENS_PER_PARAM,
-                              span=SPAN, seed=seed, group="quickstart",
-                              **SETTINGS)
+                              span=SPAN, seed=seed, group="quickstart", **SHAPE, **SETTINGS)
 
     lo, hi = 1e10, 1e16   # bisection on the smallest budget, in log space
     best: list[RunConfig] = []

@@ -95,7 +95,7 @@ def steps_to_tokens(steps: int, batch_tokens: int) -> int:
 
 
 def shape_for_params(n_nonembed: float, *, aspect: float = 32.0, head_dim: int = 16,
-                     min_layers: int = 1, max_layers: int = 64) -> dict[str, int]:
+                     min_layers: int = 1, max_layers: int = 64, width_step: int | None = None) -> dict[str, int]:
     """A model shape (``n_layer``, ``d_model``, ``n_head``) whose non-embedding count is near a target.
 
     The rule: with the aspect ratio A = d_model / n_layer held near ``aspect``, N ~ 12 A^2 L^3, so
@@ -103,9 +103,12 @@ def shape_for_params(n_nonembed: float, *, aspect: float = 32.0, head_dim: int =
     .. math::
 
         L = \\min(L_\\max, \\max(L_\\min, \\operatorname{round}((N / (12 A^2))^{1/3}))), \\quad
-        d = h \\cdot k, \\; k \\ge 1 \\text{ chosen to minimise } |\\ln N(L, d) - \\ln N|
+        d = w \\cdot k, \\; k \\ge 1 \\text{ chosen to minimise } |\\ln N(L, d) - \\ln N|
 
-    where h = ``head_dim`` (d_model is a multiple of the head dimension; ``n_head = d / h``). Kaplan et
+    where w = ``width_step`` (default ``head_dim`` h) and the head count is the largest divisor of d
+    that keeps heads at least h wide (``n_head = d / h`` when w = h; e.g. d = 40, h = 16: 2 heads of 20).
+    A width step finer than the head size gives finer sizes without narrow heads, which cost 1.3-1.6x
+    in tokens/s on a CPU at these sizes (measured: 2 layers, d = 32, 4 heads of 8 against 2 of 16). Kaplan et
     al. 2020 (Fig. 5) find the loss flat within a few percent over aspect ratios 20-200; at these tiny
     sizes a low aspect keeps a few layers. ``min_layers`` (L_min) keeps the smallest models deep enough
     to be transformers of one kind: a one-layer model cannot form induction heads (Olsson et al. 2022),
@@ -116,6 +119,7 @@ def shape_for_params(n_nonembed: float, *, aspect: float = 32.0, head_dim: int =
     if not aspect > 0:
         raise ParameterError(invalid("The 'aspect' parameter", aspect, "a positive number"))
     h = _positive_int("head_dim", head_dim)
+    w = h if width_step is None else _positive_int("width_step", width_step)
     cube_root: float = (n_nonembed / (12.0 * aspect * aspect)) ** (1.0 / 3.0)
     lo, hi = _positive_int("min_layers", min_layers), _positive_int("max_layers", max_layers)
     if lo > hi:
@@ -123,10 +127,11 @@ def shape_for_params(n_nonembed: float, *, aspect: float = 32.0, head_dim: int =
     L = min(hi, max(lo, round(cube_root)))
 
     def n_of(k: int) -> int:
-        return 12 * L * (h * k) ** 2 + 2 * L * h * k + h * k
+        return 12 * L * (w * k) ** 2 + 2 * L * w * k + w * k
 
-    k = max(1, round(math.sqrt(n_nonembed / (12.0 * L)) / h))
+    k = max(1, round(math.sqrt(n_nonembed / (12.0 * L)) / w))
     # the neighbours of the rounded width, judged on a log scale
     k = min((c for c in (k - 1, k, k + 1) if c >= 1), key=lambda c: abs(math.log(n_of(c) / n_nonembed)))
-    d = h * k
-    return {"n_layer": L, "d_model": d, "n_head": k, "N_nonembed": n_of(k)}
+    d = w * k
+    n_head = max([1] + [j for j in range(1, d // h + 1) if d % j == 0])
+    return {"n_layer": L, "d_model": d, "n_head": n_head, "N_nonembed": n_of(k)}
