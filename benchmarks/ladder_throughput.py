@@ -145,6 +145,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0, help="rough seconds per model measurement")
     ap.add_argument("--ladder-minutes", type=float, default=2.0, help="size of the quickstart ladder compared")
     ap.add_argument("--skip-ladder", action="store_true")
+    ap.add_argument("--skip-plain-evals", action="store_true",
+                    help="do not also time the plain loop with the ladder's evaluations")
     args = ap.parse_args()
     cores = cpu_count()
     torch.set_num_threads(cores)
@@ -177,11 +179,13 @@ def main() -> None:
         for r in runs:
             plain_train(data, r.n_layer, r.d_model, r.n_head, r.steps, r.batch_tokens, r.lr)
         t_plain = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for r in runs:
-            plain_train(data, r.n_layer, r.d_model, r.n_head, r.steps, r.batch_tokens, r.lr,
-                        evals=r.evals, eval_tokens=r.eval_tokens, val=val)
-        t_plain_eval = time.perf_counter() - t0
+        t_plain_eval = float("nan")
+        if not args.skip_plain_evals:
+            t0 = time.perf_counter()
+            for r in runs:
+                plain_train(data, r.n_layer, r.d_model, r.n_head, r.steps, r.batch_tokens, r.lr,
+                            evals=r.evals, eval_tokens=r.eval_tokens, val=val)
+            t_plain_eval = time.perf_counter() - t0
         with tempfile.TemporaryDirectory() as tmp:
             with Store(Path(tmp) / "runs.db") as store:
                 t0 = time.perf_counter()

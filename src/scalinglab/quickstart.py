@@ -86,7 +86,7 @@ def design_ladder(minutes: float, workers: int, seed: int = 0) -> tuple[list[Run
         return design.isoflop([base * r for r in RATIOS], sizes=SIZES, tokens_per_param=TOKENS_PER_PARAM,
                               span=SPAN, seed=seed, group="quickstart", **SHAPE, **SETTINGS)
 
-    lo, hi = 1e10, 1e16   # bisection on the smallest budget, in log space
+    lo, hi = 1e8, 1e16    # bisection on the smallest budget, in log space
     best: list[RunConfig] = []
     for _ in range(60):
         mid = float(np.sqrt(lo * hi))

@@ -1,0 +1,87 @@
+"""`scalinglab quickstart` end to end, on a shrunken ladder (tiny context and batch) so it runs in seconds.
+
+The full-size figures (time under 15 minutes, back-test error under 3%, extrapolation) are measured by
+``make quickstart`` and ``benchmarks/ladder_extrapolation.py``, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("torch")
+
+from scalinglab import quickstart as qs  # noqa: E402
+from scalinglab.cli import main  # noqa: E402
+from scalinglab.ladder import design  # noqa: E402
+
+
+@pytest.fixture
+def tiny_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(qs.SETTINGS, "context", 32)
+    monkeypatch.setitem(qs.SETTINGS, "batch_tokens", 256)
+    monkeypatch.setitem(qs.SETTINGS, "eval_tokens", 1024)
+    monkeypatch.setitem(qs.SETTINGS, "evals", 3)
+
+
+def test_design_fits_the_time_budget_and_follows_the_shape_rule(tiny_settings: None) -> None:
+    runs, estimate = qs.design_ladder(0.5, workers=2)
+    assert estimate <= 0.5 * 60 * qs.SHARE_TRAINING
+    budgets = sorted({r.budget_flops for r in runs})
+    assert len(budgets) == len(qs.RATIOS)
+    assert [b / budgets[0] for b in budgets] == pytest.approx(list(qs.RATIOS))
+    for r in runs:
+        assert r.n_layer >= qs.SHAPE["min_layers"]
+        assert r.d_model % qs.SHAPE["width_step"] == 0
+        assert r.d_model // r.n_head >= qs.SHAPE["head_dim"] or r.n_head == 1
+        # the learning rate follows 1/d_model from lr at width 64
+        assert r.lr == pytest.approx(qs.SETTINGS["lr"] * 64 / r.d_model, rel=1e-3)
+    # a longer budget designs a larger ladder
+    bigger, _ = qs.design_ladder(2.0, workers=2)
+    assert min(r.budget_flops for r in bigger) > budgets[0]
+
+
+def test_a_budget_too_short_is_a_clear_error(tiny_settings: None) -> None:
+    with pytest.raises(Exception, match="--minutes"):
+        qs.design_ladder(0.001, workers=2)
+
+
+def test_quickstart_end_to_end_and_resume(tiny_settings: None, tmp_path) -> None:
+    out = tmp_path / "qs"
+    result = CliRunner().invoke(main, ["quickstart", "--minutes", "0.5", "--out", str(out), "--bootstrap", "20",
+                                       "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert str(out / "index.html") in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    runs = design.read_toml(out / "ladder.toml")
+    assert summary["runs"] == len(runs) and not summary["failed"]
+    # fitted on every budget but the largest, back-tested on the largest
+    held_out = max(r.budget_flops for r in runs)
+    assert summary["ladder"]["held_out_budget"] == pytest.approx(held_out)
+    assert summary["backtest"]["test_points"] == sum(r.budget_flops == held_out for r in runs)
+    are = summary["backtest"]["are_mean"]
+    assert 0 < are < 1
+    assert set(summary["fit"]["params"]) == {"E", "A", "B", "alpha", "beta"}
+    plan = summary["plan"]
+    assert plan["flops_convention"] == "6 N_total D"
+    assert 6 * plan["N"] * plan["D"] == pytest.approx(plan["flops"], rel=1e-6)
+    assert plan["interval"][0] <= plan["loss"] <= plan["interval"][1]
+    html = (out / "index.html").read_text()
+    assert "IsoFLOP" in html and "back-test" in html.lower()
+
+    def n_points() -> int:
+        with sqlite3.connect(out / "runs.db") as con:
+            return int(con.execute("SELECT COUNT(*) FROM points").fetchone()[0])
+
+    before = n_points()
+    # re-running resumes: the same ladder file (whatever --minutes says now), nothing trained again
+    again = CliRunner().invoke(main, ["quickstart", "--minutes", "3", "--out", str(out), "--bootstrap", "20",
+                                      "--no-progress"])
+    assert again.exit_code == 0, again.output
+    assert n_points() == before
+    summary2 = json.loads((out / "summary.json").read_text())
+    assert summary2["runs"] == summary["runs"]
+    assert summary2["backtest"]["are_mean"] == pytest.approx(are, rel=1e-12)
