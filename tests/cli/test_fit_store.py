@@ -1,4 +1,5 @@
-"""`scalinglab fit --store` fits the final points of a store's done runs."""
+"""`scalinglab fit --store` fits the final points of a store's done runs, and the ends of their WSD
+cooldown branches (`--points annealed`, the default)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,14 @@ from scalinglab.store import Store
 TRUE = {"E": 1.5, "A": 60.0, "B": 90.0, "alpha": 0.3, "beta": 0.3}
 
 
-def _store(path: Path) -> None:
-    """Runs on a known Chinchilla surface, written through the store's API (no training)."""
+def _loss(n_total: int, tokens: float, rng: np.random.Generator) -> float:
+    return float((TRUE["E"] + TRUE["A"] / n_total ** TRUE["alpha"] + TRUE["B"] / tokens ** TRUE["beta"])
+                 * np.exp(rng.normal(0, 0.002)))
+
+
+def _store(path: Path, branches: bool = False) -> None:
+    """Runs on a known Chinchilla surface, written through the store's API (no training); with
+    ``branches``, every done run also has two cooldown-branch points, at 1/3 and 2/3 of its tokens."""
     rng = np.random.default_rng(0)
     with Store(path) as st:
         cfgs = [RunConfig(name=f"r{L}-{d}-{k}", n_layer=L, d_model=d, n_head=d // 16, tokens=4096 * 50 * k)
@@ -26,12 +33,15 @@ def _store(path: Path) -> None:
         for i, cfg in enumerate(cfgs):
             n_total = 12 * cfg.n_layer * cfg.d_model**2 + (256 + 128) * cfg.d_model
             tokens = cfg.tokens
-            loss = (TRUE["E"] + TRUE["A"] / n_total ** TRUE["alpha"] + TRUE["B"] / tokens ** TRUE["beta"]) \
-                * np.exp(rng.normal(0, 0.002))
+            loss = _loss(n_total, tokens, rng)
             for step, frac, l in ((1, 0.0, 5.5), (cfg.steps, 1.0, loss)):
                 st.add_point(cfg.name, {"step": step, "tokens": int(frac * tokens) or cfg.batch_tokens,
                                         "flops": 1.0, "flops_full": 1.0, "train_loss": l, "eval_loss": l,
                                         "lr": 1e-3, "wall_time": 0.0})
+            for k in (1, 2) if branches and i < len(cfgs) - 1 else ():
+                d = tokens * k // 3
+                st.add_point(cfg.name, {"branch": k, "step": cfg.steps * k // 3, "tokens": d, "flops": 1.0,
+                                        "flops_full": 1.0, "eval_loss": _loss(n_total, d, rng)})
             if i < len(cfgs) - 1:   # the last one stays unfinished: not in the final table
                 st.mark_done(cfg.name, {"N_total": n_total, "N_nonembed": 12 * cfg.n_layer * cfg.d_model**2,
                                         "N_nonzero": 12 * cfg.n_layer * cfg.d_model**2, "tokens": tokens})
@@ -48,6 +58,27 @@ def test_fit_from_store(tmp_path: Path) -> None:
     assert d["params"]["beta"] == pytest.approx(TRUE["beta"], abs=0.05)
 
 
+def test_fit_and_backtest_use_the_branch_points(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    _store(db, branches=True)
+    # 14 done runs' final points, and 2 branch ends of each
+    for points, n in ((None, 14 + 28), ("annealed", 14 + 28), ("final", 14)):
+        r = CliRunner().invoke(main, ["fit", "--store", str(db), "--law", "chinchilla", "--json",
+                                      *(("--points", points) if points else ())])
+        assert r.exit_code == 0, r.output
+        d = json.loads(r.stdout)
+        assert d["n_points"] == n and f"({points or 'annealed'} points)" in d["data"]["source"]
+    assert d["params"]["beta"] == pytest.approx(TRUE["beta"], abs=0.05)
+    r = CliRunner().invoke(main, ["backtest", "--store", str(db), "--law", "chinchilla", "--points",
+                                  "annealed", "--train-where", "D < 1e6", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["train_points"] + d["test_points"] == 42
+    r = CliRunner().invoke(main, ["fit", str(tmp_path / "data.csv"), "--law", "chinchilla",
+                                  "--points", "all"])
+    assert r.exit_code == 2 and "The --points option must be given only with --store" in r.stderr
+
+
 def test_store_errors(tmp_path: Path) -> None:
     foreign = tmp_path / "notastore.db"
     foreign.write_bytes(b"hello, not sqlite")
@@ -58,12 +89,14 @@ def test_store_errors(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "either a DATA file or --store" in r.stderr
 
 
-def test_report_from_store(tmp_path: Path) -> None:
+@pytest.mark.parametrize("branches", [False, True])
+def test_report_from_store(branches: bool, tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
-    _store(db)
+    _store(db, branches)
     out = tmp_path / "rep"
     r = CliRunner().invoke(main, ["report", "--store", str(db), "--bootstrap", "10", "--train-where", "N < 1e5",
                                   "--flops", "1e15", "--out", str(out)])
     assert r.exit_code == 0, r.output
     page = (out / "index.html").read_text()
     assert "Back-test" in page and "Plan" in page and "[[Parameters]]" in page
+    assert f"(annealed points) ({42 if branches else 14} points)" in page   # the fit saw the branch ends

@@ -3,6 +3,7 @@ their one-line errors with exit code 2 that leave the store as it was."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 
 from scalinglab.cli.ladder import ladder, runs
 from scalinglab.execute import DEFAULT_TRAINER
-from scalinglab.ladder.design import read_toml
+from scalinglab.ladder.design import read_toml, write_toml
 from scalinglab.store import Store
 
 EXECUTE_TESTS = Path(__file__).resolve().parents[1] / "execute"
@@ -121,6 +122,52 @@ def test_design_grids(tmp_path: Path) -> None:
     assert {(r["lr"], r["batch_tokens"]) for r in d["runs"]} == {(1e-3, 256), (1e-3, 512), (3e-3, 256), (3e-3, 512)}
     code, stdout, _ = run("ladder", "design", "--budgets", "1e11", "--sizes", "3", *TINY, "--out", str(out))
     assert code == 0 and "3 runs written to" in stdout and "isoflop-1e11-" in stdout
+
+
+def test_design_and_export_wsd_branches(tmp_path: Path) -> None:
+    grid = ["ladder", "design", "--params", "2e4", "--tokens", "1e5,2e5", *TINY]   # 195 and 390 steps
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    code, stdout, stderr = run(*grid, "--wsd-branches", "0.25,0.5", "--out", str(a), "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["ladder"]["wsd_branches"] == [0.25, 0.5]
+    runs_a = read_toml(a)
+    assert [(r.schedule.name, r.schedule.branches) for r in runs_a] == [("wsd", (0.25, 0.5))] * 2
+    code, _, stderr = run(*grid, "--set", "schedule.name=wsd", "--set", "schedule.branches=[0.25, 0.5]",
+                          "--out", str(b))
+    assert code == 0, stderr
+    assert [r.digest() for r in read_toml(b)] == [r.digest() for r in runs_a]
+    _one_line_error(*run(*grid, "--schedule", "cosine", "--wsd-branches", "0.5", "--out", str(b))[::2],
+                    "The 'schedule.branches' field must be empty for schedule.name = 'cosine'")
+    _one_line_error(*run(*grid, "--wsd-branches", "0.5,0.25", "--out", str(b))[::2],
+                    "strictly increasing. Got [0.5, 0.25] instead.")
+    _one_line_error(*run(*grid, "--wsd-branches", "0.02", "--out", str(b))[::2],
+                    "(195 steps): The 'schedule.branches' field must be fractions whose cooldowns start after "
+                    "the warmup (10 steps)")
+    bad = tmp_path / "bad.toml"   # a hand-written ladder whose branch ends before any cooldown fits
+    write_toml(bad, [dataclasses.replace(runs_a[0], name="", schedule=dataclasses.replace(
+        runs_a[0].schedule, branches=(0.001,)))])
+    _one_line_error(*run("ladder", "run", str(bad), "--store", str(tmp_path / "r.db"))[::2],
+                    "ends at step 0")
+    assert not (tmp_path / "r.db").exists()
+
+    db = tmp_path / "runs.db"   # runs export: every point with its branch; --points picks rows
+    with Store(db) as st:
+        st.add_planned(runs_a[:1])
+        name = runs_a[0].name
+        for branch, step in ((0, 1), (1, 49), (2, 98), (0, 195)):
+            st.add_point(name, {"branch": branch, "step": step, "tokens": step * 512, "eval_loss": 3.0})
+        st.mark_done(name, {"final_loss": 3.0})
+    out = tmp_path / "points.csv"
+    code, _, stderr = run("runs", "export", "--store", str(db), "--out", str(out))
+    assert code == 0, stderr
+    assert list(pd.read_csv(out)[["branch", "step"]].itertuples(index=False, name=None)) == [
+        (0, 1), (1, 49), (2, 98), (0, 195)]
+    code, stdout, _ = run("runs", "export", "--store", str(db), "--out", str(out), "--points", "annealed",
+                          "--json")
+    assert code == 0 and json.loads(stdout)["rows"] == 3 and json.loads(stdout)["points"] == "annealed"
+    both = ("--final", "--points", "all")
+    _one_line_error(*run("runs", "export", "--store", str(db), "--out", str(out), *both)[::2],
+                    "--final means --points final")
 
 
 def _one_line_error(code: int, stderr: str, pattern: str) -> None:

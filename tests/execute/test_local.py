@@ -30,10 +30,11 @@ def ladder(n_budgets: int = 2) -> list[RunConfig]:
     return design.isoflop([1e10, 3e10][:n_budgets], 2, vocab=256, context=64, batch_tokens=512, min_steps=5)
 
 
-def curves(store: Store) -> dict[str, list[tuple[int, int, float, float]]]:
-    """Every run's points without wall time (which differs between runs of one ladder)."""
-    return {r.name: [(p["step"], p["tokens"], p["train_loss"], p["eval_loss"]) for p in store.points(r.name)]
-            for r in store.runs()}
+def curves(store: Store) -> dict[str, list[tuple[int, int, int, float, float]]]:
+    """Every run's points, cooldown branches included, without wall time (which differs between runs of
+    one ladder)."""
+    return {r.name: [(p["branch"], p["step"], p["tokens"], p["train_loss"], p["eval_loss"])
+                     for p in store.points(r.name, branch=None)] for r in store.runs()}
 
 
 def test_execute_trains_every_run_then_skips_them(tmp_path: Path) -> None:
@@ -141,9 +142,9 @@ def _launch(ladder_file: Path, db: Path, ck: Path, trainer: str, env: dict[str, 
 def test_sigkill_then_rerun_gives_the_uninterrupted_result(trainer: str, tmp_path: Path) -> None:
     if trainer == FAKE:
         runs = ladder()
-    else:   # the real trainer: two tiny models, about a second of training each
+    else:   # the real trainer: two tiny models, about a second of training each, with WSD cooldown branches
         runs = design.grid_nd([2e4, 5e4], [6e4], vocab=256, context=64, batch_tokens=512, min_steps=5,
-                              eval_tokens=2048)
+                              eval_tokens=2048, schedule={"name": "wsd", "branches": [0.3, 0.6]})
     ladder_file = tmp_path / "ladder.toml"
     design.write_toml(ladder_file, runs)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from scalinglab.errors import ConfigError
 from scalinglab.ladder import schedules
-from scalinglab.ladder.config import ScheduleConfig
+from scalinglab.ladder.config import RunConfig, ScheduleConfig
 
 
 def approx(x: float) -> object:
@@ -62,3 +64,63 @@ def test_factories_validate_their_arguments() -> None:
         schedules.linear(0.0, 10)
     with pytest.raises(ConfigError, match="'schedule.decay_frac' field must be at most"):
         schedules.from_config(ScheduleConfig(name="wsd", warmup_frac=0.5, decay_frac=0.6), 1.0, 100)
+
+
+# -- WSD cooldown branches (Hägele et al. 2024) --------------------------------------------------------
+def test_branches_decay_from_the_stable_phase_to_the_floor() -> None:
+    cfg = ScheduleConfig(name="wsd", warmup_frac=0.1, decay_frac=0.2, final_lr_frac=0.1, branches=(0.5, 0.8))
+    b1, b2 = schedules.branches(cfg, 1.0, 100)
+    # b1 ends at round(0.5 x 100) = 50 and decays over round(0.2 x 50) = 10 steps from step 40
+    assert (b1.index, b1.end_step, b1.decay_steps, b1.start_step) == (1, 50, 10, 40)
+    assert b1.schedule(4) == approx(0.5) and b1.schedule(39) == 1.0    # the main line's warmup and plateau
+    assert b1.schedule(40) == approx(1.0)                               # p = 0
+    assert b1.schedule(45) == approx(0.1 + 0.9 * 0.5)                   # p = 5/10
+    assert b1.schedule(49) == approx(0.1 + 0.9 * 0.1)                   # the branch's last update, p = 9/10
+    assert b1.schedule(50) == approx(0.1)                               # the floor, at its end
+    # b2 ends at 80 and decays over round(0.2 x 80) = 16 steps from 64
+    assert (b2.index, b2.end_step, b2.decay_steps, b2.start_step) == (2, 80, 16, 64)
+    assert b2.schedule(72) == approx(0.1 + 0.9 * 0.5) and b2.schedule(79) == approx(0.1 + 0.9 / 16)
+    sqrt = schedules.branches(ScheduleConfig(name="wsd", warmup_frac=0.1, decay_frac=0.2, final_lr_frac=0.1,
+                                             decay_shape="sqrt", branches=(0.8,)), 1.0, 100)[0]
+    assert sqrt.schedule(68) == approx(0.1 + 0.9 * (1 - 0.25**0.5))    # p = 4/16
+    assert schedules.branches(ScheduleConfig(name="wsd"), 1.0, 100) == []
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"name": "cosine", "branches": (0.5,)},
+     r"'schedule.branches' field must be empty for schedule.name = 'cosine' .* Got \[0.5\] instead"),
+    ({"name": "wsd", "branches": (0.5, 0.25)},
+     r"fractions in \(0, 1\), strictly increasing. Got \[0.5, 0.25\]"),
+    ({"name": "wsd", "branches": (0.5, 0.5)}, r"strictly increasing. Got \[0.5, 0.5\]"),
+    ({"name": "wsd", "branches": (1.0,)}, r"fractions in \(0, 1\), strictly increasing. Got \[1.0\]"),
+    ({"name": "wsd", "branches": (0.0, 0.5)}, r"Got \[0.0, 0.5\] instead"),
+    ({"name": "wsd", "branches": "0.5"}, r"a list of fractions .* Got '0.5' instead"),
+    ({"name": "wsd", "branches": [True]}, r"Got \[True\] instead"),
+])
+def test_bad_branches_name_the_field(kw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ScheduleConfig(**kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("branches, message", [
+    ((0.03,), (r"fractions whose cooldowns start after the warmup \(5 steps\); branch 1 \(fraction 0.03\) "
+               r"ends at step 3, its 1-step decay starts at step 2. Got \[0.03\]")),
+    ((0.5, 0.996), r"fractions ending before the run's last step 100; branch 2 \(fraction 0.996\) ends"),
+    ((0.25, 0.252), r"fractions ending at distinct steps of the 100-step run; branches 1 and 2 both end at"),
+])
+def test_branches_must_fit_the_run(branches: tuple[float, ...], message: str) -> None:
+    cfg = ScheduleConfig(name="wsd", warmup_frac=0.05, branches=branches)
+    with pytest.raises(ConfigError, match="'schedule.branches' field must be " + message):
+        schedules.branches(cfg, 1.0, 100)
+
+
+def test_branches_leave_old_digests_unchanged() -> None:
+    # digests of configs written before schedule.branches existed (scalinglab at commit d6c2b06)
+    assert RunConfig().digest() == "11e9a60a09"
+    old = RunConfig(name="x", n_layer=1, d_model=16, n_head=1,
+                    schedule=ScheduleConfig(name="wsd", decay_frac=0.3))
+    assert old.digest() == "def8dfad30"
+    branched = RunConfig.from_dict({**old.to_dict(),
+                                    "schedule": {**old.to_dict()["schedule"], "branches": [0.5]}})
+    assert branched.schedule.branches == (0.5,) and branched.digest() != old.digest()
+    assert RunConfig.from_dict(json.loads(json.dumps(branched.to_dict()))) == branched   # stored as JSON

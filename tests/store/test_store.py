@@ -53,6 +53,34 @@ def test_old_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
         assert run.name == "old" and run.attempts == 0 and run.config == cfg("old")
 
 
+def test_a_store_before_point_branches_keeps_its_points(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    con = sqlite3.connect(path)  # a store as migrations 0001 and 0002 left it, with curve points
+    for _, statements in MIGRATIONS[:2]:
+        for sql in statements:
+            con.execute(sql)
+    con.executemany("INSERT INTO migrations VALUES (?, '2026-01-01')", [(n,) for n, _ in MIGRATIONS[:2]])
+    con.executemany("INSERT INTO meta VALUES (?, ?)",
+                    [("format", "scalinglab.store"), ("schema_version", "2")])
+    con.execute("INSERT INTO runs (name, status, config, digest, created, updated) "
+                "VALUES (?, 'done', ?, ?, 'x', 'x')", ("old", json.dumps(cfg("old").to_dict()), cfg("old").digest()))
+    con.executemany("INSERT INTO points VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [tuple(point(s, 4.0 - s / 10).values()) for s in (1, 5, 10)])
+    con.commit()
+    con.close()
+    with Store(path) as s:
+        assert s.migrations()[-1] == "0003_point_branches" and s.schema_version == SCHEMA_VERSION == 3
+        assert [(p["branch"], p["step"], p["eval_loss"]) for p in s.points("old")] == [
+            (0, 1, 3.9), (0, 5, 3.5), (0, 10, 3.0)]
+        assert s.points("old", branch=None)[1] == {"branch": 0, **point(5, 3.5)}
+        assert s.add_point("old", point(10, 2.5, branch=1))          # a branch point at a main-line step
+        assert not s.add_point("old", point(10, 9.9))                # the main line's is still there
+        pk = [r[1] for r in s._con.execute("PRAGMA table_info(points)") if r[5]]
+        assert pk == ["run_id", "branch", "step"]
+    with Store(path) as s:                                           # reopening applies nothing again
+        assert len(s.points("old", branch=None)) == 4 and len(s.to_table(points="final")) == 1
+
+
 def test_reopening_a_store_keeps_everything(tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
     with Store(path) as s:
@@ -213,6 +241,44 @@ def test_to_table_final_and_all_points(store: Store) -> None:
     assert list(every["step"]) == [1, 5, 10, 1]
 
 
+def test_branch_points_and_the_row_selections(store: Store) -> None:
+    a, b, c = cfg("a", seed=1), cfg("b", seed=2), cfg("c", seed=3)
+    store.add_planned([a, b, c], describe=counts)
+    for s in (1, 5, 10):
+        store.add_point("a", point(s, 4.0 - s / 10))
+    store.add_point("a", point(3, 3.5, branch=1))   # WSD cooldown branches, each at its own end step
+    store.add_point("a", point(6, 3.2, branch=2))
+    store.add_point("b", point(10, 3.0))             # done, no branches
+    store.add_point("c", point(1, 4.0))              # still running, one branch reported
+    store.add_point("c", point(4, 3.4, branch=1))
+    for run in ("a", "b"):
+        store.mark_done(run, {"tokens": 40960})
+    assert [p["step"] for p in store.points("a")] == [1, 5, 10]       # the main line by default
+    assert [(p["branch"], p["step"]) for p in store.points("a", branch=None)] == [
+        (0, 1), (0, 5), (0, 10), (1, 3), (2, 6)]
+    assert [p["step"] for p in store.points("a", branch=2)] == [6]
+
+    final = store.to_table(points="final")
+    assert final.equals(store.to_table(final=True)) and final.equals(store.to_table())
+    assert list(zip(final["run"], final["branch"], final["step"])) == [("a", 0, 10), ("b", 0, 10)]
+    annealed = store.to_table(points="annealed")
+    assert list(zip(annealed["run"], annealed["branch"], annealed["step"])) == [
+        ("a", 1, 3), ("a", 2, 6), ("a", 0, 10), ("b", 0, 10), ("c", 1, 4)]
+    row = annealed.iloc[0]   # a branch row: D, C and flops at its own end step
+    assert (row["D"], row["C"], row["flops"], row["loss"]) == (3 * 4096, 27.0, 18.0, 3.5)
+    assert row["N"] == counts(a)["N_total"] and annealed["branch"].dtype == int
+    every = store.to_table(points="all")
+    assert every.equals(store.to_table(final=False)) and len(every) == 8
+    assert list(every["branch"]) == [0, 1, 0, 2, 0, 0, 0, 1]      # by run, then step
+    with pytest.raises(StoreError, match=r"'points' selection must be one of \('final', 'annealed', 'all'\). "
+                                         r"Got 'last' instead"):
+        store.to_table(points="last")
+    with pytest.raises(StoreError, match="give either final=True or points='all'"):
+        store.to_table(True, points="all")
+    with pytest.raises(StoreError, match="'branch' of a curve point must be a non-negative integer .* Got -1"):
+        store.add_point("a", point(2, branch=-1))
+
+
 def test_to_table_of_an_empty_store_has_the_columns(store: Store) -> None:
     df = store.to_table()
     assert df.empty and list(df.columns) == TABLE_COLUMNS
@@ -249,11 +315,13 @@ def test_merge_adds_runs_and_points_and_refuses_conflicts(tmp_path: Path) -> Non
     for s in (1, 2):
         theirs.add_point("a", point(s))
     theirs.add_point("c", point(1))
+    theirs.add_point("c", point(1, branch=1))
     theirs.mark_done("a", {"final_loss": 1.0})
     theirs.save_fit({"law": "chinchilla"})
-    assert mine.merge(theirs) == {"runs_added": 1, "runs_updated": 1, "points_added": 2}
+    assert mine.merge(theirs) == {"runs_added": 1, "runs_updated": 1, "points_added": 3}
     assert [(r.name, r.status) for r in mine.runs()] == [("a", "done"), ("b", "planned"), ("c", "planned")]
     assert [p["step"] for p in mine.points("a")] == [1, 2] and len(mine.points("c")) == 1
+    assert [p["branch"] for p in mine.points("c", branch=None)] == [0, 1]
     assert len(mine.fits()) == 1
     other = Store(tmp_path / "o.db")
     other.add_planned([cfg("b", seed=7)])

@@ -59,7 +59,13 @@ def data_options(f: Any) -> Any:
                      help="Canonical column from a file column or expression, e.g. N='Model Size'.")(f)
     f = click.option("--where", default=None, help="Keep rows matching a pandas query, e.g. 'C < 1e21'.")(f)
     f = click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
-                     help="Read runs from a scalinglab store instead of a file (final points of done runs).")(f)
+                     help="Read runs from a scalinglab store instead of a file (the rows --points "
+                          "selects).")(f)
+    f = click.option("--points", "point_selection", type=click.Choice(["annealed", "final", "all"]),
+                     default=None,
+                     help="With --store: which points to fit. annealed (default): the final point of every "
+                          "done run and the end of every WSD cooldown branch; final: final points only; all: "
+                          "every curve point.")(f)
     return f
 
 
@@ -78,17 +84,23 @@ def fit_options(f: Any) -> Any:
     return f
 
 
-def load_data(data: str | None, store_path: str | None, mapping: Sequence[str], where: str | None) -> tuple[pd.DataFrame, str]:
-    """The run table from a file (with --map and --where) or from a store."""
+def load_data(data: str | None, store_path: str | None, mapping: Sequence[str], where: str | None,
+              points: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The run table from a file (with --map and --where) or from a store (the rows ``points``
+    selects, ``annealed`` by default: see ``Store.to_table``)."""
     if (data is None) == (store_path is None):
         raise DataError("give either a DATA file or --store PATH (exactly one).")
     if store_path is not None:
         from ..store import Store  # the store is part of the ladder work; imported only when asked
-        df = Store(store_path, create=False).to_table(final=True)
+        with Store(store_path, create=False) as store:
+            df = store.to_table(points=points or "annealed")
         if mapping:
             df = _table.apply_map(df, _table.parse_assignments(mapping))
         df = _table.apply_where(_table.derive_standard(df), where)
-        return df, f"store {store_path}"
+        return df, f"store {store_path} ({points or 'annealed'} points)"
+    if points is not None:
+        raise DataError(invalid("The --points option", points, "given only with --store (a DATA file's rows "
+                                "are all used; select them with --where)"))
     return _table.load(data, mapping=_table.parse_assignments(mapping), where=where), str(data)
 
 
@@ -176,9 +188,10 @@ def laws_cmd(name: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objective_kind: str | None,
             space: str | None, delta: float | None, fix: Sequence[str], ci_level: float, mapping: Sequence[str],
-            where: str | None, store_path: str | None, out: str | None, as_json: bool) -> None:
+            where: str | None, store_path: str | None, point_selection: str | None, out: str | None,
+            as_json: bool) -> None:
     """Fit a law to DATA (CSV, TSV, JSONL or Parquet) or to a run store."""
-    df, source = load_data(data, store_path, mapping, where)
+    df, source = load_data(data, store_path, mapping, where, point_selection)
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -206,10 +219,10 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objective_kind: str | None,
                  space: str | None, delta: float | None, fix: Sequence[str], ci_level: float,
-                 mapping: Sequence[str], where: str | None, store_path: str | None, train_where: str,
-                 as_json: bool) -> None:
+                 mapping: Sequence[str], where: str | None, store_path: str | None,
+                 point_selection: str | None, train_where: str, as_json: bool) -> None:
     """Fit on the rows TRAIN-WHERE selects and score the predictions of the others."""
-    df, source = load_data(data, store_path, mapping, where)
+    df, source = load_data(data, store_path, mapping, where, point_selection)
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -24,6 +24,7 @@ from ..errors import ConfigError, DataError, ScalingLabError, invalid
 from ..execute import EXECUTORS, execute
 from ..execute._common import DEFAULT_TRAINER
 from ..ladder import design as _design
+from ..ladder import schedules as _schedules
 from ..ladder.config import RunConfig
 from ..store import Store
 
@@ -116,6 +117,15 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _check_branches(runs: Sequence[RunConfig]) -> None:
+    """Every run's cooldown branches fit its own steps (``schedules.branches``), before anything runs."""
+    for r in runs:
+        try:
+            _schedules.branches(r.schedule, r.lr, r.steps)
+        except ConfigError as exc:
+            raise ConfigError(f"run {r.name!r} ({r.steps} steps): {exc}") from None
+
+
 def _run_rows(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
     rows = []
     for r in runs:
@@ -172,6 +182,10 @@ def ladder() -> None:
 @click.option("--lr", default=None, type=float, help="Peak learning rate.")
 @click.option("--schedule", default=None, type=click.Choice(["constant", "cosine", "wsd", "linear"]),
               help="Learning-rate schedule.")
+@click.option("--wsd-branches", default=None, metavar="F1,F2,...",
+              help="WSD cooldown branches (Hägele et al. 2024): fractions of each run's steps at which a "
+                   "branch off the stable phase ends, fully annealed, e.g. 0.25,0.5 (sets --schedule wsd; "
+                   "the same as --set schedule.branches=[0.25,0.5]).")
 @click.option("--evals", default=None, type=int, help="Log-spaced evaluations per run.")
 @click.option("--seed", default=None, type=int, help="Random seed of every run.")
 @click.option("--corpus", default=None, help="'default' (embedded) or a path to text or tokens.")
@@ -191,7 +205,8 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
                tokens: str | None, sparsities: str | None, sparsity_method: str | None, nm: str | None,
                lr_grid: str | None, batch_grid: str | None, vocab: int | None,
                context: int | None, batch_tokens: int | None, lr: float | None, schedule: str | None,
-               evals: int | None, seed: int | None, corpus: str | None, sets: Sequence[str], aspect: float,
+               wsd_branches: str | None, evals: int | None, seed: int | None, corpus: str | None,
+               sets: Sequence[str], aspect: float,
                head_dim: int, min_layers: int, min_steps: int, out: str, as_json: bool) -> None:
     """Write a ladder file: IsoFLOP profiles (--budgets), an N x D grid (--params, --tokens), a sparsity
     grid (--sparsities with --params, --tokens) or a learning-rate x batch grid (--lr-grid, --batch-grid,
@@ -202,6 +217,9 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
     overrides.update(_parse_set(sets))
     if schedule is not None:
         overrides["schedule"] = {**overrides.get("schedule", {}), "name": schedule}
+    fractions = _numbers(wsd_branches, "--wsd-branches")
+    if fractions is not None:
+        overrides["schedule"] = {"name": "wsd", **overrides.get("schedule", {}), "branches": fractions}
     shape: dict[str, Any] = {"aspect": aspect, "head_dim": head_dim, "min_layers": min_layers,
                              "min_steps": min_steps}
     budgets_ = _numbers(budgets, "--budgets")
@@ -248,8 +266,11 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
         raise ConfigError("say what to design: --budgets (IsoFLOP profiles), --params and --tokens (N x D grid), "
                           "or --lr-grid/--batch-grid (learning-rate x batch grid).")
     meta.update(aspect=aspect, head_dim=head_dim, min_layers=min_layers, min_steps=min_steps)
+    if fractions is not None:
+        meta["wsd_branches"] = fractions
     if sets:
         meta["set"] = list(sets)
+    _check_branches(runs)
     _design.write_toml(out, runs, meta)
     rows = _run_rows(runs)
     if as_json:
@@ -283,6 +304,7 @@ def run_cmd(ladder_file: str, store_path: str, workers: int | None, threads: int
             as_json: bool) -> None:
     """Run every run of LADDER_FILE not yet done in the store (resuming interrupted ones)."""
     runs = _design.read_toml(ladder_file)
+    _check_branches(runs)
     ckpt = Path(checkpoints) if checkpoints else Path(store_path).with_suffix(".checkpoints")
     store = Store(store_path)
     try:
@@ -368,16 +390,23 @@ _WRITERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet
 @click.option("--store", "store_path", required=True, type=click.Path(dir_okay=False), help="The run store.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="The file to write: .csv, .tsv, .parquet or .jsonl.")
-@click.option("--final", is_flag=True, help="Only the last point of each done run.")
+@click.option("--final", is_flag=True, help="Only the last point of each done run (--points final).")
+@click.option("--points", "point_selection", default=None, type=click.Choice(["all", "annealed", "final"]),
+              help="Which points: every one (default), the final and WSD cooldown-branch ends "
+                   "(annealed), or the final ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_errors
-def export_cmd(store_path: str, out: str, final: bool, as_json: bool) -> None:
-    """Write the run table: one row per evaluation point (run, step, D = tokens, loss, C, N ...)."""
+def export_cmd(store_path: str, out: str, final: bool, point_selection: str | None, as_json: bool) -> None:
+    """Write the run table: one row per evaluation point (run, branch, step, D = tokens, loss, C, N ...);
+    branch is 0 on a run's main line and k at the end of its k-th WSD cooldown branch."""
     kind = _WRITERS.get(Path(out).suffix.lower())
     if kind is None:
         raise DataError(invalid(f"The extension of --out {out!r}", Path(out).suffix, f"one of {sorted(_WRITERS)}"))
+    if final and point_selection not in (None, "final"):
+        raise ConfigError(f"--final means --points final; it contradicts --points {point_selection}.")
+    selection = point_selection or ("final" if final else "all")
     with Store(store_path, create=False) as store:
-        df = store.to_table(final=final)
+        df = store.to_table(points=selection)
     try:
         if kind == "csv":
             df.to_csv(out, index=False)
@@ -391,8 +420,8 @@ def export_cmd(store_path: str, out: str, final: bool, as_json: bool) -> None:
         raise DataError("writing Parquet needs pyarrow: pip install 'scalinglab[parquet]'.") from None
     except OSError as exc:
         raise DataError(f"cannot write {out!r}: {exc.strerror or exc}") from None
-    info = {"out": out, "rows": len(df), "runs": int(df["run"].nunique()), "final": final,
-            "columns": list(df.columns)}
+    info = {"out": out, "rows": len(df), "runs": int(df["run"].nunique()), "final": selection == "final",
+            "points": selection, "columns": list(df.columns)}
     if as_json:
         _emit_json(info)
     else:

@@ -110,6 +110,8 @@ class Sink:
     def point(self, name: str, point: Mapping[str, Any]) -> None:
         if self.store.add_point(name, point):
             self.new_points += 1
+        if point.get("branch", 0):
+            return   # a cooldown branch's point: its tokens are not the main line's progress
         tokens = int(point.get("tokens") or 0)
         if tokens > self._tokens.get(name, 0):
             self.progress.advance(tokens - self._tokens[name])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,28 @@ class ScheduleConfig:
     final_lr_frac: float = 0.1      # cosine / wsd floor, as a fraction of the peak lr
     decay_frac: float = 0.2         # wsd: fraction of steps in the final decay
     decay_shape: str = "linear"     # wsd decay shape: linear | cosine | sqrt
+    # wsd: cooldown branches (Hägele et al. 2024): fractions of steps in (0, 1), increasing, at which a
+    # branch off the stable phase *ends*, after decaying over decay_frac of its own length
+    branches: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        # a TOML or JSON list becomes a tuple (the config is frozen and hashable)
+        b = self.branches
+        if isinstance(b, list):
+            b = tuple(b)
+            object.__setattr__(self, "branches", b)
+        expected = "a list of fractions in (0, 1), strictly increasing"
+        if not isinstance(b, tuple):
+            raise ConfigError(invalid("The 'schedule.branches' field", b, expected))
+        for f in b:
+            if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 < f < 1.0:
+                raise ConfigError(invalid("The 'schedule.branches' field", list(b), expected))
+        if any(b1 >= b2 for b1, b2 in itertools.pairwise(b)):
+            raise ConfigError(invalid("The 'schedule.branches' field", list(b), expected))
+        if b and self.name != "wsd":
+            raise ConfigError(invalid("The 'schedule.branches' field", list(b),
+                                      f"empty for schedule.name = {self.name!r} (cooldown branches leave the "
+                                      "stable phase of a 'wsd' schedule)"))
 
 
 @dataclass(frozen=True)
@@ -147,9 +170,15 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
-        """A short hash of every field but the name: equal configs give equal digests."""
+        """A short hash of every field but the name: equal configs give equal digests.
+
+        Fields added after stores existed (``schedule.branches``) enter the hash only when set, so a
+        config that does not use them keeps the digest (and the run name) it always had.
+        """
         d = self.to_dict()
         d.pop("name")
+        if not d["schedule"]["branches"]:
+            del d["schedule"]["branches"]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
     @classmethod

@@ -10,12 +10,18 @@ Conventions shared by every schedule:
 * After warmup the decay runs over the remaining ``total_steps - warmup_steps`` updates with
   progress ``p = (s - warmup_steps) / (total_steps - warmup_steps)`` in [0, 1); it reaches its end
   value at ``s = total_steps`` (one past the last update).
+
+WSD cooldown branches (Hägele et al. 2024, "Scaling Laws and Compute-Optimal Training Beyond Fixed
+Training Durations", Sec. 4) are described by :func:`branches`: one warmup-stable run, and off its
+stable phase a branch per ``schedule.branches`` fraction that decays to the floor at its own end
+step, so each gives a fully annealed loss at its own token count.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..errors import ConfigError, invalid
 from .config import ScheduleConfig
@@ -136,3 +142,55 @@ def from_config(cfg: ScheduleConfig, peak: float, total_steps: int) -> Schedule:
                                       f"at most 1 - warmup_frac = {1 - cfg.warmup_frac}"))
         return wsd(peak, total_steps, warmup, decay, cfg.final_lr_frac, cfg.decay_shape)
     raise ConfigError(invalid("The 'schedule.name' field", cfg.name, "one of constant, cosine, wsd, linear"))
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A cooldown branch of a WSD run: it leaves the main line after ``start_step`` updates, decays
+    over the next ``decay_steps`` updates by ``schedule`` and is evaluated after ``end_step`` updates."""
+
+    index: int            # k = 1, 2, ... in order of the end steps (the main line is branch 0)
+    end_step: int         # e = round(f x total_steps), steps
+    decay_steps: int      # n = max(1, round(decay_frac x e)), steps
+    schedule: Schedule    # the branch's learning rate for updates start_step .. end_step - 1
+
+    @property
+    def start_step(self) -> int:
+        """e - n: the main line's step (updates done) at which the branch leaves it."""
+        return self.end_step - self.decay_steps
+
+
+def branches(cfg: ScheduleConfig, peak: float, total_steps: int) -> list[Branch]:
+    """The cooldown branches of ``cfg.branches`` for a run of ``total_steps`` updates (none if empty).
+
+    A branch ending at ``e = round(f x total_steps)`` decays over ``n = max(1, round(decay_frac x e))``
+    updates from step ``e - n``, with the main decay's shape and floor: its learning rate is
+    :func:`wsd` with ``total_steps = e`` and ``decay_steps = n`` (the same warmup), so up to ``e - n``
+    it is the main line's and at ``e`` it reaches ``floor x peak``. Validated here, once: each ``e``
+    lies before ``total_steps`` and is distinct, and each branch starts after the warmup and no later
+    than the main decay (it leaves the stable phase). Raises ConfigError naming 'schedule.branches'.
+    """
+    from_config(cfg, peak, total_steps)   # validates the fractions and the main schedule
+    if not cfg.branches:
+        return []
+    warmup = round(cfg.warmup_frac * total_steps)
+    decay_start = total_steps - round(cfg.decay_frac * total_steps)
+    out: list[Branch] = []
+    for k, f in enumerate(cfg.branches, 1):
+        e = round(f * total_steps)
+        n = max(1, round(cfg.decay_frac * e))
+        where = f"branch {k} (fraction {f}) ends at step {e}, its {n}-step decay starts at step {e - n}"
+        problem = None
+        if e >= total_steps:
+            problem = f"fractions ending before the run's last step {total_steps}; {where}"
+        elif out and e == out[-1].end_step:
+            problem = (f"fractions ending at distinct steps of the {total_steps}-step run; branches {k - 1} "
+                       f"and {k} both end at step {e}")
+        elif e - n < warmup:
+            problem = f"fractions whose cooldowns start after the warmup ({warmup} steps); {where}"
+        elif e - n > decay_start:
+            problem = f"fractions whose cooldowns start in the stable phase (by step {decay_start}); {where}"
+        if problem is not None:
+            raise ConfigError(invalid("The 'schedule.branches' field", list(cfg.branches), problem))
+        out.append(Branch(k, e, n, wsd(peak, e, warmup, n, cfg.final_lr_frac, cfg.decay_shape)))
+    return out

@@ -23,11 +23,21 @@ model is built at :func:`~scalinglab.ladder.sparsity.model_shape` (Sparse-IFT wi
 ``finetune_corpus`` when one is given; it also evaluates at the end of its sparse phase, so both
 phases have a loss. No sparse kernels run: the FLOPs a sparse kernel would need are counted
 analytically (``run_training_flops``) and reported beside the FLOPs spent.
+
+WSD runs with ``schedule.branches`` (Hägele et al. 2024, see ``schedules.branches``) take cooldown
+branches off the stable phase: when the main line reaches a branch's start step, the loop copies the
+model, optimizer and sparsifier state, trains the branch's decay on the batches the main line would
+see at those steps, evaluates at the branch's end and reports that point (``"branch": k``; the main
+line's points carry ``"branch": 0``), then puts the copy back. The main curve is bit-identical to
+the same run without branches; each branch adds one fully annealed loss at its own D. The checkpoint
+written after a branch point holds the main line's state and the branches done, so a resume neither
+repeats nor skips one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import os
@@ -166,17 +176,24 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
           log_every: int = 0) -> dict[str, Any]:
     """Train ``config``; report ``on_point(point)`` at each evaluation; return the run's summary.
 
-    A point is ``{"step", "tokens" (seen), "flops" (6 N_nonembed x tokens), "flops_full", "train_loss"
-    (mean over the steps since the previous point), "eval_loss" (nats/token), "lr" (of the point's
-    step), "wall_time" (seconds of training, resumes included), "sparsity" (of the prunable weights
-    at the point), "N_nonzero"}`` and the FLOP accounting of :func:`sparse_flops` up to the point. If
+    A point is ``{"branch" (0 on the main line, k for the k-th cooldown branch), "step", "tokens"
+    (seen), "flops" (6 N_nonembed x tokens), "flops_full", "train_loss" (mean over the steps since
+    the previous point; of a branch point, over the branch's steps), "eval_loss" (nats/token), "lr"
+    (of the point's step), "wall_time" (seconds of training, resumes and branches included),
+    "sparsity" (of the prunable weights at the point), "N_nonzero"}`` and the FLOP accounting of
+    :func:`sparse_flops` up to the point. A branch point's tokens and FLOPs are those of a run
+    trained to its end step (its D and C), and it also holds ``"decay_steps"``. If
     ``checkpoint_path`` exists the run resumes from it; a checkpoint is written there after each point.
     The summary holds the counts of :func:`describe`, ``steps``, ``tokens``, ``epochs`` (tokens /
     training tokens in the corpus), ``unique_tokens``, ``corpus_hash``, ``final_loss`` (last eval
     loss), ``device`` and ``dtype``; and for sparsity: ``N_nonzero`` (the final model's, measured on
     its masks: N_nonembed after SPDF's dense phase), ``N_nonzero_sparse`` (at the end of the sparse
     phase), ``sparsity`` (final), ``phases`` (``[{"phase", "start_step", "end_step", "corpus",
-    "eval_loss", "N_nonzero"}]``, the losses and counts at each phase's end) and :func:`sparse_flops`.
+    "eval_loss", "N_nonzero"}]``, the losses and counts at each phase's end) and :func:`sparse_flops`;
+    for cooldown branches: ``branches`` (``[{"branch", "end_step", "decay_steps", "eval_loss",
+    "tokens"}]``) and the FLOPs spent on the main line and every branch step together,
+    ``flops_spent_with_branches`` (6 N_nonembed per token) and ``flops_full_spent_with_branches``
+    (with attention and the unembedding), FLOPs.
 
     Raises ConfigError (bad config, foreign checkpoint), DataError (corpus problems, a batch larger
     than the data) and TrainingError (a non-finite loss, naming the step).
@@ -192,6 +209,7 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
     autocast = (torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype != torch.float32
                 else contextlib.nullcontext())
     steps, B, T = config.steps, config.batch_tokens // config.context, config.context
+    branches = schedules.branches(config.schedule, config.lr, steps)   # WSD cooldown branches, maybe none
     micro = (config.micro_batch_tokens or config.batch_tokens) // T    # sequences per forward pass
     n_micro = B // micro
 
@@ -232,7 +250,9 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
 
     # -- resume ------------------------------------------------------------------------------------
     step, wall_before, final_loss = 0, 0.0, math.nan
+    loss_sum, loss_n = 0.0, 0                        # main-line train loss since the previous point
     at_phase_end: dict[int, dict[str, Any]] = {}    # end step of a phase -> its loss and non-zero count
+    branches_done: dict[int, dict[str, Any]] = {}   # branch index -> its end step, decay steps, loss, tokens
     if checkpoint_path is not None and Path(checkpoint_path).exists():
         # loaded on the CPU: the RNG state must stay there; load_state_dict moves the rest
         ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
@@ -244,6 +264,8 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
         if ckpt.get("sparsifier") is not None:
             sparsifier.load_state_dict(ckpt["sparsifier"])
         at_phase_end = dict(ckpt.get("phase_ends") or {})
+        branches_done = dict(ckpt.get("branches_done") or {})
+        loss_sum, loss_n = ckpt.get("train_loss_sum", 0.0), ckpt.get("train_loss_n", 0)
         torch.set_rng_state(ckpt["rng"]["torch"])
         if dev.type == "cuda" and ckpt["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], dev)
@@ -253,12 +275,9 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
     if 0 < t_ft < steps:
         points_at.add(t_ft)    # SPDF: the loss of the sparse model, at the end of its phase
 
-    # -- the loop ----------------------------------------------------------------------------------
-    t0 = time.perf_counter()
-    loss_sum, loss_n, t_log = 0.0, 0, t0
-    while step < steps:
-        # set this step's learning rate
-        lr = schedule(step)
+    # -- one optimizer step, shared by the main line and the cooldown branches --------------------
+    def take_step(step: int, lr: float, branch: int = 0) -> float:
+        """Update ``step`` + 1 at learning rate ``lr``, on the batch of ``step``; returns its train loss."""
         for group in optimizer.param_groups:
             group["lr"] = lr
 
@@ -277,8 +296,10 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
             step_loss += loss.detach() / n_micro
         train_loss = step_loss.item()
         if not math.isfinite(train_loss):
+            where = f" of cooldown branch {branch}" if branch else ""
             raise TrainingError(f"The training loss of run {config.name or config.digest()} is {train_loss} "
-                                f"at step {step + 1} (lr {lr:.3g}); lower the learning rate or use float32.")
+                                f"at step {step + 1}{where} (lr {lr:.3g}); lower the learning rate or use "
+                                "float32.")
 
         # clip the gradient (of the sparse model: masked entries zeroed first) and take the step;
         # masked weights and their AdamW moments go back to exactly zero (weight decay moved them)
@@ -288,6 +309,72 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
         optimizer.step()
         sparsifier.apply(optimizer)
         optimizer.zero_grad(set_to_none=True)
+        return train_loss
+
+    def checkpoint() -> None:
+        """Write the main line's state at ``step`` (never a branch's: a branch has been undone by now)."""
+        if checkpoint_path is None:
+            return
+        _save_checkpoint(Path(checkpoint_path), {
+            "version": CHECKPOINT_VERSION, "digest": config.digest(), "config": config.to_dict(),
+            "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "sparsifier": sparsifier.state_dict(), "phase_ends": at_phase_end, "branches_done": branches_done,
+            "train_loss_sum": loss_sum, "train_loss_n": loss_n,
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None},
+            "wall_time": wall_before + time.perf_counter() - t0, "final_loss": final_loss})
+
+    def point(step: int, tokens: int, train_loss: float, eval_loss: float, lr: float,
+              branch: int) -> dict[str, Any]:
+        """The reported point after ``step`` updates (see the docstring of ``train``)."""
+        sparsity = sparsifier.n_pruned() / max(1, sparsifier.n_prunable())
+        return {"branch": branch, "step": step, "tokens": tokens, "flops": info["flops_per_token"] * tokens,
+                "flops_full": info["flops_per_token_full"] * tokens, "train_loss": train_loss,
+                "eval_loss": eval_loss, "lr": lr, "wall_time": wall_before + time.perf_counter() - t0,
+                "sparsity": sparsity, "N_nonzero": sparsifier.n_nonzero(), **sparse_flops(config, step)}
+
+    def cooldown(br: schedules.Branch) -> None:
+        """Branch ``br`` off the main line (now at its start step), train its decay, report its point at
+        its end step, and put the main line's state back exactly as it was."""
+        saved_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        saved_optimizer = copy.deepcopy(optimizer.state_dict())
+        saved_sparsifier = copy.deepcopy(sparsifier.state_dict())
+        saved_rng = torch.get_rng_state()
+        saved_cuda_rng = torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None
+        total, lr = 0.0, 0.0
+        for s in range(br.start_step, br.end_step):   # the batches the main line would see at these steps
+            lr = br.schedule(s)
+            total += take_step(s, lr, br.index)
+        eval_loss = evaluate()
+        if not math.isfinite(eval_loss):
+            raise TrainingError(f"The eval loss of run {config.name or config.digest()} is {eval_loss} at "
+                                f"step {br.end_step} of cooldown branch {br.index}.")
+        tokens = br.end_step * config.batch_tokens
+        on_point({**point(br.end_step, tokens, total / br.decay_steps, eval_loss, lr, br.index),
+                  "decay_steps": br.decay_steps})
+        branches_done[br.index] = {"branch": br.index, "end_step": br.end_step, "decay_steps": br.decay_steps,
+                                   "eval_loss": eval_loss, "tokens": tokens}
+        model.load_state_dict(saved_model)
+        optimizer.load_state_dict(saved_optimizer)
+        sparsifier.load_state_dict(saved_sparsifier)
+        torch.set_rng_state(saved_rng)
+        if saved_cuda_rng is not None:
+            torch.cuda.set_rng_state(saved_cuda_rng, dev)
+
+    # -- the loop ----------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    t_log = t0
+    while step < steps:
+        # cooldown branches that leave the main line at this step: each reports its point, then the
+        # main line's state is checkpointed with the branch marked done (a resume skips it)
+        for br in branches:
+            if br.start_step == step and br.index not in branches_done:
+                cooldown(br)
+                checkpoint()
+
+        # set this step's learning rate, and take the step
+        lr = schedule(step)
+        train_loss = take_step(step, lr)
         step += 1
         loss_sum, loss_n = loss_sum + train_loss, loss_n + 1
 
@@ -298,23 +385,12 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
                 raise TrainingError(f"The eval loss of run {config.name or config.digest()} is {final_loss} "
                                     f"at step {step}.")
             tokens = step * config.batch_tokens
-            sparsity = sparsifier.n_pruned() / max(1, sparsifier.n_prunable())
             if step in (t_ft, steps):
                 at_phase_end[step] = {"eval_loss": final_loss, "N_nonzero": sparsifier.n_nonzero(),
-                                      "sparsity": sparsity}
-            on_point({"step": step, "tokens": tokens, "flops": info["flops_per_token"] * tokens,
-                      "flops_full": info["flops_per_token_full"] * tokens, "train_loss": loss_sum / loss_n,
-                      "eval_loss": final_loss, "lr": lr, "wall_time": wall_before + time.perf_counter() - t0,
-                      "sparsity": sparsity, "N_nonzero": sparsifier.n_nonzero(), **sparse_flops(config, step)})
+                                      "sparsity": sparsifier.n_pruned() / max(1, sparsifier.n_prunable())}
+            on_point(point(step, tokens, loss_sum / loss_n, final_loss, lr, 0))
             loss_sum, loss_n = 0.0, 0
-            if checkpoint_path is not None:
-                _save_checkpoint(Path(checkpoint_path), {
-                    "version": CHECKPOINT_VERSION, "digest": config.digest(), "config": config.to_dict(),
-                    "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "sparsifier": sparsifier.state_dict(), "phase_ends": at_phase_end,
-                    "rng": {"torch": torch.get_rng_state(),
-                            "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None},
-                    "wall_time": wall_before + time.perf_counter() - t0, "final_loss": final_loss})
+            checkpoint()
 
         # log
         if log_every and step % log_every == 0:
@@ -323,6 +399,8 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
                      log_every * config.batch_tokens / (now - t_log))
             t_log = now
 
+    branch_steps = sum(br.decay_steps for br in branches)
+    spent_tokens = (steps + branch_steps) * config.batch_tokens
     run_phases = [{**ph, **at_phase_end.get(ph["end_step"], {})} for ph in phases(config.sparsity, steps)]
     end = at_phase_end.get(steps, {})
     return {"N_total": info["N_total"], "N_nonembed": info["N_nonembed"],
@@ -333,6 +411,9 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
             "steps": steps, "tokens": info["tokens"], "epochs": info["tokens"] / len(data.train),
             "unique_tokens": len(data.train), "corpus_hash": data.corpus_hash, "final_loss": final_loss,
             "phases": run_phases, **sparse_flops(config, steps),
+            "branches": [branches_done[k] for k in sorted(branches_done)],
+            "flops_spent_with_branches": info["flops_per_token"] * spent_tokens,
+            "flops_full_spent_with_branches": info["flops_per_token_full"] * spent_tokens,
             "device": device, "dtype": str(amp_dtype).removeprefix("torch.")}
 
 

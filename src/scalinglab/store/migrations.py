@@ -66,6 +66,30 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX runs_status ON runs(status)",
     ]),
+    ("0003_point_branches", [
+        # WSD cooldown branches (Hägele et al. 2024): a run's points are keyed by (branch, step), the main
+        # line being branch 0. SQLite cannot change a primary key in place: build the new table, copy
+        # every point into the main line, swap the tables.
+        """CREATE TABLE points_0003 (
+               run_id     INTEGER NOT NULL REFERENCES runs(id),
+               branch     INTEGER NOT NULL DEFAULT 0,  -- 0: the main line; k: the k-th cooldown branch
+               step       INTEGER NOT NULL,          -- optimizer step (of a branch: its end step)
+               tokens     INTEGER NOT NULL,          -- training tokens seen
+               flops      REAL,                      -- cumulative training FLOPs, 6 N-style
+               flops_full REAL,                      -- cumulative, with attention and unembedding
+               train_loss REAL,                      -- nats/token
+               eval_loss  REAL,                      -- held-out cross-entropy, nats/token
+               lr         REAL,                      -- learning rate at this step
+               wall_time  REAL,                      -- seconds since the run (first) started
+               PRIMARY KEY (run_id, branch, step)
+           ) WITHOUT ROWID""",
+        """INSERT INTO points_0003 (run_id, branch, step, tokens, flops, flops_full, train_loss, eval_loss,
+                                    lr, wall_time)
+           SELECT run_id, 0, step, tokens, flops, flops_full, train_loss, eval_loss, lr, wall_time
+           FROM points""",
+        "DROP TABLE points",
+        "ALTER TABLE points_0003 RENAME TO points",
+    ]),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

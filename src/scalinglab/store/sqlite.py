@@ -4,8 +4,9 @@ One file holds a ladder's whole history (DESIGN.md, "Store"). It uses WAL journa
 (``ladder status`` in another terminal) never block the writer. The process that owns the store is
 its only writer: executors send points back to it, and it commits each point as soon as it arrives
 (before the trainer checkpoints past it), so a crash loses at most the work since the last
-checkpoint and a resumed run adds no duplicate points (``points`` has primary key ``(run_id, step)``
-and inserts are ``INSERT OR IGNORE``).
+checkpoint and a resumed run adds no duplicate points (``points`` has primary key ``(run_id, branch,
+step)`` and inserts are ``INSERT OR IGNORE``). ``branch`` is 0 for a run's main line and k for the
+point at the end of its k-th WSD cooldown branch (Hägele et al. 2024; ``ladder.schedules.branches``).
 
 Opening a file that exists but is not a scalinglab store (not SQLite at all, or SQLite without the
 ``meta`` marker) raises :class:`StoreError` and leaves the file untouched.
@@ -18,7 +19,12 @@ The run table (:meth:`Store.to_table`) uses these conventions:
   2022) fits; ``N_nonembed`` (Kaplan et al. 2020) and ``N_nonzero`` are there for laws that use them.
 * ``C`` is ``flops_full``, the trainer's cumulative count of training FLOPs including attention and
   the unembedding (``flops_per_token_full`` x ``D``); ``flops`` is the ``6 N``-style count without
-  them. Both are kept so a law or a user can pick.
+  them. Both are kept so a law or a user can pick. A branch point's ``D``, ``C`` and ``flops`` are
+  those at its own end step: what a run trained to that step and annealed there would have.
+* ``branch`` says which line of a run a row is on (0 the main line, k the k-th cooldown branch).
+  Which rows a fit sees is the ``points`` selection: ``final`` (the last main-line point of every
+  done run), ``annealed`` (those, plus every branch point: each is the end of a learning-rate decay)
+  or ``all``.
 """
 
 from __future__ import annotations
@@ -44,13 +50,16 @@ from .migrations import FORMAT, MIGRATIONS, SCHEMA_VERSION
 log = logging.getLogger(__name__)
 
 STATUSES = ("planned", "running", "done", "failed")
-POINT_FIELDS = ("step", "tokens", "flops", "flops_full", "train_loss", "eval_loss", "lr", "wall_time")
+POINT_FIELDS = ("branch", "step", "tokens", "flops", "flops_full", "train_loss", "eval_loss", "lr",
+                "wall_time")
 _COUNT_FIELDS = ("N_total", "N_nonembed", "N_nonzero", "flops_per_token", "flops_per_token_full")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+#: the row selections of :meth:`Store.to_table`
+POINT_SELECTIONS = ("final", "annealed", "all")
 
 #: column order of :meth:`Store.to_table`
 TABLE_COLUMNS = [
-    "run", "status", "step", "D", "loss", "train_loss", "C", "flops", "flops_full", "N", "N_total",
+    "run", "status", "branch", "step", "D", "loss", "train_loss", "C", "flops", "flops_full", "N", "N_total",
     "N_nonembed", "N_nonzero", "S", "batch", "lr", "lr_step", "schedule", "seed", "budget_flops", "V",
     "context", "n_layer", "d_model", "n_head", "group", "wall_time", "target_tokens", "target_flops",
 ]
@@ -341,24 +350,32 @@ class Store:
 
     # -- points ---------------------------------------------------------------------------------
     def add_point(self, run: str | int, point: Mapping[str, Any]) -> bool:
-        """Commit one curve point now; returns False if the run already had a point at that step.
+        """Commit one curve point now; returns False if the run already had a point at that step (of
+        that branch).
 
-        ``point`` holds ``step`` and ``tokens`` and, optionally, ``flops``, ``flops_full``,
-        ``train_loss``, ``eval_loss``, ``lr``, ``wall_time``; other keys are ignored.
+        ``point`` holds ``step`` and ``tokens`` and, optionally, ``branch`` (0, the main line, when
+        absent; k for the end of the k-th cooldown branch), ``flops``, ``flops_full``, ``train_loss``,
+        ``eval_loss``, ``lr``, ``wall_time``; other keys are ignored.
         """
         for key in ("step", "tokens"):
             if point.get(key) is None:
                 raise StoreError(invalid("A curve point", dict(point), f"a mapping with a {key!r} value"))
-        values = [point.get(k) for k in POINT_FIELDS]
+        branch = point.get("branch", 0)
+        if isinstance(branch, bool) or not isinstance(branch, int) or branch < 0:
+            raise StoreError(invalid("The 'branch' of a curve point", branch,
+                                     "a non-negative integer (0 for the main line)"))
+        values = [branch, *(point.get(k) for k in POINT_FIELDS[1:])]
         cur = self._con.execute(
-            "INSERT OR IGNORE INTO points (run_id, step, tokens, flops, flops_full, train_loss, eval_loss, "
-            "lr, wall_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (self._id(run), *values))
+            f"INSERT OR IGNORE INTO points (run_id, {', '.join(POINT_FIELDS)}) "
+            f"VALUES (?, {', '.join('?' * len(POINT_FIELDS))})", (self._id(run), *values))
         return cur.rowcount == 1
 
-    def points(self, run: str | int) -> list[dict[str, Any]]:
-        """A run's curve points, by step."""
-        rows = self._con.execute(f"SELECT {', '.join(POINT_FIELDS)} FROM points WHERE run_id = ? ORDER BY step",
-                                 (self._id(run),))
+    def points(self, run: str | int, branch: int | None = 0) -> list[dict[str, Any]]:
+        """A run's curve points by step: of its main line (``branch=0``), of one cooldown branch, or
+        of every line (``branch=None``, ordered by branch, then step)."""
+        rows = self._con.execute(
+            f"SELECT {', '.join(POINT_FIELDS)} FROM points WHERE run_id = ? AND (? IS NULL OR branch = ?) "
+            "ORDER BY branch, step", (self._id(run), branch, branch))
         return [dict(r) for r in rows]
 
     def n_points(self) -> dict[str, int]:
@@ -367,25 +384,44 @@ class Store:
             "SELECT r.name, COUNT(*) FROM points p JOIN runs r ON r.id = p.run_id GROUP BY r.id")}
 
     # -- the run table --------------------------------------------------------------------------
-    def to_table(self, final: bool = True) -> pd.DataFrame:
-        """The canonical run table (see the module docstring for N, D, C and loss).
+    def to_table(self, final: bool | None = None, *, points: str | None = None) -> pd.DataFrame:
+        """The canonical run table (see the module docstring for N, D, C, loss and branch).
 
-        ``final=True``: one row per *done* run, at its last evaluated step (for a WSD schedule that is
-        the end of its decay, the only point of the curve fully annealed). ``final=False``: every
-        curve point of every run, with its ``status``, so partial curves can be inspected.
+        ``points`` selects the rows (one of :data:`POINT_SELECTIONS`):
+
+        * ``"final"`` (the default): one row per *done* run, at the last evaluated step of its main
+          line (for a WSD schedule the end of its decay, the only main-line point fully annealed);
+        * ``"annealed"``: those rows plus the end point of every cooldown branch, of every run
+          (a branch point is final once reported, even while its run goes on): for WSD runs with
+          ``schedule.branches``, every point at the end of a decay (Hägele et al. 2024). The same as
+          ``"final"`` when no run has branches;
+        * ``"all"``: every curve point of every run and branch, with its ``status``, so partial curves
+          can be inspected.
+
+        ``final=True`` / ``final=False`` (the older form) mean ``"final"`` / ``"all"``. Rows are in the
+        order the runs were planned, then by step (a run's rows by D), then branch.
         """
+        if final is not None and points is not None:
+            raise StoreError(f"give either final={final!r} or points={points!r} to to_table, not both.")
+        selection = points if points is not None else ("all" if final is False else "final")
+        if selection not in POINT_SELECTIONS:
+            raise StoreError(invalid("The 'points' selection", selection, f"one of {POINT_SELECTIONS}"))
         sql = ("SELECT r.name, r.status, r.config, r.N_total, r.N_nonembed, r.N_nonzero, r.target_tokens, "
-               "r.target_flops, p.step, p.tokens, p.flops, p.flops_full, p.train_loss, p.eval_loss, p.lr, "
-               "p.wall_time FROM points p JOIN runs r ON r.id = p.run_id")
-        if final:
-            sql += (" WHERE r.status = 'done' AND p.step = "
-                    "(SELECT MAX(q.step) FROM points q WHERE q.run_id = r.id)")
-        sql += " ORDER BY r.id, p.step"
+               "r.target_flops, p.branch, p.step, p.tokens, p.flops, p.flops_full, p.train_loss, "
+               "p.eval_loss, p.lr, p.wall_time FROM points p JOIN runs r ON r.id = p.run_id")
+        last_of_done_run = ("(r.status = 'done' AND p.branch = 0 AND p.step = "
+                            "(SELECT MAX(q.step) FROM points q WHERE q.run_id = r.id AND q.branch = 0))")
+        if selection == "final":
+            sql += f" WHERE {last_of_done_run}"
+        elif selection == "annealed":
+            sql += f" WHERE {last_of_done_run} OR p.branch > 0"
+        sql += " ORDER BY r.id, p.step, p.branch"
         rows = []
         for r in self._con.execute(sql):
             cfg = json.loads(r["config"])
             rows.append({
-                "run": r["name"], "status": r["status"], "step": r["step"], "D": r["tokens"],
+                "run": r["name"], "status": r["status"], "branch": r["branch"], "step": r["step"],
+                "D": r["tokens"],
                 "loss": r["eval_loss"], "train_loss": r["train_loss"], "C": r["flops_full"],
                 "flops": r["flops"], "flops_full": r["flops_full"], "N": r["N_total"],
                 "N_total": r["N_total"], "N_nonembed": r["N_nonembed"], "N_nonzero": r["N_nonzero"],
@@ -397,6 +433,7 @@ class Store:
                 "target_flops": r["target_flops"],
             })
         df = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+        df["branch"] = df["branch"].astype(int)
         for col in ("N", "N_total", "N_nonembed", "N_nonzero", "C", "flops", "flops_full", "loss",
                     "train_loss", "lr_step", "wall_time", "target_flops"):
             df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
@@ -503,4 +540,5 @@ def _check_is_store(path: Path) -> None:
                          "meta marker); left unchanged.")
 
 
-__all__ = ["POINT_FIELDS", "SCHEMA_VERSION", "STATUSES", "TABLE_COLUMNS", "RunRecord", "Store"]
+__all__ = ["POINT_FIELDS", "POINT_SELECTIONS", "SCHEMA_VERSION", "STATUSES", "TABLE_COLUMNS", "RunRecord",
+           "Store"]
