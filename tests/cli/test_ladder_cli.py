@@ -124,6 +124,26 @@ def test_design_grids(tmp_path: Path) -> None:
     assert code == 0 and "3 runs written to" in stdout and "isoflop-1e11-" in stdout
 
 
+def test_design_shape_rule_and_width_scaled_lr(tmp_path: Path) -> None:
+    out = tmp_path / "iso.toml"
+    code, stdout, _ = run("ladder", "design", "--budgets", "1e11,2e11", "--sizes", "5", *TINY, "--lr", "3e-3",
+                          "--min-layers", "2", "--width-step", "4", "--lr-width-exponent", "1",
+                          "--lr-ref-width", "64", "--out", str(out), "--json")
+    assert code == 0, stdout
+    d = json.loads(stdout)
+    assert d["ladder"]["min_layers"] == 2 and d["ladder"]["width_step"] == 4
+    for r in d["runs"]:
+        assert r["n_layer"] >= 2 and r["d_model"] % 4 == 0
+        assert r["d_model"] // r["n_head"] >= 16 or r["n_head"] == 1
+        assert r["lr"] == pytest.approx(3e-3 * 64 / r["d_model"], rel=1e-3)   # muP's 1/width, 4 digits
+    assert len({r["d_model"] for r in d["runs"]}) >= 4
+    # a sparsity grid keeps its own widths: the options are refused, nothing is written
+    out2 = tmp_path / "sparse.toml"
+    code, _, err = run("ladder", "design", "--sparsities", "0,0.5", "--params", "2e4", "--tokens", "1e5", *TINY,
+                       "--width-step", "4", "--out", str(out2))
+    assert code == 2 and "--width-step" in err and not out2.exists()
+
+
 def test_design_and_export_wsd_branches(tmp_path: Path) -> None:
     grid = ["ladder", "design", "--params", "2e4", "--tokens", "1e5,2e5", *TINY]   # 195 and 390 steps
     a, b = tmp_path / "a.toml", tmp_path / "b.toml"

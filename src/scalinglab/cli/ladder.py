@@ -196,6 +196,12 @@ def ladder() -> None:
 @click.option("--head-dim", default=_design.HEAD_DIM, show_default=True, type=int, help="Shape rule: head size.")
 @click.option("--min-layers", default=_design.MIN_LAYERS, show_default=True, type=int,
               help="Shape rule: fewest layers.")
+@click.option("--width-step", default=None, type=int,
+              help="Shape rule: d_model is a multiple of this (default: the head size; heads stay >= --head-dim).")
+@click.option("--lr-width-exponent", default=0.0, show_default=True, type=float,
+              help="IsoFLOP and N x D designs: lr x (--lr-ref-width / d_model) ** this (1 = muP's Adam rule).")
+@click.option("--lr-ref-width", default=64, show_default=True, type=int,
+              help="The width at which a run gets --lr unscaled.")
 @click.option("--min-steps", default=_design.MIN_STEPS, show_default=True, type=int,
               help="Fewest optimizer steps a run may have.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The ladder file to write.")
@@ -207,7 +213,8 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
                context: int | None, batch_tokens: int | None, lr: float | None, schedule: str | None,
                wsd_branches: str | None, evals: int | None, seed: int | None, corpus: str | None,
                sets: Sequence[str], aspect: float,
-               head_dim: int, min_layers: int, min_steps: int, out: str, as_json: bool) -> None:
+               head_dim: int, min_layers: int, width_step: int | None, lr_width_exponent: float,
+               lr_ref_width: int, min_steps: int, out: str, as_json: bool) -> None:
     """Write a ladder file: IsoFLOP profiles (--budgets), an N x D grid (--params, --tokens), a sparsity
     grid (--sparsities with --params, --tokens) or a learning-rate x batch grid (--lr-grid, --batch-grid,
     at --budgets or --params/--tokens)."""
@@ -222,6 +229,9 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
         overrides["schedule"] = {"name": "wsd", **overrides.get("schedule", {}), "branches": fractions}
     shape: dict[str, Any] = {"aspect": aspect, "head_dim": head_dim, "min_layers": min_layers,
                              "min_steps": min_steps}
+    if width_step is not None:
+        shape["width_step"] = width_step
+    lr_rule = {"lr_width_exponent": lr_width_exponent, "lr_ref_width": lr_ref_width} if lr_width_exponent else {}
     budgets_ = _numbers(budgets, "--budgets")
     params_, tokens_ = _numbers(params, "--params"), _numbers(tokens, "--tokens")
     lrs, batches = _numbers(lr_grid, "--lr-grid"), _numbers(batch_grid, "--batch-grid", int)
@@ -240,6 +250,9 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
         if budgets_ is not None or lrs is not None or batches is not None:
             raise ConfigError("--sparsities makes a sparsity x N_nonzero x D grid: drop --budgets, --lr-grid and "
                               "--batch-grid.")
+        if width_step is not None or lr_rule:
+            raise ConfigError("--width-step and --lr-width-exponent apply to IsoFLOP and N x D designs, not to a "
+                              "sparsity grid (its widths are multiples of --head-dim).")
         runs = _design.grid_sparse(sparsities_, params_, tokens_, **shape, **overrides)
         meta = {"design": "sparse", "sparsities": sparsities_, "params": params_, "tokens": tokens_}
     elif lrs is not None or batches is not None:
@@ -256,16 +269,18 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
     elif params_ is not None or tokens_ is not None:
         if params_ is None or tokens_ is None:
             raise ConfigError("an N x D grid needs both --params and --tokens.")
-        runs = _design.grid_nd(params_, tokens_, **shape, **overrides)
+        runs = _design.grid_nd(params_, tokens_, **shape, **lr_rule, **overrides)
         meta = {"design": "nd", "params": params_, "tokens": tokens_}
     elif budgets_ is not None:
-        runs = _design.isoflop(budgets_, sizes, tokens_per_param, span=span, **shape, **overrides)
+        runs = _design.isoflop(budgets_, sizes, tokens_per_param, span=span, **shape, **lr_rule, **overrides)
         meta = {"design": "isoflop", "budgets": budgets_, "sizes": sizes, "tokens_per_param": tokens_per_param,
                 "span": span}
     else:
         raise ConfigError("say what to design: --budgets (IsoFLOP profiles), --params and --tokens (N x D grid), "
                           "or --lr-grid/--batch-grid (learning-rate x batch grid).")
-    meta.update(aspect=aspect, head_dim=head_dim, min_layers=min_layers, min_steps=min_steps)
+    meta.update(aspect=aspect, head_dim=head_dim, min_layers=min_layers, min_steps=min_steps, **lr_rule)
+    if width_step is not None:
+        meta["width_step"] = width_step
     if fractions is not None:
         meta["wsd_branches"] = fractions
     if sets:
