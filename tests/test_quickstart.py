@@ -37,8 +37,9 @@ def test_design_fits_the_time_budget_and_follows_the_shape_rule(tiny_settings: N
         assert r.n_layer >= qs.SHAPE["min_layers"]
         assert r.d_model % qs.SHAPE["width_step"] == 0
         assert r.d_model // r.n_head >= qs.SHAPE["head_dim"] or r.n_head == 1
-        # the learning rate follows 1/d_model from lr at width 64
-        assert r.lr == pytest.approx(qs.SETTINGS["lr"] * 64 / r.d_model, rel=1e-3)
+        # the learning rate rule: lr (ref / d_model) ** exponent
+        scale = (qs.SHAPE["lr_ref_width"] / r.d_model) ** qs.SHAPE["lr_width_exponent"]
+        assert r.lr == pytest.approx(qs.SETTINGS["lr"] * scale, rel=1e-3)
     # a longer budget designs a larger ladder
     bigger, _ = qs.design_ladder(2.0, workers=2)
     assert min(r.budget_flops for r in bigger) > budgets[0]
