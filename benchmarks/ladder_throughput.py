@@ -193,12 +193,14 @@ def main() -> None:
                 t_ours = time.perf_counter() - t0
         print(f"quickstart ladder ({len(runs)} runs, {tokens:.3g} training tokens, {args.ladder_minutes} min design):")
         print(f"  plain loop, sequential, {cores} threads, no evaluation: {t_plain:7.1f} s  {tokens / t_plain:9.0f} tok/s")
-        print(f"  plain loop, sequential, {cores} threads, same evaluations: {t_plain_eval:7.1f} s  "
-              f"{tokens / t_plain_eval:9.0f} tok/s")
+        if not args.skip_plain_evals:
+            print(f"  plain loop, sequential, {cores} threads, same evaluations: {t_plain_eval:7.1f} s  "
+                  f"{tokens / t_plain_eval:9.0f} tok/s")
         print(f"  scalinglab executor, {cores} x 1 thread: {t_ours:7.1f} s  {tokens / t_ours:9.0f} tok/s "
               f"(end to end: worker start, evaluations and checkpoints included)")
-        print(f"  ratio: {t_plain / t_ours:.2f}x against the plain loop without evaluation, "
-              f"{t_plain_eval / t_ours:.2f}x against it with the same evaluations")
+        print(f"  ratio: {t_plain / t_ours:.2f}x against the plain loop without evaluation"
+              + ("" if args.skip_plain_evals else
+                 f", {t_plain_eval / t_ours:.2f}x against it with the same evaluations"))
     print(json.dumps({"peaks_gflops": {"fp32": p32 / 1e9, "bf16": p16 / 1e9}, "models": rows}))
 
 

@@ -80,12 +80,16 @@ def estimate_seconds(runs: list[RunConfig], workers: int) -> float:
     return total / max(1, workers) + WORKER_START_S
 
 
-def design_ladder(minutes: float, workers: int, seed: int = 0) -> tuple[list[RunConfig], float]:
-    """The largest 1:2:4:8 IsoFLOP ladder whose estimated time fits ``minutes`` (and the estimate)."""
+def design_ladder(minutes: float, workers: int, seed: int = 0,
+                  ratios: tuple[float, ...] = RATIOS) -> tuple[list[RunConfig], float]:
+    """The largest IsoFLOP ladder with budgets in ``ratios`` (1:2:4:8) whose estimated time fits
+    ``minutes`` (and the estimate)."""
+    if len(ratios) < 2 or any(not (isinstance(r, (int, float)) and r > 0) for r in ratios):
+        raise ConfigError(invalid("The budget ratios", list(ratios), "two or more positive numbers"))
     budget_s = minutes * 60.0 * SHARE_TRAINING
 
     def ladder(base: float) -> list[RunConfig]:
-        return design.isoflop([base * r for r in RATIOS], sizes=SIZES, tokens_per_param=TOKENS_PER_PARAM,
+        return design.isoflop([base * r for r in ratios], sizes=SIZES, tokens_per_param=TOKENS_PER_PARAM,
                               span=SPAN, seed=seed, group="quickstart", **SHAPE, **SETTINGS)
 
     lo, hi = 1e8, 1e16    # bisection on the smallest budget, in log space
@@ -110,8 +114,10 @@ def design_ladder(minutes: float, workers: int, seed: int = 0) -> tuple[list[Run
 
 
 def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, workers: int | None = None,
-               seed: int = 0, bootstrap: int = 200, progress: bool = True) -> dict[str, Any]:
-    """Run the whole loop; returns the summary written to ``out/summary.json``."""
+               seed: int = 0, bootstrap: int = 200, progress: bool = True,
+               ratios: tuple[float, ...] = RATIOS) -> dict[str, Any]:
+    """Run the whole loop; returns the summary written to ``out/summary.json``. ``ratios``: the
+    budgets' ratios (the largest is held out)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or cpu_count()
@@ -121,9 +127,9 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
         runs = design.read_toml(ladder_path)
         estimate = estimate_seconds(runs, workers)
     else:
-        runs, estimate = design_ladder(minutes, workers, seed)
+        runs, estimate = design_ladder(minutes, workers, seed, ratios)
         design.write_toml(ladder_path, runs, {"design": "quickstart isoflop", "minutes": minutes,
-                                              "ratios": list(RATIOS), "sizes": SIZES})
+                                              "ratios": list(ratios), "sizes": SIZES})
     t0 = time.perf_counter()
     with Store(store_path) as store:
         summary_run = execute(runs, store, checkpoint_dir=out / "checkpoints", workers=workers, threads=1,
@@ -149,7 +155,8 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
                            held_out=held_out, title="scalinglab quickstart",
                            subtitle=f"{len(final)} runs on the embedded corpus in {seconds / 60:.1f} min "
                                     f"(estimated {estimate / 60:.1f} min); Chinchilla fitted on the "
-                                    f"{len(RATIOS) - 1} smaller budgets, back-tested on the largest.")
+                                    f"{final['budget_flops'].nunique() - 1} smaller budgets, back-tested on "
+                                    "the largest.")
     fit_d = fit.to_dict()
     fit_d.pop("residuals", None)
     fit_d["bootstrap"] = {k: v for k, v in fit_d["bootstrap"].items() if k != "draws"}
