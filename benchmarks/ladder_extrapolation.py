@@ -25,9 +25,9 @@ from scalinglab.execute import cpu_count
 from scalinglab.fit import LawFit
 from scalinglab.fit.predict import predict
 from scalinglab.ladder.config import RunConfig
+from scalinglab.ladder.design import width_scaled_lr
 from scalinglab.ladder.train import train
 from scalinglab.plan import plan
-from scalinglab.ladder.design import width_scaled_lr
 from scalinglab.quickstart import SETTINGS, SHAPE, quickstart
 from scalinglab.store import Store
 
@@ -73,7 +73,7 @@ def main() -> None:
     shape = shape_for_total(p["N"], context, vocab)
     n_total = units.param_counts(shape["n_layer"], shape["d_model"], context, vocab)["N_total"]
     bt = SETTINGS["batch_tokens"]
-    tokens = int(round(c_big / (6 * n_total) / bt)) * bt
+    tokens = round(c_big / (6 * n_total) / bt) * bt
     lr = width_scaled_lr(SETTINGS["lr"], shape["d_model"], SHAPE["lr_width_exponent"], SHAPE["lr_ref_width"])
     cfg = RunConfig.from_dict({**SETTINGS, "n_layer": shape["n_layer"], "d_model": shape["d_model"],
                                "n_head": shape["n_head"], "lr": lr, "tokens": tokens, "seed": args.seed,

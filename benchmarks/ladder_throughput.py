@@ -169,7 +169,7 @@ def main() -> None:
         torch.set_num_threads(cores)
         rows.append({"N_nonembed": s["N_nonembed"], "shape": [s["n_layer"], s["d_model"], s["n_head"]],
                      "plain_tok_s": plain, "ours_tok_s": ours, "ratio": ours / plain, "flops_per_token": fpt})
-        print(f"{s['N_nonembed']:>10} {str((s['n_layer'], s['d_model'])):>12} {plain:>12.0f} {plain * fpt / 1e9:>8.1f} "
+        print(f"{s['N_nonembed']:>10} {(s['n_layer'], s['d_model'])!s:>12} {plain:>12.0f} {plain * fpt / 1e9:>8.1f} "
               f"{ours:>11.0f} {ours * fpt / 1e9:>8.1f} {ours / plain:>6.2f}  {dtype}")
 
     if not args.skip_ladder:
@@ -186,11 +186,10 @@ def main() -> None:
                 plain_train(data, r.n_layer, r.d_model, r.n_head, r.steps, r.batch_tokens, r.lr,
                             evals=r.evals, eval_tokens=r.eval_tokens, val=val)
             t_plain_eval = time.perf_counter() - t0
-        with tempfile.TemporaryDirectory() as tmp:
-            with Store(Path(tmp) / "runs.db") as store:
-                t0 = time.perf_counter()
-                execute(runs, store, checkpoint_dir=Path(tmp) / "ckpt", workers=cores, threads=1, progress=False)
-                t_ours = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "runs.db") as store:
+            t0 = time.perf_counter()
+            execute(runs, store, checkpoint_dir=Path(tmp) / "ckpt", workers=cores, threads=1, progress=False)
+            t_ours = time.perf_counter() - t0
         print(f"quickstart ladder ({len(runs)} runs, {tokens:.3g} training tokens, {args.ladder_minutes} min design):")
         print(f"  plain loop, sequential, {cores} threads, no evaluation: {t_plain:7.1f} s  {tokens / t_plain:9.0f} tok/s")
         if not args.skip_plain_evals:

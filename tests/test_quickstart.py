@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 pytest.importorskip("torch")
 
-from scalinglab import quickstart as qs  # noqa: E402
-from scalinglab.cli import main  # noqa: E402
-from scalinglab.ladder import design  # noqa: E402
+from scalinglab import quickstart as qs
+from scalinglab.cli import main
+from scalinglab.ladder import design
 
 
 @pytest.fixture

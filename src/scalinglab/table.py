@@ -115,7 +115,7 @@ def apply_map(df: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
             continue
         try:
             value = df.eval(source, engine="python")
-        except Exception as exc:  # pandas raises many types for a bad expression
+        except Exception as exc:  # noqa: BLE001  (pandas raises many types for a bad expression)
             raise DataError(
                 f"--map {col}={source!r}: no column {source!r} in the data (columns: {list(df.columns)}), "
                 f"and it is not a valid expression over them ({type(exc).__name__}: {exc})."
@@ -130,7 +130,7 @@ def apply_where(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
         return df
     try:
         mask = df.eval(where, engine="python")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (pandas raises many types for a bad expression)
         raise DataError(f"the filter {where!r} could not be evaluated: {type(exc).__name__}: {exc}") from None
     if not (isinstance(mask, pd.Series) and mask.dtype == bool):
         raise DataError(invalid("The filter", where, "a boolean expression over the columns, e.g. 'C < 1e21'"))

@@ -95,9 +95,9 @@ def test_dense_runs_report_a_cost_multiplier_of_one() -> None:
     assert [ph["phase"] for ph in summary["phases"]] == ["dense"] and points[-1]["sparsity"] == 0.0
 
 
-@pytest.mark.parametrize("kw", [dict(target=0.5, method="nm", n=2, m=4),
-                                dict(target=0.5, method="static", n=2, m=4),
-                                dict(target=0.5, method="gmp", n=2, m=4, update_every=5)])
+@pytest.mark.parametrize("kw", [{"target": 0.5, "method": "nm", "n": 2, "m": 4},
+                                {"target": 0.5, "method": "static", "n": 2, "m": 4},
+                                {"target": 0.5, "method": "gmp", "n": 2, "m": 4, "update_every": 5}])
 def test_nm_runs_end_in_the_pattern(tmp_path: Path, kw: dict[str, Any]) -> None:
     ckpt = tmp_path / "nm.pt"
     _, summary = run(dataclasses.replace(sparse(**kw), tokens=20 * B, evals=2), checkpoint_path=ckpt)

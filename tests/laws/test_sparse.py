@@ -15,7 +15,6 @@ from scalinglab.fit._optimize import fd_jacobian
 from scalinglab.fit.core import Problem
 from scalinglab.laws import sparse
 
-
 #: the held-out run of the official notebook: S = 0.75, N_nonzero = 48 * 12 * 1024^2, 500k steps
 HELD_OUT = {"S": np.array([0.75]), "N_nonzero": np.array([48 * 12 * 1024**2]), "D": np.array([5e5])}
 HELD_OUT_LOSS = 1.4827780204906797

@@ -14,7 +14,6 @@ from scalinglab.errors import DataError, FitError, ParameterError
 from scalinglab.fit import Fit, LawFit
 from scalinglab.laws import steplaw
 
-
 LAW = laws.get("steplaw")
 PAPER = dict(LAW.preset("li2025").params)
 REFIT = dict(LAW.preset("li2025_released_refit").params)

@@ -65,7 +65,7 @@ def backtest(df: pd.DataFrame, law: str | Law, train_where: str, *, seed: int = 
         "law": lw.name,
         "train_where": train_where,
         "train_points": int(result.n_points),
-        "test_points": int(len(test)),
+        "test_points": len(test),
         "are_mean": float(np.mean(are)),
         "are_max": float(np.max(are)),
         "coverage": float(np.mean(inside)) if has_interval else None,

@@ -20,10 +20,16 @@ from scipy import optimize
 
 from .. import laws as _laws
 from .. import table as _table
-from ..errors import (BoundWarning, ConvergenceWarning, FitError, IdentifiabilityWarning, ParameterError,
-                      invalid)
+from ..errors import (
+    BoundWarning,
+    ConvergenceWarning,
+    FitError,
+    IdentifiabilityWarning,
+    ParameterError,
+    invalid,
+)
 from ..laws import Law, Objective
-from ._optimize import Array, irls_weight, minimize_batched, objective_values, fd_jacobian
+from ._optimize import Array, fd_jacobian, irls_weight, minimize_batched, objective_values
 from .result import Fit
 
 log = logging.getLogger(__name__)
@@ -312,8 +318,8 @@ def _conditioning_warnings(prob: Problem, theta: Array) -> list[str]:
     dead = diag <= FLAT_DIAG * max(float(diag.max()), 1e-300)
     if dead.any():
         names = [p.name for p, z in zip(prob.free, dead) if z]
-        return [f"flat direction: the objective does not respond to {names} at the optimum (their terms "
-                "contribute nothing); those parameters are not identified by the data."]
+        return [(f"flat direction: the objective does not respond to {names} at the optimum (their terms "
+                 "contribute nothing); those parameters are not identified by the data.")]
     d = np.sqrt(diag)
     Hn = H / np.outer(d, d)
     ev, vec = np.linalg.eigh(Hn)

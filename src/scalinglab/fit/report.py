@@ -28,10 +28,10 @@ def fit_report(fit: Fit) -> str:
         delta = f", delta={obj['delta']:g}" if obj.get("delta") else ""
         lines += [
             f"    data: {fit.data.get('source', '')} ({fit.n_points} points)",
-            f"    objective: {obj.get('kind')}{delta} on {obj.get('space')} residuals, summed; "
-            f"value {_g(obj.get('value'), 8)}",
-            f"    starts: {fit.n_starts}, reaching the best value: {fit.n_at_best}; "
-            f"converged: {'yes' if fit.converged else 'NO'}",
+            (f"    objective: {obj.get('kind')}{delta} on {obj.get('space')} residuals, summed; "
+             f"value {_g(obj.get('value'), 8)}"),
+            (f"    starts: {fit.n_starts}, reaching the best value: {fit.n_at_best}; "
+             f"converged: {'yes' if fit.converged else 'NO'}"),
         ]
         b = fit.bootstrap
         if b:

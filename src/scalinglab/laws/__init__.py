@@ -6,10 +6,8 @@ adds a user's own law, which every fit, back-test, predict and plan command can 
 
 from __future__ import annotations
 
-from ._base import Law, Objective, Param, Preset, available, get, register
-
 # Importing a law module registers its laws.
-from . import (anneal, chinchilla, datablations, kaplan, overtrain, precision, sparse,  # noqa: E402,F401
-               steplaw, vocab)
+from . import anneal, chinchilla, datablations, kaplan, overtrain, precision, sparse, steplaw, vocab  # noqa: F401
+from ._base import Law, Objective, Param, Preset, available, get, register
 
 __all__ = ["Law", "Objective", "Param", "Preset", "available", "get", "register"]

@@ -29,8 +29,18 @@ import numpy as np
 from scipy import optimize
 
 from ..errors import ParameterError, invalid
-from ._base import (Array, Inputs, Law, Objective, Param, Params, Preset, positive_array, register,
-                    resolve_params)
+from ._base import (
+    Array,
+    Inputs,
+    Law,
+    Objective,
+    Param,
+    Params,
+    Preset,
+    positive_array,
+    register,
+    resolve_params,
+)
 
 #: parameter names of the law, in order (as in the paper's Table 2)
 PARAM_NAMES = ("n", "alpha", "d", "beta", "eps", "gamma", "delta", "nu")

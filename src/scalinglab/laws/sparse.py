@@ -24,8 +24,18 @@ import numpy as np
 from scipy import optimize
 
 from ..errors import ParameterError, invalid
-from ._base import (Array, Inputs, Law, Objective, Param, Params, Preset, positive_array, register,
-                    resolve_params)
+from ._base import (
+    Array,
+    Inputs,
+    Law,
+    Objective,
+    Param,
+    Params,
+    Preset,
+    positive_array,
+    register,
+    resolve_params,
+)
 
 #: parameter names of the law, in order
 PARAM_NAMES = ("a_S", "b_S", "c_S", "b_N", "a_D", "b_D", "c")

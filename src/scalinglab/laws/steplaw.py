@@ -31,8 +31,18 @@ import pandas as pd
 
 from .. import table as _table
 from ..errors import FitError, ParameterError, invalid
-from ._base import (Array, Inputs, Law, Objective, Param, Params, Preset, positive_array, register,
-                    resolve_params)
+from ._base import (
+    Array,
+    Inputs,
+    Law,
+    Objective,
+    Param,
+    Params,
+    Preset,
+    positive_array,
+    register,
+    resolve_params,
+)
 
 #: parameter names of the law, in order
 PARAM_NAMES = ("lr_scale", "lr_exp_N", "lr_exp_D", "batch_scale", "batch_exp_D")

@@ -219,7 +219,7 @@ def plan_sparse(fit: Fit, flops: float, *, n_nonzero: float | None = None, spars
         raise DataError(f"the sparse law gives no finite loss at C = {C:.3g} FLOPs with these parameters.")
     D = float(_data(S, N, C, tpd, window))
     loss = float(_loss(p, S, N, D))
-    Nd, Sd = _optimum(p, C, tpd, window, max_sparsity, n_nonzero, 0.0, refine=True)
+    Nd, _ = _optimum(p, C, tpd, window, max_sparsity, n_nonzero, 0.0, refine=True)
     Dd = float(_data(0.0, Nd, C, tpd, window))
     out: dict[str, Any] = {
         "law": "sparse", "flops": C, "n_convention": fit.law_.n_convention, "preset": fit.preset,
@@ -253,7 +253,7 @@ def plan_sparse(fit: Fit, flops: float, *, n_nonzero: float | None = None, spars
                 "S_interval": None if sparsity is not None else np.quantile(arr[:, 1], q).tolist(),
                 "N_interval": None if n_nonzero is not None else np.quantile(arr[:, 0], q).tolist(),
                 "tokens_interval": np.quantile(arr[:, 2], q).tolist(), "ci_level": level,
-                "n_draws": int(len(arr)),
+                "n_draws": len(arr),
             })
     n_axis, c_axis = default_contour_grid(N, C)
     out["contour"] = contour(p, contour_n if contour_n is not None else n_axis,

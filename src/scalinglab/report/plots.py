@@ -6,7 +6,7 @@ from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")  # noqa: E402  (files only; the report never opens a window)
+matplotlib.use("Agg")
 
 import numpy as np
 import pandas as pd
