@@ -53,11 +53,15 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=None, help="train a fresh quickstart ladder first")
     ap.add_argument("--out", type=Path, default=Path("extrapolation-out"))
     ap.add_argument("--ratios", default="1,2,4,8", help="with --minutes: the ladder's budget ratios")
+    ap.add_argument("--min-layers", type=int, default=None,
+                    help="with --minutes: override the quickstart shape rule's fewest layers")
     ap.add_argument("--factor", type=float, default=10.0)
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     store_path = args.store
+    if args.min_layers is not None:
+        SHAPE["min_layers"] = args.min_layers   # the ladder and the trained shape follow the same rule
     if args.minutes is not None:
         quickstart(args.minutes, args.out, progress=False,
                    ratios=tuple(float(r) for r in args.ratios.split(",")))

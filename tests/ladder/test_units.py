@@ -63,3 +63,20 @@ def test_invalid_arguments_name_the_parameter() -> None:
         units.param_counts(2, 8, 16, 32, sparsity=1.0)
     with pytest.raises(ParameterError, match="'n_nonembed' parameter must be a positive number"):
         units.shape_for_params(-5)
+
+
+def test_shape_rule_min_layers_and_width_step_by_hand() -> None:
+    # N = 3e4, aspect 32: L = round((3e4 / (12 * 32^2))^(1/3)) = round(1.35) = 1
+    assert units.shape_for_params(3e4)["n_layer"] == 1
+    # at least 2 layers: width k * 16 with 12 * 2 * d^2 + 2 * 2 * d + d nearest 3e4 on a log scale:
+    # d = 32 gives 24,736 (|ln| 0.193), d = 48 gives 55,536 (0.616)
+    assert units.shape_for_params(3e4, min_layers=2) == {"n_layer": 2, "d_model": 32, "n_head": 2,
+                                                         "N_nonembed": 24_736}
+    # widths in steps of 4: d = 36 gives 24 * 1296 + 144 + 36 = 31,284 (|ln| 0.042); heads stay >= 16
+    # wide: the largest divisor j of 36 with 36 / j >= 16 is 2
+    assert units.shape_for_params(3e4, min_layers=2, width_step=4) == {"n_layer": 2, "d_model": 36, "n_head": 2,
+                                                                       "N_nonembed": 31_284}
+    # d = 20 (step 4): no divisor but 1 keeps heads >= 16 wide
+    assert units.shape_for_params(1e4, min_layers=2, width_step=4)["n_head"] == 1
+    with pytest.raises(ParameterError, match="min_layers"):
+        units.shape_for_params(3e4, min_layers=5, max_layers=4)
