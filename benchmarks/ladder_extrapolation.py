@@ -95,7 +95,9 @@ def main() -> None:
     measured = summary["final_loss"]
     yhat = float(pred["prediction"].iloc[0])
     lo, hi = float(pred["lo"].iloc[0]), float(pred["hi"].iloc[0])
-    print(f"trained in {time.perf_counter() - t0:.0f} s")
+    print(f"trained in {time.perf_counter() - t0:.0f} s; {summary['epochs']:.2f} epochs of the corpus's "
+          f"{summary['unique_tokens']:,} training tokens (the ladder's largest run: "
+          f"{final['D'].max() / summary['unique_tokens']:.2f})")
     print(f"predicted loss {yhat:.4f} [{lo:.4f}, {hi:.4f}]  measured {measured:.4f}  "
           f"relative error {100 * abs(yhat - measured) / measured:.2f}%  inside interval: {lo <= measured <= hi}")
 

@@ -70,6 +70,13 @@ WORKER_START_S = 5.0       # per worker: process start, torch import, corpus loa
 SHARE_TRAINING = 0.8       # of the time budget; the rest is fitting, reporting and slack
 
 
+def _unique_tokens(run: RunConfig) -> int:
+    """Training tokens of the ladder's corpus (its tokenised training split; cached, cheap)."""
+    from .ladder.corpus import load_tokens  # the ladder extra: quickstart trains anyway
+
+    return len(load_tokens(run.corpus, run.vocab).train)
+
+
 def estimate_seconds(runs: list[RunConfig], workers: int) -> float:
     """Estimated wall time of a ladder on ``workers`` single-thread workers (the throughput model)."""
     total = 0.0
@@ -149,6 +156,16 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
     c_plan = 10.0 * float(np.mean(6.0 * largest["N"] * largest["D"]))
     the_plan = make_plan(fit, c_plan, seed=seed)
     the_plan["flops_convention"] = "6 N_total D"
+    # Chinchilla assumes unique tokens; the embedded corpus is small, so say how often the plan repeats it
+    unique = _unique_tokens(runs[0])
+    the_plan["unique_tokens"] = unique
+    the_plan["epochs"] = the_plan["D"] / unique
+    if the_plan["epochs"] > 1.0:
+        the_plan["warning"] = (
+            f"the planned D = {the_plan['D']:.3g} tokens is {the_plan['epochs']:.1f} epochs of the corpus "
+            f"({unique:,} unique training tokens); the Chinchilla law assumes unique data, and in this "
+            "project's 10x extrapolation runs (2.7 and 5.3 epochs) the measured loss came out 4.7% and 8.0% "
+            "above the prediction. Use a larger corpus, or the datablations law (Muennighoff et al. 2023).")
 
     points = points.rename(columns={"D": "tokens"})
     report = ladder_report(out / "index.html", final=final, points=points, fit=fit, backtest=bt, plan=the_plan,
