@@ -53,6 +53,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=None, help="train a fresh quickstart ladder first")
     ap.add_argument("--out", type=Path, default=Path("extrapolation-out"))
     ap.add_argument("--ratios", default="1,2,4,8", help="with --minutes: the ladder's budget ratios")
+    ap.add_argument("--corpus", default=None,
+                    help="with --minutes: train the ladder and the big run on this corpus (default: embedded)")
     ap.add_argument("--min-layers", type=int, default=None,
                     help="with --minutes: override the quickstart shape rule's fewest layers")
     ap.add_argument("--factor", type=float, default=10.0)
@@ -60,6 +62,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     store_path = args.store
+    if args.corpus is not None:
+        SETTINGS["corpus"] = args.corpus        # the ladder and the big run train on it
     if args.min_layers is not None:
         SHAPE["min_layers"] = args.min_layers   # the ladder and the trained shape follow the same rule
     if args.minutes is not None:
