@@ -113,3 +113,23 @@ def test_backtest_on_the_largest_budgets(epoch_chinchilla: pd.DataFrame) -> None
     assert res["are_max"] == pytest.approx(max(ares))
     assert res["are_mean"] < 0.03
     assert 0 <= res["coverage"] <= 1
+
+
+def test_plan_reports_bootstrap_replicates_without_an_optimum(fitted: Fit) -> None:
+    """A replicate whose N term vanished (A = 0) has its optimum at N = 0: it is left out of the
+    intervals, and the plan says so instead of filling D_interval with infinities."""
+    import copy
+    import warnings as _w
+
+    broken = copy.deepcopy(fitted)
+    draws = broken.bootstrap["draws"]
+    k = len(draws["A"])
+    for i in range(5):
+        draws["A"][i] = 0.0
+    with _w.catch_warnings():
+        _w.simplefilter("error")   # no divide-by-zero RuntimeWarning escapes
+        res = plan(broken, 5.76e23)
+    assert res["warnings"] == [f"5 of {k} bootstrap replicates have no finite optimum (a term of the law "
+                               f"vanished); the intervals come from the other {k - 5}."]
+    assert all(np.isfinite(res["D_interval"])) and all(np.isfinite(res["N_interval"]))
+    assert "warnings" not in plan(fitted, 5.76e23)

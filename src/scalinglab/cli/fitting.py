@@ -360,6 +360,8 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
     t.add_row("tokens per parameter", f"{res['tokens_per_param']:.1f}", "")
     t.add_row("loss", _fmt(res["loss"]), _fmt(res["interval"]))
     console.print(t)
+    for w in res.get("warnings", []):
+        console.print(f"warning: {w}")
     if res["interval"] is None:
         console.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
 
@@ -437,6 +439,8 @@ def _plan_sparse(fit: Fit, flops: float, fixed: dict[str, float], n_nonzero: flo
     t.add_row("dense at this budget: N, tokens, loss",
               f"{_fmt(d['N_nonzero'])}, {_fmt(d['tokens'])}, {_fmt(d['loss'])}", "")
     console.print(t)
+    for w in res.get("warnings", []):
+        console.print(f"warning: {w}")
     if res["interval"] is None:
         console.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
     ct = res["contour"]

@@ -34,8 +34,8 @@ def quickstart_cmd(minutes: float, out: str, workers: int | None, seed: int, boo
     click.echo(f"plan at C = {p['flops']:.3g} FLOPs (6 N_total D): N = {p['N']:.3g}, D = {p['D']:.3g} tokens "
                f"({p['tokens_per_param']:.1f} tokens/param), loss {p['loss']:.4f}"
                + (f" [{iv[0]:.4f}, {iv[1]:.4f}]" if iv else ""))
-    if p.get("warning"):
-        click.echo(f"warning: {p['warning']}", err=True)
+    for w in p.get("warnings", []):
+        click.echo(f"warning: {w}", err=True)
     if s.get("failed"):
         click.echo(f"{len(s['failed'])} runs failed: see `scalinglab ladder status --store {s['store']}`", err=True)
     click.echo(f"report: {s['report']}")

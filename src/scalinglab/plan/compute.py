@@ -36,7 +36,8 @@ def chinchilla_optimum(params: Mapping[str, Any], C: float) -> tuple[Any, Any]:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         G = (al * A / (be * B)) ** (1.0 / (al + be))
         N = G * (C / 6.0) ** (be / (al + be))
-    return N, C / (6.0 * N)
+        D = C / (6.0 * N)
+    return N, D
 
 
 def _numeric_optimum(law: Law, params: Mapping[str, Any], C: float, fixed: Mapping[str, float]) -> tuple[float, float]:
@@ -124,7 +125,15 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     resid = np.asarray(fit.residuals, dtype=float)
     eps = rng.choice(resid, size=Ls_a.shape) if resid.size else np.zeros_like(Ls_a)
     noisy = Ls_a * np.exp(eps) if fit.objective.get("space") == "log" else Ls_a + eps
-    ok = np.isfinite(Ns_a) & np.isfinite(noisy)
+    # a replicate whose N term vanished (A or alpha at 0) puts its optimum at N = 0 or infinity:
+    # it has no allocation to report; the intervals come from the others, and the plan says how many
+    ok = np.isfinite(Ns_a) & (Ns_a > 0) & np.isfinite(noisy)
+    if not ok.all():
+        out["warnings"] = [f"{int((~ok).sum())} of {ok.size} bootstrap replicates have no finite optimum "
+                           "(a term of the law vanished); the intervals come from the other "
+                           f"{int(ok.sum())}."]
+    if ok.sum() < 2:
+        return out
     out["interval"] = [float(v) for v in np.quantile(noisy[ok], q)]
     out["mean_interval"] = [float(v) for v in np.quantile(Ls_a[ok], q)]
     out["N_interval"] = [float(v) for v in np.quantile(Ns_a[ok], q)]

@@ -67,7 +67,7 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
         sections.append(Section("Plan", tables=[pd.DataFrame([{k: _s(plan.get(k)) for k in keys}])],
                                 text=f"Compute-optimal allocation (N: {plan.get('n_convention')} parameters, "
                                      "C = 6ND) and the predicted loss with its prediction interval."
-                                     + (f" Warning: {plan['warning']}" if plan.get("warning") else "")))
+                                     + "".join(f" Warning: {w}" for w in plan.get("warnings", []))))
     if sparse_plan is not None:
         sections.append(_sparse_plan_section(sparse_plan, fit if fit is not None and fit.law == "sparse" else None))
     sections.append(Section("Runs", tables=[final.drop(columns=[c for c in ("config",) if c in final])]))
