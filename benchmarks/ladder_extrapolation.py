@@ -28,7 +28,7 @@ from scalinglab.ladder.config import RunConfig
 from scalinglab.ladder.design import width_scaled_lr
 from scalinglab.ladder.train import train
 from scalinglab.plan import plan
-from scalinglab.quickstart import SETTINGS, SHAPE, quickstart
+from scalinglab.quickstart import SETTINGS, SHAPE, point_budgets, quickstart
 from scalinglab.store import Store
 
 
@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--store", type=Path, default=Path("quickstart-out/runs.db"))
     ap.add_argument("--minutes", type=float, default=None, help="train a fresh quickstart ladder first")
     ap.add_argument("--out", type=Path, default=Path("extrapolation-out"))
-    ap.add_argument("--ratios", default="1,2,4,8", help="with --minutes: the ladder's budget ratios")
+    ap.add_argument("--ratios", default="1,2,4,8", help="the ladder's budget ratios")
     ap.add_argument("--corpus", default=None,
                     help="with --minutes: train the ladder and the big run on this corpus (default: embedded)")
     ap.add_argument("--min-layers", type=int, default=None,
@@ -71,10 +71,13 @@ def main() -> None:
                    ratios=tuple(float(r) for r in args.ratios.split(",")))
         store_path = args.out / "runs.db"
     with Store(store_path, create=False) as store:
-        final = store.to_table(final=True)
+        final = store.to_table(points="annealed")   # final points and cooldown-branch ends
+    ratios = [float(r) for r in args.ratios.split(",")]
+    top = float(final["budget_flops"].max())
+    final["budget_flops"] = point_budgets(final["C"], [top * r / max(ratios) for r in ratios])
     warnings.simplefilter("ignore")
     fit = LawFit("chinchilla", bootstrap=args.bootstrap, seed=args.seed).fit(final).result_
-    largest = final[final["budget_flops"] == final["budget_flops"].max()]
+    largest = final[final["budget_flops"] == top]
     c_big = args.factor * float(np.mean(6 * largest["N"] * largest["D"]))
     p = plan(fit, c_big, seed=args.seed)
     context, vocab = SETTINGS["context"], SETTINGS["vocab"]
@@ -88,7 +91,7 @@ def main() -> None:
                                "group": "extrapolation"})
     pred = predict(fit, {"N": [n_total], "D": [cfg.steps * bt]}, seed=args.seed)
     budgets = ", ".join(f"{b:.3g}" for b in sorted(final["budget_flops"].unique()))
-    print(f"ladder: {len(final)} runs, budgets {budgets} (full FLOPs)")
+    print(f"ladder: {len(final)} points (final points and cooldown-branch ends), budgets {budgets} (full FLOPs)")
     print(f"fit: {', '.join(f'{k}={v:.4g}' for k, v in fit.params.items())}")
     print(f"plan at C = {c_big:.3g} (6 N_total D, {args.factor:g}x the largest budget): N = {p['N']:.3g}, "
           f"D = {p['D']:.3g}, loss {p['loss']:.4f}")

@@ -31,6 +31,7 @@ from torch import nn
 
 from scalinglab import units
 from scalinglab.execute import cpu_count, execute
+from scalinglab.ladder import schedules
 from scalinglab.ladder.config import RunConfig
 from scalinglab.ladder.corpus import load_tokens
 from scalinglab.ladder.train import eval_steps, train
@@ -174,23 +175,28 @@ def main() -> None:
 
     if not args.skip_ladder:
         runs, _ = design_ladder(args.ladder_minutes, cores)
-        tokens = sum(r.steps * r.batch_tokens for r in runs)
+        # the plain loop trains as many steps as ours, cooldown branches included (their decays are
+        # extra steps; their end evaluations extra evaluations)
+        steps = {r.name: r.steps + sum(b.decay_steps for b in schedules.branches(r.schedule, r.lr, r.steps))
+                 for r in runs}
+        tokens = sum(steps[r.name] * r.batch_tokens for r in runs)
         t0 = time.perf_counter()
         for r in runs:
-            plain_train(data, r.n_layer, r.d_model, r.n_head, r.steps, r.batch_tokens, r.lr)
+            plain_train(data, r.n_layer, r.d_model, r.n_head, steps[r.name], r.batch_tokens, r.lr)
         t_plain = time.perf_counter() - t0
         t_plain_eval = float("nan")
         if not args.skip_plain_evals:
             t0 = time.perf_counter()
             for r in runs:
-                plain_train(data, r.n_layer, r.d_model, r.n_head, r.steps, r.batch_tokens, r.lr,
-                            evals=r.evals, eval_tokens=r.eval_tokens, val=val)
+                plain_train(data, r.n_layer, r.d_model, r.n_head, steps[r.name], r.batch_tokens, r.lr,
+                            evals=r.evals + len(r.schedule.branches), eval_tokens=r.eval_tokens, val=val)
             t_plain_eval = time.perf_counter() - t0
         with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "runs.db") as store:
             t0 = time.perf_counter()
             execute(runs, store, checkpoint_dir=Path(tmp) / "ckpt", workers=cores, threads=1, progress=False)
             t_ours = time.perf_counter() - t0
-        print(f"quickstart ladder ({len(runs)} runs, {tokens:.3g} training tokens, {args.ladder_minutes} min design):")
+        print(f"quickstart ladder ({len(runs)} runs, {tokens:.3g} training tokens with the cooldown branches, "
+              f"{args.ladder_minutes} min design):")
         print(f"  plain loop, sequential, {cores} threads, no evaluation: {t_plain:7.1f} s  {tokens / t_plain:9.0f} tok/s")
         if not args.skip_plain_evals:
             print(f"  plain loop, sequential, {cores} threads, same evaluations: {t_plain_eval:7.1f} s  "

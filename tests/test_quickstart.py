@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +17,7 @@ pytest.importorskip("torch")
 
 from scalinglab import quickstart as qs
 from scalinglab.cli import main
-from scalinglab.ladder import design
+from scalinglab.ladder import design, schedules
 
 
 @pytest.fixture
@@ -30,9 +31,21 @@ def tiny_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_design_fits_the_time_budget_and_follows_the_shape_rule(tiny_settings: None) -> None:
     runs, estimate = qs.design_ladder(0.5, workers=2)
     assert estimate <= 0.5 * 60 * qs.SHARE_TRAINING
-    budgets = sorted({r.budget_flops for r in runs})
-    assert len(budgets) == len(qs.RATIOS)
-    assert [b / budgets[0] for b in budgets] == pytest.approx(list(qs.RATIOS))
+    top = max(r.budget_flops for r in runs)
+    budgets = [top * q / max(qs.RATIOS) for q in qs.RATIOS]
+    # the runs of a shape are merged into its longest (ladder.merge): every point, a run's end or one of
+    # its cooldown-branch ends, lies on one of the budgets within half a batch, and every budget has points
+    flops, shapes = [], []
+    for r in runs:
+        assert r.schedule.name == "wsd" and r.schedule.warmup_steps == qs.WARMUP_STEPS
+        fpt = design.counts(r)["flops_per_token_full"]
+        for end in [r.steps] + [b.end_step for b in schedules.branches(r.schedule, r.lr, r.steps)]:
+            c = fpt * end * r.batch_tokens
+            assert min(abs(c - b) for b in budgets) <= fpt * r.batch_tokens / 2
+            flops.append(c)
+        shapes.append((r.n_layer, r.d_model))
+    assert set(qs.point_budgets(pd.Series(flops), budgets)) == set(budgets)
+    assert len(flops) > len(runs) and len(set(shapes)) == len(shapes)   # merged: one run per shape
     for r in runs:
         assert r.n_layer >= qs.SHAPE["min_layers"]
         assert r.d_model % qs.SHAPE["width_step"] == 0
@@ -42,7 +55,7 @@ def test_design_fits_the_time_budget_and_follows_the_shape_rule(tiny_settings: N
         assert r.lr == pytest.approx(qs.SETTINGS["lr"] * scale, rel=1e-3)
     # a longer budget designs a larger ladder
     bigger, _ = qs.design_ladder(2.0, workers=2)
-    assert min(r.budget_flops for r in bigger) > budgets[0]
+    assert max(r.budget_flops for r in bigger) > top
 
 
 def test_a_budget_too_short_is_a_clear_error(tiny_settings: None) -> None:
@@ -59,10 +72,15 @@ def test_quickstart_end_to_end_and_resume(tiny_settings: None, tmp_path) -> None
     summary = json.loads((out / "summary.json").read_text())
     runs = design.read_toml(out / "ladder.toml")
     assert summary["runs"] == len(runs) and not summary["failed"]
-    # fitted on every budget but the largest, back-tested on the largest
+    # fitted on every budget but the largest, back-tested on the largest: one point per design run (a
+    # merged run's final point and branch ends); only runs' final points can reach the largest budget
     held_out = max(r.budget_flops for r in runs)
     assert summary["ladder"]["held_out_budget"] == pytest.approx(held_out)
     assert summary["backtest"]["test_points"] == sum(r.budget_flops == held_out for r in runs)
+    n_points = sum(1 + len(r.schedule.branches) for r in runs)
+    assert summary["points"] == n_points > len(runs)
+    assert summary["backtest"]["train_points"] == n_points - summary["backtest"]["test_points"]
+    assert summary["fit"]["n_points"] == summary["backtest"]["train_points"]
     are = summary["backtest"]["are_mean"]
     assert 0 < are < 1
     assert set(summary["fit"]["params"]) == {"E", "A", "B", "alpha", "beta"}

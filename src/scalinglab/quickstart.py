@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from . import units
 from .errors import ConfigError, invalid
@@ -35,8 +36,9 @@ from .execute import cpu_count, execute
 from .fit import LawFit
 from .fit.backtest import backtest as run_backtest
 from .fit.result import _clean
-from .ladder import design
+from .ladder import design, schedules
 from .ladder.config import RunConfig
+from .ladder.merge import merge_prefixes
 from .plan import plan as make_plan
 from .report import ladder_report
 from .store import Store
@@ -51,17 +53,27 @@ SIZES = 5
 #: sits far above Chinchilla's 20 tokens per parameter
 TOKENS_PER_PARAM = 120.0
 SPAN = 3.0
-#: the shape rule (units.shape_for_params) and learning-rate rule (design.width_scaled_lr): the
-#: designer's defaults (aspect 32, heads of 16, one learning rate for every size). A ladder of 2+ layers
-#: in width steps of 4 with lr ~ 1/d_model was tried (7 sizes, 250 tokens/param): its curves were
-#: smoother, but it is slower per token, so its budgets were 2.7x smaller, and its back-test error
-#: rose to 4.5% (from 2.0%) and its 10x extrapolation error to 12.5% (from 4.7%). With only the
-#: 2-layer minimum (this rule otherwise): back-test 5.0%, 10x extrapolation 2.7%.
-SHAPE: dict[str, Any] = {"aspect": 32.0, "head_dim": 16, "min_layers": 1, "width_step": 16,
+#: the shape rule (units.shape_for_params) and learning-rate rule (design.width_scaled_lr): aspect 32,
+#: heads of 16, at least 2 layers (a 1-layer model cannot form induction heads, Olsson et al. 2022; on
+#: this corpus of code its loss sat 3-9% off the 2-layer curve and the back-test error was 5.6%), one
+#: learning rate for every size. An earlier ladder of 2+ layers in width steps of 4 with lr ~ 1/d_model
+#: (7 sizes, 250 tokens/param) did worse: back-test 4.5%, 10x extrapolation 12.5%.
+SHAPE: dict[str, Any] = {"aspect": 32.0, "head_dim": 16, "min_layers": 2, "width_step": 16,
                          "lr_width_exponent": 0.0, "lr_ref_width": 64}
-#: run settings shared by every quickstart run (byte-level vocabulary, short context)
-SETTINGS: dict[str, Any] = {"vocab": 256, "context": 128, "batch_tokens": 2048, "lr": 3e-3,
-                            "evals": 8, "eval_tokens": 16_384, "schedule": {"name": "cosine"}}
+#: warmup of every run, in steps: a warmup of 5% of each run left the IsoFLOP profiles' short runs (the
+#: large models, a few hundred steps) far above their best: measured at 1.3e12 FLOPs, 2 x 64 (348 steps):
+#: 2.200 with 17 warmup steps, 2.062 with 100; 2 x 80 (478 steps): 2.177 and 1.922 (Porian et al. 2024
+#: also scale the warmup). A fixed warmup also makes every WSD run a prefix of the longer runs of
+#: its shape, so the ladder merges them (ladder.merge).
+WARMUP_STEPS = 100
+#: peak learning rate: with that warmup, 1e-2 was the best of 2.5e-3, 5e-3 and 1e-2 at widths 64 and 80
+#: (and of 3e-3 to 2.4e-2 at widths 32 and 64 on longer runs); 3e-3 was 5-11% worse at widths 32-64
+LR = 1e-2
+#: run settings shared by every quickstart run (byte-level vocabulary, short context, WSD schedule:
+#: warmup, stable, a linear decay over the last 20% to 10% of the peak)
+SETTINGS: dict[str, Any] = {"vocab": 256, "context": 128, "batch_tokens": 2048, "lr": LR,
+                            "evals": 8, "eval_tokens": 16_384,
+                            "schedule": {"name": "wsd", "warmup_steps": WARMUP_STEPS}}
 #: throughput model of one single-thread worker on this project's 2-core reference machine, measured
 #: with the trainer (see benchmarks/ladder_throughput.py): seconds per token = OVERHEAD + flops/RATE
 RATE_FLOPS = 5.5e10
@@ -78,12 +90,22 @@ def _unique_tokens(run: RunConfig) -> int:
     return len(load_tokens(run.corpus, run.vocab).train)
 
 
+def point_budgets(flops: pd.Series, budgets: list[float]) -> np.ndarray:
+    """The IsoFLOP budget of each point: the budget nearest its compute ``flops`` (full FLOPs) on a log
+    scale. A merged run's branch ends belong to the smaller budgets of the runs they stand for; a
+    point's compute is within half a batch of its budget, and the budgets are a factor 2 or more apart."""
+    b = np.asarray(sorted(budgets), dtype=float)
+    i = np.abs(np.log(np.asarray(flops, dtype=float))[:, None] - np.log(b)[None, :]).argmin(axis=1)
+    return np.asarray(b[i], dtype=float)
+
+
 def estimate_seconds(runs: list[RunConfig], workers: int) -> float:
     """Estimated wall time of a ladder on ``workers`` single-thread workers (the throughput model)."""
     total = 0.0
     for r in runs:
         fpt = units.flops_per_token(r.n_layer, r.d_model, r.context, r.vocab, full=True)
-        tokens = r.steps * r.batch_tokens + r.evals * r.eval_tokens / 3.0  # eval is forward-only
+        steps = r.steps + sum(b.decay_steps for b in schedules.branches(r.schedule, r.lr, r.steps))
+        tokens = steps * r.batch_tokens + (r.evals + len(r.schedule.branches)) * r.eval_tokens / 3.0  # eval: forward only
         total += tokens * (OVERHEAD_S_PER_TOKEN + fpt / RATE_FLOPS) + STARTUP_S
     return total / max(1, workers) + WORKER_START_S
 
@@ -97,8 +119,9 @@ def design_ladder(minutes: float, workers: int, seed: int = 0,
     budget_s = minutes * 60.0 * SHARE_TRAINING
 
     def ladder(base: float) -> list[RunConfig]:
-        return design.isoflop([base * r for r in ratios], sizes=SIZES, tokens_per_param=TOKENS_PER_PARAM,
+        runs = design.isoflop([base * r for r in ratios], sizes=SIZES, tokens_per_param=TOKENS_PER_PARAM,
                               span=SPAN, seed=seed, group="quickstart", **SHAPE, **SETTINGS)
+        return [m.run for m in merge_prefixes(runs)]
 
     lo, hi = 1e8, 1e16    # bisection on the smallest budget, in log space
     best: list[RunConfig] = []
@@ -106,10 +129,11 @@ def design_ladder(minutes: float, workers: int, seed: int = 0,
         mid = float(np.sqrt(lo * hi))
         try:
             runs = ladder(mid)
-        except ConfigError:  # a budget too small for the minimum steps: go up
+            seconds = estimate_seconds(runs, workers)   # checks every run's cooldown branches too
+        except ConfigError:  # a budget too small for the minimum steps or the branches: go up
             lo = mid
             continue
-        if estimate_seconds(runs, workers) <= budget_s:
+        if seconds <= budget_s:
             lo, best = mid, runs
         else:
             hi = mid
@@ -132,7 +156,8 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
     store_path = out / "runs.db"
     ladder_path = out / "ladder.toml"
     if ladder_path.exists():          # resuming: the same ladder, whatever the time budget says now
-        runs = design.read_toml(ladder_path)
+        runs, meta = design.read_ladder(ladder_path)
+        ratios = tuple(meta.get("ratios", ratios))
         estimate = estimate_seconds(runs, workers)
     else:
         runs, estimate = design_ladder(minutes, workers, seed, ratios)
@@ -142,9 +167,12 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
     with Store(store_path) as store:
         summary_run = execute(runs, store, checkpoint_dir=out / "checkpoints", workers=workers, threads=1,
                               progress=progress)
-        final = store.to_table(final=True)
-        points = store.to_table(final=False)
+        # one point per design run: the final points and the cooldown-branch ends (the merged runs)
+        final = store.to_table(points="annealed")
+        points = store.to_table(points="all")
     seconds = time.perf_counter() - t0
+    top = max(r.budget_flops for r in runs)
+    final["budget_flops"] = point_budgets(final["C"], [top * r / max(ratios) for r in ratios])
 
     held_out = float(final["budget_flops"].max())
     train_where = f"budget_flops < {held_out!r}"
@@ -162,7 +190,7 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
     the_plan["unique_tokens"] = unique
     the_plan["epochs"] = the_plan["D"] / unique
     if the_plan["epochs"] > 1.0:
-        the_plan["warning"] = (
+        the_plan.setdefault("warnings", []).append(
             f"the planned D = {the_plan['D']:.3g} tokens is {the_plan['epochs']:.1f} epochs of the corpus "
             f"({unique:,} unique training tokens); the Chinchilla law assumes unique data, and a run that "
             "repeats its data may well land above the prediction (benchmarks/ladder_extrapolation.py measures "
@@ -171,7 +199,8 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
     points = points.rename(columns={"D": "tokens"})
     report = ladder_report(out / "index.html", final=final, points=points, fit=fit, backtest=bt, plan=the_plan,
                            held_out=held_out, title="scalinglab quickstart",
-                           subtitle=f"{len(final)} runs on corpus {runs[0].corpus!r} in {seconds / 60:.1f} min "
+                           subtitle=f"{len(runs)} runs ({len(final)} IsoFLOP points: final points and cooldown-branch "
+                                    f"ends) on corpus {runs[0].corpus!r} in {seconds / 60:.1f} min "
                                     f"(estimated {estimate / 60:.1f} min); Chinchilla fitted on the "
                                     f"{final['budget_flops'].nunique() - 1} smaller budgets, back-tested on "
                                     "the largest.")
@@ -179,7 +208,7 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
     fit_d.pop("residuals", None)
     fit_d["bootstrap"] = {k: v for k, v in fit_d["bootstrap"].items() if k != "draws"}
     bt_d = {k: v for k, v in bt.items() if k != "fit"}
-    summary = {"fit": fit_d, "backtest": bt_d, "plan": the_plan, "runs": len(final),
+    summary = {"fit": fit_d, "backtest": bt_d, "plan": the_plan, "runs": len(runs), "points": len(final),
                "ladder": {"file": str(ladder_path), "budgets": sorted(final["budget_flops"].unique().tolist()),
                           "held_out_budget": held_out, "estimated_seconds": estimate},
                "training": {k: v for k, v in summary_run.items() if k != "failed"} | {"seconds": seconds},

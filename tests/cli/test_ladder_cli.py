@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from scalinglab.cli.ladder import ladder, runs
 from scalinglab.execute import DEFAULT_TRAINER
+from scalinglab.ladder import schedules
 from scalinglab.ladder.design import read_toml, write_toml
 from scalinglab.store import Store
 
@@ -142,6 +143,24 @@ def test_design_shape_rule_and_width_scaled_lr(tmp_path: Path) -> None:
     code, _, err = run("ladder", "design", "--sparsities", "0,0.5", "--params", "2e4", "--tokens", "1e5", *TINY,
                        "--width-step", "4", "--out", str(out2))
     assert code == 2 and "--width-step" in err and not out2.exists()
+
+
+def test_design_merges_prefixes_of_an_nd_grid(tmp_path: Path) -> None:
+    grid = ["ladder", "design", "--params", "2e4", "--tokens", "1e5,2e5,4e5", *TINY]   # 195, 391, 781 steps
+    out = tmp_path / "m.toml"
+    code, stdout, stderr = run(*grid, "--schedule", "wsd", "--warmup-steps", "20", "--merge-prefixes",
+                               "--out", str(out), "--json")
+    assert code == 0, stderr
+    res = json.loads(stdout)
+    assert res["ladder"]["merge_prefixes"] is True and res["ladder"]["design_runs"] == 3
+    (only,) = read_toml(out)
+    assert only.steps == 781 and only.schedule.warmup_steps == 20
+    assert [row["branch_ends"] for row in res["runs"]] == [[195, 391]]   # the two shorter runs' last steps
+    assert [b.end_step for b in schedules.branches(only.schedule, only.lr, only.steps)] == [195, 391]  # read back
+    # without a fixed warmup a shorter run is no prefix: one line, exit 2, nothing written
+    _one_line_error(*run(*grid, "--schedule", "wsd", "--merge-prefixes", "--out", str(tmp_path / "x.toml"))[::2],
+                    "--merge-prefixes with schedule must be --schedule wsd with --warmup-steps N")
+    assert not (tmp_path / "x.toml").exists()
 
 
 def test_design_and_export_wsd_branches(tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def test_plan_reports_bootstrap_replicates_without_an_optimum(fitted: Fit) -> No
     with _w.catch_warnings():
         _w.simplefilter("error")   # no divide-by-zero RuntimeWarning escapes
         res = plan(broken, 5.76e23)
-    assert res["warnings"] == [f"5 of {k} bootstrap replicates have no finite optimum (a term of the law "
-                               f"vanished); the intervals come from the other {k - 5}."]
+    assert res["warnings"] == [(f"5 of {k} bootstrap replicates have no finite optimum (a term of the law "
+                               f"vanished); the intervals come from the other {k - 5}.")]
     assert all(np.isfinite(res["D_interval"])) and all(np.isfinite(res["N_interval"]))
     assert "warnings" not in plan(fitted, 5.76e23)

@@ -53,6 +53,31 @@ def test_from_config_turns_fractions_into_steps() -> None:
                                         approx(0.5 - 0.5 * 2**-0.5), approx(0.0)]
 
 
+def test_a_fixed_warmup_replaces_the_fraction_and_keeps_old_digests() -> None:
+    from scalinglab.ladder.config import RunConfig
+
+    cfg = ScheduleConfig(name="wsd", warmup_steps=100, decay_frac=0.2, final_lr_frac=0.1)
+    assert schedules.warmup_of(cfg, 400) == 100 and schedules.warmup_of(cfg, 4000) == 100
+    f = schedules.from_config(cfg, 1e-2, 400)             # warmup 100, stable to 320, decay 320 -> 400
+    assert f(49) == approx(5e-3) and f(99) == approx(1e-2) and f(200) == approx(1e-2)
+    assert f(360) == approx(1e-2 * (0.1 + 0.9 * 0.5))
+    # the cooldown branches start after the fixed warmup: at 400 steps, a branch ending at 0.25 (e = 100,
+    # its 20-step decay from step 80) would start inside it
+    with pytest.raises(ConfigError, match=r"cooldowns start after the warmup \(100 steps\)"):
+        schedules.branches(ScheduleConfig(name="wsd", warmup_steps=100, branches=(0.25,)), 1.0, 400)
+    assert [b.end_step for b in schedules.branches(
+        ScheduleConfig(name="wsd", warmup_steps=100, branches=(0.5,)), 1.0, 400)] == [200]
+    with pytest.raises(ConfigError, match="'schedule.warmup_steps' field must be at most the run's 50 steps"):
+        schedules.from_config(cfg, 1.0, 50)
+    with pytest.raises(ConfigError, match="'schedule.warmup_steps' field must be a non-negative integer"):
+        ScheduleConfig(warmup_steps=-1)
+    # unset (0), it leaves the digest and so every earlier run name as it was
+    base = RunConfig()
+    assert base.to_dict()["schedule"]["warmup_steps"] == 0
+    assert RunConfig(schedule=ScheduleConfig(warmup_steps=0)).digest() == base.digest()
+    assert RunConfig(schedule=ScheduleConfig(warmup_steps=10)).digest() != base.digest()
+
+
 def test_factories_validate_their_arguments() -> None:
     with pytest.raises(ConfigError, match="'warmup_steps' parameter must be an integer in \\[0, total_st"):
         schedules.cosine(1.0, 10, warmup_steps=11)

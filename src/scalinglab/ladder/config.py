@@ -25,6 +25,9 @@ class ScheduleConfig:
 
     name: str = "cosine"            # constant | cosine | wsd | linear (to zero)
     warmup_frac: float = 0.05       # linear warmup from 0 over this fraction of steps
+    # linear warmup over this many updates instead, when > 0: the same warmup for every run of a ladder,
+    # however long (short runs with a fractional warmup start too fast: Porian et al. 2024 scale it)
+    warmup_steps: int = 0
     final_lr_frac: float = 0.1      # cosine / wsd floor, as a fraction of the peak lr
     decay_frac: float = 0.2         # wsd: fraction of steps in the final decay
     decay_shape: str = "linear"     # wsd decay shape: linear | cosine | sqrt
@@ -34,6 +37,10 @@ class ScheduleConfig:
 
     def __post_init__(self) -> None:
         # a TOML or JSON list becomes a tuple (the config is frozen and hashable)
+        w = self.warmup_steps
+        if isinstance(w, bool) or not isinstance(w, int) or w < 0:
+            raise ConfigError(invalid("The 'schedule.warmup_steps' field", w,
+                                      "a non-negative integer (0: use warmup_frac)"))
         b = self.branches
         if isinstance(b, list):
             b = tuple(b)
@@ -172,13 +179,15 @@ class RunConfig:
     def digest(self) -> str:
         """A short hash of every field but the name: equal configs give equal digests.
 
-        Fields added after stores existed (``schedule.branches``) enter the hash only when set, so a
-        config that does not use them keeps the digest (and the run name) it always had.
+        Fields added after stores existed (``schedule.branches``, ``schedule.warmup_steps``) enter the
+        hash only when set, so a config that does not use them keeps the digest (and the run name) it
+        always had.
         """
         d = self.to_dict()
         d.pop("name")
-        if not d["schedule"]["branches"]:
-            del d["schedule"]["branches"]
+        for key in ("branches", "warmup_steps"):
+            if not d["schedule"][key]:
+                del d["schedule"][key]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
     @classmethod

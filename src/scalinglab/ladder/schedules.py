@@ -122,13 +122,24 @@ def wsd(peak: float, total_steps: int, warmup_steps: int = 0, decay_steps: int =
     return schedule
 
 
+def warmup_of(cfg: ScheduleConfig, total_steps: int) -> int:
+    """The warmup of a run, in updates: ``schedule.warmup_steps`` when set, else
+    ``round(warmup_frac x total_steps)``. A fixed warmup longer than the run is a ConfigError."""
+    if cfg.warmup_steps:
+        if cfg.warmup_steps > total_steps:
+            raise ConfigError(invalid("The 'schedule.warmup_steps' field", cfg.warmup_steps,
+                                      f"at most the run's {total_steps} steps"))
+        return cfg.warmup_steps
+    return round(cfg.warmup_frac * total_steps)
+
+
 def from_config(cfg: ScheduleConfig, peak: float, total_steps: int) -> Schedule:
     """The schedule a run config names, with its fractions turned into whole steps (rounded)."""
     for f in ("warmup_frac", "final_lr_frac", "decay_frac"):
         v = getattr(cfg, f)
         if not 0.0 <= v <= 1.0:
             raise ConfigError(invalid(f"The 'schedule.{f}' field", v, "a fraction in [0, 1]"))
-    warmup = round(cfg.warmup_frac * total_steps)
+    warmup = warmup_of(cfg, total_steps)
     if cfg.name == "constant":
         return constant(peak, total_steps, warmup)
     if cfg.name == "cosine":
@@ -139,7 +150,8 @@ def from_config(cfg: ScheduleConfig, peak: float, total_steps: int) -> Schedule:
         decay = round(cfg.decay_frac * total_steps)
         if warmup + decay > total_steps:
             raise ConfigError(invalid("The 'schedule.decay_frac' field", cfg.decay_frac,
-                                      f"at most 1 - warmup_frac = {1 - cfg.warmup_frac}"))
+                                      f"at most 1 - warmup / steps = {1 - warmup / total_steps:.4g} "
+                                      f"(a {warmup}-step warmup of {total_steps} steps)"))
         return wsd(peak, total_steps, warmup, decay, cfg.final_lr_frac, cfg.decay_shape)
     raise ConfigError(invalid("The 'schedule.name' field", cfg.name, "one of constant, cosine, wsd, linear"))
 
@@ -173,7 +185,7 @@ def branches(cfg: ScheduleConfig, peak: float, total_steps: int) -> list[Branch]
     from_config(cfg, peak, total_steps)   # validates the fractions and the main schedule
     if not cfg.branches:
         return []
-    warmup = round(cfg.warmup_frac * total_steps)
+    warmup = warmup_of(cfg, total_steps)
     decay_start = total_steps - round(cfg.decay_frac * total_steps)
     out: list[Branch] = []
     for k, f in enumerate(cfg.branches, 1):

@@ -129,9 +129,9 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     # it has no allocation to report; the intervals come from the others, and the plan says how many
     ok = np.isfinite(Ns_a) & (Ns_a > 0) & np.isfinite(noisy)
     if not ok.all():
-        out["warnings"] = [f"{int((~ok).sum())} of {ok.size} bootstrap replicates have no finite optimum "
+        out["warnings"] = [(f"{int((~ok).sum())} of {ok.size} bootstrap replicates have no finite optimum "
                            "(a term of the law vanished); the intervals come from the other "
-                           f"{int(ok.sum())}."]
+                           f"{int(ok.sum())}.")]
     if ok.sum() < 2:
         return out
     out["interval"] = [float(v) for v in np.quantile(noisy[ok], q)]
