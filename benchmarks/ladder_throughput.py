@@ -8,9 +8,12 @@ All in one run, on this machine:
    (a) a plain loop written here (nanoGPT-style model and loop, fp32, AdamW, all threads), and
    (b) scalinglab's trainer (``ladder.train.train``, dtype auto = bf16 autocast where the CPU has it),
    and the ratio b/a;
-3. the quickstart ladder (sized with ``--ladder-minutes``) trained end to end twice: by the plain loop,
-   one run after another with all threads, and by scalinglab's executor (single-thread workers, one
-   per core); aggregate tokens/s of both and the ratio.
+3. the quickstart ladder (sized with ``--ladder-minutes``; each shape's IsoFLOP runs merged into one
+   WSD run with cooldown branches) trained end to end: by the plain loop, one run after another with
+   all threads, on the same steps (branch decays included), and by scalinglab's executor
+   (single-thread workers, one per core); aggregate tokens/s of both and the ratio. Also the plain
+   loop training every design run separately (what a ladder without shared prefixes costs), and the
+   ratio of its time to ours: the time to the same IsoFLOP points.
 
     python benchmarks/ladder_throughput.py [--seconds 8] [--ladder-minutes 2] [--skip-ladder]
 """
@@ -35,7 +38,7 @@ from scalinglab.ladder import schedules
 from scalinglab.ladder.config import RunConfig
 from scalinglab.ladder.corpus import load_tokens
 from scalinglab.ladder.train import eval_steps, train
-from scalinglab.quickstart import design_ladder
+from scalinglab.quickstart import RATIOS, design_ladder, design_runs
 from scalinglab.store import Store
 
 T, V = 128, 256
@@ -175,6 +178,8 @@ def main() -> None:
 
     if not args.skip_ladder:
         runs, _ = design_ladder(args.ladder_minutes, cores)
+        top = max(r.budget_flops for r in runs)
+        separate = design_runs([top * q / max(RATIOS) for q in RATIOS])   # the same points, one run each
         # the plain loop trains as many steps as ours, cooldown branches included (their decays are
         # extra steps; their end evaluations extra evaluations)
         steps = {r.name: r.steps + sum(b.decay_steps for b in schedules.branches(r.schedule, r.lr, r.steps))
@@ -184,6 +189,12 @@ def main() -> None:
         for r in runs:
             plain_train(data, r.n_layer, r.d_model, r.n_head, steps[r.name], r.batch_tokens, r.lr)
         t_plain = time.perf_counter() - t0
+        # the same IsoFLOP points the plain way: every design run trained on its own (no shared prefixes)
+        sep_tokens = sum(r.steps * r.batch_tokens for r in separate)
+        t0 = time.perf_counter()
+        for r in separate:
+            plain_train(data, r.n_layer, r.d_model, r.n_head, r.steps, r.batch_tokens, r.lr)
+        t_separate = time.perf_counter() - t0
         t_plain_eval = float("nan")
         if not args.skip_plain_evals:
             t0 = time.perf_counter()
@@ -206,6 +217,9 @@ def main() -> None:
         print(f"  ratio: {t_plain / t_ours:.2f}x against the plain loop without evaluation"
               + ("" if args.skip_plain_evals else
                  f", {t_plain_eval / t_ours:.2f}x against it with the same evaluations"))
+        print(f"  the same {len(separate)} IsoFLOP points as {len(separate)} separate runs by the plain loop (no "
+              f"evaluation): {t_separate:7.1f} s, {sep_tokens:.3g} tokens; time to the points: "
+              f"{t_separate / t_ours:.2f}x")
     print(json.dumps({"peaks_gflops": {"fp32": p32 / 1e9, "bf16": p16 / 1e9}, "models": rows}))
 
 

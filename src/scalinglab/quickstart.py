@@ -4,11 +4,15 @@
 
 1. designs an IsoFLOP ladder on the embedded corpus (byte-level tokens, the Python standard library's
    own source) with four budgets in ratio 1:2:4:8 and five sizes each, scaled so that its estimated
-   training time fits the time budget on the local process pool;
+   training time fits the time budget on the local process pool. Every run is WSD with a fixed
+   warmup, so the runs of one shape at several budgets are prefixes of its longest: they are merged
+   into that run, with a cooldown branch ending where each shorter run would end (``ladder.merge``;
+   the branch's loss is the shorter run's, bit for bit, at 37% less compute for a shape at 4 budgets);
 2. runs it into ``out/runs.db`` (re-running resumes: done runs are skipped, others continue from
    their checkpoints);
-3. fits the Chinchilla law (N = total parameters, D = tokens seen, final eval loss) on every budget
-   but the largest, with a seeded bootstrap, and back-tests it on the largest;
+3. fits the Chinchilla law (N = total parameters, D = tokens seen, eval loss at the end of each decay:
+   every run's final point and branch ends, each assigned the budget nearest its compute) on every
+   budget but the largest, with a seeded bootstrap, and back-tests it on the largest;
 4. plans a run 10x larger than the largest budget;
 5. writes ``out/index.html`` (IsoFLOP curves with the fit, loss curves, back-test table, plan) and
    ``out/summary.json`` (``fit``, ``backtest`` with ``are_mean``, ``plan``).
@@ -54,9 +58,9 @@ SIZES = 5
 TOKENS_PER_PARAM = 120.0
 SPAN = 3.0
 #: the shape rule (units.shape_for_params) and learning-rate rule (design.width_scaled_lr): aspect 32,
-#: heads of 16, at least 2 layers (a 1-layer model cannot form induction heads, Olsson et al. 2022; on
-#: this corpus of code its loss sat 3-9% off the 2-layer curve and the back-test error was 5.6%), one
-#: learning rate for every size. An earlier ladder of 2+ layers in width steps of 4 with lr ~ 1/d_model
+#: heads of 16, at least 2 layers (a 1-layer model cannot form induction heads, Olsson et al. 2022: with
+#: 1-layer models in the ladder (lr 1e-2, cosine) the back-test error was 5.6%, the 2 x 48 model 8.9%
+#: below the fit that the 1 x 32 and 1 x 48 runs had shaped), one learning rate for every size. An earlier ladder of 2+ layers in width steps of 4 with lr ~ 1/d_model
 #: (7 sizes, 250 tokens/param) did worse: back-test 4.5%, 10x extrapolation 12.5%.
 SHAPE: dict[str, Any] = {"aspect": 32.0, "head_dim": 16, "min_layers": 2, "width_step": 16,
                          "lr_width_exponent": 0.0, "lr_ref_width": 64}
@@ -74,10 +78,11 @@ LR = 1e-2
 SETTINGS: dict[str, Any] = {"vocab": 256, "context": 128, "batch_tokens": 2048, "lr": LR,
                             "evals": 8, "eval_tokens": 16_384,
                             "schedule": {"name": "wsd", "warmup_steps": WARMUP_STEPS}}
-#: throughput model of one single-thread worker on this project's 2-core reference machine, measured
-#: with the trainer (see benchmarks/ladder_throughput.py): seconds per token = OVERHEAD + flops/RATE
-RATE_FLOPS = 5.5e10
-OVERHEAD_S_PER_TOKEN = 1.2e-5
+#: throughput model of one single-thread worker on this project's 2-core reference machine:
+#: seconds per token = OVERHEAD + flops/RATE. A least-squares fit to the wall times of the six runs of a
+#: 10-minute quickstart ladder gave 4.9e-6 s and 6.6e10 FLOP/s; these are 10-20% slower, for slack
+RATE_FLOPS = 6.0e10
+OVERHEAD_S_PER_TOKEN = 6.0e-6
 STARTUP_S = 1.0            # per run: model build, evaluation windows, checkpoints
 WORKER_START_S = 5.0       # per worker: process start, torch import, corpus load
 SHARE_TRAINING = 0.8       # of the time budget; the rest is fitting, reporting and slack
@@ -93,7 +98,7 @@ def _unique_tokens(run: RunConfig) -> int:
 def point_budgets(flops: pd.Series, budgets: list[float]) -> np.ndarray:
     """The IsoFLOP budget of each point: the budget nearest its compute ``flops`` (full FLOPs) on a log
     scale. A merged run's branch ends belong to the smaller budgets of the runs they stand for; a
-    point's compute is within half a batch of its budget, and the budgets are a factor 2 or more apart."""
+    point's compute is within half a batch of its budget, and budgets lie much further apart."""
     b = np.asarray(sorted(budgets), dtype=float)
     i = np.abs(np.log(np.asarray(flops, dtype=float))[:, None] - np.log(b)[None, :]).argmin(axis=1)
     return np.asarray(b[i], dtype=float)
@@ -110,18 +115,23 @@ def estimate_seconds(runs: list[RunConfig], workers: int) -> float:
     return total / max(1, workers) + WORKER_START_S
 
 
+def design_runs(budgets: list[float], seed: int = 0) -> list[RunConfig]:
+    """The quickstart's IsoFLOP design at ``budgets`` (full FLOPs), one run per point, before merging."""
+    return design.isoflop(budgets, sizes=SIZES, tokens_per_param=TOKENS_PER_PARAM, span=SPAN, seed=seed,
+                          group="quickstart", **SHAPE, **SETTINGS)
+
+
 def design_ladder(minutes: float, workers: int, seed: int = 0,
                   ratios: tuple[float, ...] = RATIOS) -> tuple[list[RunConfig], float]:
     """The largest IsoFLOP ladder with budgets in ``ratios`` (1:2:4:8) whose estimated time fits
-    ``minutes`` (and the estimate)."""
+    ``minutes`` (and the estimate): :func:`design_runs`, each shape's runs merged into its longest
+    (``ladder.merge``). The budgets are ``max(budget_flops) x ratios / max(ratios)``."""
     if len(ratios) < 2 or any(not (isinstance(r, (int, float)) and r > 0) for r in ratios):
         raise ConfigError(invalid("The budget ratios", list(ratios), "two or more positive numbers"))
     budget_s = minutes * 60.0 * SHARE_TRAINING
 
     def ladder(base: float) -> list[RunConfig]:
-        runs = design.isoflop([base * r for r in ratios], sizes=SIZES, tokens_per_param=TOKENS_PER_PARAM,
-                              span=SPAN, seed=seed, group="quickstart", **SHAPE, **SETTINGS)
-        return [m.run for m in merge_prefixes(runs)]
+        return [m.run for m in merge_prefixes(design_runs([base * r for r in ratios], seed))]
 
     lo, hi = 1e8, 1e16    # bisection on the smallest budget, in log space
     best: list[RunConfig] = []

@@ -32,7 +32,8 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
         iso_fit = fit if fit is not None and fit.law != "sparse" else None   # the sparse law needs S too
         plots.isoflop(fig.subplots(), final[final["budget_flops"] > 0], iso_fit, held_out=held_out)
         sections.append(Section("IsoFLOP profiles", figures=[fig],
-                                text="Final eval loss of each run against its total parameter count; lines: the "
+                                text="Eval loss at the end of each run's decay (its final point, and the ends of its "
+                                     "cooldown branches where it has them) against its total parameter count; lines: the "
                                      "fitted law along D = C/(6N); stars: its compute-optimal N."))
     if {"S", "N_nonzero", "D"} <= set(final) and final["S"].gt(0).any():
         fig = Figure(figsize=(7, 4.5))
