@@ -16,7 +16,7 @@ Pure Python (no torch): the designer and the quickstart use it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .config import RunConfig
@@ -50,7 +50,8 @@ def _mergeable(run: RunConfig) -> bool:
             and run.sparsity.target == 0.0)
 
 
-def merge_prefixes(runs: Sequence[RunConfig], rename: Any = None) -> list[MergedRun]:
+def merge_prefixes(runs: Sequence[RunConfig],
+                   rename: Callable[[RunConfig], str] | None = None) -> list[MergedRun]:
     """Merge runs that differ only in length (and budget) into the longest, with a cooldown branch at
     each shorter one's last step; a run that cannot be a branch (not WSD with a fixed warmup, sparse,
     or so short that its decay rounds to no step or starts inside the warmup) stays a run of its own.
@@ -61,7 +62,8 @@ def merge_prefixes(runs: Sequence[RunConfig], rename: Any = None) -> list[Merged
     group's first run, each with the design runs it stands for.
     """
     if rename is None:
-        from .design import run_name as rename
+        from .design import run_name
+        rename = run_name
     groups: dict[str, list[RunConfig]] = {}
     out: list[MergedRun | None] = []
     slot: dict[str, int] = {}
