@@ -38,7 +38,7 @@ from scalinglab.ladder import schedules
 from scalinglab.ladder.config import RunConfig
 from scalinglab.ladder.corpus import load_tokens
 from scalinglab.ladder.train import eval_steps, train
-from scalinglab.quickstart import RATIOS, design_ladder, design_runs
+from scalinglab.quickstart import design_ladder, design_runs, ladder_budgets
 from scalinglab.store import Store
 
 T, V = 128, 256
@@ -178,12 +178,10 @@ def main() -> None:
 
     if not args.skip_ladder:
         runs, _ = design_ladder(args.ladder_minutes, cores)
-        top = max(r.budget_flops for r in runs)
-        separate = design_runs([top * q / max(RATIOS) for q in RATIOS])   # the same points, one run each
+        separate = design_runs(ladder_budgets(runs))   # the same points, one run each
         # the plain loop trains as many steps as ours, cooldown branches included (their decays are
         # extra steps; their end evaluations extra evaluations)
-        steps = {r.name: r.steps + sum(b.decay_steps for b in schedules.branches(r.schedule, r.lr, r.steps))
-                 for r in runs}
+        steps = {r.name: schedules.updates_with_branches(r.schedule, r.lr, r.steps) for r in runs}
         tokens = sum(steps[r.name] * r.batch_tokens for r in runs)
         t0 = time.perf_counter()
         for r in runs:

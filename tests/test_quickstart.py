@@ -32,7 +32,8 @@ def test_design_fits_the_time_budget_and_follows_the_shape_rule(tiny_settings: N
     runs, estimate = qs.design_ladder(0.5, workers=2)
     assert estimate <= 0.5 * 60 * qs.SHARE_TRAINING
     top = max(r.budget_flops for r in runs)
-    budgets = [top * q / max(qs.RATIOS) for q in qs.RATIOS]
+    budgets = qs.ladder_budgets(runs)
+    assert budgets == pytest.approx([top * q / 8 for q in (1, 2, 4, 8)])
     # the runs of a shape are merged into its longest (ladder.merge): every point, a run's end or one of
     # its cooldown-branch ends, lies on one of the budgets within half a batch, and every budget has points
     flops, shapes = [], []

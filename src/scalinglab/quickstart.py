@@ -95,6 +95,13 @@ def _unique_tokens(run: RunConfig) -> int:
     return len(load_tokens(run.corpus, run.vocab).train)
 
 
+def ladder_budgets(runs: list[RunConfig], ratios: tuple[float, ...] | list[float] = RATIOS) -> list[float]:
+    """The IsoFLOP budgets of a quickstart ladder, merged or not: ``max(budget_flops) x ratios / max(ratios)``
+    (a merged run keeps its longest run's budget, so the largest budget always has runs)."""
+    top = max(r.budget_flops for r in runs)
+    return [top * q / max(ratios) for q in ratios]
+
+
 def point_budgets(flops: pd.Series, budgets: list[float]) -> np.ndarray:
     """The IsoFLOP budget of each point: the budget nearest its compute ``flops`` (full FLOPs) on a log
     scale. A merged run's branch ends belong to the smaller budgets of the runs they stand for; a
@@ -109,7 +116,7 @@ def estimate_seconds(runs: list[RunConfig], workers: int) -> float:
     total = 0.0
     for r in runs:
         fpt = units.flops_per_token(r.n_layer, r.d_model, r.context, r.vocab, full=True)
-        steps = r.steps + sum(b.decay_steps for b in schedules.branches(r.schedule, r.lr, r.steps))
+        steps = schedules.updates_with_branches(r.schedule, r.lr, r.steps)
         tokens = steps * r.batch_tokens + (r.evals + len(r.schedule.branches)) * r.eval_tokens / 3.0  # eval: forward only
         total += tokens * (OVERHEAD_S_PER_TOKEN + fpt / RATE_FLOPS) + STARTUP_S
     return total / max(1, workers) + WORKER_START_S
@@ -181,8 +188,7 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
         final = store.to_table(points="annealed")
         points = store.to_table(points="all")
     seconds = time.perf_counter() - t0
-    top = max(r.budget_flops for r in runs)
-    final["budget_flops"] = point_budgets(final["C"], [top * r / max(ratios) for r in ratios])
+    final["budget_flops"] = point_budgets(final["C"], ladder_budgets(runs, ratios))
 
     held_out = float(final["budget_flops"].max())
     train_where = f"budget_flops < {held_out!r}"

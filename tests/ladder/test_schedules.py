@@ -71,10 +71,12 @@ def test_a_fixed_warmup_replaces_the_fraction_and_keeps_old_digests() -> None:
         schedules.from_config(cfg, 1.0, 50)
     with pytest.raises(ConfigError, match="'schedule.warmup_steps' field must be a non-negative integer"):
         ScheduleConfig(warmup_steps=-1)
-    # unset (0), it leaves the digest and so every earlier run name as it was
+    # unset (0), it leaves the digest and so every earlier run name as it was: these digests were
+    # computed by the code before the field existed (commit 0a19806)
     base = RunConfig()
     assert base.to_dict()["schedule"]["warmup_steps"] == 0
-    assert RunConfig(schedule=ScheduleConfig(warmup_steps=0)).digest() == base.digest()
+    assert base.digest() == "11e9a60a09"
+    assert RunConfig(schedule=ScheduleConfig(name="wsd", branches=(0.5,))).digest() == "980b2c96ab"
     assert RunConfig(schedule=ScheduleConfig(warmup_steps=10)).digest() != base.digest()
 
 

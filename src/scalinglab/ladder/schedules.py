@@ -133,6 +133,11 @@ def warmup_of(cfg: ScheduleConfig, total_steps: int) -> int:
     return round(cfg.warmup_frac * total_steps)
 
 
+def updates_with_branches(cfg: ScheduleConfig, peak: float, total_steps: int) -> int:
+    """The optimizer updates a run takes: its ``total_steps`` plus every cooldown branch's decay."""
+    return total_steps + sum(b.decay_steps for b in branches(cfg, peak, total_steps))
+
+
 def from_config(cfg: ScheduleConfig, peak: float, total_steps: int) -> Schedule:
     """The schedule a run config names, with its fractions turned into whole steps (rounded)."""
     for f in ("warmup_frac", "final_lr_frac", "decay_frac"):
