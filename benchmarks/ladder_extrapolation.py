@@ -32,6 +32,7 @@ from scalinglab.ladder.train import train
 from scalinglab.plan import plan
 from scalinglab.quickstart import SETTINGS, SHAPE, point_budgets, quickstart
 from scalinglab.store import Store
+from scalinglab.table import near_optimal
 
 
 def shape_for_total(n_total: float, context: int, vocab: int) -> dict[str, int]:
@@ -61,7 +62,9 @@ def main() -> None:
                     help="with --minutes: override the quickstart shape rule's fewest layers")
     ap.add_argument("--factor", type=float, default=10.0)
     ap.add_argument("--bootstrap", type=int, default=200)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the ladder (with --minutes), the bootstrap and the big run")
+    ap.add_argument("--near-optimal", type=int, default=3,
+                    help="fit each budget's K lowest-loss points (table.near_optimal); 0: every point")
     args = ap.parse_args()
     store_path = args.store
     if args.corpus is not None:
@@ -69,7 +72,7 @@ def main() -> None:
     if args.min_layers is not None:
         SHAPE["min_layers"] = args.min_layers   # the ladder and the trained shape follow the same rule
     if args.minutes is not None:
-        quickstart(args.minutes, args.out, progress=False,
+        quickstart(args.minutes, args.out, progress=False, seed=args.seed,
                    ratios=tuple(float(r) for r in args.ratios.split(",")))
         store_path = args.out / "runs.db"
     with Store(store_path, create=False) as store:
@@ -77,9 +80,10 @@ def main() -> None:
     ratios = [float(r) for r in args.ratios.split(",")]
     top = float(final["budget_flops"].max())
     final["budget_flops"] = point_budgets(final["C"], [top * r / max(ratios) for r in ratios])
-    warnings.simplefilter("ignore")
-    fit = LawFit("chinchilla", bootstrap=args.bootstrap, seed=args.seed).fit(final).result_
     largest = final[final["budget_flops"] == top]
+    used = final if args.near_optimal == 0 else near_optimal(final, args.near_optimal)
+    warnings.simplefilter("ignore")
+    fit = LawFit("chinchilla", bootstrap=args.bootstrap, seed=args.seed).fit(used).result_
     c_big = args.factor * float(np.mean(6 * largest["N"] * largest["D"]))
     p = plan(fit, c_big, seed=args.seed)
     context, vocab = SETTINGS["context"], SETTINGS["vocab"]
@@ -93,7 +97,8 @@ def main() -> None:
                                "group": "extrapolation"})
     pred = predict(fit, {"N": [n_total], "D": [cfg.steps * bt]}, seed=args.seed)
     budgets = ", ".join(f"{b:.3g}" for b in sorted(final["budget_flops"].unique()))
-    print(f"ladder: {len(final)} points (final points and cooldown-branch ends), budgets {budgets} (full FLOPs)")
+    print(f"ladder: {len(final)} points (final points and cooldown-branch ends), budgets {budgets} (full FLOPs); "
+          f"fitted on {len(used)}" + ("" if args.near_optimal == 0 else f", each budget's {args.near_optimal} best"))
     print(f"fit: {', '.join(f'{k}={v:.4g}' for k, v in fit.params.items())}")
     print(f"plan at C = {c_big:.3g} (6 N_total D, {args.factor:g}x the largest budget): N = {p['N']:.3g}, "
           f"D = {p['D']:.3g}, loss {p['loss']:.4f}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +54,47 @@ def test_validation_messages() -> None:
         table.parse_assignments(["N"])
     out = table.validate(pd.DataFrame({"N": ["1e9", 2]}), ["N"])
     assert out["N"].dtype == np.float64
+
+
+def test_near_optimal_keeps_each_budgets_lowest_losses() -> None:
+    df = pd.DataFrame({"budget_flops": [1.0, 1.0, 1.0, 2.0, 2.0, 1.0],
+                       "loss": [3.0, 2.5, 2.7, 2.0, 2.1, 2.5]})
+    # ties by order of appearance; rows keep their order
+    assert list(table.near_optimal(df, 2).index) == [1, 3, 4, 5]
+    assert list(table.near_optimal(df, 1).index) == [1, 3]
+    assert table.near_optimal(df, 9).equals(df)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(DataError, match=r"near-optimal count must be a whole number of points per budget"):
+            table.near_optimal(df, bad)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"needs the column 'budget_flops'"):
+        table.near_optimal(df.rename(columns={"budget_flops": "C"}), 2)
+    with pytest.raises(DataError, match=r"1 rows have none"):
+        table.near_optimal(df.assign(budget_flops=[1.0, None, 1.0, 2.0, 2.0, 1.0]), 2)
+
+
+def test_fit_near_optimal_on_porians_isoflop_points(shared_data: Path, tmp_path: Path) -> None:
+    """`fit --near-optimal K` fits each budget's K best points: on Porian et al.'s RefinedWeb IsoFLOP
+    points (one setting), exactly the rows pandas picks by hand."""
+    from click.testing import CliRunner
+
+    from scalinglab.cli import main
+
+    pts = pd.read_csv(shared_data / "isoflops-porian" / "summary_df_isoflop_points.csv")
+    one = pts[(pts.dataset == "rw") & (pts.hparams == "base") & (pts.warmup == "long")
+              & (pts.decay == "kaplan") & (pts.param_count == "kaplan")]
+    path = tmp_path / "porian.csv"
+    one.to_csv(path, index=False)
+    by_hand = one.sort_values("loss").groupby("flops").head(3)
+    assert len(by_hand) == 3 * one.flops.nunique() < len(one)
+    args = ["fit", str(path), "--law", "chinchilla", "--map", "N=n", "--map", "D=t", "--map", "budget_flops=flops",
+            "--json"]
+    r = CliRunner().invoke(main, [*args, "--near-optimal", "3"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["n_points"] == len(by_hand) and "each budget's 3 lowest-loss rows" in d["data"]["source"]
+    from scalinglab.fit import LawFit
+
+    direct = LawFit("chinchilla").fit(by_hand.rename(columns={"n": "N", "t": "D"})).result_
+    assert d["params"] == pytest.approx(direct.params, rel=1e-6)    # the fit of exactly those rows (row order aside)
+    r = CliRunner().invoke(main, [*args, "--near-optimal", "0"])
+    assert r.exit_code == 2 and "--near-optimal" in r.stderr

@@ -29,6 +29,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "N": ("the parameter count a law uses, when a file gives only one", "count", "positive"),
     "D": ("training tokens seen", "tokens", "positive"),
     "C": ("training compute", "FLOPs", "positive"),
+    "budget_flops": ("the IsoFLOP budget a run belongs to (0: none); groups --near-optimal", "FLOPs",
+                     "nonnegative"),
     "loss": ("evaluation cross-entropy", "nats/token", "positive"),
     "loss_u": ("unigram-normalised loss (Tao et al. 2024); negative in practice", "nats/token", "any"),
     "step": ("optimizer step", "steps", "nonnegative"),
@@ -136,6 +138,26 @@ def apply_where(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
         raise DataError(invalid("The filter", where, "a boolean expression over the columns, e.g. 'C < 1e21'"))
     return df[mask]
 
+
+
+def near_optimal(df: pd.DataFrame, k: int, *, by: str = "budget_flops", target: str = "loss") -> pd.DataFrame:
+    """The ``k`` rows of lowest ``target`` in each group of equal ``by`` (an IsoFLOP profile's points
+    nearest its minimum), in their original order.
+
+    Chinchilla's additive form fits the compute-optimal frontier but not the far ends of an IsoFLOP
+    profile: small models trained far past their optimum saturate faster than ``B / D^beta`` allows
+    (in this project's ladders such points sat 3-6% above a fit to every point), and those points pull
+    the fitted ``E`` and exponents. A fit meant to extrapolate the frontier can use the frontier only.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise DataError(invalid("The near-optimal count", k, "a whole number of points per budget, >= 1"))
+    for col in (by, target):
+        if col not in df.columns:
+            raise DataError(f"near-optimal selection needs the column {col!r}; the data has {list(df.columns)}.")
+    if df[by].isna().any():
+        raise DataError(f"near-optimal selection groups by {by!r}, but {int(df[by].isna().sum())} rows have none.")
+    rank = df.groupby(by, sort=False)[target].rank(method="first")
+    return df[rank <= k]
 
 def derive_standard(df: pd.DataFrame) -> pd.DataFrame:
     """Fill the canonical columns that follow from others: ``C = 6 N D`` and ``D = C / (6 N)``.

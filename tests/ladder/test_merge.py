@@ -31,6 +31,7 @@ def test_runs_of_one_config_merge_into_the_longest() -> None:
     assert [round(f * m.run.steps) for f in m.run.schedule.branches] == [20, 40]   # ends at their steps
     assert m.ends == {long_.name: 80, short.name: 20, mid.name: 40}
     assert m.run.budget_flops == 4.0 and m.run.name == design.run_name(m.run) != long_.name
+    assert m.run.branch_budgets == (1.0, 2.0)          # each branch point keeps its run's budget
     assert merged[1].run == other and merged[1].ends == {other.name: 40}
 
 
@@ -61,3 +62,20 @@ def test_a_branch_is_the_short_run_bit_for_bit() -> None:
     assert branch["step"] == 12 and branch["tokens"] == short.steps * 256
     assert branch["eval_loss"] == s_short["final_loss"]          # exactly: the same updates
     assert branch["lr"] == alone[-1]["lr"]
+
+
+def test_branch_budgets_are_checked_and_leave_old_digests_alone() -> None:
+    from scalinglab.errors import ConfigError
+
+    with_branches = dataclasses.replace(FIXED, branches=(0.25, 0.5))
+    run = dataclasses.replace(BASE, schedule=with_branches)
+    assert dataclasses.replace(run, branch_budgets=()).digest() == run.digest()
+    tagged = dataclasses.replace(run, branch_budgets=[1e12, 2e12])   # a TOML list becomes a tuple
+    assert tagged.branch_budgets == (1e12, 2e12) and tagged.digest() != run.digest()
+    for bad in ((1e12,), (1e12, 0.0), (1e12, "2e12")):
+        with pytest.raises(ConfigError, match=r"'branch_budgets' field must be 2 positive FLOP budgets"):
+            dataclasses.replace(run, branch_budgets=bad)
+    # a merged ladder's file reads back to the same runs, budgets included
+    (m,) = merge_prefixes([named(20, budget_flops=1.0), named(80, budget_flops=4.0)])
+    runs, _ = design.loads_toml(design.dumps_toml([m.run]))
+    assert runs == [m.run]

@@ -279,6 +279,23 @@ def test_branch_points_and_the_row_selections(store: Store) -> None:
         store.add_point("a", point(2, branch=-1))
 
 
+def test_a_merged_runs_branch_points_carry_their_own_budgets(store: Store) -> None:
+    from scalinglab.ladder.config import ScheduleConfig
+
+    wsd = ScheduleConfig(name="wsd", warmup_steps=2, branches=(0.3, 0.6))
+    a = cfg("a", schedule=wsd, budget_flops=8e12, branch_budgets=(2e12, 4e12))
+    b = cfg("b", schedule=wsd, budget_flops=8e12)               # branches without budgets: the run's
+    store.add_planned([a, b], describe=counts)
+    for run in ("a", "b"):
+        store.add_point(run, point(3, 3.5, branch=1))
+        store.add_point(run, point(6, 3.2, branch=2))
+        store.add_point(run, point(10, 3.0))
+        store.mark_done(run, {"tokens": 40960})
+    t = store.to_table(points="annealed")
+    assert list(zip(t["run"], t["branch"], t["budget_flops"])) == [
+        ("a", 1, 2e12), ("a", 2, 4e12), ("a", 0, 8e12), ("b", 1, 8e12), ("b", 2, 8e12), ("b", 0, 8e12)]
+
+
 def test_to_table_of_an_empty_store_has_the_columns(store: Store) -> None:
     df = store.to_table()
     assert df.empty and list(df.columns) == TABLE_COLUMNS

@@ -66,6 +66,9 @@ def data_options(f: Any) -> Any:
                      help="With --store: which points to fit. annealed (default): the final point of every "
                           "done run and the end of every WSD cooldown branch; final: final points only; all: "
                           "every curve point.")(f)
+    f = click.option("--near-optimal", "near_optimal", type=click.IntRange(min=1), default=None, metavar="K",
+                     help="Keep the K lowest-loss rows of each IsoFLOP budget (column budget_flops), after "
+                          "--where: a fit of the compute-optimal frontier (table.near_optimal).")(f)
     return f
 
 
@@ -85,9 +88,18 @@ def fit_options(f: Any) -> Any:
 
 
 def load_data(data: str | None, store_path: str | None, mapping: Sequence[str], where: str | None,
-              points: str | None = None) -> tuple[pd.DataFrame, str]:
+              points: str | None = None, near: int | None = None) -> tuple[pd.DataFrame, str]:
     """The run table from a file (with --map and --where) or from a store (the rows ``points``
-    selects, ``annealed`` by default: see ``Store.to_table``)."""
+    selects, ``annealed`` by default: see ``Store.to_table``); with ``near``, each budget's ``near``
+    lowest-loss rows (``table.near_optimal``)."""
+    df, source = _load_rows(data, store_path, mapping, where, points)
+    if near is None:
+        return df, source
+    return _table.near_optimal(df, near), f"{source}, each budget's {near} lowest-loss rows"
+
+
+def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str], where: str | None,
+               points: str | None) -> tuple[pd.DataFrame, str]:
     if (data is None) == (store_path is None):
         raise DataError("give either a DATA file or --store PATH (exactly one).")
     if store_path is not None:
@@ -188,10 +200,10 @@ def laws_cmd(name: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objective_kind: str | None,
             space: str | None, delta: float | None, fix: Sequence[str], ci_level: float, mapping: Sequence[str],
-            where: str | None, store_path: str | None, point_selection: str | None, out: str | None,
-            as_json: bool) -> None:
+            where: str | None, store_path: str | None, point_selection: str | None, near_optimal: int | None,
+            out: str | None, as_json: bool) -> None:
     """Fit a law to DATA (CSV, TSV, JSONL or Parquet) or to a run store."""
-    df, source = load_data(data, store_path, mapping, where, point_selection)
+    df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal)
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -220,9 +232,9 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
 def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objective_kind: str | None,
                  space: str | None, delta: float | None, fix: Sequence[str], ci_level: float,
                  mapping: Sequence[str], where: str | None, store_path: str | None,
-                 point_selection: str | None, train_where: str, as_json: bool) -> None:
+                 point_selection: str | None, near_optimal: int | None, train_where: str, as_json: bool) -> None:
     """Fit on the rows TRAIN-WHERE selects and score the predictions of the others."""
-    df, source = load_data(data, store_path, mapping, where, point_selection)
+    df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal)
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -137,6 +137,9 @@ class RunConfig:
     eval_tokens: int = 65_536       # held-out tokens per evaluation
     seed: int = 0
     budget_flops: float = 0.0       # the IsoFLOP budget this run belongs to (0 if none), FLOPs
+    # a merged run (ladder.merge): the IsoFLOP budget of each cooldown branch's point, in the order of
+    # schedule.branches (empty: the branches carry budget_flops)
+    branch_budgets: tuple[float, ...] = ()
     group: str = ""                 # free label (e.g. 'isoflop', 'grid')
 
     def __post_init__(self) -> None:
@@ -167,6 +170,14 @@ class RunConfig:
         if self.tokens < self.batch_tokens:
             raise ConfigError(invalid("The 'tokens' field", self.tokens,
                                       f"at least one batch ({self.batch_tokens} tokens)"))
+        bb = self.branch_budgets
+        expected = f"{len(self.schedule.branches)} positive FLOP budgets, one per schedule.branches entry, or none"
+        if not isinstance(bb, (list, tuple)):
+            raise ConfigError(invalid("The 'branch_budgets' field", bb, expected))
+        if bb and (len(bb) != len(self.schedule.branches) or any(
+                isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0 for x in bb)):
+            raise ConfigError(invalid("The 'branch_budgets' field", list(bb), expected))
+        object.__setattr__(self, "branch_budgets", tuple(float(x) for x in bb))
 
     @property
     def steps(self) -> int:
@@ -179,12 +190,14 @@ class RunConfig:
     def digest(self) -> str:
         """A short hash of every field but the name: equal configs give equal digests.
 
-        Fields added after stores existed (``schedule.branches``, ``schedule.warmup_steps``) enter the
-        hash only when set, so a config that does not use them keeps the digest (and the run name) it
-        always had.
+        Fields added after stores existed (``schedule.branches``, ``schedule.warmup_steps``,
+        ``branch_budgets``) enter the hash only when set, so a config that does not use them keeps the
+        digest (and the run name) it always had.
         """
         d = self.to_dict()
         d.pop("name")
+        if not d["branch_budgets"]:
+            del d["branch_budgets"]
         for key in ("branches", "warmup_steps"):
             if not d["schedule"][key]:
                 del d["schedule"][key]

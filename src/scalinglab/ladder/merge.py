@@ -58,7 +58,8 @@ def merge_prefixes(runs: Sequence[RunConfig],
 
     ``rename(config)`` names a changed run (default: ``design.run_name``). The merged run keeps the
     longest run's fields (its budget among them) and gains ``schedule.branches`` at the fractions
-    ``e / steps`` of the shorter runs' steps ``e``. Returns the merged ladder in the order of each
+    ``e / steps`` of the shorter runs' steps ``e``, with their budgets as ``branch_budgets`` (when every
+    one has a budget), so the store files each branch point under its own IsoFLOP budget. Returns the merged ladder in the order of each
     group's first run, each with the design runs it stands for.
     """
     if rename is None:
@@ -82,6 +83,7 @@ def merge_prefixes(runs: Sequence[RunConfig],
         total = longest.steps
         warmup = warmup_of(longest.schedule, total)
         fractions: list[float] = []
+        budgets: list[float] = []
         ends = {longest.name: total}
         alone: list[MergedRun] = []
         for r in sorted(members, key=lambda r: r.steps):
@@ -97,11 +99,14 @@ def merge_prefixes(runs: Sequence[RunConfig],
             f = e / total
             assert round(f * total) == e   # the branch ends exactly at the short run's last step
             fractions.append(f)
+            budgets.append(r.budget_flops)
             ends[r.name] = e
         merged = longest
         if fractions:
+            # each branch point keeps the IsoFLOP budget of the run it stands for (when they all have one)
             merged = dataclasses.replace(longest, schedule=dataclasses.replace(longest.schedule,
-                                                                               branches=tuple(fractions)))
+                                                                               branches=tuple(fractions)),
+                                         branch_budgets=tuple(budgets) if all(b > 0 for b in budgets) else ())
             merged = dataclasses.replace(merged, name=rename(merged))
         out[slot[k]] = MergedRun(merged, ends)
         out.extend(alone)

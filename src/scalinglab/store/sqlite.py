@@ -21,6 +21,8 @@ The run table (:meth:`Store.to_table`) uses these conventions:
   the unembedding (``flops_per_token_full`` x ``D``); ``flops`` is the ``6 N``-style count without
   them. Both are kept so a law or a user can pick. A branch point's ``D``, ``C`` and ``flops`` are
   those at its own end step: what a run trained to that step and annealed there would have.
+  Its ``budget_flops`` is the budget of the run it stands for when its run was merged from several
+  (``branch_budgets``, ladder.merge), else its run's.
 * ``branch`` says which line of a run a row is on (0 the main line, k the k-th cooldown branch).
   Which rows a fit sees is the ``points`` selection: ``final`` (the last main-line point of every
   done run), ``annealed`` (those, plus every branch point: each is the end of a learning-rate decay)
@@ -63,6 +65,15 @@ TABLE_COLUMNS = [
     "N_nonembed", "N_nonzero", "S", "batch", "lr", "lr_step", "schedule", "seed", "budget_flops", "V",
     "context", "n_layer", "d_model", "n_head", "group", "wall_time", "target_tokens", "target_flops",
 ]
+
+
+def _budget_of(cfg: dict[str, Any], branch: int) -> float:
+    """The IsoFLOP budget of a point: a merged run's k-th cooldown branch has its own
+    (``branch_budgets[k - 1]``, ladder.merge); other points have their run's ``budget_flops``."""
+    own = cfg.get("branch_budgets") or ()
+    if branch > 0 and branch <= len(own):
+        return float(own[branch - 1])
+    return float(cfg["budget_flops"])
 
 
 def _now() -> str:
@@ -427,7 +438,7 @@ class Store:
                 "N_total": r["N_total"], "N_nonembed": r["N_nonembed"], "N_nonzero": r["N_nonzero"],
                 "S": cfg["sparsity"]["target"], "batch": cfg["batch_tokens"], "lr": cfg["lr"],
                 "lr_step": r["lr"], "schedule": cfg["schedule"]["name"], "seed": cfg["seed"],
-                "budget_flops": cfg["budget_flops"], "V": cfg["vocab"], "context": cfg["context"],
+                "budget_flops": _budget_of(cfg, r["branch"]), "V": cfg["vocab"], "context": cfg["context"],
                 "n_layer": cfg["n_layer"], "d_model": cfg["d_model"], "n_head": cfg["n_head"],
                 "group": cfg["group"], "wall_time": r["wall_time"], "target_tokens": r["target_tokens"],
                 "target_flops": r["target_flops"],
