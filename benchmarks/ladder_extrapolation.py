@@ -2,9 +2,10 @@
 
 1. Takes the quickstart ladder's store (``--store``, default ``quickstart-out/runs.db``; run
    ``make quickstart`` first, or pass ``--minutes`` to train a fresh quickstart ladder into ``--out``).
-2. Fits Chinchilla (N = total parameters, D = tokens) on every budget of it, with a bootstrap: every
-   point at the end of a learning-rate decay (the runs' final points and their cooldown-branch ends,
-   each assigned the budget nearest its compute; ``--ratios`` names the ladder's budget ratios).
+2. Fits Chinchilla (N = total parameters, D = tokens) on every budget of it, with a bootstrap: of
+   the points at the end of a learning-rate decay (the runs' final points and their cooldown-branch
+   ends, each assigned the budget nearest its compute; ``--ratios`` names the ladder's budget
+   ratios), each budget's ``--near-optimal`` lowest-loss ones (3, as the quickstart; 0: all).
 3. Plans the budget 10x the largest (C = 6 N_total D), picks the model shape whose total parameter
    count is closest to the planned N, trains it on the planned D tokens, and prints the predicted loss
    (at the trained shape's own N and D, with its prediction interval), the measured loss and the

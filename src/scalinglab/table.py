@@ -224,7 +224,7 @@ def _violates(arr: np.ndarray, constraint: str) -> np.ndarray | None:
     if constraint == "fraction":
         return (arr < 0) | (arr >= 1)
     if constraint == "integer":
-        return arr != np.round(arr)
+        return np.asarray(arr != np.round(arr))
     return None
 
 
