@@ -64,8 +64,10 @@ def main() -> None:
     ap.add_argument("--factor", type=float, default=10.0)
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0, help="seed of the ladder (with --minutes), the bootstrap and the big run")
-    ap.add_argument("--near-optimal", type=int, default=3,
-                    help="fit each budget's K lowest-loss points (table.near_optimal); 0: every point")
+    ap.add_argument("--law", default="chinchilla_tied", choices=["chinchilla_tied", "chinchilla"],
+                    help="the law fitted and planned with (default: Chinchilla with alpha = beta, as the quickstart)")
+    ap.add_argument("--near-optimal", type=int, default=0,
+                    help="fit each budget's K lowest-loss points (table.near_optimal); 0 (default): every point")
     args = ap.parse_args()
     store_path = args.store
     if args.corpus is not None:
@@ -84,7 +86,7 @@ def main() -> None:
     largest = final[final["budget_flops"] == top]
     used = final if args.near_optimal == 0 else near_optimal(final, args.near_optimal)
     warnings.simplefilter("ignore")
-    fit = LawFit("chinchilla", bootstrap=args.bootstrap, seed=args.seed).fit(used).result_
+    fit = LawFit(args.law, bootstrap=args.bootstrap, seed=args.seed).fit(used).result_
     c_big = args.factor * float(np.mean(6 * largest["N"] * largest["D"]))
     p = plan(fit, c_big, seed=args.seed)
     context, vocab = SETTINGS["context"], SETTINGS["vocab"]
@@ -100,7 +102,7 @@ def main() -> None:
     budgets = ", ".join(f"{b:.3g}" for b in sorted(final["budget_flops"].unique()))
     print(f"ladder: {len(final)} points (final points and cooldown-branch ends), budgets {budgets} (full FLOPs); "
           f"fitted on {len(used)}" + ("" if args.near_optimal == 0 else f", each budget's {args.near_optimal} best"))
-    print(f"fit: {', '.join(f'{k}={v:.4g}' for k, v in fit.params.items())}")
+    print(f"fit ({args.law}): {', '.join(f'{k}={v:.4g}' for k, v in fit.params.items())}")
     print(f"plan at C = {c_big:.3g} (6 N_total D, {args.factor:g}x the largest budget): N = {p['N']:.3g}, "
           f"D = {p['D']:.3g}, loss {p['loss']:.4f}")
     print(f"trained shape: n_layer={shape['n_layer']} d_model={shape['d_model']} n_head={shape['n_head']} "

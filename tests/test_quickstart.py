@@ -81,17 +81,18 @@ def test_quickstart_end_to_end_and_resume(tiny_settings: None, tmp_path) -> None
     assert summary["backtest"]["test_points"] == sum(r.budget_flops == held_out for r in runs)
     n_points = sum(1 + len(r.schedule.branches) for r in runs)
     assert summary["points"] == n_points > len(runs)
-    # the fit sees each smaller budget's NEAR_OPTIMAL lowest-loss points (every branch point is filed
-    # under the budget of the run it stands for: branch_budgets)
+    assert summary["backtest"]["train_points"] == n_points - summary["backtest"]["test_points"]
+    assert summary["fit"]["n_points"] == summary["backtest"]["train_points"]
+    # every branch point is filed under the budget of the run it stands for (branch_budgets)
     with Store(out / "runs.db", create=False) as st:
         table = st.to_table(points="annealed")
-    per_budget = table[table["budget_flops"] < held_out].groupby("budget_flops").size()
-    assert len(per_budget) == len(qs.RATIOS) - 1
-    assert summary["fit_points"] == sum(min(n, qs.NEAR_OPTIMAL) for n in per_budget) < n_points
-    assert summary["backtest"]["train_points"] == summary["fit"]["n_points"] == summary["fit_points"]
+    assert sorted(table["budget_flops"].unique()) == pytest.approx(qs.ladder_budgets(runs))
+    assert summary["fit"]["law"] == qs.LAW == "chinchilla_tied"
+    free = summary["backtest_chinchilla"]
+    assert free["law"] == "chinchilla" and free["test_points"] == summary["backtest"]["test_points"]
     are = summary["backtest"]["are_mean"]
     assert 0 < are < 1
-    assert set(summary["fit"]["params"]) == {"E", "A", "B", "alpha", "beta"}
+    assert set(summary["fit"]["params"]) == {"E", "A", "B", "alpha"}
     plan = summary["plan"]
     assert plan["flops_convention"] == "6 N_total D"
     assert 6 * plan["N"] * plan["D"] == pytest.approx(plan["flops"], rel=1e-6)

@@ -10,10 +10,10 @@
    the branch's loss is the shorter run's, bit for bit, at 37% less compute for a shape at 4 budgets);
 2. runs it into ``out/runs.db`` (re-running resumes: done runs are skipped, others continue from
    their checkpoints);
-3. fits the Chinchilla law (N = total parameters, D = tokens seen, eval loss at the end of each decay:
-   every run's final point and branch ends, each assigned the budget nearest its compute) on the
-   ``NEAR_OPTIMAL`` lowest-loss points of every budget but the largest, with a seeded bootstrap, and
-   back-tests it on every point of the largest;
+3. fits the Chinchilla law with one exponent (``chinchilla_tied``: L = E + A/N^a + B/D^a; N = total
+   parameters, D = tokens seen, eval loss at the end of each decay: every run's final point and branch
+   ends, each assigned the budget nearest its compute) on every budget but the largest, with a seeded
+   bootstrap, and back-tests it on the largest (and, for comparison, the five-parameter Chinchilla);
 4. plans a run 10x larger than the largest budget;
 5. writes ``out/index.html`` (IsoFLOP curves with the fit, loss curves, back-test table, plan) and
    ``out/summary.json`` (``fit``, ``backtest`` with ``are_mean``, ``plan``).
@@ -47,7 +47,6 @@ from .ladder.merge import merge_prefixes
 from .plan import plan as make_plan
 from .report import ladder_report
 from .store import Store
-from .table import near_optimal
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +79,13 @@ LR = 1e-2
 SETTINGS: dict[str, Any] = {"vocab": 256, "context": 128, "batch_tokens": 2048, "lr": LR,
                             "evals": 8, "eval_tokens": 16_384,
                             "schedule": {"name": "wsd", "warmup_steps": WARMUP_STEPS}}
-#: the fit uses each budget's NEAR_OPTIMAL lowest-loss points (table.near_optimal): the IsoFLOP
-#: profiles' far-left points, small models trained far past their optimum, saturate faster than
-#: Chinchilla's B / D^beta term allows (3-6% above a fit to every point of three ladders) and pulled the
-#: fit; on those ladders the frontier fit did as well or better in the back-test (1.3-1.8% against
-#: 1.3-2.9%), and in predicting the compute-optimal loss 10x beyond them (benchmarks/ladder_extrapolation.py)
-NEAR_OPTIMAL = 3
+#: the law fitted: Chinchilla's form with one exponent (beta = alpha, as Muennighoff et al. 2023 fit
+#: it). A 10-minute ladder has 17 points with ~0.8% seed noise each (two seeds of one ladder, same
+#: configs); with five free parameters the A/alpha and B/beta trade-offs are barely determined: on four
+#: such ladders the bootstrap 95% interval of the planned loss was +-7 to +-14% (half-width) for the free
+#: exponents, +-6 to +-9% tied, and the back-test error 1.3-3.1% free, 1.4-2.9% tied. The summary also
+#: gives the free-exponent Chinchilla back-test (``backtest_chinchilla``)
+LAW = "chinchilla_tied"
 #: throughput model of one single-thread worker on this project's 2-core reference machine:
 #: seconds per token = OVERHEAD + flops/RATE. A least-squares fit to the wall times of the six runs of a
 #: 10-minute quickstart ladder gave 4.9e-6 s and 6.6e10 FLOP/s; these are 10-20% slower, for slack
@@ -200,14 +200,12 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
 
     held_out = float(final["budget_flops"].max())
     train_where = f"budget_flops < {held_out!r}"
-    # the fit sees each smaller budget's NEAR_OPTIMAL best points; the back-test scores every point of
-    # the largest
-    train = near_optimal(final[final["budget_flops"] < held_out], NEAR_OPTIMAL)
+    train = final[final["budget_flops"] < held_out]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bt = run_backtest(pd.concat([train, final[final["budget_flops"] == held_out]]), "chinchilla",
-                          train_where, bootstrap=bootstrap, seed=seed)
-        fit = LawFit("chinchilla", bootstrap=bootstrap, seed=seed, source=str(store_path)).fit(train).result_
+        bt = run_backtest(final, LAW, train_where, bootstrap=bootstrap, seed=seed)
+        bt_free = run_backtest(final, "chinchilla", train_where, bootstrap=0, seed=seed)
+        fit = LawFit(LAW, bootstrap=bootstrap, seed=seed, source=str(store_path)).fit(train).result_
     largest = final[final["budget_flops"] == held_out]
     c_plan = 10.0 * float(np.mean(6.0 * largest["N"] * largest["D"]))
     the_plan = make_plan(fit, c_plan, seed=seed)
@@ -228,16 +226,16 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
                            held_out=held_out, title="scalinglab quickstart",
                            subtitle=f"{len(runs)} runs ({len(final)} IsoFLOP points: final points and cooldown-branch "
                                     f"ends) on corpus {runs[0].corpus!r} in {seconds / 60:.1f} min "
-                                    f"(estimated {estimate / 60:.1f} min); Chinchilla fitted on the "
-                                    f"{NEAR_OPTIMAL} lowest-loss points of each of the "
-                                    f"{final['budget_flops'].nunique() - 1} smaller budgets, back-tested on "
-                                    "every point of the largest.")
+                                    f"(estimated {estimate / 60:.1f} min); Chinchilla (alpha = beta) "
+                                    f"fitted on the {final['budget_flops'].nunique() - 1} smaller budgets, "
+                                    "back-tested on the largest.")
     fit_d = fit.to_dict()
     fit_d.pop("residuals", None)
     fit_d["bootstrap"] = {k: v for k, v in fit_d["bootstrap"].items() if k != "draws"}
     bt_d = {k: v for k, v in bt.items() if k != "fit"}
     summary = {"fit": fit_d, "backtest": bt_d, "plan": the_plan, "runs": len(runs), "points": len(final),
-               "fit_points": len(train),
+               "backtest_chinchilla": {k: bt_free[k] for k in ("law", "are_mean", "are_max", "train_points",
+                                                               "test_points")},
                "ladder": {"file": str(ladder_path), "budgets": sorted(final["budget_flops"].unique().tolist()),
                           "held_out_budget": held_out, "estimated_seconds": estimate},
                "training": {k: v for k, v in summary_run.items() if k != "failed"} | {"seconds": seconds},

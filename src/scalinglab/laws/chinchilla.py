@@ -8,6 +8,11 @@
   ``ln L = LSE(a - alpha ln N, b - beta ln D, e)`` with ``A, B, E = exp(a), exp(b), exp(e)``, Huber
   delta = 1e-3 on log residuals, **summed**, from Hoffmann's 4,500-point grid of starts
   (alpha, beta in {0, 0.5, ..., 2}; e in {-1, -0.5, ..., 1}; a, b in {0, 5, ..., 25}).
+
+``chinchilla_tied`` is the same form with one exponent for N and D (beta = alpha), as Muennighoff et
+al. (2023, App. A) fit it and Gadre et al. (2024) assume it: one parameter fewer, for small ladders
+whose points cannot separate the two exponents (the A/alpha and B/beta trade-offs are the fit's
+worst-determined directions). Its compute-optimal split is N_opt ~ C^0.5.
 """
 
 from __future__ import annotations
@@ -119,4 +124,61 @@ CHINCHILLA = register(Law(
     presets=PRESETS,
     grid_note="Hoffmann's 4,500 starts: alpha, beta in {0, .5, ..., 2}; ln E in {-1, -.5, ..., 1}; "
               "ln A, ln B in {0, 5, ..., 25}",
+))
+
+
+# -- Chinchilla with one exponent -------------------------------------------------------------------
+def _tied(p: Params) -> dict[str, Any]:
+    return {"E": p["E"], "A": p["A"], "B": p["B"], "alpha": p["alpha"], "beta": p["alpha"]}
+
+
+def tied_loss(p: Params, x: Inputs) -> Any:
+    """L = E + A/N^alpha + B/D^alpha (nats/token): Chinchilla with beta = alpha."""
+    return loss(_tied(p), x)
+
+
+def tied_log_loss(p: Params, x: Inputs) -> Any:
+    return _softmax_terms(_tied(p), x)[0]
+
+
+def tied_log_jacobian(p: Params, x: Inputs) -> tuple[Any, Array]:
+    """ln L and d ln L / d (ln E, ln A, ln B, alpha)."""
+    lnL, s1, s2, lnN, lnD = _softmax_terms(_tied(p), x)
+    J = np.empty(np.shape(lnL) + (4,))
+    J[..., 1] = s1
+    J[..., 2] = s2
+    J[..., 0] = 1.0 - s1 - s2
+    J[..., 3] = -(s1 * lnN + s2 * lnD)
+    return lnL, J
+
+
+CHINCHILLA_TIED = register(Law(
+    name="chinchilla_tied",
+    formula=tied_loss,
+    log_formula=tied_log_loss,
+    log_jacobian=tied_log_jacobian,
+    params=(
+        Param("E", 0.0, 1e3, _E_GRID, log=True, doc="irreducible loss (nats/token)"),
+        Param("A", 0.0, 1e30, _LOG_GRID, log=True, doc="parameter-term scale"),
+        Param("B", 0.0, 1e30, _LOG_GRID, log=True, doc="data-term scale"),
+        Param("alpha", 0.0, 5.0, _EXP_GRID, doc="the one exponent, of N and of D"),
+    ),
+    inputs=("N", "D"),
+    n_input="N",
+    d_input="D",
+    n_convention="total",
+    title="Chinchilla parametric loss with one exponent (alpha = beta; Muennighoff et al. 2023)",
+    formula_text="L = E + A/N^alpha + B/D^alpha",
+    units="N: total parameters (count); D: training tokens; L: nats/token",
+    citation="Hoffmann et al. 2022, arXiv 2203.15556; the exponents tied as in Muennighoff et al. 2023, "
+             "arXiv 2305.16264 (App. A) and Gadre et al. 2024, arXiv 2403.08540",
+    objective=Objective("huber", 1e-3, "log"),
+    presets={"muennighoff2023": Preset(
+        "muennighoff2023",
+        {"E": float(np.exp(0.6254804)), "A": float(np.exp(6.255414)), "B": float(np.exp(7.3049974)),
+         "alpha": 0.3526596},
+        "Muennighoff et al. 2023, arXiv 2305.16264, App. A (C4 base law, alpha = beta tied)",
+    )},
+    grid_note="Hoffmann's starts with one exponent: alpha in {0, .5, ..., 2}; ln E in {-1, -.5, ..., 1}; "
+              "ln A, ln B in {0, 5, ..., 25} (900 starts)",
 ))

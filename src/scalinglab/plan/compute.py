@@ -76,6 +76,9 @@ def optimum(law: Law, params: Mapping[str, Any], C: float, fixed: Mapping[str, f
     if law.name == "chinchilla":
         N, D = chinchilla_optimum(params, C)
         return float(N), float(D)
+    if law.name == "chinchilla_tied":        # the same closed form with beta = alpha
+        N, D = chinchilla_optimum({**params, "beta": params["alpha"]}, C)
+        return float(N), float(D)
     return _numeric_optimum(law, params, C, fixed or {})
 
 
