@@ -100,15 +100,20 @@ PRESETS = {
     ),
 }
 
+#: E, A and B, the same in both laws of this module
+_SCALES = (
+    Param("E", 0.0, 1e3, _E_GRID, log=True, doc="irreducible loss (nats/token)"),
+    Param("A", 0.0, 1e30, _LOG_GRID, log=True, doc="parameter-term scale"),
+    Param("B", 0.0, 1e30, _LOG_GRID, log=True, doc="data-term scale"),
+)
+
 CHINCHILLA = register(Law(
     name="chinchilla",
     formula=loss,
     log_formula=log_loss,
     log_jacobian=log_jacobian,
     params=(
-        Param("E", 0.0, 1e3, _E_GRID, log=True, doc="irreducible loss (nats/token)"),
-        Param("A", 0.0, 1e30, _LOG_GRID, log=True, doc="parameter-term scale"),
-        Param("B", 0.0, 1e30, _LOG_GRID, log=True, doc="data-term scale"),
+        *_SCALES,
         Param("alpha", 0.0, 5.0, _EXP_GRID, doc="parameter exponent"),
         Param("beta", 0.0, 5.0, _EXP_GRID, doc="data exponent"),
     ),
@@ -142,14 +147,10 @@ def tied_log_loss(p: Params, x: Inputs) -> Any:
 
 
 def tied_log_jacobian(p: Params, x: Inputs) -> tuple[Any, Array]:
-    """ln L and d ln L / d (ln E, ln A, ln B, alpha)."""
-    lnL, s1, s2, lnN, lnD = _softmax_terms(_tied(p), x)
-    J = np.empty(np.shape(lnL) + (4,))
-    J[..., 1] = s1
-    J[..., 2] = s2
-    J[..., 0] = 1.0 - s1 - s2
-    J[..., 3] = -(s1 * lnN + s2 * lnD)
-    return lnL, J
+    """ln L and d ln L / d (ln E, ln A, ln B, alpha): Chinchilla's, the alpha and beta columns summed."""
+    lnL, J = log_jacobian(_tied(p), x)
+    J[..., 3] += J[..., 4]
+    return lnL, J[..., :4]
 
 
 CHINCHILLA_TIED = register(Law(
@@ -157,12 +158,7 @@ CHINCHILLA_TIED = register(Law(
     formula=tied_loss,
     log_formula=tied_log_loss,
     log_jacobian=tied_log_jacobian,
-    params=(
-        Param("E", 0.0, 1e3, _E_GRID, log=True, doc="irreducible loss (nats/token)"),
-        Param("A", 0.0, 1e30, _LOG_GRID, log=True, doc="parameter-term scale"),
-        Param("B", 0.0, 1e30, _LOG_GRID, log=True, doc="data-term scale"),
-        Param("alpha", 0.0, 5.0, _EXP_GRID, doc="the one exponent, of N and of D"),
-    ),
+    params=(*_SCALES, Param("alpha", 0.0, 5.0, _EXP_GRID, doc="the one exponent, of N and of D")),
     inputs=("N", "D"),
     n_input="N",
     d_input="D",
