@@ -5,7 +5,8 @@
 2. Fits Chinchilla (N = total parameters, D = tokens) on every budget of it, with a bootstrap: of
    the points at the end of a learning-rate decay (the runs' final points and their cooldown-branch
    ends, each assigned the budget nearest its compute; ``--ratios`` names the ladder's budget
-   ratios), each budget's ``--near-optimal`` lowest-loss ones (3, as the quickstart; 0: all).
+   ratios), or each budget's ``--near-optimal K`` lowest-loss ones (default 0: all of them).
+   ``--law chinchilla_tied`` fits Chinchilla with one exponent instead.
 3. Plans the budget 10x the largest (C = 6 N_total D), picks the model shape whose total parameter
    count is closest to the planned N, trains it on the planned D tokens, and prints the predicted loss
    (at the trained shape's own N and D, with its prediction interval), the measured loss and the
@@ -64,8 +65,9 @@ def main() -> None:
     ap.add_argument("--factor", type=float, default=10.0)
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0, help="seed of the ladder (with --minutes), the bootstrap and the big run")
-    ap.add_argument("--law", default="chinchilla_tied", choices=["chinchilla_tied", "chinchilla"],
-                    help="the law fitted and planned with (default: Chinchilla with alpha = beta, as the quickstart)")
+    ap.add_argument("--law", default="chinchilla", choices=["chinchilla", "chinchilla_tied"],
+                    help="the law fitted and planned with (default: Chinchilla, as the quickstart; chinchilla_tied: "
+                         "one exponent)")
     ap.add_argument("--near-optimal", type=int, default=0,
                     help="fit each budget's K lowest-loss points (table.near_optimal); 0 (default): every point")
     args = ap.parse_args()

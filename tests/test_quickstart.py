@@ -87,12 +87,12 @@ def test_quickstart_end_to_end_and_resume(tiny_settings: None, tmp_path) -> None
     with Store(out / "runs.db", create=False) as st:
         table = st.to_table(points="annealed")
     assert sorted(table["budget_flops"].unique()) == pytest.approx(qs.ladder_budgets(runs))
-    assert summary["fit"]["law"] == qs.LAW == "chinchilla_tied"
-    free = summary["backtest_chinchilla"]
-    assert free["law"] == "chinchilla" and free["test_points"] == summary["backtest"]["test_points"]
+    assert summary["fit"]["law"] == qs.LAW == "chinchilla"
+    alt = summary["backtest_alt"]
+    assert alt["law"] == qs.ALT_LAW == "chinchilla_tied" and alt["test_points"] == summary["backtest"]["test_points"]
     are = summary["backtest"]["are_mean"]
     assert 0 < are < 1
-    assert set(summary["fit"]["params"]) == {"E", "A", "B", "alpha"}
+    assert set(summary["fit"]["params"]) == {"E", "A", "B", "alpha", "beta"}
     plan = summary["plan"]
     assert plan["flops_convention"] == "6 N_total D"
     assert 6 * plan["N"] * plan["D"] == pytest.approx(plan["flops"], rel=1e-6)

@@ -28,11 +28,11 @@ def quickstart_cmd(minutes: float, out: str, workers: int | None, seed: int, boo
         emit_json(s)
         return
     bt, p = s["backtest"], s["plan"]
-    free = s.get("backtest_chinchilla") or {}
+    alt = s.get("backtest_alt") or {}
     click.echo(f"{s['runs']} runs, {s['points']} IsoFLOP points (final points and cooldown-branch ends); "
                f"{s['fit']['law']} fit on {bt['train_points']} points, back-test on the largest budget "
                f"({bt['test_points']} points): mean ARE {100 * bt['are_mean']:.2f}%, max {100 * bt['are_max']:.2f}%"
-               + (f" (five-parameter chinchilla: {100 * free['are_mean']:.2f}%)" if free else ""))
+               + (f" ({alt['law']}: {100 * alt['are_mean']:.2f}%)" if alt else ""))
     iv = p.get("interval")
     click.echo(f"plan at C = {p['flops']:.3g} FLOPs (6 N_total D): N = {p['N']:.3g}, D = {p['D']:.3g} tokens "
                f"({p['tokens_per_param']:.1f} tokens/param), loss {p['loss']:.4f}"
