@@ -83,7 +83,7 @@ SETTINGS: dict[str, Any] = {"vocab": 256, "context": 128, "batch_tokens": 2048, 
 #: as Muennighoff et al. 2023 fit it) is back-tested beside it in the summary. A 10-minute ladder has
 #: 17 points with ~0.8% seed noise each; on four such ladders the tied law's bootstrap interval of the
 #: planned loss was narrower (+-6..9% against +-7..14%), but on the quickstart ladder with seeds 0, 1 and
-#: 2, at the run 10x beyond it, the free law's mean error was 1.9% and the tied law's 2.9%
+#: 2, at the 10x runs the tied law planned, the free law's mean |error| was 1.9% and the tied law's 2.9%
 #: (benchmarks/ladder_extrapolation.py --law)
 LAW = "chinchilla"
 ALT_LAW = "chinchilla_tied"
