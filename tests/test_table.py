@@ -68,8 +68,9 @@ def test_near_optimal_keeps_each_budgets_lowest_losses() -> None:
             table.near_optimal(df, bad)  # type: ignore[arg-type]
     with pytest.raises(DataError, match=r"needs the column 'budget_flops'"):
         table.near_optimal(df.rename(columns={"budget_flops": "C"}), 2)
-    with pytest.raises(DataError, match=r"1 rows have none"):
-        table.near_optimal(df.assign(budget_flops=[1.0, None, 1.0, 2.0, 2.0, 1.0]), 2)
+    for missing in (None, 0.0):      # a store's runs without a budget have budget_flops = 0
+        with pytest.raises(DataError, match=r"1 rows have none \(empty or 0\)"):
+            table.near_optimal(df.assign(budget_flops=[1.0, missing, 1.0, 2.0, 2.0, 1.0]), 2)
 
 
 def test_fit_near_optimal_on_porians_isoflop_points(shared_data: Path, tmp_path: Path) -> None:

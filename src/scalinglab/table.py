@@ -154,8 +154,10 @@ def near_optimal(df: pd.DataFrame, k: int, *, by: str = "budget_flops", target: 
     for col in (by, target):
         if col not in df.columns:
             raise DataError(f"near-optimal selection needs the column {col!r}; the data has {list(df.columns)}.")
-    if df[by].isna().any():
-        raise DataError(f"near-optimal selection groups by {by!r}, but {int(df[by].isna().sum())} rows have none.")
+    missing = df[by].isna() | (df[by] == 0)        # a store's budget_flops is 0 for a run without a budget
+    if missing.any():
+        raise DataError(f"near-optimal selection groups by {by!r}, but {int(missing.sum())} rows have none "
+                        "(empty or 0); select IsoFLOP runs with --where, or map the column.")
     rank = df.groupby(by, sort=False)[target].rank(method="first")
     return df[rank <= k]
 
