@@ -100,3 +100,13 @@ def test_report_from_store(branches: bool, tmp_path: Path) -> None:
     page = (out / "index.html").read_text()
     assert "Back-test" in page and "Plan" in page and "[[Parameters]]" in page
     assert f"(annealed points) ({42 if branches else 14} points)" in page   # the fit saw the branch ends
+
+
+def test_near_optimal_needs_budgets(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    _store(db)                       # runs without an IsoFLOP budget (budget_flops = 0)
+    before = db.read_bytes()
+    r = CliRunner().invoke(main, ["fit", "--store", str(db), "--law", "chinchilla", "--near-optimal", "3"])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "groups by 'budget_flops', but 14 rows have none (empty or 0)" in r.stderr
+    assert db.read_bytes() == before
