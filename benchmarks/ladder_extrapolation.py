@@ -4,8 +4,7 @@
    ``make quickstart`` first, or pass ``--minutes`` to train a fresh quickstart ladder into ``--out``).
 2. Fits Chinchilla (N = total parameters, D = tokens) on every budget of it, with a bootstrap: of
    the points at the end of a learning-rate decay (the runs' final points and their cooldown-branch
-   ends, each assigned the budget nearest its compute; ``--ratios`` names the ladder's budget
-   ratios), or each budget's ``--near-optimal K`` lowest-loss ones (default 0: all of them).
+   ends, each under its own budget), or each budget's ``--near-optimal K`` lowest-loss ones (default 0: all of them).
    ``--law chinchilla_tied`` fits Chinchilla with one exponent instead.
 3. Plans the budget 10x the largest (C = 6 N_total D), picks the model shape whose total parameter
    count is closest to the planned N, trains it on the planned D tokens, and prints the predicted loss
@@ -32,7 +31,7 @@ from scalinglab.ladder.config import RunConfig
 from scalinglab.ladder.design import width_scaled_lr
 from scalinglab.ladder.train import train
 from scalinglab.plan import plan
-from scalinglab.quickstart import SETTINGS, SHAPE, point_budgets, quickstart
+from scalinglab.quickstart import SETTINGS, SHAPE, quickstart
 from scalinglab.store import Store
 from scalinglab.table import near_optimal
 
@@ -57,7 +56,7 @@ def main() -> None:
     ap.add_argument("--store", type=Path, default=Path("quickstart-out/runs.db"))
     ap.add_argument("--minutes", type=float, default=None, help="train a fresh quickstart ladder first")
     ap.add_argument("--out", type=Path, default=Path("extrapolation-out"))
-    ap.add_argument("--ratios", default="1,2,4,8", help="the ladder's budget ratios")
+    ap.add_argument("--ratios", default="1,2,4,8", help="with --minutes: the ladder's budget ratios")
     ap.add_argument("--corpus", default=None,
                     help="with --minutes: train the ladder and the big run on this corpus (default: embedded)")
     ap.add_argument("--min-layers", type=int, default=None,
@@ -81,10 +80,8 @@ def main() -> None:
                    ratios=tuple(float(r) for r in args.ratios.split(",")))
         store_path = args.out / "runs.db"
     with Store(store_path, create=False) as store:
-        final = store.to_table(points="annealed")   # final points and cooldown-branch ends
-    ratios = [float(r) for r in args.ratios.split(",")]
+        final = store.to_table(points="annealed")   # final points and cooldown-branch ends, each under its budget
     top = float(final["budget_flops"].max())
-    final["budget_flops"] = point_budgets(final["C"], [top * r / max(ratios) for r in ratios])
     largest = final[final["budget_flops"] == top]
     used = final if args.near_optimal == 0 else near_optimal(final, args.near_optimal)
     warnings.simplefilter("ignore")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -36,18 +35,22 @@ def test_design_fits_the_time_budget_and_follows_the_shape_rule(tiny_settings: N
     budgets = qs.ladder_budgets(runs)
     assert budgets == pytest.approx([top * q / 8 for q in (1, 2, 4, 8)])
     # the runs of a shape are merged into its longest (ladder.merge): every point, a run's end or one of
-    # its cooldown-branch ends, lies on one of the budgets within half a batch, and every budget has points
-    flops, shapes = [], []
+    # its cooldown-branch ends, lies within half a batch of its own budget (budget_flops, or the
+    # branch's entry of branch_budgets), and every budget has points
+    n_points, shapes, seen = 0, [], set()
     for r in runs:
         assert r.schedule.name == "wsd" and r.schedule.warmup_steps == qs.WARMUP_STEPS
         fpt = design.counts(r)["flops_per_token_full"]
-        for end in [r.steps] + [b.end_step for b in schedules.branches(r.schedule, r.lr, r.steps)]:
-            c = fpt * end * r.batch_tokens
-            assert min(abs(c - b) for b in budgets) <= fpt * r.batch_tokens / 2
-            flops.append(c)
+        ends = [r.steps] + [b.end_step for b in schedules.branches(r.schedule, r.lr, r.steps)]
+        own = [r.budget_flops, *r.branch_budgets]
+        assert len(own) == len(ends)
+        for end, b in zip(ends, own):
+            assert abs(fpt * end * r.batch_tokens - b) <= fpt * r.batch_tokens / 2
+            seen.add(b)
+        n_points += len(ends)
         shapes.append((r.n_layer, r.d_model))
-    assert set(qs.point_budgets(pd.Series(flops), budgets)) == set(budgets)
-    assert len(flops) > len(runs) and len(set(shapes)) == len(shapes)   # merged: one run per shape
+    assert seen == set(budgets)
+    assert n_points > len(runs) and len(set(shapes)) == len(shapes)   # merged: one run per shape
     for r in runs:
         assert r.n_layer >= qs.SHAPE["min_layers"]
         assert r.d_model % qs.SHAPE["width_step"] == 0
@@ -87,6 +90,7 @@ def test_quickstart_end_to_end_and_resume(tiny_settings: None, tmp_path) -> None
     with Store(out / "runs.db", create=False) as st:
         table = st.to_table(points="annealed")
     assert sorted(table["budget_flops"].unique()) == pytest.approx(qs.ladder_budgets(runs))
+    assert len(qs.ladder_budgets(runs)) == len(qs.RATIOS)
     assert summary["fit"]["law"] == qs.LAW == "chinchilla"
     alt = summary["backtest_alt"]
     assert alt["law"] == qs.ALT_LAW == "chinchilla_tied" and alt["test_points"] == summary["backtest"]["test_points"]
@@ -116,3 +120,18 @@ def test_quickstart_end_to_end_and_resume(tiny_settings: None, tmp_path) -> None
     summary2 = json.loads((out / "summary.json").read_text())
     assert summary2["runs"] == summary["runs"]
     assert summary2["backtest"]["are_mean"] == pytest.approx(are, rel=1e-12)
+
+
+def test_a_ladder_file_from_before_branch_budgets_is_refused(tiny_settings: None, tmp_path) -> None:
+    import dataclasses
+
+    runs, _ = qs.design_ladder(0.5, workers=2)
+    assert any(r.branch_budgets for r in runs)
+    out = tmp_path / "old"
+    out.mkdir()
+    design.write_toml(out / "ladder.toml", [dataclasses.replace(r, branch_budgets=()) for r in runs])
+    before = (out / "ladder.toml").read_bytes()
+    r = CliRunner().invoke(main, ["quickstart", "--out", str(out), "--no-progress"])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "predates branch budgets" in r.stderr and not (out / "runs.db").exists()
+    assert (out / "ladder.toml").read_bytes() == before

@@ -11,8 +11,8 @@
 2. runs it into ``out/runs.db`` (re-running resumes: done runs are skipped, others continue from
    their checkpoints);
 3. fits the Chinchilla law (N = total parameters, D = tokens seen, eval loss at the end of each decay:
-   every run's final point and branch ends, each assigned the budget nearest its compute) on every
-   budget but the largest, with a seeded bootstrap, and back-tests it on the largest (and, beside it,
+   every run's final point and branch ends, each under the budget of the design run it stands for) on
+   every budget but the largest, with a seeded bootstrap, and back-tests it on the largest (and, beside it,
    Chinchilla with one exponent, ``chinchilla_tied``);
 4. plans a run 10x larger than the largest budget;
 5. writes ``out/index.html`` (IsoFLOP curves with the fit, loss curves, back-test table, plan) and
@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from . import units
 from .errors import ConfigError, invalid
@@ -61,8 +60,9 @@ SPAN = 3.0
 #: the shape rule (units.shape_for_params) and learning-rate rule (design.width_scaled_lr): aspect 32,
 #: heads of 16, at least 2 layers (a 1-layer model cannot form induction heads, Olsson et al. 2022: with
 #: 1-layer models in the ladder (lr 1e-2, cosine) the back-test error was 5.6%, the 2 x 48 model 8.9%
-#: below the fit that the 1 x 32 and 1 x 48 runs had shaped), one learning rate for every size. An earlier ladder of 2+ layers in width steps of 4 with lr ~ 1/d_model
-#: (7 sizes, 250 tokens/param) did worse: back-test 4.5%, 10x extrapolation 12.5%.
+#: below the fit that the 1 x 32 and 1 x 48 runs had shaped), one learning rate for every size. An
+#: earlier ladder of 2+ layers in width steps of 4 with lr ~ 1/d_model (7 sizes, 250 tokens/param) did
+#: worse: back-test 4.5%, 10x extrapolation 12.5%.
 SHAPE: dict[str, Any] = {"aspect": 32.0, "head_dim": 16, "min_layers": 2, "width_step": 16,
                          "lr_width_exponent": 0.0, "lr_ref_width": 64}
 #: warmup of every run, in steps: a warmup of 5% of each run left the IsoFLOP profiles' short runs (the
@@ -104,20 +104,10 @@ def _unique_tokens(run: RunConfig) -> int:
     return len(load_tokens(run.corpus, run.vocab).train)
 
 
-def ladder_budgets(runs: list[RunConfig], ratios: tuple[float, ...] | list[float] = RATIOS) -> list[float]:
-    """The IsoFLOP budgets of a quickstart ladder, merged or not: ``max(budget_flops) x ratios / max(ratios)``
-    (a merged run keeps its longest run's budget, so the largest budget always has runs)."""
-    top = max(r.budget_flops for r in runs)
-    return [top * q / max(ratios) for q in ratios]
-
-
-def point_budgets(flops: pd.Series, budgets: list[float]) -> np.ndarray:
-    """The IsoFLOP budget of each point: the budget nearest its compute ``flops`` (full FLOPs) on a log
-    scale. A merged run's branch ends belong to the smaller budgets of the runs they stand for; a
-    point's compute is within half a batch of its budget, and budgets lie much further apart."""
-    b = np.asarray(sorted(budgets), dtype=float)
-    i = np.abs(np.log(np.asarray(flops, dtype=float))[:, None] - np.log(b)[None, :]).argmin(axis=1)
-    return np.asarray(b[i], dtype=float)
+def ladder_budgets(runs: list[RunConfig]) -> list[float]:
+    """The IsoFLOP budgets of a ladder, merged or not, in increasing order: every run's
+    ``budget_flops`` and every merged run's ``branch_budgets``."""
+    return sorted({r.budget_flops for r in runs} | {b for r in runs for b in r.branch_budgets})
 
 
 def estimate_seconds(runs: list[RunConfig], workers: int) -> float:
@@ -126,7 +116,8 @@ def estimate_seconds(runs: list[RunConfig], workers: int) -> float:
     for r in runs:
         fpt = units.flops_per_token(r.n_layer, r.d_model, r.context, r.vocab, full=True)
         steps = schedules.updates_with_branches(r.schedule, r.lr, r.steps)
-        tokens = steps * r.batch_tokens + (r.evals + len(r.schedule.branches)) * r.eval_tokens / 3.0  # eval: forward only
+        evals = r.evals + len(r.schedule.branches)                   # an evaluation is forward only
+        tokens = steps * r.batch_tokens + evals * r.eval_tokens / 3.0
         total += tokens * (OVERHEAD_S_PER_TOKEN + fpt / RATE_FLOPS) + STARTUP_S
     return total / max(1, workers) + WORKER_START_S
 
@@ -182,8 +173,10 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
     store_path = out / "runs.db"
     ladder_path = out / "ladder.toml"
     if ladder_path.exists():          # resuming: the same ladder, whatever the time budget says now
-        runs, meta = design.read_ladder(ladder_path)
-        ratios = tuple(meta.get("ratios", ratios))
+        runs = design.read_toml(ladder_path)
+        if any(r.schedule.branches and not r.branch_budgets for r in runs):
+            raise ConfigError(f"the ladder file {str(ladder_path)!r} predates branch budgets (its merged runs "
+                              "cannot say which budget each branch point belongs to); use a new --out.")
         estimate = estimate_seconds(runs, workers)
     else:
         runs, estimate = design_ladder(minutes, workers, seed, ratios)
@@ -193,11 +186,10 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
     with Store(store_path) as store:
         summary_run = execute(runs, store, checkpoint_dir=out / "checkpoints", workers=workers, threads=1,
                               progress=progress)
-        # one point per design run: the final points and the cooldown-branch ends (the merged runs)
+        # one point per design run, under its own budget: the final points and the cooldown-branch ends
         final = store.to_table(points="annealed")
         points = store.to_table(points="all")
     seconds = time.perf_counter() - t0
-    final["budget_flops"] = point_budgets(final["C"], ladder_budgets(runs, ratios))
 
     held_out = float(final["budget_flops"].max())
     train_where = f"budget_flops < {held_out!r}"

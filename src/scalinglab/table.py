@@ -139,7 +139,6 @@ def apply_where(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
     return df[mask]
 
 
-
 def near_optimal(df: pd.DataFrame, k: int, *, by: str = "budget_flops", target: str = "loss") -> pd.DataFrame:
     """The ``k`` rows of lowest ``target`` in each group of equal ``by`` (an IsoFLOP profile's points
     nearest its minimum), in their original order.
@@ -160,6 +159,7 @@ def near_optimal(df: pd.DataFrame, k: int, *, by: str = "budget_flops", target: 
                         "(empty or 0); select IsoFLOP runs with --where, or map the column.")
     rank = df.groupby(by, sort=False)[target].rank(method="first")
     return df[rank <= k]
+
 
 def derive_standard(df: pd.DataFrame) -> pd.DataFrame:
     """Fill the canonical columns that follow from others: ``C = 6 N D`` and ``D = C / (6 N)``.

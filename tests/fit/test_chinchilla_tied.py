@@ -35,7 +35,7 @@ def test_it_is_chinchilla_with_beta_equal_to_alpha() -> None:
         assert a["N"] == pytest.approx(b["N"], rel=1e-12) and a["loss"] == pytest.approx(b["loss"], rel=1e-12)
         n_num, _ = _numeric_optimum(TIED.law_, TIED.params, c, {})
         assert n_num == pytest.approx(a["N"], rel=1e-6)
-        # with one exponent the compute-optimal split is N ~ C^0.5 (tokens per parameter constant)
+    # with one exponent the compute-optimal split is N ~ C^0.5 (tokens per parameter constant)
     assert plan(TIED, 1e19)["tokens_per_param"] == pytest.approx(plan(TIED, 1e23)["tokens_per_param"], rel=1e-9)
 
 

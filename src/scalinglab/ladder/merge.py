@@ -59,8 +59,8 @@ def merge_prefixes(runs: Sequence[RunConfig],
     ``rename(config)`` names a changed run (default: ``design.run_name``). The merged run keeps the
     longest run's fields (its budget among them) and gains ``schedule.branches`` at the fractions
     ``e / steps`` of the shorter runs' steps ``e``, with their budgets as ``branch_budgets`` (when every
-    one has a budget), so the store files each branch point under its own IsoFLOP budget. Returns the merged ladder in the order of each
-    group's first run, each with the design runs it stands for.
+    one has a budget), so the store files each branch point under its own IsoFLOP budget. Returns the
+    merged ladder in the order of each group's first run, each with the design runs it stands for.
     """
     if rename is None:
         from .design import run_name
@@ -82,6 +82,7 @@ def merge_prefixes(runs: Sequence[RunConfig],
         longest = max(members, key=lambda r: r.steps)
         total = longest.steps
         warmup = warmup_of(longest.schedule, total)
+        decay_start = total - round(longest.schedule.decay_frac * total)
         fractions: list[float] = []
         budgets: list[float] = []
         ends = {longest.name: total}
@@ -91,7 +92,6 @@ def merge_prefixes(runs: Sequence[RunConfig],
                 continue
             e = r.steps
             n = round(longest.schedule.decay_frac * e)      # the short run's own decay, in steps
-            decay_start = total - round(longest.schedule.decay_frac * total)
             # a branch decays over max(1, n) steps: a short run without decay (n = 0) is not one
             if n < 1 or e == total or e - n < warmup or e - n > decay_start or e in ends.values():
                 alone.append(MergedRun(r, {r.name: r.steps}))
