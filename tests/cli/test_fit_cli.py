@@ -145,3 +145,17 @@ def test_predict_points_file_and_preset(tmp_path: Path) -> None:
     assert code == 2 and "The preset name for law 'chinchilla' must be one of" in stderr
     code, _, stderr = run("plan", "--law", "chinchilla", "--preset", "hoffmann2022", "--flops", "-1")
     assert code == 2 and "--flops must be a positive number" in stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "x.csv", "--law", "chinchilla", "--near-optimal", "x"],
+     "error: scalinglab fit: Invalid value for '--near-optimal': 'x' is not a valid integer range."),
+    (["fit", "x.csv", "--law", "chinchilla", "--bootstrap", "-1"],
+     "error: scalinglab fit: Invalid value for '--bootstrap': -1 is not in the range x>=0."),
+    (["ladder", "design", "--nonsense"], "error: scalinglab ladder design: No such option '--nonsense'"),
+    (["nocmd"], "error: scalinglab: No such command 'nocmd'."),
+])
+def test_usage_errors_are_one_line(args: list[str], message: str) -> None:
+    r = CliRunner().invoke(main, args, prog_name="scalinglab")
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith(message) and r.stderr.strip().endswith("(see --help)")

@@ -1,7 +1,9 @@
 """The ``scalinglab`` command line: thin commands that parse, call one library function and print.
 
 Every command prints a readable table by default and one JSON object with ``--json``. A
-:class:`~scalinglab.errors.ScalingLabError` becomes one line on stderr and exit code 2, no traceback.
+:class:`~scalinglab.errors.ScalingLabError`, and a usage error click finds while parsing a command's
+arguments (a bad option value, an unknown option), becomes one line on stderr and exit code 2, no
+traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ class _Main(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:   # click's own message names the option and the value
+            where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
+            click.echo(f"error: {where}{exc.format_message()} (see --help)", err=True)
+            ctx.exit(2)
         except ScalingLabError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
