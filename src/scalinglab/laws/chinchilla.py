@@ -107,6 +107,13 @@ _SCALES = (
     Param("B", 0.0, 1e30, _LOG_GRID, log=True, doc="data-term scale"),
 )
 
+#: inputs, conventions, units and objective, the same in both laws of this module
+_SHARED: dict[str, Any] = {
+    "inputs": ("N", "D"), "n_input": "N", "d_input": "D", "n_convention": "total",
+    "units": "N: total parameters (count); D: training tokens; L: nats/token",
+    "objective": Objective("huber", 1e-3, "log"),
+}
+
 CHINCHILLA = register(Law(
     name="chinchilla",
     formula=loss,
@@ -117,15 +124,10 @@ CHINCHILLA = register(Law(
         Param("alpha", 0.0, 5.0, _EXP_GRID, doc="parameter exponent"),
         Param("beta", 0.0, 5.0, _EXP_GRID, doc="data exponent"),
     ),
-    inputs=("N", "D"),
-    n_input="N",
-    d_input="D",
-    n_convention="total",
+    **_SHARED,
     title="Chinchilla parametric loss (Hoffmann et al. 2022, approach 3)",
     formula_text="L = E + A/N^alpha + B/D^beta",
-    units="N: total parameters (count); D: training tokens; L: nats/token",
     citation="Hoffmann et al. 2022, arXiv 2203.15556; Besiroglu et al. 2024, arXiv 2404.10102",
-    objective=Objective("huber", 1e-3, "log"),
     presets=PRESETS,
     grid_note="Hoffmann's 4,500 starts: alpha, beta in {0, .5, ..., 2}; ln E in {-1, -.5, ..., 1}; "
               "ln A, ln B in {0, 5, ..., 25}",
@@ -159,16 +161,11 @@ CHINCHILLA_TIED = register(Law(
     log_formula=tied_log_loss,
     log_jacobian=tied_log_jacobian,
     params=(*_SCALES, Param("alpha", 0.0, 5.0, _EXP_GRID, doc="the one exponent, of N and of D")),
-    inputs=("N", "D"),
-    n_input="N",
-    d_input="D",
-    n_convention="total",
+    **_SHARED,
     title="Chinchilla parametric loss with one exponent (alpha = beta; Muennighoff et al. 2023)",
     formula_text="L = E + A/N^alpha + B/D^alpha",
-    units="N: total parameters (count); D: training tokens; L: nats/token",
     citation="Hoffmann et al. 2022, arXiv 2203.15556; the exponents tied as in Muennighoff et al. 2023, "
              "arXiv 2305.16264 (App. A) and Gadre et al. 2024, arXiv 2403.08540",
-    objective=Objective("huber", 1e-3, "log"),
     presets={"muennighoff2023": Preset(
         "muennighoff2023",
         {"E": float(np.exp(0.6254804)), "A": float(np.exp(6.255414)), "B": float(np.exp(7.3049974)),
