@@ -31,7 +31,7 @@ from scalinglab.ladder.config import RunConfig
 from scalinglab.ladder.design import width_scaled_lr
 from scalinglab.ladder.train import train
 from scalinglab.plan import plan
-from scalinglab.quickstart import SETTINGS, SHAPE, quickstart
+from scalinglab.quickstart import RATIOS, SETTINGS, SHAPE, quickstart
 from scalinglab.store import Store
 from scalinglab.table import near_optimal
 
@@ -56,7 +56,8 @@ def main() -> None:
     ap.add_argument("--store", type=Path, default=Path("quickstart-out/runs.db"))
     ap.add_argument("--minutes", type=float, default=None, help="train a fresh quickstart ladder first")
     ap.add_argument("--out", type=Path, default=Path("extrapolation-out"))
-    ap.add_argument("--ratios", default="1,2,4,8", help="with --minutes: the ladder's budget ratios")
+    ap.add_argument("--ratios", default=",".join(f"{r:g}" for r in RATIOS),
+                    help="with --minutes: the ladder's budget ratios (default: the quickstart's)")
     ap.add_argument("--corpus", default=None,
                     help="with --minutes: train the ladder and the big run on this corpus (default: embedded)")
     ap.add_argument("--min-layers", type=int, default=None,

@@ -33,7 +33,8 @@ def test_design_fits_the_time_budget_and_follows_the_shape_rule(tiny_settings: N
     assert estimate <= 0.5 * 60 * qs.SHARE_TRAINING
     top = max(r.budget_flops for r in runs)
     budgets = qs.ladder_budgets(runs)
-    assert budgets == pytest.approx([top * q / 8 for q in (1, 2, 4, 8)])
+    assert qs.RATIOS == (1, 2, 4, 8, 16, 32)
+    assert budgets == pytest.approx([top * q / 32 for q in qs.RATIOS])
     # the runs of a shape are merged into its longest (ladder.merge): every point, a run's end or one of
     # its cooldown-branch ends, lies within half a batch of its own budget (budget_flops, or the
     # branch's entry of branch_budgets), and every budget has points

@@ -3,11 +3,11 @@
 ``quickstart(minutes=10, out="quickstart-out")``:
 
 1. designs an IsoFLOP ladder on the embedded corpus (byte-level tokens, the Python standard library's
-   own source) with four budgets in ratio 1:2:4:8 and five sizes each, scaled so that its estimated
+   own source) with six budgets in ratio 1:2:4:8:16:32 and five sizes each, scaled so that its estimated
    training time fits the time budget on the local process pool. Every run is WSD with a fixed
    warmup, so the runs of one shape at several budgets are prefixes of its longest: they are merged
    into that run, with a cooldown branch ending where each shorter run would end (``ladder.merge``;
-   the branch's loss is the shorter run's, bit for bit, at 37% less compute for a shape at 4 budgets);
+   the branch's loss is the shorter run's, bit for bit, at 37% less compute for a shape at 1:2:4:8);
 2. runs it into ``out/runs.db`` (re-running resumes: done runs are skipped, others continue from
    their checkpoints);
 3. fits the Chinchilla law (N = total parameters, D = tokens seen, eval loss at the end of each decay:
@@ -49,8 +49,13 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-#: budget ratios of the ladder (the last is held out for the back-test)
-RATIOS = (1.0, 2.0, 4.0, 8.0)
+#: budget ratios of the ladder (the last is held out for the back-test): 1.5 decades of compute. The small
+#: budgets cost little (a budget's time is proportional to it: 1/16 and 1/32 of the largest add 3% to a
+#: 1:2:4:8 ladder) and pin down the curvature (E) that a narrow ladder leaves loose: on 1:2:4:8 (0.9
+#: decades), every 10x extrapolation of seven was pessimistic (+1.5% to +4.3%; fitted E 1.0-1.2 nats,
+#: right under the 10x losses); the same seed-0 ladder at 1:2:4:8:16:32 fitted E = 0.99 and predicted
+#: its 10x run to 0.55% (benchmarks/ladder_extrapolation.py; README)
+RATIOS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 SIZES = 5
 #: IsoFLOP centre, in tokens per non-embedding parameter, and the size span around it: tiny byte-level
 #: models spend most of their FLOPs outside N_nonembed (head, attention), and their measured optimum
@@ -130,7 +135,7 @@ def design_runs(budgets: list[float], seed: int = 0) -> list[RunConfig]:
 
 def design_ladder(minutes: float, workers: int, seed: int = 0,
                   ratios: tuple[float, ...] = RATIOS) -> tuple[list[RunConfig], float]:
-    """The largest IsoFLOP ladder with budgets in ``ratios`` (1:2:4:8) whose estimated time fits
+    """The largest IsoFLOP ladder with budgets in ``ratios`` (:data:`RATIOS`) whose estimated time fits
     ``minutes`` (and the estimate): :func:`design_runs`, each shape's runs merged into its longest
     (``ladder.merge``). The budgets are ``max(budget_flops) x ratios / max(ratios)``."""
     if len(ratios) < 2 or any(not (isinstance(r, (int, float)) and r > 0) for r in ratios):
