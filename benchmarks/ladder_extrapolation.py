@@ -1,7 +1,9 @@
 """Extrapolation check: fit Chinchilla on a ladder, predict the compute-optimal loss 10x beyond it, train it.
 
 1. Takes the quickstart ladder's store (``--store``, default ``quickstart-out/runs.db``; run
-   ``make quickstart`` first, or pass ``--minutes`` to train a fresh quickstart ladder into ``--out``).
+   ``make quickstart`` first, or pass ``--minutes`` to train a fresh quickstart ladder into ``--out``):
+   the runs of the ``ladder.toml`` beside it (the quickstart's own), or, without one, every point with
+   a ``budget_flops``.
 2. Fits Chinchilla (N = total parameters, D = tokens) on every budget of it, with a bootstrap: of
    the points at the end of a learning-rate decay (the runs' final points and their cooldown-branch
    ends, each under its own budget), or each budget's ``--near-optimal K`` lowest-loss ones (default 0: all of them).
@@ -27,11 +29,12 @@ from scalinglab import units
 from scalinglab.execute import cpu_count
 from scalinglab.fit import LawFit
 from scalinglab.fit.predict import predict
+from scalinglab.ladder import design
 from scalinglab.ladder.config import RunConfig
 from scalinglab.ladder.design import width_scaled_lr
 from scalinglab.ladder.train import train
 from scalinglab.plan import plan
-from scalinglab.quickstart import RATIOS, SETTINGS, SHAPE, quickstart
+from scalinglab.quickstart import RATIOS, SETTINGS, SHAPE, own_runs, quickstart
 from scalinglab.store import Store
 from scalinglab.table import near_optimal
 
@@ -82,6 +85,11 @@ def main() -> None:
         store_path = args.out / "runs.db"
     with Store(store_path, create=False) as store:
         final = store.to_table(points="annealed")   # final points and cooldown-branch ends, each under its budget
+    ladder_file = store_path.parent / "ladder.toml"
+    if ladder_file.exists():                        # the quickstart's ladder only, as the quickstart fits it
+        final = own_runs(final, design.read_toml(ladder_file), store_path)
+    else:                                           # any store: its IsoFLOP points (those with a budget)
+        final = final[final["budget_flops"] > 0]
     top = float(final["budget_flops"].max())
     largest = final[final["budget_flops"] == top]
     used = final if args.near_optimal == 0 else near_optimal(final, args.near_optimal)

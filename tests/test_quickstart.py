@@ -112,6 +112,19 @@ def test_quickstart_end_to_end_and_resume(tiny_settings: None, tmp_path) -> None
         with sqlite3.connect(out / "runs.db") as con:
             return int(con.execute("SELECT COUNT(*) FROM points").fetchone()[0])
 
+    # a run outside the ladder (another study's, in the same store) at the held-out budget, with an
+    # absurd loss: the quickstart fits, back-tests and reports its own ladder only
+    import dataclasses
+
+    from scalinglab.ladder.train import describe
+
+    top_run = next(r for r in runs if r.budget_flops == held_out)
+    foreign = dataclasses.replace(top_run, name="not-the-ladder", group="other", lr=top_run.lr / 2)
+    with Store(out / "runs.db") as st:
+        st.add_planned([foreign], describe=describe)
+        st.add_point("not-the-ladder", {"step": top_run.steps, "tokens": top_run.steps * top_run.batch_tokens,
+                                        "eval_loss": 0.01})
+        st.mark_done("not-the-ladder", {"final_loss": 0.01})
     before = n_points()
     # re-running resumes: the same ladder file (whatever --minutes says now), nothing trained again
     again = CliRunner().invoke(main, ["quickstart", "--minutes", "3", "--out", str(out), "--bootstrap", "20",
@@ -121,6 +134,8 @@ def test_quickstart_end_to_end_and_resume(tiny_settings: None, tmp_path) -> None
     summary2 = json.loads((out / "summary.json").read_text())
     assert summary2["runs"] == summary["runs"]
     assert summary2["backtest"]["are_mean"] == pytest.approx(are, rel=1e-12)
+    assert summary2["points"] == summary["points"]
+    assert summary2["backtest"]["test_points"] == summary["backtest"]["test_points"]
 
 
 def test_a_ladder_file_from_before_branch_budgets_is_refused(tiny_settings: None, tmp_path) -> None:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from . import units
 from .errors import ConfigError, invalid
@@ -115,6 +116,19 @@ def ladder_budgets(runs: list[RunConfig]) -> list[float]:
     return sorted({r.budget_flops for r in runs} | {b for r in runs for b in r.branch_budgets})
 
 
+def own_runs(table: pd.DataFrame, runs: list[RunConfig], store_path: Path) -> pd.DataFrame:
+    """The rows of ``table`` that belong to ``runs`` (the ladder's run names). A store can hold other
+    runs (the user's own, another ladder's): the quickstart fits and reports its ladder only, and says
+    how many rows it left out."""
+    names = {r.name for r in runs}
+    mine = table[table["run"].isin(names)]
+    if len(mine) < len(table):
+        others = sorted(set(table["run"]) - names)
+        log.warning("the store %s holds %d run(s) outside the quickstart ladder (%s%s): left out of its fit and "
+                    "report", store_path, len(others), ", ".join(others[:3]), ", ..." if len(others) > 3 else "")
+    return mine
+
+
 def estimate_seconds(runs: list[RunConfig], workers: int) -> float:
     """Estimated wall time of a ladder on ``workers`` single-thread workers (the throughput model)."""
     total = 0.0
@@ -191,9 +205,10 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
     with Store(store_path) as store:
         summary_run = execute(runs, store, checkpoint_dir=out / "checkpoints", workers=workers, threads=1,
                               progress=progress)
-        # one point per design run, under its own budget: the final points and the cooldown-branch ends
-        final = store.to_table(points="annealed")
-        points = store.to_table(points="all")
+        # one point per design run, under its own budget: the final points and the cooldown-branch ends;
+        # of this ladder's runs only (a store may hold other runs too)
+        final = own_runs(store.to_table(points="annealed"), runs, store_path)
+        points = own_runs(store.to_table(points="all"), runs, store_path)
     seconds = time.perf_counter() - t0
 
     held_out = float(final["budget_flops"].max())
