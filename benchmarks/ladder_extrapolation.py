@@ -73,6 +73,10 @@ def main() -> None:
                          "one exponent)")
     ap.add_argument("--near-optimal", type=int, default=0,
                     help="fit each budget's K lowest-loss points (table.near_optimal); 0 (default): every point")
+    ap.add_argument("--max-epochs", type=float, default=4.0,
+                    help="plan with at most this many epochs of the corpus (plan(max_tokens=...)): Muennighoff et "
+                         "al. 2023 find up to ~4 epochs nearly as good as unique data, the law's assumption; "
+                         "0: no limit (default 4)")
     args = ap.parse_args()
     store_path = args.store
     if args.corpus is not None:
@@ -96,7 +100,11 @@ def main() -> None:
     warnings.simplefilter("ignore")
     fit = LawFit(args.law, bootstrap=args.bootstrap, seed=args.seed).fit(used).result_
     c_big = args.factor * float(np.mean(6 * largest["N"] * largest["D"]))
-    p = plan(fit, c_big, seed=args.seed)
+    from scalinglab.ladder.corpus import load_tokens
+
+    unique = len(load_tokens(SETTINGS.get("corpus", "default"), SETTINGS["vocab"]).train)
+    max_tokens = None if args.max_epochs <= 0 else args.max_epochs * unique
+    p = plan(fit, c_big, seed=args.seed, max_tokens=max_tokens)
     context, vocab = SETTINGS["context"], SETTINGS["vocab"]
     shape = shape_for_total(p["N"], context, vocab)
     n_total = units.param_counts(shape["n_layer"], shape["d_model"], context, vocab)["N_total"]
@@ -112,7 +120,10 @@ def main() -> None:
           f"fitted on {len(used)}" + ("" if args.near_optimal == 0 else f", each budget's {args.near_optimal} best"))
     print(f"fit ({args.law}): {', '.join(f'{k}={v:.4g}' for k, v in fit.params.items())}")
     print(f"plan at C = {c_big:.3g} (6 N_total D, {args.factor:g}x the largest budget): N = {p['N']:.3g}, "
-          f"D = {p['D']:.3g}, loss {p['loss']:.4f}")
+          f"D = {p['D']:.3g}, loss {p['loss']:.4f}" + (
+              f"; data-constrained to {args.max_epochs:g} epochs of the corpus's {unique:,} tokens (unconstrained: "
+              f"N = {p['unconstrained']['N']:.3g}, D = {p['unconstrained']['D']:.3g}, "
+              f"{p['unconstrained']['D'] / unique:.2f} epochs)" if p["data_constrained"] else ""))
     print(f"trained shape: n_layer={shape['n_layer']} d_model={shape['d_model']} n_head={shape['n_head']} "
           f"N_total={n_total}, lr {lr:g}, D = {cfg.steps * bt} tokens ({cfg.steps} steps)")
     t0 = time.perf_counter()

@@ -104,6 +104,12 @@ def test_quickstart_end_to_end_and_resume(tiny_settings: None, tmp_path) -> None
     assert plan["interval"][0] <= plan["loss"] <= plan["interval"][1]
     # the plan says how many epochs of the corpus its D is (the embedded corpus is small)
     assert plan["epochs"] == pytest.approx(plan["D"] / plan["unique_tokens"])
+    # and holds D to MAX_EPOCHS of it (plan(max_tokens=...)), saying so when the optimum wanted more
+    assert plan["max_epochs"] == qs.MAX_EPOCHS and plan["epochs"] <= qs.MAX_EPOCHS * (1 + 1e-12)
+    assert plan["data_constrained"] == ("unconstrained" in plan)
+    if plan["data_constrained"]:
+        assert plan["unconstrained"]["D"] > plan["D"] and plan["unconstrained"]["N"] < plan["N"]
+        assert any("holds D to" in w for w in plan["warnings"])
     assert any("epochs of the corpus" in w for w in plan.get("warnings", [])) == (plan["epochs"] > 1)
     html = (out / "index.html").read_text()
     assert "IsoFLOP" in html and "back-test" in html.lower()

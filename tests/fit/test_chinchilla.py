@@ -133,3 +133,34 @@ def test_plan_reports_bootstrap_replicates_without_an_optimum(fitted: Fit) -> No
                                f"vanished); the intervals come from the other {k - 5}.")]
     assert all(np.isfinite(res["D_interval"])) and all(np.isfinite(res["N_interval"]))
     assert "warnings" not in plan(fitted, 5.76e23)
+
+
+def test_a_token_limit_plans_the_data_constrained_optimum(fitted: Fit) -> None:
+    """With fewer tokens than the optimum wants, the plan takes D = max_tokens and N = C / (6 D), the
+    best point the limit allows along the IsoFLOP line; a limit above the optimum changes nothing."""
+    C = 5.76e23
+    free = plan(fitted, C)
+    assert not free["data_constrained"] and "unconstrained" not in free
+    loose = plan(fitted, C, max_tokens=2 * free["D"])
+    assert (loose["N"], loose["D"], loose["loss"]) == (free["N"], free["D"], free["loss"])
+    limit = 5e11                                    # below the optimum's ~1.3e12 tokens
+    held = plan(fitted, C, max_tokens=limit)
+    assert held["data_constrained"] and held["max_tokens"] == limit
+    assert held["D"] == limit and held["N"] == pytest.approx(C / (6 * limit), rel=1e-12)
+    p = fitted.params
+    exact = p["E"] + p["A"] / held["N"] ** p["alpha"] + p["B"] / limit ** p["beta"]
+    assert held["loss"] == pytest.approx(exact, rel=1e-12)
+    assert held["unconstrained"] == {"N": free["N"], "D": free["D"], "loss": free["loss"]}
+    assert held["loss"] > free["loss"]
+    # no allowed point (D <= limit, i.e. N >= C / (6 limit)) beats it
+    law = fitted.law_
+    n_allowed = held["N"] * np.geomspace(1.0, 10.0, 50)
+    allowed = law.predict(p, {"N": n_allowed, "D": C / (6 * n_allowed)})
+    assert allowed.min() == pytest.approx(held["loss"], rel=1e-12)
+    # every bootstrap replicate is held to the limit too
+    assert held["D_interval"][1] <= limit * (1 + 1e-12)
+    assert held["interval"][0] < held["loss"] < held["interval"][1]
+    from scalinglab.errors import ParameterError
+    for bad in (0.0, -1e9, float("nan")):
+        with pytest.raises(ParameterError, match="--max-tokens"):
+            plan(fitted, C, max_tokens=bad)

@@ -336,11 +336,15 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
 @click.option("--contour-flops", default=None, help="Sparse law: budgets (comma-separated) of the contour table.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Sparse law: draw the optimal-sparsity contour to this image file (.png, .svg, .pdf).")
+@click.option("--max-tokens", type=float, default=None,
+              help="The most training tokens the run may use (e.g. 4 epochs of your corpus): when the optimum "
+                   "needs more, plan D = this and the larger N = C/(6 D) (data-constrained).")
 @click.option("--seed", default=0, type=int, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flops: float, at: Sequence[str],
              n_nonzero: float | None, tokens_per_d: float | None, max_sparsity: float, contour_n: str | None,
-             contour_flops: str | None, plot_path: str | None, seed: int, as_json: bool) -> None:
+             contour_flops: str | None, plot_path: str | None, max_tokens: float | None, seed: int,
+             as_json: bool) -> None:
     """Compute-optimal N, D, tokens per parameter and predicted loss (with interval) at --flops.
 
     For the sparse law (Frantar et al. 2023): the optimal sparsity (at --n-nonzero N, or jointly with
@@ -350,6 +354,8 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
     fit = _load_fit(fit_path, law_name, preset)
     fixed = _floats(at, "--at")
     if fit.law_.name == "sparse":
+        if max_tokens is not None:
+            raise ParameterError("--max-tokens does not apply to the sparse law's plan.")
         _plan_sparse(fit, flops, fixed, n_nonzero, tokens_per_d, max_sparsity, contour_n, contour_flops,
                      plot_path, seed, as_json)
         return
@@ -358,7 +364,7 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
     given = [k for k, v in extra.items() if v is not None]
     if given:
         raise ParameterError(f"{', '.join(given)} only apply to the sparse law; this fit is of law {fit.law!r}.")
-    res = _plan(fit, flops, fixed=fixed, seed=seed)
+    res = _plan(fit, flops, fixed=fixed, seed=seed, max_tokens=max_tokens)
     if as_json:
         emit_json(res)
         return
@@ -372,6 +378,10 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
     t.add_row("tokens per parameter", f"{res['tokens_per_param']:.1f}", "")
     t.add_row("loss", _fmt(res["loss"]), _fmt(res["interval"]))
     console.print(t)
+    if res["data_constrained"]:
+        u = res["unconstrained"]
+        console.print(f"data-constrained: the optimum wants D = {_fmt(u['D'])} tokens, more than --max-tokens "
+                      f"{_fmt(max_tokens)}; unconstrained: N = {_fmt(u['N'])}, loss {_fmt(u['loss'])}.")
     for w in res.get("warnings", []):
         console.print(f"warning: {w}")
     if res["interval"] is None:

@@ -82,31 +82,55 @@ def optimum(law: Law, params: Mapping[str, Any], C: float, fixed: Mapping[str, f
     return _numeric_optimum(law, params, C, fixed or {})
 
 
+def capped(N: float, D: float, C: float, max_tokens: float | None) -> tuple[float, float]:
+    """(N, D) with D held to at most ``max_tokens``: the data-constrained optimum along ``D = C/(6N)``.
+    The loss along an IsoFLOP line is unimodal in N for these laws, so when the optimum wants more
+    tokens than there are, the best allowed point is the boundary ``D = max_tokens, N = C/(6 D)``."""
+    if max_tokens is None or np.isnan(D) or D <= max_tokens:
+        return N, D
+    return C / (6.0 * max_tokens), float(max_tokens)
+
+
 def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, level: float | None = None,
-         seed: int = 0) -> dict[str, Any]:
-    """The compute-optimal N, D, tokens per parameter and loss (with intervals) at ``flops`` FLOPs."""
+         seed: int = 0, max_tokens: float | None = None) -> dict[str, Any]:
+    """The compute-optimal N, D, tokens per parameter and loss (with intervals) at ``flops`` FLOPs.
+
+    ``max_tokens``: the most training tokens the run may use (e.g. 4 epochs of a corpus's unique
+    tokens: Muennighoff et al. 2023 find up to ~4 epochs of repeated data nearly as good as unique
+    data, and a law fitted on unique data says nothing past that). When the optimum needs more, the plan
+    takes ``D = max_tokens`` and the larger ``N = C/(6 D)`` (the data-constrained optimum; every
+    bootstrap replicate too), sets ``data_constrained`` and keeps the unconstrained optimum under
+    ``unconstrained``."""
     law = fit.law_
     if not (np.isfinite(flops) and flops > 0):
         raise ParameterError(invalid("The FLOP budget --flops", flops, "a positive number of FLOPs"))
+    if max_tokens is not None and not (np.isfinite(max_tokens) and max_tokens > 0):
+        raise ParameterError(invalid("The token limit --max-tokens", max_tokens, "a positive number of tokens"))
     if not (law.n_input and law.d_input):
         raise DataError(f"law {law.name!r} has no N and D inputs: it cannot allocate a FLOP budget.")
     fixed = dict(fixed or {})
     need = [c for c in law.inputs if c not in (law.n_input, law.d_input) and c not in fixed]
     if law.derive is None and need:
         raise DataError(f"law {law.name!r} also needs {need} to plan; give them with --at NAME=VALUE.")
-    N, D = optimum(law, fit.params, flops, fixed)
-    x = {law.n_input: np.array([N]), law.d_input: np.array([D])}
-    x.update({k: np.array([float(v)]) for k, v in fixed.items()})
-    if law.derive is not None:
-        import pandas as pd
-        x = {k: np.asarray(v) for k, v in law.derive(pd.DataFrame(x)).items()}
-    loss = float(law.predict(fit.params, x)[0])
+    def loss_at(p: Mapping[str, Any], n: float, d: float) -> float:
+        x = {law.n_input: np.array([n]), law.d_input: np.array([d])}
+        x.update({k: np.array([float(v)]) for k, v in fixed.items()})
+        if law.derive is not None:
+            import pandas as pd
+            x = {k: np.asarray(v) for k, v in law.derive(pd.DataFrame(x)).items()}
+        return float(law.predict(p, x)[0])
+
+    N0, D0 = optimum(law, fit.params, flops, fixed)
+    N, D = capped(N0, D0, flops, max_tokens)
+    loss = loss_at(fit.params, N, D)
     out: dict[str, Any] = {
         "law": law.name, "flops": float(flops), "n_convention": law.n_convention,
         "N": N, "D": D, "tokens_per_param": D / N, law.target: loss, "loss": loss,
         "interval": None, "N_interval": None, "D_interval": None, "fixed": fixed,
-        "preset": fit.preset,
+        "preset": fit.preset, "max_tokens": max_tokens, "data_constrained": (N, D) != (N0, D0),
     }
+    if out["data_constrained"]:
+        out["unconstrained"] = {"N": N0, "D": D0, "loss": loss_at(fit.params, N0, D0)}
     draws = fit.draws()
     if draws is None or len(draws) < 2:
         return out
@@ -115,14 +139,9 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     Ns, Ls = [], []
     for _, row in draws.iterrows():
         p = row.to_dict()
-        n_b, d_b = optimum(law, p, flops, fixed)
-        xb = {law.n_input: np.array([n_b]), law.d_input: np.array([d_b])}
-        xb.update({k: np.array([float(v)]) for k, v in fixed.items()})
-        if law.derive is not None:
-            import pandas as pd
-            xb = {k: np.asarray(v) for k, v in law.derive(pd.DataFrame(xb)).items()}
+        n_b, d_b = capped(*optimum(law, p, flops, fixed), flops, max_tokens)
         Ns.append(n_b)
-        Ls.append(float(law.predict(p, xb)[0]))
+        Ls.append(loss_at(p, n_b, d_b))
     Ns_a, Ls_a = np.array(Ns), np.array(Ls)
     rng = np.random.default_rng(seed)
     resid = np.asarray(fit.residuals, dtype=float)
