@@ -102,8 +102,8 @@ STARTUP_S = 1.0            # per run: model build, evaluation windows, checkpoin
 WORKER_START_S = 5.0       # per worker: process start, torch import, corpus load
 #: the plan's data limit, in epochs of the corpus: Muennighoff et al. 2023 (Sec. 5) find up to ~4 epochs
 #: of repeated data nearly as good as unique data, which the Chinchilla law assumes. Measured here: the
-#: 10x runs at 2.8 and 3.7 epochs landed 0.5-4% above their predictions, those at 4.6 and 5.5 epochs 8%
-#: below (benchmarks/ladder_extrapolation.py)
+#: 10x runs at 2.8-3.7 epochs landed between 4.3% below and 3.0% above their predictions, those at 4.6
+#: and 5.5 epochs 8% above: repetition the law cannot see (benchmarks/ladder_extrapolation.py)
 MAX_EPOCHS = 4.0
 SHARE_TRAINING = 0.8       # of the time budget; the rest is fitting, reporting and slack
 
@@ -123,8 +123,8 @@ def ladder_budgets(runs: list[RunConfig]) -> list[float]:
 
 def own_runs(table: pd.DataFrame, runs: list[RunConfig], store_path: Path) -> pd.DataFrame:
     """The rows of ``table`` that belong to ``runs`` (the ladder's run names). A store can hold other
-    runs (the user's own, another ladder's): the quickstart fits and reports its ladder only, and says
-    how many rows it left out."""
+    runs (the user's own, another ladder's): the quickstart fits and reports its ladder only, and logs
+    which runs it left out."""
     names = {r.name for r in runs}
     mine = table[table["run"].isin(names)]
     if len(mine) < len(table):
