@@ -64,6 +64,21 @@ def test_design_fits_the_time_budget_and_follows_the_shape_rule(tiny_settings: N
     assert max(r.budget_flops for r in bigger) > top
 
 
+def test_a_short_time_budget_drops_the_smallest_ratios(caplog: pytest.LogCaptureFixture) -> None:
+    """The full-size settings (design only, nothing trained): 10 minutes buy all six budgets; 3 minutes
+    cannot give the 1/32 budget's runs their minimum steps, so the two smallest ratios go (with a
+    warning) and the ladder keeps MIN_BUDGETS budgets at 1:2:4:8 of a smaller largest budget."""
+    full, _ = qs.design_ladder(10, workers=2)
+    assert len(qs.ladder_budgets(full)) == len(qs.RATIOS) == 6
+    with caplog.at_level("WARNING", logger="scalinglab.quickstart"):
+        short, est = qs.design_ladder(3, workers=2)
+    budgets = qs.ladder_budgets(short)
+    assert len(budgets) == qs.MIN_BUDGETS and est <= 3 * 60 * qs.SHARE_TRAINING
+    assert [b / budgets[0] for b in budgets] == pytest.approx([1, 2, 4, 8])
+    assert budgets[-1] < max(r.budget_flops for r in full)
+    assert "too short for budget ratios 1:2:4:8:16:32: using 1:2:4:8" in caplog.text
+
+
 def test_a_budget_too_short_is_a_clear_error(tiny_settings: None) -> None:
     with pytest.raises(Exception, match="--minutes"):
         qs.design_ladder(0.001, workers=2)

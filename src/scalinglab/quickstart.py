@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 #: right under the 10x losses); the same seed-0 ladder at 1:2:4:8:16:32 fitted E = 0.99 and predicted
 #: its 10x run to 0.55% (benchmarks/ladder_extrapolation.py; README)
 RATIOS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+#: the fewest budgets a short time budget may drop the smallest ratios down to (design_ladder)
+MIN_BUDGETS = 4
 SIZES = 5
 #: IsoFLOP centre, in tokens per non-embedding parameter, and the size span around it: tiny byte-level
 #: models spend most of their FLOPs outside N_nonembed (head, attention), and their measured optimum
@@ -159,6 +161,27 @@ def design_ladder(minutes: float, workers: int, seed: int = 0,
     (``ladder.merge``). The budgets are ``max(budget_flops) x ratios / max(ratios)``."""
     if len(ratios) < 2 or any(not (isinstance(r, (int, float)) and r > 0) for r in ratios):
         raise ConfigError(invalid("The budget ratios", list(ratios), "two or more positive numbers"))
+    ordered = tuple(sorted(ratios))
+    # a time budget too short for the smallest ratios' runs (each needs its minimum steps) drops them,
+    # smallest first, down to MIN_BUDGETS budgets: the largest budget is what the time buys
+    for k in range(max(1, len(ordered) - MIN_BUDGETS + 1)):
+        best = _largest_ladder(minutes, workers, seed, ordered[k:])
+        if best:
+            if k:
+                log.warning("a %g-minute ladder is too short for budget ratios %s: using %s (%d budgets; "
+                            "give more --minutes for all %d)", minutes, _ratios_text(ordered),
+                            _ratios_text(ordered[k:]), len(ordered) - k, len(ordered))
+            return best, estimate_seconds(best, workers)
+    raise ConfigError(invalid("The quickstart time budget --minutes", minutes,
+                              "long enough for the smallest ladder on this machine"))
+
+
+def _ratios_text(ratios: tuple[float, ...]) -> str:
+    return ":".join(f"{r / ratios[0]:g}" for r in ratios)
+
+
+def _largest_ladder(minutes: float, workers: int, seed: int, ratios: tuple[float, ...]) -> list[RunConfig]:
+    """The largest merged ladder at ``ratios`` whose estimated time fits ``minutes``; [] if none."""
     budget_s = minutes * 60.0 * SHARE_TRAINING
 
     def ladder(base: float) -> list[RunConfig]:
@@ -180,10 +203,7 @@ def design_ladder(minutes: float, workers: int, seed: int = 0,
             hi = mid
         if hi / lo < 1.02:
             break
-    if not best:
-        raise ConfigError(invalid("The quickstart time budget --minutes", minutes,
-                                  "long enough for the smallest ladder on this machine"))
-    return best, estimate_seconds(best, workers)
+    return best
 
 
 def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, workers: int | None = None,
@@ -205,7 +225,8 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
     else:
         runs, estimate = design_ladder(minutes, workers, seed, ratios)
         design.write_toml(ladder_path, runs, {"design": "quickstart isoflop", "minutes": minutes,
-                                              "ratios": list(ratios), "sizes": SIZES})
+                                              "ratios": [b / bs[0] for bs in [ladder_budgets(runs)] for b in bs],
+                                              "sizes": SIZES})
     t0 = time.perf_counter()
     with Store(store_path) as store:
         summary_run = execute(runs, store, checkpoint_dir=out / "checkpoints", workers=workers, threads=1,
