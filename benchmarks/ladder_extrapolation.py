@@ -31,10 +31,11 @@ from scalinglab.fit import LawFit
 from scalinglab.fit.predict import predict
 from scalinglab.ladder import design
 from scalinglab.ladder.config import RunConfig
+from scalinglab.ladder.corpus import load_tokens
 from scalinglab.ladder.design import width_scaled_lr
 from scalinglab.ladder.train import train
 from scalinglab.plan import plan
-from scalinglab.quickstart import RATIOS, SETTINGS, SHAPE, own_runs, quickstart
+from scalinglab.quickstart import MAX_EPOCHS, RATIOS, SETTINGS, SHAPE, own_runs, quickstart
 from scalinglab.store import Store
 from scalinglab.table import near_optimal
 
@@ -73,10 +74,9 @@ def main() -> None:
                          "one exponent)")
     ap.add_argument("--near-optimal", type=int, default=0,
                     help="fit each budget's K lowest-loss points (table.near_optimal); 0 (default): every point")
-    ap.add_argument("--max-epochs", type=float, default=4.0,
-                    help="plan with at most this many epochs of the corpus (plan(max_tokens=...)): Muennighoff et "
-                         "al. 2023 find up to ~4 epochs nearly as good as unique data, the law's assumption; "
-                         "0: no limit (default 4)")
+    ap.add_argument("--max-epochs", type=float, default=MAX_EPOCHS,
+                    help="plan with at most this many epochs of the corpus (plan(max_tokens=...)), as the quickstart "
+                         "does (quickstart.MAX_EPOCHS, default %(default)g); 0: no limit")
     args = ap.parse_args()
     store_path = args.store
     if args.corpus is not None:
@@ -100,8 +100,6 @@ def main() -> None:
     warnings.simplefilter("ignore")
     fit = LawFit(args.law, bootstrap=args.bootstrap, seed=args.seed).fit(used).result_
     c_big = args.factor * float(np.mean(6 * largest["N"] * largest["D"]))
-    from scalinglab.ladder.corpus import load_tokens
-
     unique = len(load_tokens(SETTINGS.get("corpus", "default"), SETTINGS["vocab"]).train)
     max_tokens = None if args.max_epochs <= 0 else args.max_epochs * unique
     p = plan(fit, c_big, seed=args.seed, max_tokens=max_tokens)

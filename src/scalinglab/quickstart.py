@@ -224,9 +224,9 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
         estimate = estimate_seconds(runs, workers)
     else:
         runs, estimate = design_ladder(minutes, workers, seed, ratios)
+        budgets = ladder_budgets(runs)   # the ratios used: a short time budget may drop the smallest
         design.write_toml(ladder_path, runs, {"design": "quickstart isoflop", "minutes": minutes,
-                                              "ratios": [b / bs[0] for bs in [ladder_budgets(runs)] for b in bs],
-                                              "sizes": SIZES})
+                                              "ratios": [b / budgets[0] for b in budgets], "sizes": SIZES})
     t0 = time.perf_counter()
     with Store(store_path) as store:
         summary_run = execute(runs, store, checkpoint_dir=out / "checkpoints", workers=workers, threads=1,
@@ -234,7 +234,8 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
         # one point per design run, under its own budget: the final points and the cooldown-branch ends;
         # of this ladder's runs only (a store may hold other runs too)
         final = own_runs(store.to_table(points="annealed"), runs, store_path)
-        points = own_runs(store.to_table(points="all"), runs, store_path)
+        points = store.to_table(points="all")
+        points = points[points["run"].isin({r.name for r in runs})]
     seconds = time.perf_counter() - t0
 
     held_out = float(final["budget_flops"].max())
