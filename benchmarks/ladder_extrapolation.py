@@ -30,7 +30,7 @@ from scalinglab.execute import cpu_count
 from scalinglab.fit import LawFit
 from scalinglab.fit.predict import predict
 from scalinglab.ladder import design
-from scalinglab.ladder.config import RunConfig
+from scalinglab.runconfig import RunConfig
 from scalinglab.ladder.corpus import load_tokens
 from scalinglab.ladder.design import width_scaled_lr
 from scalinglab.ladder.train import train

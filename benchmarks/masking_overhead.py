@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from scalinglab.ladder.config import SparsityConfig
+from scalinglab.runconfig import SparsityConfig
 from scalinglab.ladder.model import GPT, GPTConfig
 from scalinglab.ladder.sparsity import Sparsifier
 

@@ -44,7 +44,7 @@ from scalinglab.fit import LawFit
 from scalinglab.fit.backtest import backtest
 from scalinglab.fit.result import _clean
 from scalinglab.ladder import design
-from scalinglab.ladder.config import RunConfig
+from scalinglab.runconfig import RunConfig
 from scalinglab.plan import plan_sparse
 from scalinglab.quickstart import estimate_seconds
 from scalinglab.report import ladder_report

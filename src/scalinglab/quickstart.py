@@ -42,7 +42,7 @@ from .fit import LawFit
 from .fit.backtest import backtest as run_backtest
 from .fit.result import _clean
 from .ladder import design, schedules
-from .ladder.config import RunConfig
+from .runconfig import RunConfig
 from .ladder.merge import merge_prefixes
 from .plan import plan as make_plan
 from .report import ladder_report

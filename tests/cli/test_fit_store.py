@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from scalinglab.cli import main
-from scalinglab.ladder.config import RunConfig
+from scalinglab.runconfig import RunConfig
 from scalinglab.store import Store
 
 TRUE = {"E": 1.5, "A": 60.0, "B": 90.0, "alpha": 0.3, "beta": 0.3}

@@ -17,7 +17,7 @@ import pytest
 from scalinglab.errors import ScalingLabError, StoreError
 from scalinglab.execute import execute
 from scalinglab.ladder import design
-from scalinglab.ladder.config import RunConfig
+from scalinglab.runconfig import RunConfig
 from scalinglab.store import Store
 
 HERE = Path(__file__).resolve().parent

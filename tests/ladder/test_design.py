@@ -12,7 +12,7 @@ import pytest
 
 from scalinglab.errors import ConfigError
 from scalinglab.ladder import design
-from scalinglab.ladder.config import RunConfig, ScheduleConfig
+from scalinglab.runconfig import RunConfig, ScheduleConfig
 
 TINY = {"vocab": 256, "context": 64, "batch_tokens": 512}
 

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from scalinglab.ladder import design
-from scalinglab.ladder.config import RunConfig, ScheduleConfig, SparsityConfig
+from scalinglab.runconfig import RunConfig, ScheduleConfig, SparsityConfig
 from scalinglab.ladder.merge import merge_prefixes
 
 FIXED = ScheduleConfig(name="wsd", warmup_steps=4, decay_frac=0.25, final_lr_frac=0.0)

@@ -8,7 +8,7 @@ import pytest
 
 from scalinglab.errors import ConfigError
 from scalinglab.ladder import schedules
-from scalinglab.ladder.config import RunConfig, ScheduleConfig
+from scalinglab.runconfig import RunConfig, ScheduleConfig
 
 
 def approx(x: float) -> object:
@@ -54,7 +54,7 @@ def test_from_config_turns_fractions_into_steps() -> None:
 
 
 def test_a_fixed_warmup_replaces_the_fraction_and_keeps_old_digests() -> None:
-    from scalinglab.ladder.config import RunConfig
+    from scalinglab.runconfig import RunConfig
 
     cfg = ScheduleConfig(name="wsd", warmup_steps=100, decay_frac=0.2, final_lr_frac=0.1)
     assert schedules.warmup_of(cfg, 400) == 100 and schedules.warmup_of(cfg, 4000) == 100

@@ -19,7 +19,7 @@ from torch.ao.pruning.scheduler.cubic_scheduler import CubicSL
 
 from scalinglab import units
 from scalinglab.errors import ConfigError, ParameterError
-from scalinglab.ladder.config import RunConfig, SparsityConfig
+from scalinglab.runconfig import RunConfig, SparsityConfig
 from scalinglab.ladder.model import GPT, GPTConfig
 from scalinglab.ladder.sparsity import (
     Sparsifier,

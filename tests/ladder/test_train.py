@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from scalinglab import units
 from scalinglab.errors import ConfigError, DataError, TrainingError
-from scalinglab.ladder.config import RunConfig, ScheduleConfig, SparsityConfig
+from scalinglab.runconfig import RunConfig, ScheduleConfig, SparsityConfig
 from scalinglab.ladder.model import GPT, GPTConfig
 from scalinglab.ladder.train import describe, eval_steps, train
 

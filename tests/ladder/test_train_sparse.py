@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from scalinglab import units
 from scalinglab.errors import ConfigError
 from scalinglab.ladder import design
-from scalinglab.ladder.config import RunConfig, SparsityConfig
+from scalinglab.runconfig import RunConfig, SparsityConfig
 from scalinglab.ladder.sparsity import sparsity_schedule
 from scalinglab.ladder.train import describe, eval_steps, train
 

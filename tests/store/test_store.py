@@ -10,7 +10,7 @@ import pytest
 
 from scalinglab import table as _table
 from scalinglab.errors import StoreError
-from scalinglab.ladder.config import RunConfig
+from scalinglab.runconfig import RunConfig
 from scalinglab.ladder.design import counts
 from scalinglab.store import MIGRATIONS, SCHEMA_VERSION, TABLE_COLUMNS, Store
 
@@ -280,7 +280,7 @@ def test_branch_points_and_the_row_selections(store: Store) -> None:
 
 
 def test_a_merged_runs_branch_points_carry_their_own_budgets(store: Store) -> None:
-    from scalinglab.ladder.config import ScheduleConfig
+    from scalinglab.runconfig import ScheduleConfig
 
     wsd = ScheduleConfig(name="wsd", warmup_steps=2, branches=(0.3, 0.6))
     a = cfg("a", schedule=wsd, budget_flops=8e12, branch_budgets=(2e12, 4e12))

@@ -25,7 +25,7 @@ from ..execute import EXECUTORS, execute
 from ..execute._common import DEFAULT_TRAINER
 from ..ladder import design as _design
 from ..ladder import schedules as _schedules
-from ..ladder.config import RunConfig
+from ..runconfig import RunConfig
 from ..ladder.merge import merge_prefixes as merge_prefixes_
 from ..store import Store
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, StoreError, invalid
-from ..ladder.config import RunConfig
-from ..ladder.design import counts
+from ..runconfig import RunConfig
+from ..accounting import cost, counts
 from ..store import Store
 from ._common import DEFAULT_TRAINER, Sink, TrainFn
 from ._progress import LadderProgress
@@ -40,13 +40,6 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def _cost(cfg: RunConfig) -> float:
-    """Estimated training FLOPs of a run (full count), to order the work."""
-    from .. import units
-    fpt = units.flops_per_token(cfg.n_layer, cfg.d_model, cfg.context, cfg.vocab, full=True)
-    return float(cfg.steps * cfg.batch_tokens * fpt)
 
 
 def _positive(name: str, value: int | None) -> None:
@@ -113,7 +106,7 @@ def execute(runs: Sequence[RunConfig], store: Store, *, checkpoint_dir: str | Pa
             jobs.append((name, rec.config))
         # longest first (LPT scheduling): a ladder's largest runs otherwise start last and leave the
         # other workers idle at the end
-        jobs.sort(key=lambda job: -_cost(job[1]))
+        jobs.sort(key=lambda job: -cost(job[1]))
         sink = Sink(store, jobs)
         result: dict[str, Any] = {"runs": len(names), "skipped": len(skipped), "executor": executor}
         tokens_before = sink.tokens_done

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, invalid
-from ..ladder.config import RunConfig
+from ..runconfig import RunConfig
 from ..store import Store
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ScalingLabError
-from ..ladder.config import RunConfig
+from ..runconfig import RunConfig
 from ._common import Sink, TrainFn, format_error, resolve_trainer, run_one, set_threads, worker_identity
 
 log = logging.getLogger(__name__)

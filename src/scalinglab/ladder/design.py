@@ -57,8 +57,8 @@ import numpy as np
 
 from .. import units
 from ..errors import ConfigError, ParameterError, ScalingLabError, invalid
-from ._sparse_units import run_counts
-from .config import RunConfig
+from ..accounting import counts, run_counts
+from ..runconfig import RunConfig
 
 #: default aspect ratio d_model / n_layer and head dimension of the shape rule (units.shape_for_params)
 ASPECT = 32.0
@@ -76,18 +76,6 @@ _SUBCONFIGS: dict[str, type] = {
 
 
 # -- counts and names -----------------------------------------------------------------------------
-def counts(config: RunConfig) -> dict[str, float]:
-    """Parameter counts and FLOPs per token of a run, without torch (as ``ladder.train.describe``).
-
-    Returns ``N_total``, ``N_nonembed``, ``N_nonzero`` (counts; N_nonzero at the target sparsity),
-    ``flops_per_token`` (6 N_nonembed) and ``flops_per_token_full`` (with attention and unembedding),
-    FLOPs/token, of the model the trainer builds (Sparse-IFT widening included); see
-    :mod:`scalinglab.units` and ``ladder.sparsity.run_counts``.
-    """
-    c = run_counts(config)
-    return {k: c[k] for k in ("N_total", "N_nonembed", "N_nonzero", "flops_per_token", "flops_per_token_full")}
-
-
 def _num(x: float) -> str:
     """Compact scientific form for names: 1e12 -> '1e12', 2.5e13 -> '2.5e13'."""
     mantissa, exponent = f"{x:.1e}".split("e")

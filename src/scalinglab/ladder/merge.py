@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .config import RunConfig
+from ..runconfig import RunConfig
 from .schedules import warmup_of
 
 __all__ = ["MergedRun", "merge_prefixes"]

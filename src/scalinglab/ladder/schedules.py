@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConfigError, invalid
-from .config import ScheduleConfig
+from ..runconfig import ScheduleConfig
 
 Schedule = Callable[[int], float]
 

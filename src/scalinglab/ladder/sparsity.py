@@ -46,8 +46,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ParameterError, invalid
-from ._sparse_units import (
-    _check_steps,
+from ..accounting import (
+    check_steps,
     cubic_sparsity,
     finetune_start,
     model_shape,
@@ -58,7 +58,7 @@ from ._sparse_units import (
     sparsity_schedule,
     training_flops,
 )
-from .config import SparsityConfig
+from ..runconfig import SparsityConfig
 
 # -- masks (pure functions of weights or a generator) ------------------------------------------------
 
@@ -206,7 +206,7 @@ class Sparsifier:
     def __init__(self, model: nn.Module, cfg: SparsityConfig, total_steps: int, seed: int = 0) -> None:
         self.model = model
         self.cfg = cfg
-        self.total_steps = _check_steps(total_steps)
+        self.total_steps = check_steps(total_steps)
         self.seed = seed
         layers = prunable_linears(model)
         if cfg.target > 0 and not layers:

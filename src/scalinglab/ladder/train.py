@@ -51,55 +51,15 @@ import torch
 
 from ..errors import ConfigError, DataError, TrainingError
 from . import schedules
-from .config import RunConfig
+from ..runconfig import RunConfig
 from .corpus import TokenData, load_tokens
 from .model import GPT, GPTConfig
-from .sparsity import Sparsifier, finetune_start, phases, run_counts, run_training_flops
+from ..accounting import describe, eval_steps, sparse_flops
+from .sparsity import Sparsifier, finetune_start, phases
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
-
-
-def describe(config: RunConfig) -> dict[str, Any]:
-    """Parameter counts and FLOPs of a run without training it (no data, no torch work).
-
-    ``N_total``, ``N_nonembed``, ``N_nonzero`` (counts of the model built, Sparse-IFT widening
-    included; N_nonzero at the target sparsity, :func:`~scalinglab.ladder.sparsity.run_counts`),
-    ``shape`` (``n_layer``, ``d_model``, ``n_head`` built), ``flops_per_token`` (6 N_nonembed) and
-    ``flops_per_token_full`` (6 N_nonembed + 6 d V + 12 L T d), FLOPs/token, as dense kernels spend
-    them; ``steps``; ``tokens`` (steps x batch_tokens); ``flops`` and ``flops_full`` (x tokens).
-    """
-    c = run_counts(config)
-    fpt, fpt_full = c["flops_per_token"], c["flops_per_token_full"]
-    tokens = config.steps * config.batch_tokens
-    return {"N_total": c["N_total"], "N_nonembed": c["N_nonembed"], "N_nonzero": c["N_nonzero"],
-            "shape": {k: c[k] for k in ("n_layer", "d_model", "n_head")},
-            "flops_per_token": fpt, "flops_per_token_full": fpt_full,
-            "steps": config.steps, "tokens": tokens, "flops": fpt * tokens, "flops_full": fpt_full * tokens}
-
-
-def sparse_flops(config: RunConfig, steps_done: int) -> dict[str, float]:
-    """The FLOP accounting of a run's first ``steps_done`` steps (Frantar et al. 2023's cost model).
-
-    ``flops_spent_dense_kernels`` (what this trainer executes: 6 N_nonembed per token, masked weights
-    included), ``flops_sparse_kernel`` (what a kernel skipping masked weights would need, following
-    the schedule: the dense start and ramp of gradual pruning and SPDF's dense phase count in full),
-    ``flops_nonzero_final`` (6 N_nonzero per token throughout) and ``c_mul`` (their ratio), all in the
-    6 N_nonembed count (FLOPs; :func:`~scalinglab.ladder.sparsity.run_training_flops`); and
-    ``flops_sparse_kernel_full``, the sparse-kernel count with attention and the unembedding added,
-    comparable to ``flops_full``.
-    """
-    out = run_training_flops(config, steps_done)
-    out["flops_sparse_kernel_full"] = run_training_flops(config, steps_done, full=True)["flops_sparse_kernel"]
-    return out
-
-
-def eval_steps(steps: int, evals: int) -> list[int]:
-    """``evals`` log-spaced steps over 1..steps (rounded, so repeats at the low end merge), always
-    including the last step (and step 1 when evals > 1)."""
-    spaced = np.rint(np.geomspace(1, steps, evals)) if evals > 1 else np.zeros(0)
-    return sorted({int(s) for s in spaced} | {steps})
 
 
 def resolve_device(device: str | None) -> str:

@@ -46,7 +46,7 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import StoreError, invalid
-from ..ladder.config import RunConfig
+from ..runconfig import RunConfig
 from .migrations import FORMAT, MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,10 @@
-"""The pure side of sparse training: its schedule, phases, Sparse-IFT shapes, counts and FLOPs.
+"""Run accounting: what a run config builds and costs, without torch.
 
-NumPy only (no torch), so the ladder designer, the store and the planner can size and cost sparse runs
-without the trainer; :mod:`scalinglab.ladder.sparsity` (masks and the training-loop controller)
-re-exports everything here. See that module for the methods and references.
+The one public place for a run's parameter counts (total, non-embedding, non-zero), the shape the
+trainer builds (Sparse-IFT widening), FLOPs per token and per run, the sparsity schedule and its
+phases, and the sparse-kernel FLOP accounting. NumPy only, so the designer, the executors, the store
+and the trainer all count a run the same way (:func:`counts`, :func:`describe`). The methods and
+references of sparse training are in :mod:`scalinglab.ladder.sparsity`.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import units
-from ..errors import ParameterError, invalid
-from .config import RunConfig, SparsityConfig
+from . import units
+from .errors import ParameterError, invalid
+from .runconfig import RunConfig, SparsityConfig
 
 # -- the schedule (pure) ---------------------------------------------------------------------------
 
 
-def _check_steps(total_steps: int) -> int:
+def check_steps(total_steps: int) -> int:
     if not isinstance(total_steps, int) or isinstance(total_steps, bool) or total_steps < 1:
         raise ParameterError(invalid("The 'total_steps' parameter", total_steps, "a positive integer"))
     return total_steps
@@ -44,7 +46,7 @@ def cubic_sparsity(step: Any, total_steps: int, target: float, start_frac: float
     when ``t_e = t_s`` the sparsity jumps to S at ``t_s``. Values at 0, 25, 50, 75, 100% of training
     with the defaults: 0, 0, 7S/8, S, S. ``step`` may be an int or an array of steps; fraction(s) out.
     """
-    T = _check_steps(total_steps)
+    T = check_steps(total_steps)
     if not (0.0 <= target < 1.0):
         raise ParameterError(invalid("The 'target' parameter", target, "a fraction in [0, 1)"))
     t_s, t_e = _window(T, start_frac, end_frac)
@@ -67,7 +69,7 @@ def sparsity_schedule(cfg: SparsityConfig, total_steps: int) -> np.ndarray:
 
     Returns a float array of length ``total_steps`` (fractions of the prunable weights).
     """
-    T = _check_steps(total_steps)
+    T = check_steps(total_steps)
     t = np.arange(T)
     if cfg.target == 0.0:
         return np.zeros(T)
@@ -85,7 +87,7 @@ def sparsity_schedule(cfg: SparsityConfig, total_steps: int) -> np.ndarray:
 
 def finetune_start(cfg: SparsityConfig, total_steps: int) -> int:
     """First step of SPDF's dense fine-tuning phase (``total_steps`` when there is none)."""
-    T = _check_steps(total_steps)
+    T = check_steps(total_steps)
     return T - round(cfg.dense_finetune_frac * T)
 
 
@@ -95,7 +97,7 @@ def phases(cfg: SparsityConfig, total_steps: int) -> list[dict[str, Any]]:
     One ``sparse`` phase (``dense`` when the target is 0), followed by SPDF's ``dense_finetune`` phase
     when ``dense_finetune_frac > 0``; ``corpus`` is the fine-tuning corpus, '' for the run's own corpus.
     """
-    T = _check_steps(total_steps)
+    T = check_steps(total_steps)
     t_ft = finetune_start(cfg, T)
     out: list[dict[str, Any]] = [{"phase": "sparse" if cfg.target > 0 else "dense", "start_step": 0,
                                   "end_step": t_ft, "corpus": ""}]
@@ -228,3 +230,58 @@ def run_counts(run: RunConfig) -> dict[str, Any]:
     return {**shape, "N_total": c["N_total"], "N_nonembed": c["N_nonembed"], "N_nonzero": c["N_nonzero"],
             "N_nonzero_final": final, "flops_per_token": units.flops_per_token(L, d, T, V),
             "flops_per_token_full": units.flops_per_token(L, d, T, V, full=True)}
+
+
+def counts(run: RunConfig) -> dict[str, float]:
+    """``N_total``, ``N_nonembed``, ``N_nonzero`` (counts; N_nonzero at the target sparsity),
+    ``flops_per_token`` (6 N_nonembed) and ``flops_per_token_full`` (with attention and unembedding),
+    FLOPs/token, of the model the trainer builds (Sparse-IFT widening included): what the store keeps
+    of a planned run."""
+    c = run_counts(run)
+    return {k: c[k] for k in ("N_total", "N_nonembed", "N_nonzero", "flops_per_token", "flops_per_token_full")}
+
+
+def describe(run: RunConfig) -> dict[str, Any]:
+    """Parameter counts and FLOPs of a run without training it (no data, no torch work).
+
+    ``N_total``, ``N_nonembed``, ``N_nonzero`` (counts of the model built, Sparse-IFT widening
+    included; N_nonzero at the target sparsity, :func:`run_counts`), ``shape`` (``n_layer``,
+    ``d_model``, ``n_head`` built), ``flops_per_token`` (6 N_nonembed) and ``flops_per_token_full``
+    (6 N_nonembed + 6 d V + 12 L T d), FLOPs/token, as dense kernels spend them; ``steps``; ``tokens``
+    (steps x batch_tokens); ``flops`` and ``flops_full`` (x tokens).
+    """
+    c = run_counts(run)
+    fpt, fpt_full = c["flops_per_token"], c["flops_per_token_full"]
+    tokens = run.steps * run.batch_tokens
+    return {"N_total": c["N_total"], "N_nonembed": c["N_nonembed"], "N_nonzero": c["N_nonzero"],
+            "shape": {k: c[k] for k in ("n_layer", "d_model", "n_head")},
+            "flops_per_token": fpt, "flops_per_token_full": fpt_full,
+            "steps": run.steps, "tokens": tokens, "flops": fpt * tokens, "flops_full": fpt_full * tokens}
+
+
+def cost(run: RunConfig) -> float:
+    """Training FLOPs of a run (full count: attention and unembedding included) of the model it
+    builds, Sparse-IFT widening included; the executors order work by it."""
+    return float(run.steps * run.batch_tokens * run_counts(run)["flops_per_token_full"])
+
+
+def sparse_flops(run: RunConfig, steps_done: int) -> dict[str, float]:
+    """The FLOP accounting of a run's first ``steps_done`` steps (Frantar et al. 2023's cost model).
+
+    ``flops_spent_dense_kernels`` (what the trainer executes: 6 N_nonembed per token, masked weights
+    included), ``flops_sparse_kernel`` (what a kernel skipping masked weights would need, following
+    the schedule: the dense start and ramp of gradual pruning and SPDF's dense phase count in full),
+    ``flops_nonzero_final`` (6 N_nonzero per token throughout) and ``c_mul`` (their ratio), all in the
+    6 N_nonembed count (FLOPs; :func:`run_training_flops`); and ``flops_sparse_kernel_full``, the
+    sparse-kernel count with attention and the unembedding added, comparable to ``flops_full``.
+    """
+    out = run_training_flops(run, steps_done)
+    out["flops_sparse_kernel_full"] = run_training_flops(run, steps_done, full=True)["flops_sparse_kernel"]
+    return out
+
+
+def eval_steps(steps: int, evals: int) -> list[int]:
+    """``evals`` log-spaced steps over 1..steps (rounded, so repeats at the low end merge), always
+    including the last step (and step 1 when evals > 1)."""
+    spaced = np.rint(np.geomspace(1, steps, evals)) if evals > 1 else np.zeros(0)
+    return sorted({int(s) for s in spaced} | {steps})

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError, invalid
+from .errors import ConfigError, invalid
 
 SCHEDULES = ("constant", "cosine", "wsd", "linear")
 SPARSITY_METHODS = ("gmp", "static", "nm")
