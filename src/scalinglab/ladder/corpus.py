@@ -20,23 +20,32 @@ position in one stream. Tokens are bytes (vocab 256) or a byte-level BPE trained
 are cached as numpy memmaps under ``$SCALINGLAB_CACHE`` (default ``~/.cache/scalinglab``), keyed by the
 corpus hash and the tokenizer; files are written to a temporary name and renamed, so workers that
 tokenise the same corpus at once cannot corrupt the cache.
+
+Batches for the trainer (:func:`batch`, :func:`eval_windows`) are pure functions of the seed and the
+step, or of the validation stream, so a resumed run sees the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sysconfig
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
 
 VAL_FRAC = 0.03            # fraction of documents held out for evaluation
 PAGE_BYTES = 4096          # a single text file is cut into documents of about this size
@@ -347,3 +356,42 @@ def _file_hash(path: Path) -> str:
         while chunk := f.read(1 << 24):
             h.update(chunk)
     return h.hexdigest()
+
+
+# -- sampling for the trainer (torch imported here only: the reader above needs none) ------------------
+
+
+def check_batch(train: np.ndarray, batch_tokens: int, what: str) -> None:
+    """A batch needs ``batch_tokens + 1`` tokens of training data (inputs and their next tokens)."""
+    if len(train) < batch_tokens + 1:
+        raise DataError(f"The batch ({batch_tokens} tokens) is larger than the training data of "
+                        f"{what} ({len(train)} tokens).")
+
+
+def batch(data: np.ndarray, seed: int, step: int, n_seq: int, context: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training batch of ``step``: ``n_seq`` random windows of ``context + 1`` tokens (inputs and
+    next-token targets), a pure function of ``(seed, step)`` (a generator seeded from both)."""
+    import torch
+
+    state = np.random.SeedSequence([seed, step]).generate_state(2, dtype=np.uint32)
+    g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+    starts = torch.randint(len(data) - context, (n_seq,), generator=g).numpy()
+    windows = torch.from_numpy(data[starts[:, None] + np.arange(context + 1)].astype(np.int64))
+    return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()
+
+
+def eval_windows(val: np.ndarray, eval_tokens: int, context: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed evaluation windows: ``eval_tokens // context`` windows spread evenly over the validation
+    stream (fewer if it is shorter; they never overlap), the same for every run of a corpus."""
+    import torch
+
+    n = min(eval_tokens // context, (len(val) - 1) // context)
+    if n < 1:
+        raise DataError(f"The validation split has {len(val)} tokens; one window needs context + 1 = "
+                        f"{context + 1}. Use a larger corpus or a shorter context.")
+    if n < eval_tokens // context:
+        log.warning("the validation split holds %d tokens: evaluating on %d tokens, not %d",
+                    len(val), n * context, eval_tokens)
+    starts = np.linspace(0, len(val) - context - 1, n).round().astype(np.int64)
+    windows = torch.from_numpy(val[starts[:, None] + np.arange(context + 1)].astype(np.int64))
+    return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()

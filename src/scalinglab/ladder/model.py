@@ -4,16 +4,33 @@ Pre-norm blocks (LayerNorm -> causal self-attention -> residual, LayerNorm -> 4x
 learned positional embeddings, no biases and no dropout, and the unembedding tied to the token
 embedding. ``scalinglab.units.param_counts`` gives its exact parameter counts; the tests check the two
 agree.
+
+Two things are injected, so features change the model without editing it: ``linear``, the factory of
+every linear layer (``linear(in_features, out_features, role)`` returning an ``nn.Linear`` or a subclass,
+so pruning and counts keep working; roles ``attn.qkv``, ``attn.proj``, ``mlp.fc``, ``mlp.proj``,
+``lm_head``), and ``parametrization`` (initialisation, attention scale, output multiplier; see
+``ladder.parametrization``, default standard practice). ``ladder.build.build_model`` makes both from a
+run config.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .parametrization import SP, Parametrization
+
+#: ``linear(in_features, out_features, role) -> nn.Linear``
+LinearFactory = Callable[[int, int, str], nn.Linear]
+
+
+def dense_linear(in_features: int, out_features: int, role: str) -> nn.Linear:
+    """A plain ``nn.Linear`` without bias: every role."""
+    return nn.Linear(in_features, out_features, bias=False)
 
 
 @dataclass(frozen=True)
@@ -26,11 +43,12 @@ class GPTConfig:
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: GPTConfig, linear: LinearFactory, scale: float | None) -> None:
         super().__init__()
         self.n_head = cfg.n_head
-        self.c_attn = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)  # q, k, v in one matmul
-        self.c_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.scale = scale    # None: 1/sqrt(head_dim)
+        self.c_attn = linear(cfg.d_model, 3 * cfg.d_model, "attn.qkv")  # q, k, v in one matmul
+        self.c_proj = linear(cfg.d_model, cfg.d_model, "attn.proj")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
@@ -41,18 +59,19 @@ class CausalSelfAttention(nn.Module):
             # CPU flash attention's bf16 backward is several times slower than its float32 one
             # (measured, torch 2.13): attend in float32; the projections stay in bf16.
             with torch.autocast("cpu", enabled=False):
-                y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
+                y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True,
+                                                   scale=self.scale)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
         out: torch.Tensor = self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
         return out
 
 
 class MLP(nn.Module):
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: GPTConfig, linear: LinearFactory) -> None:
         super().__init__()
-        self.c_fc = nn.Linear(cfg.d_model, 4 * cfg.d_model, bias=False)
-        self.c_proj = nn.Linear(4 * cfg.d_model, cfg.d_model, bias=False)
+        self.c_fc = linear(cfg.d_model, 4 * cfg.d_model, "mlp.fc")
+        self.c_proj = linear(4 * cfg.d_model, cfg.d_model, "mlp.proj")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
@@ -60,12 +79,12 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: GPTConfig, linear: LinearFactory, attention_scale: float | None) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(cfg.d_model, bias=False)
-        self.attn = CausalSelfAttention(cfg)
+        self.attn = CausalSelfAttention(cfg, linear, attention_scale)
         self.ln_2 = nn.LayerNorm(cfg.d_model, bias=False)
-        self.mlp = MLP(cfg)
+        self.mlp = MLP(cfg, linear)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x))
@@ -74,29 +93,29 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, cfg: GPTConfig, generator: torch.Generator | None = None) -> None:
+    def __init__(self, cfg: GPTConfig, generator: torch.Generator | None = None, *,
+                 linear: LinearFactory = dense_linear, parametrization: Parametrization | None = None) -> None:
         super().__init__()
         self.cfg = cfg
+        self.parametrization = parametrization or SP()
+        scale = self.parametrization.attention_scale(cfg.d_model // cfg.n_head)
         self.wte = nn.Embedding(cfg.vocab, cfg.d_model)
         self.wpe = nn.Embedding(cfg.context, cfg.d_model)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(Block(cfg, linear, scale) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model, bias=False)
-        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab, bias=False)
+        self.lm_head = linear(cfg.d_model, cfg.vocab, "lm_head")
         self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf 2017), as in GPT-2
         self.reset_parameters(generator)
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """GPT-2 initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2 n_layer).
+        """The parametrization's initialisation of every parameter, in ``named_parameters`` order
+        (standard: GPT-2's N(0, 0.02), residual projections scaled by 1/sqrt(2 n_layer)).
 
         ``generator`` makes the initialisation a function of its seed alone (no global RNG state).
         """
         for name, p in self.named_parameters():
-            if p.dim() == 1:  # LayerNorm weights
-                nn.init.ones_(p)
-            else:
-                std = 0.02 / math.sqrt(2 * self.cfg.n_layer) if name.endswith("c_proj.weight") else 0.02
-                nn.init.normal_(p, mean=0.0, std=std, generator=generator)
+            self.parametrization.init_(name, p, self.cfg.n_layer, generator)
 
     def nonembedding_parameters(self) -> list[nn.Parameter]:
         """The parameters that ``N_nonembed`` counts: all but ``wte`` (= ``lm_head``) and ``wpe``."""
@@ -111,6 +130,8 @@ class GPT(nn.Module):
         for block in self.blocks:
             x = block(x)
         logits = self.lm_head(self.ln_f(x))
+        if self.parametrization.output_multiplier != 1.0:
+            logits = logits * self.parametrization.output_multiplier
         if targets is None:
             return logits, None
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))

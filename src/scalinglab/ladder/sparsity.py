@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, ParameterError, invalid
 from ..accounting import (
     check_steps,
     cubic_sparsity,
@@ -58,7 +59,11 @@ from ..accounting import (
     sparsity_schedule,
     training_flops,
 )
-from ..runconfig import SparsityConfig
+from ..accounting import sparse_flops as _run_sparse_flops
+from ..errors import ConfigError, ParameterError, invalid
+from ..runconfig import RunConfig, SparsityConfig
+from .corpus import TokenData, check_batch, load_tokens
+from .features import Feature
 
 # -- masks (pure functions of weights or a generator) ------------------------------------------------
 
@@ -326,6 +331,103 @@ class Sparsifier:
         self.apply()
 
 
-__all__ = ["Sparsifier", "cubic_sparsity", "finetune_start", "magnitude_masks", "model_shape", "nm_mask", "phases",
+# -- the trainer feature --------------------------------------------------------------------------
+
+
+def check_finetune_corpus(config: RunConfig) -> None:
+    """A BPE is trained per corpus, so another corpus's token ids would not be this model's."""
+    corpus = config.sparsity.finetune_corpus
+    if corpus and corpus != config.corpus and config.vocab != 256 and Path(corpus).suffix != ".bin":
+        raise ConfigError(f"The 'sparsity.finetune_corpus' field {corpus!r} needs the run corpus's "
+                          f"tokenizer: with a BPE vocabulary (vocab = {config.vocab}) give it as a .bin "
+                          "token file made with that tokenizer, or use vocab = 256 (bytes).")
+
+
+class SparsityFeature(Feature):
+    """Sparse training and SPDF as a trainer feature (:mod:`scalinglab.ladder.features`).
+
+    Hooks: new masks before the forward pass (lifted at SPDF's dense phase), masked gradients zeroed
+    before clipping, masked weights and AdamW moments zeroed after the step (:class:`Sparsifier`);
+    the batches of SPDF's dense phase from ``sparsity.finetune_corpus`` when one is given; an extra
+    evaluation at the end of the sparse phase, so both phases have a loss. With a dense config the
+    masks never exist, and the feature only reports the counts (``sparsity`` 0, ``N_nonzero`` =
+    N_nonembed) and the FLOP accounting.
+
+    Point fields: ``sparsity`` (of the prunable weights), ``N_nonzero`` and
+    :func:`scalinglab.accounting.sparse_flops` up to the point. Summary fields: ``N_nonzero`` (the
+    final model's, measured on its masks: N_nonembed after SPDF's dense phase), ``N_nonzero_sparse``
+    (at the end of the sparse phase), ``sparsity`` (final), ``phases`` (``[{"phase", "start_step",
+    "end_step", "corpus", "eval_loss", "N_nonzero", "sparsity"}]``, each phase's loss and counts at its
+    end) and the whole run's sparse FLOP accounting.
+    """
+
+    name = "sparsity"
+
+    def __init__(self, config: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 data: TokenData) -> None:
+        self.config, self.optimizer = config, optimizer
+        self.steps = config.steps
+        self.sparsifier = Sparsifier(model, config.sparsity, total_steps=self.steps, seed=config.seed)
+        self.t_ft = finetune_start(config.sparsity, self.steps)    # first step of SPDF's dense phase
+        self.ft_train = _finetune_train(config, data)              # None: the run's own corpus
+        self.phase_ends: dict[int, dict[str, Any]] = {}           # end step of a phase -> loss, counts
+
+    def eval_steps(self, total_steps: int) -> set[int]:
+        return {self.t_ft} if 0 < self.t_ft < total_steps else set()
+
+    def train_data(self, step: int) -> np.ndarray | None:
+        return self.ft_train if self.ft_train is not None and step >= self.t_ft else None
+
+    def before_forward(self, step: int) -> None:
+        self.sparsifier.update(step, self.optimizer)
+
+    def before_clip(self, step: int) -> None:
+        self.sparsifier.mask_grads()
+
+    def after_step(self, step: int) -> None:
+        self.sparsifier.apply(self.optimizer)
+
+    def _level(self) -> float:
+        return self.sparsifier.n_pruned() / max(1, self.sparsifier.n_prunable())
+
+    def on_eval(self, step: int, eval_loss: float, branch: int) -> None:
+        if branch == 0 and step in (self.t_ft, self.steps):
+            self.phase_ends[step] = {"eval_loss": eval_loss, "N_nonzero": self.sparsifier.n_nonzero(),
+                                     "sparsity": self._level()}
+
+    def point_fields(self, step: int) -> dict[str, Any]:
+        return {"sparsity": self._level(), "N_nonzero": self.sparsifier.n_nonzero(),
+                **_run_sparse_flops(self.config, step)}
+
+    def summary_fields(self) -> dict[str, Any]:
+        end = self.phase_ends.get(self.steps, {})
+        target_nonzero = run_counts(self.config)["N_nonzero"]
+        return {"N_nonzero": end.get("N_nonzero", self.sparsifier.n_nonzero()),
+                "N_nonzero_sparse": self.phase_ends.get(self.t_ft, end).get("N_nonzero", target_nonzero),
+                "sparsity": end.get("sparsity", self.config.sparsity.target),
+                "phases": [{**ph, **self.phase_ends.get(ph["end_step"], {})}
+                           for ph in phases(self.config.sparsity, self.steps)],
+                **_run_sparse_flops(self.config, self.steps)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sparsifier": self.sparsifier.state_dict(), "phase_ends": self.phase_ends}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("sparsifier") is not None:
+            self.sparsifier.load_state_dict(state["sparsifier"])
+        self.phase_ends = dict(state.get("phase_ends") or {})
+
+
+def _finetune_train(config: RunConfig, data: TokenData) -> np.ndarray | None:
+    """The training split of SPDF's fine-tuning corpus, or None when it is the run's own."""
+    corpus = config.sparsity.finetune_corpus
+    if not corpus or corpus == config.corpus:
+        return None
+    ft = load_tokens(corpus, config.vocab)
+    check_batch(ft.train, config.batch_tokens, f"the fine-tuning corpus {corpus!r}")
+    return ft.train
+
+
+__all__ = ["Sparsifier", "SparsityFeature", "check_finetune_corpus", "cubic_sparsity", "finetune_start", "magnitude_masks", "model_shape", "nm_mask", "phases",
            "prunable_linears", "random_masks", "run_counts", "run_training_flops", "sift_width",
            "sparsity_schedule", "training_flops"]
