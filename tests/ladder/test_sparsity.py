@@ -19,7 +19,6 @@ from torch.ao.pruning.scheduler.cubic_scheduler import CubicSL
 
 from scalinglab import units
 from scalinglab.errors import ConfigError, ParameterError
-from scalinglab.runconfig import RunConfig, SparsityConfig
 from scalinglab.ladder.model import GPT, GPTConfig
 from scalinglab.ladder.sparsity import (
     Sparsifier,
@@ -36,6 +35,7 @@ from scalinglab.ladder.sparsity import (
     training_flops,
 )
 from scalinglab.laws.sparse import cost_multiplier
+from scalinglab.runconfig import RunConfig, SparsityConfig
 
 TINY = GPTConfig(n_layer=2, d_model=32, n_head=2, context=16, vocab=64)
 

@@ -12,9 +12,9 @@ torch = pytest.importorskip("torch")
 
 from scalinglab import units
 from scalinglab.errors import ConfigError, DataError, TrainingError
-from scalinglab.runconfig import RunConfig, ScheduleConfig, SparsityConfig
 from scalinglab.ladder.model import GPT, GPTConfig
 from scalinglab.ladder.train import describe, eval_steps, train
+from scalinglab.runconfig import RunConfig, ScheduleConfig, SparsityConfig
 
 # 60 steps of 512 tokens on the default corpus: ~1 s on one CPU core
 TINY = RunConfig(name="tiny", n_layer=1, d_model=32, n_head=2, context=32, tokens=60 * 512, batch_tokens=512,

@@ -12,9 +12,9 @@ torch = pytest.importorskip("torch")
 
 from scalinglab.errors import ConfigError
 from scalinglab.ladder import build
-from scalinglab.runconfig import RunConfig, SparsityConfig
 from scalinglab.ladder.sparsity import sparsity_schedule
 from scalinglab.ladder.train import describe, eval_steps, train
+from scalinglab.runconfig import RunConfig, SparsityConfig
 
 L, D_MODEL, CTX, B = 1, 32, 32, 512
 LINEAR = 12 * L * D_MODEL**2                     # the prunable block weights
