@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QSTAMP := $(VENV)/.installed-ladder
 
-.PHONY: install test quickstart bench clean
+.PHONY: install test test-quick lint quickstart bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,8 +22,17 @@ $(QSTAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# lint: ruff on all Python, mypy --strict on src/ (files and strictness live in pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -q
+
+# test-quick: lint and every test but the slow end-to-end ones (CI runs `make test`)
+test-quick: lint
+	$(BIN)/python -m pytest -q -m "not slow"
 
 quickstart: $(QSTAMP)
 	$(BIN)/scalinglab quickstart --minutes 10 --out quickstart-out

@@ -19,34 +19,34 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from scalinglab import quickstart as qs
 from scalinglab import units
 from scalinglab.execute import cpu_count
 from scalinglab.fit import LawFit
 from scalinglab.fit.predict import predict
-from scalinglab.ladder import design
-from scalinglab.runconfig import RunConfig
+from scalinglab.ladder import ladderfile
 from scalinglab.ladder.corpus import load_tokens
-from scalinglab.ladder.design import width_scaled_lr
 from scalinglab.ladder.train import train
 from scalinglab.plan import plan
-from scalinglab.quickstart import MAX_EPOCHS, RATIOS, SETTINGS, SHAPE, own_runs, quickstart
+from scalinglab.quickstart import MAX_EPOCHS, RATIOS, SETTINGS, own_runs, quickstart
+from scalinglab.runconfig import RunConfig
 from scalinglab.store import Store
 from scalinglab.table import near_optimal
 
 
 def shape_for_total(n_total: float, context: int, vocab: int) -> dict[str, int]:
-    """The quickstart shape rule's shape (units.shape_for_params with quickstart.SHAPE) whose N_total
-    is closest to ``n_total``."""
-    rule = {k: SHAPE[k] for k in ("aspect", "head_dim", "min_layers", "width_step")}
+    """The quickstart shape rule's shape (quickstart.SHAPE, a design.ShapeRule) whose N_total is
+    closest to ``n_total``."""
     best, err = None, np.inf
     for target in np.geomspace(n_total / 20, n_total, 200):
-        s = units.shape_for_params(float(target), **rule)
+        s = qs.SHAPE.shape(float(target))
         tot = units.param_counts(s["n_layer"], s["d_model"], context, vocab)["N_total"]
         e = abs(np.log(tot / n_total))
         if e < err:
@@ -82,7 +82,8 @@ def main() -> None:
     if args.corpus is not None:
         SETTINGS["corpus"] = args.corpus        # the ladder and the big run train on it
     if args.min_layers is not None:
-        SHAPE["min_layers"] = args.min_layers   # the ladder and the trained shape follow the same rule
+        # the ladder (quickstart.design_runs reads quickstart.SHAPE) and the trained shape follow the same rule
+        qs.SHAPE = dataclasses.replace(qs.SHAPE, min_layers=args.min_layers)
     if args.minutes is not None:
         quickstart(args.minutes, args.out, progress=False, seed=args.seed,
                    ratios=tuple(float(r) for r in args.ratios.split(",")))
@@ -91,7 +92,7 @@ def main() -> None:
         final = store.to_table(points="annealed")   # final points and cooldown-branch ends, each under its budget
     ladder_file = store_path.parent / "ladder.toml"
     if ladder_file.exists():                        # the quickstart's ladder only, as the quickstart fits it
-        final = own_runs(final, design.read_toml(ladder_file), store_path)
+        final = own_runs(final, ladderfile.read_toml(ladder_file), store_path)
     else:                                           # any store: its IsoFLOP points (those with a budget)
         final = final[final["budget_flops"] > 0]
     top = float(final["budget_flops"].max())
@@ -108,7 +109,7 @@ def main() -> None:
     n_total = units.param_counts(shape["n_layer"], shape["d_model"], context, vocab)["N_total"]
     bt = SETTINGS["batch_tokens"]
     tokens = round(c_big / (6 * n_total) / bt) * bt
-    lr = width_scaled_lr(SETTINGS["lr"], shape["d_model"], SHAPE["lr_width_exponent"], SHAPE["lr_ref_width"])
+    lr = qs.SHAPE.lr(SETTINGS["lr"], shape["d_model"])
     cfg = RunConfig.from_dict({**SETTINGS, "n_layer": shape["n_layer"], "d_model": shape["d_model"],
                                "n_head": shape["n_head"], "lr": lr, "tokens": tokens, "seed": args.seed,
                                "group": "extrapolation"})

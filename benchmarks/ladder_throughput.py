@@ -35,10 +35,10 @@ from torch import nn
 from scalinglab import units
 from scalinglab.execute import cpu_count, execute
 from scalinglab.ladder import schedules
-from scalinglab.runconfig import RunConfig
 from scalinglab.ladder.corpus import load_tokens
 from scalinglab.ladder.train import eval_steps, train
 from scalinglab.quickstart import design_ladder, design_runs, ladder_budgets
+from scalinglab.runconfig import RunConfig
 from scalinglab.store import Store
 
 T, V = 128, 256

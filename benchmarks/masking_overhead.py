@@ -19,9 +19,9 @@ import time
 
 import torch
 
-from scalinglab.runconfig import SparsityConfig
 from scalinglab.ladder.model import GPT, GPTConfig
 from scalinglab.ladder.sparsity import Sparsifier
+from scalinglab.runconfig import SparsityConfig
 
 
 def sync(device: str) -> None:

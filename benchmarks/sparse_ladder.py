@@ -42,12 +42,12 @@ import pandas as pd
 from scalinglab.execute import cpu_count, execute
 from scalinglab.fit import LawFit
 from scalinglab.fit.backtest import backtest
-from scalinglab.fit.result import _clean
-from scalinglab.ladder import design
-from scalinglab.runconfig import RunConfig
+from scalinglab.fit.result import json_safe as _clean
+from scalinglab.ladder import design, ladderfile
 from scalinglab.plan import plan_sparse
 from scalinglab.quickstart import estimate_seconds
 from scalinglab.report import ladder_report
+from scalinglab.runconfig import RunConfig
 from scalinglab.store import Store
 
 SPARSITIES = (0.0, 0.5, 0.75)
@@ -55,7 +55,7 @@ SPARSITIES = (0.0, 0.5, 0.75)
 #: within 5% (16: up to 28%)
 SIZES = (2e4, 1e5, 4e5)
 TOKENS = (1e6, 3e6)
-HEAD_DIM = 8
+RULE = design.ShapeRule(head_dim=8)
 SETTINGS: dict[str, Any] = {"vocab": 256, "context": 128, "batch_tokens": 2048, "lr": 3e-3, "evals": 6,
                             "eval_tokens": 16_384, "schedule": {"name": "cosine"}}
 
@@ -63,15 +63,15 @@ SETTINGS: dict[str, Any] = {"vocab": 256, "context": 128, "batch_tokens": 2048, 
 def ladder(scale: float, seed: int) -> list[RunConfig]:
     """The grid, the widened run of the Sparse-IFT pair, and the SPDF run with its static-sparse twin."""
     tokens = [t * scale for t in TOKENS]
-    grid = design.grid_sparse(SPARSITIES, SIZES, tokens, head_dim=HEAD_DIM, seed=seed, **SETTINGS)
+    grid = design.grid_sparse(SPARSITIES, SIZES, tokens, rule=RULE, seed=seed, **SETTINGS)
     mid, d_max = SIZES[1], tokens[-1]
     # Sparse-IFT: the grid's dense run at (mid, d_max) and its 1/sqrt(1 - S)-widened S = 0.75 version with
     # a static random mask: equal non-zero parameters and equal non-zero FLOPs (the trainer widens it)
-    sift = design.grid_sparse([0.75], [mid], [d_max], head_dim=HEAD_DIM, seed=seed, group="sift",
+    sift = design.grid_sparse([0.75], [mid], [d_max], rule=RULE, seed=seed, group="sift",
                               sparsity={"ift": True, "method": "static"}, **SETTINGS)
     # SPDF: the grid's S = 0.75 shape at (mid, d_max), static sparse pre-training then the last 25% dense,
     # and the same run sparse throughout
-    spdf = [design.grid_sparse([0.75], [mid], [d_max], head_dim=HEAD_DIM, seed=seed, group="spdf",
+    spdf = [design.grid_sparse([0.75], [mid], [d_max], rule=RULE, seed=seed, group="spdf",
                                sparsity={"method": "static", "dense_finetune_frac": frac}, **SETTINGS)[0]
             for frac in (0.25, 0.0)]
     return grid + sift + spdf
@@ -97,7 +97,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     workers = args.workers or cpu_count()
     runs = ladder(args.scale, args.seed)
-    design.write_toml(args.out / "ladder.toml", runs, {"design": "sparse benchmark", "scale": args.scale})
+    ladderfile.write_toml(args.out / "ladder.toml", runs, {"design": "sparse benchmark", "scale": args.scale})
     estimate = estimate_seconds(runs, workers)
     print(f"{len(runs)} runs, estimated {estimate / 60:.1f} min on {workers} workers (dense-kernel FLOPs)")
 

@@ -16,7 +16,8 @@ pytest.importorskip("torch")
 
 from scalinglab import quickstart as qs
 from scalinglab.cli import main
-from scalinglab.ladder import design, schedules
+from scalinglab.errors import ConfigError
+from scalinglab.ladder import design, ladderfile, schedules
 from scalinglab.store import Store
 
 
@@ -53,11 +54,11 @@ def test_design_fits_the_time_budget_and_follows_the_shape_rule(tiny_settings: N
     assert seen == set(budgets)
     assert n_points > len(runs) and len(set(shapes)) == len(shapes)   # merged: one run per shape
     for r in runs:
-        assert r.n_layer >= qs.SHAPE["min_layers"]
-        assert r.d_model % qs.SHAPE["width_step"] == 0
-        assert r.d_model // r.n_head >= qs.SHAPE["head_dim"] or r.n_head == 1
+        assert r.n_layer >= qs.SHAPE.min_layers
+        assert qs.SHAPE.width_step is not None and r.d_model % qs.SHAPE.width_step == 0
+        assert r.d_model // r.n_head >= qs.SHAPE.head_dim or r.n_head == 1
         # the learning rate rule: lr (ref / d_model) ** exponent
-        scale = (qs.SHAPE["lr_ref_width"] / r.d_model) ** qs.SHAPE["lr_width_exponent"]
+        scale = (qs.SHAPE.lr_ref_width / r.d_model) ** qs.SHAPE.lr_width_exponent
         assert r.lr == pytest.approx(qs.SETTINGS["lr"] * scale, rel=1e-3)
     # a longer budget designs a larger ladder
     bigger, _ = qs.design_ladder(2.0, workers=2)
@@ -79,11 +80,18 @@ def test_a_short_time_budget_drops_the_smallest_ratios(caplog: pytest.LogCapture
     assert "too short for budget ratios 1:2:4:8:16:32: using 1:2:4:8" in caplog.text
 
 
-def test_a_budget_too_short_is_a_clear_error(tiny_settings: None) -> None:
-    with pytest.raises(Exception, match="--minutes"):
+def test_a_budget_too_short_is_a_clear_error(tiny_settings: None, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the library names its parameter; the command line names its option
+    with pytest.raises(ConfigError, match="The quickstart time budget 'minutes' must be long enough"):
         qs.design_ladder(0.001, workers=2)
+    monkeypatch.setattr(qs, "SHARE_TRAINING", 1e-4)   # --minutes 0.5 leaves 3 ms for training: too short
+    r = CliRunner().invoke(main, ["quickstart", "--minutes", "0.5", "--out", str(tmp_path / "qs"), "--no-progress"])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert "The quickstart time budget --minutes must be long enough" in r.stderr
+    assert not (tmp_path / "qs" / "runs.db").exists()
 
 
+@pytest.mark.slow
 def test_quickstart_end_to_end_and_resume(tiny_settings: None, tmp_path) -> None:
     out = tmp_path / "qs"
     result = CliRunner().invoke(main, ["quickstart", "--minutes", "0.5", "--out", str(out), "--bootstrap", "20",
@@ -91,7 +99,7 @@ def test_quickstart_end_to_end_and_resume(tiny_settings: None, tmp_path) -> None
     assert result.exit_code == 0, result.output
     assert str(out / "index.html") in result.output
     summary = json.loads((out / "summary.json").read_text())
-    runs = design.read_toml(out / "ladder.toml")
+    runs = ladderfile.read_toml(out / "ladder.toml")
     assert summary["runs"] == len(runs) and not summary["failed"]
     # fitted on every budget but the largest, back-tested on the largest: one point per design run (a
     # merged run's final point and branch ends); only runs' final points can reach the largest budget
@@ -166,7 +174,7 @@ def test_a_ladder_file_from_before_branch_budgets_is_refused(tiny_settings: None
     assert any(r.branch_budgets for r in runs)
     out = tmp_path / "old"
     out.mkdir()
-    design.write_toml(out / "ladder.toml", [dataclasses.replace(r, branch_budgets=()) for r in runs])
+    ladderfile.write_toml(out / "ladder.toml", [dataclasses.replace(r, branch_budgets=()) for r in runs])
     before = (out / "ladder.toml").read_bytes()
     r = CliRunner().invoke(main, ["quickstart", "--out", str(out), "--no-progress"])
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1

@@ -40,12 +40,12 @@ from .errors import ConfigError, invalid
 from .execute import cpu_count, execute
 from .fit import LawFit
 from .fit.backtest import backtest as run_backtest
-from .fit.result import _clean
-from .ladder import design, schedules
-from .runconfig import RunConfig
+from .fit.result import json_safe as _clean
+from .ladder import design, ladderfile, schedules
 from .ladder.merge import merge_prefixes
 from .plan import plan as make_plan
 from .report import ladder_report
+from .runconfig import RunConfig
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,8 @@ SPAN = 3.0
 #: below the fit that the 1 x 32 and 1 x 48 runs had shaped), one learning rate for every size. An
 #: earlier ladder of 2+ layers in width steps of 4 with lr ~ 1/d_model (7 sizes, 250 tokens/param) did
 #: worse: back-test 4.5%, 10x extrapolation 12.5%.
-SHAPE: dict[str, Any] = {"aspect": 32.0, "head_dim": 16, "min_layers": 2, "width_step": 16,
-                         "lr_width_exponent": 0.0, "lr_ref_width": 64}
+SHAPE = design.ShapeRule(aspect=32.0, head_dim=16, min_layers=2, width_step=16, lr_width_exponent=0.0,
+                         lr_ref_width=64)
 #: warmup of every run, in steps: a warmup of 5% of each run left the IsoFLOP profiles' short runs (the
 #: large models, a few hundred steps) far above their best: measured at 1.3e12 FLOPs, 2 x 64 (348 steps):
 #: 2.200 with 17 warmup steps, 2.062 with 100; 2 x 80 (478 steps): 2.177 and 1.922 (Porian et al. 2024
@@ -150,8 +150,8 @@ def estimate_seconds(runs: list[RunConfig], workers: int) -> float:
 
 def design_runs(budgets: list[float], seed: int = 0) -> list[RunConfig]:
     """The quickstart's IsoFLOP design at ``budgets`` (full FLOPs), one run per point, before merging."""
-    return design.isoflop(budgets, sizes=SIZES, tokens_per_param=TOKENS_PER_PARAM, span=SPAN, seed=seed,
-                          group="quickstart", **SHAPE, **SETTINGS)
+    return design.isoflop(budgets, sizes=SIZES, tokens_per_param=TOKENS_PER_PARAM, span=SPAN, rule=SHAPE,
+                          seed=seed, group="quickstart", **SETTINGS)
 
 
 def design_ladder(minutes: float, workers: int, seed: int = 0,
@@ -169,10 +169,10 @@ def design_ladder(minutes: float, workers: int, seed: int = 0,
         if best:
             if k:
                 log.warning("a %g-minute ladder is too short for budget ratios %s: using %s (%d budgets; "
-                            "give more --minutes for all %d)", minutes, _ratios_text(ordered),
+                            "give more minutes for all %d)", minutes, _ratios_text(ordered),
                             _ratios_text(ordered[k:]), len(ordered) - k, len(ordered))
             return best, estimate_seconds(best, workers)
-    raise ConfigError(invalid("The quickstart time budget --minutes", minutes,
+    raise ConfigError(invalid("The quickstart time budget 'minutes'", minutes,
                               "long enough for the smallest ladder on this machine"))
 
 
@@ -217,16 +217,16 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
     store_path = out / "runs.db"
     ladder_path = out / "ladder.toml"
     if ladder_path.exists():          # resuming: the same ladder, whatever the time budget says now
-        runs = design.read_toml(ladder_path)
+        runs = ladderfile.read_toml(ladder_path)
         if any(r.schedule.branches and not r.branch_budgets for r in runs):
             raise ConfigError(f"the ladder file {str(ladder_path)!r} predates branch budgets (its merged runs "
-                              "cannot say which budget each branch point belongs to); use a new --out.")
+                              "cannot say which budget each branch point belongs to); use a new 'out' directory.")
         estimate = estimate_seconds(runs, workers)
     else:
         runs, estimate = design_ladder(minutes, workers, seed, ratios)
         budgets = ladder_budgets(runs)   # the ratios used: a short time budget may drop the smallest
-        design.write_toml(ladder_path, runs, {"design": "quickstart isoflop", "minutes": minutes,
-                                              "ratios": [b / budgets[0] for b in budgets], "sizes": SIZES})
+        ladderfile.write_toml(ladder_path, runs, {"design": "quickstart isoflop", "minutes": minutes,
+                                                  "ratios": [b / budgets[0] for b in budgets], "sizes": SIZES})
     t0 = time.perf_counter()
     with Store(store_path) as store:
         summary_run = execute(runs, store, checkpoint_dir=out / "checkpoints", workers=workers, threads=1,

@@ -3,7 +3,9 @@
 A run table is a :class:`pandas.DataFrame` whose columns carry the canonical names below (DESIGN.md,
 "Units and canonical columns"). A user's file maps onto them with ``--map COL=SOURCE``, where SOURCE
 is a column of the file or a pandas expression over its columns (backticks quote names with spaces):
-``--map D='`Training FLOP` / (6 * `Model Size`)'``.
+``--map D='`Training FLOP` / (6 * `Model Size`)'``. A store's table (``Store.to_table``) also carries
+each point's metrics as columns (``sparsity``, ``c_mul``; ``point_N_nonzero``, the point's count beside
+the run's ``N_nonzero``), so ``--map N=point_N_nonzero`` and ``--where 'sparsity > 0.5'`` reach them.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def parse_assignments(items: Iterable[str], what: str = "--map") -> dict[str, str]:
+def parse_assignments(items: Iterable[str], what: str = "column mapping") -> dict[str, str]:
     """Parse ``COL=SOURCE`` strings into a dict (the value may itself contain '=')."""
     out: dict[str, str] = {}
     for item in items:
@@ -111,7 +113,7 @@ def apply_map(df: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
     out = df.copy()
     for col, source in mapping.items():
         if col not in COLUMNS:
-            raise DataError(invalid(f"The --map target {col!r}", col, f"a canonical column, one of {sorted(COLUMNS)}"))
+            raise DataError(invalid(f"The column mapping target {col!r}", col, f"a canonical column, one of {sorted(COLUMNS)}"))
         if source in df.columns:
             out[col] = df[source]
             continue
@@ -119,7 +121,7 @@ def apply_map(df: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
             value = df.eval(source, engine="python")
         except Exception as exc:  # noqa: BLE001  (pandas raises many types for a bad expression)
             raise DataError(
-                f"--map {col}={source!r}: no column {source!r} in the data (columns: {list(df.columns)}), "
+                f"The column mapping {col}={source!r}: no column {source!r} in the data (columns: {list(df.columns)}), "
                 f"and it is not a valid expression over them ({type(exc).__name__}: {exc})."
             ) from None
         out[col] = value
@@ -156,7 +158,7 @@ def near_optimal(df: pd.DataFrame, k: int, *, by: str = "budget_flops", target: 
     missing = df[by].isna() | (df[by] == 0)        # a store's budget_flops is 0 for a run without a budget
     if missing.any():
         raise DataError(f"near-optimal selection groups by {by!r}, but {int(missing.sum())} rows have none "
-                        "(empty or 0); select IsoFLOP runs with --where, or map the column.")
+                        "(empty or 0); select IsoFLOP runs with a row filter, or map the column.")
     rank = df.groupby(by, sort=False)[target].rank(method="first")
     return df[rank <= k]
 
@@ -189,8 +191,8 @@ def validate(df: pd.DataFrame, columns: Sequence[str], *, source: str = "data") 
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(
-            f"{source} lacks column(s) {missing} (columns present: {list(df.columns)}); map them with "
-            f"--map {missing[0]}=SOURCE.")
+            f"{source} lacks column(s) {missing} (columns present: {list(df.columns)}); map them "
+            f"({missing[0]}=SOURCE).")
     out = df.copy()
     for col in columns:
         raw = out[col]

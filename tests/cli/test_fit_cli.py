@@ -102,7 +102,7 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
     ("N,D,loss\n1e9,1e10,-2.5\n2e9,2e10,2.4\n", [], "Column 'loss' (nats/token)"),
     ("N,D,loss\n1e9,1e10,nan\n2e9,2e10,2.4\n", [], "a finite number"),
     ("N,D,loss\n1e9,1e10,2.5\n", ["--law", "nosuchlaw"], "The law name must be one of"),
-    ("N,D,loss\n1e9,1e10,2.5\n", ["--map", "N=nocolumn"], "--map N='nocolumn': no column"),
+    ("N,D,loss\n1e9,1e10,2.5\n", ["--map", "N=nocolumn"], "column mapping N='nocolumn': no column"),
     ("", [], "is empty"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str, extra: list[str], needle: str) -> None:

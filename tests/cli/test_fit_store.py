@@ -34,9 +34,9 @@ def _store(path: Path, branches: bool = False) -> None:
             n_total = 12 * cfg.n_layer * cfg.d_model**2 + (256 + 128) * cfg.d_model
             tokens = cfg.tokens
             loss = _loss(n_total, tokens, rng)
-            for step, frac, l in ((1, 0.0, 5.5), (cfg.steps, 1.0, loss)):
+            for step, frac, value in ((1, 0.0, 5.5), (cfg.steps, 1.0, loss)):
                 st.add_point(cfg.name, {"step": step, "tokens": int(frac * tokens) or cfg.batch_tokens,
-                                        "flops": 1.0, "flops_full": 1.0, "train_loss": l, "eval_loss": l,
+                                        "flops": 1.0, "flops_full": 1.0, "train_loss": value, "eval_loss": value,
                                         "lr": 1e-3, "wall_time": 0.0})
             for k in (1, 2) if branches and i < len(cfgs) - 1 else ():
                 d = tokens * k // 3

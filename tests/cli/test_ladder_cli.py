@@ -8,15 +8,14 @@ import importlib.util
 import json
 from pathlib import Path
 
-import click
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from scalinglab.cli.ladder import ladder, runs
+from scalinglab.cli import main
 from scalinglab.execute import DEFAULT_TRAINER
 from scalinglab.ladder import schedules
-from scalinglab.ladder.design import read_toml, write_toml
+from scalinglab.ladder.ladderfile import read_toml, write_toml
 from scalinglab.store import Store
 
 EXECUTE_TESTS = Path(__file__).resolve().parents[1] / "execute"
@@ -24,17 +23,8 @@ TINY = ["--vocab", "256", "--context", "64", "--batch-tokens", "512", "--min-ste
         "--set", "eval_tokens=2048"]
 
 
-@click.group()
-def cli() -> None:
-    """A throwaway root holding only the commands under test."""
-
-
-cli.add_command(ladder)
-cli.add_command(runs)
-
-
 def run(*args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(cli, list(args))
+    r = CliRunner().invoke(main, list(args), prog_name="scalinglab")
     return r.exit_code, r.stdout, r.stderr
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from scalinglab.cli import main
 from scalinglab.ladder import design
-from scalinglab.ladder.design import read_toml
+from scalinglab.ladder.ladderfile import read_toml
 from scalinglab.store import Store
 
 #: a sparse law in tokens (D = tokens seen, as the store gives it), of the size of the ladder's runs
@@ -143,3 +143,18 @@ def test_plan_on_the_t5_preset_in_steps() -> None:
 def test_plan_errors_are_one_line(args: list[str], needle: str) -> None:
     code, _, stderr = run("plan", "--flops", "1e21", *args)
     assert code == 2 and stderr.startswith("error: ") and needle in stderr, stderr
+
+
+def test_report_of_a_sparse_store(sparse_store: Path, tmp_path: Path) -> None:
+    code, stdout, stderr = run("report", "--store", str(sparse_store), "--law", "sparse", "--bootstrap", "5",
+                               "--flops", "1e14", "--out", str(tmp_path / "sparse"))
+    assert code == 0, stderr
+    html = (tmp_path / "sparse" / "index.html").read_text()
+    assert f"report: {tmp_path / 'sparse' / 'index.html'}" in stdout and "Optimal sparsity" in html
+    # Chinchilla on sparse runs back-tests badly: some predictions lie outside their own bootstrap
+    # interval, which the back-test plot draws (it used to raise matplotlib's "yerr" error)
+    code, _, stderr = run("report", "--store", str(sparse_store), "--law", "chinchilla", "--bootstrap", "5",
+                          "--flops", "1e14", "--train-where", "N_nonzero < 2e5", "--out", str(tmp_path / "dense"))
+    assert code == 0, stderr
+    html = (tmp_path / "dense" / "index.html").read_text()
+    assert "Back-test" in html and "Compute-optimal allocation" in html and "Optimal sparsity" not in html

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scalinglab.runconfig import RunConfig
 from scalinglab.ladder.design import counts
+from scalinglab.runconfig import RunConfig
 
 
 def eval_steps(config: RunConfig) -> list[int]:

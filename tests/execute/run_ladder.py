@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from scalinglab.execute import execute
-from scalinglab.ladder.design import read_toml
+from scalinglab.ladder.ladderfile import read_toml
 from scalinglab.store import Store
 
 if __name__ == "__main__":

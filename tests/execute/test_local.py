@@ -16,18 +16,19 @@ import pytest
 
 from scalinglab.errors import ScalingLabError, StoreError
 from scalinglab.execute import execute
-from scalinglab.ladder import design
+from scalinglab.ladder import design, ladderfile
 from scalinglab.runconfig import RunConfig
 from scalinglab.store import Store
 
 HERE = Path(__file__).resolve().parent
 FAKE = "fake_trainer:train"
 REAL = "scalinglab.ladder.train:train"
-HAVE_REAL = importlib.util.find_spec("scalinglab.ladder.train") is not None
+HAVE_TORCH = importlib.util.find_spec("torch") is not None   # the real trainer needs the ladder extra
 
 
 def ladder(n_budgets: int = 2) -> list[RunConfig]:
-    return design.isoflop([1e10, 3e10][:n_budgets], 2, vocab=256, context=64, batch_tokens=512, min_steps=5)
+    return design.isoflop([1e10, 3e10][:n_budgets], 2, vocab=256, context=64, batch_tokens=512,
+                          rule=design.ShapeRule(min_steps=5))
 
 
 def curves(store: Store) -> dict[str, list[tuple[int, int, int, float, float]]]:
@@ -137,16 +138,18 @@ def _launch(ladder_file: Path, db: Path, ck: Path, trainer: str, env: dict[str, 
                             env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trainer", [
-    FAKE, pytest.param(REAL, marks=pytest.mark.skipif(not HAVE_REAL, reason="ladder.train not written yet"))])
+    FAKE, pytest.param(REAL, marks=pytest.mark.skipif(not HAVE_TORCH, reason="needs torch (the ladder extra)"))])
 def test_sigkill_then_rerun_gives_the_uninterrupted_result(trainer: str, tmp_path: Path) -> None:
     if trainer == FAKE:
         runs = ladder()
     else:   # the real trainer: two tiny models, about a second of training each, with WSD cooldown branches
-        runs = design.grid_nd([2e4, 5e4], [6e4], vocab=256, context=64, batch_tokens=512, min_steps=5,
+        runs = design.grid_nd([2e4, 5e4], [6e4], vocab=256, context=64, batch_tokens=512,
+                              rule=design.ShapeRule(min_steps=5),
                               eval_tokens=2048, schedule={"name": "wsd", "branches": [0.3, 0.6]})
     ladder_file = tmp_path / "ladder.toml"
-    design.write_toml(ladder_file, runs)
+    ladderfile.write_toml(ladder_file, runs)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
 
     # the reference: one uninterrupted run of the ladder

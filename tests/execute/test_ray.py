@@ -27,7 +27,8 @@ def local_ray() -> Iterator[None]:
 
 
 def test_ray_gives_the_local_executors_points(local_ray: None, tmp_path: Path) -> None:
-    runs = design.isoflop([1e10, 3e10], 2, vocab=256, context=64, batch_tokens=512, min_steps=5)
+    runs = design.isoflop([1e10, 3e10], 2, vocab=256, context=64, batch_tokens=512,
+                          rule=design.ShapeRule(min_steps=5))
     local = Store(tmp_path / "local.db")
     execute(runs, local, checkpoint_dir=tmp_path / "ck-local", train_fn=fake_trainer.train, progress=False)
 
@@ -46,7 +47,7 @@ def test_ray_gives_the_local_executors_points(local_ray: None, tmp_path: Path) -
 
 
 def test_ray_records_a_failing_run(local_ray: None, tmp_path: Path) -> None:
-    runs = design.isoflop([1e10], 2, vocab=256, context=64, batch_tokens=512, min_steps=5)
+    runs = design.isoflop([1e10], 2, vocab=256, context=64, batch_tokens=512, rule=design.ShapeRule(min_steps=5))
     store = Store(tmp_path / "ray.db")
     res = execute(runs, store, checkpoint_dir=tmp_path / "ck", executor="ray", train_fn=_failing_on(runs[0].name),
                   progress=False)

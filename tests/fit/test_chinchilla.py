@@ -162,5 +162,5 @@ def test_a_token_limit_plans_the_data_constrained_optimum(fitted: Fit) -> None:
     assert held["interval"][0] < held["loss"] < held["interval"][1]
     from scalinglab.errors import ParameterError
     for bad in (0.0, -1e9, float("nan")):
-        with pytest.raises(ParameterError, match="--max-tokens"):
+        with pytest.raises(ParameterError, match="token limit 'max_tokens'"):
             plan(fitted, C, max_tokens=bad)

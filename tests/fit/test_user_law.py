@@ -93,3 +93,29 @@ def test_backtest_all_but_largest(user_law: Law, data: pd.DataFrame) -> None:
         res = backtest(data, "test_additive", "N < N.quantile(0.8)", bootstrap=30)
     assert res["test_points"] == 16
     assert res["are_mean"] < 0.01
+
+
+def test_a_user_law_can_bring_its_own_fitting_procedure(data: pd.DataFrame) -> None:
+    # The law names the procedure; scalinglab.fit holds it (laws carry no fitting code).
+    import dataclasses
+
+    from scalinglab.fit import Fit, register_procedure
+
+    calls = []
+
+    def least_rows(df: pd.DataFrame, *, law: Law, bootstrap: int, seed: int, ci_level: float,
+                   source: str) -> Fit:
+        calls.append((len(df), bootstrap, seed, source))
+        return Fit(law=law.name, params=dict(TRUE), n_points=len(df), data={"source": source})
+
+    register_procedure("test_truth", least_rows, replace=True)
+    with pytest.raises(ParameterError, match="already registered"):
+        register_procedure("test_truth", least_rows)
+    law = laws.register(dataclasses.replace(USER, name="test_with_procedure", procedure="test_truth"), replace=True)
+    est = LawFit(law.name, bootstrap=7, seed=3, source="synthetic").fit(data)
+    assert calls == [(len(data), 7, 3, "synthetic")]
+    assert est.result_.params == TRUE and est.params_ == TRUE
+    missing = laws.register(dataclasses.replace(USER, name="test_unknown_procedure", procedure="nosuch"),
+                            replace=True)
+    with pytest.raises(UnknownLawError, match="fitting procedure name must be one of"):
+        LawFit(missing.name).fit(data)

@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from scalinglab.ladder import design
-from scalinglab.runconfig import RunConfig, ScheduleConfig, SparsityConfig
+from scalinglab.ladder import design, ladderfile
 from scalinglab.ladder.merge import merge_prefixes
+from scalinglab.runconfig import RunConfig, ScheduleConfig, SparsityConfig
 
 FIXED = ScheduleConfig(name="wsd", warmup_steps=4, decay_frac=0.25, final_lr_frac=0.0)
 BASE = RunConfig(n_layer=1, d_model=16, n_head=1, context=32, batch_tokens=256, lr=1e-2, evals=3,
@@ -77,5 +77,5 @@ def test_branch_budgets_are_checked_and_leave_old_digests_alone() -> None:
             dataclasses.replace(run, branch_budgets=bad)
     # a merged ladder's file reads back to the same runs, budgets included
     (m,) = merge_prefixes([named(20, budget_flops=1.0), named(80, budget_flops=4.0)])
-    runs, _ = design.loads_toml(design.dumps_toml([m.run]))
+    runs, _ = ladderfile.loads_toml(ladderfile.dumps_toml([m.run]))
     assert runs == [m.run]

@@ -106,48 +106,6 @@ def test_cost_multiplier_rejects_bad_input():
         sparse.cost_multiplier(0.5, 0.8, 0.2)
 
 
-def test_optimal_sparsity_rises_with_compute(t5_fit):
-    # Frantar et al. (abstract): at fixed non-zero parameters, the optimal sparsity increases with the
-    # training data (here: the compute budget).
-    N = 84_934_656.0                                    # the largest non-zero count of the T5 runs
-    Cs = np.logspace(18, 24, 13)
-    s_opt = np.array([sparse.optimal_sparsity(t5_fit, N, C, tokens_per_d=T5_TOKENS_PER_STEP) for C in Cs])
-    assert np.all(np.diff(s_opt) > 0)
-    assert s_opt[0] < 0.5 and s_opt[-1] > 0.9          # measured 0.31 -> 0.96
-    grid = sparse.optimal_sparsity_grid(t5_fit, N, Cs, tokens_per_d=T5_TOKENS_PER_STEP)
-    np.testing.assert_allclose(grid, s_opt, atol=1.5e-3)
-
-
-def test_optimal_sparsity_is_a_minimum():
-    N, C = 2e7, 1e20
-    s = sparse.optimal_sparsity(PRESET, N, C, tokens_per_d=T5_TOKENS_PER_STEP)
-
-    def L(x: float) -> float:
-        d = sparse.data_at_budget(x, N, C, tokens_per_d=T5_TOKENS_PER_STEP)
-        return float(LAW.predict(PRESET, {"S": x, "N_nonzero": N, "D": d}))
-
-    assert 0 < s < 0.99
-    assert L(s) <= min(L(s - 1e-3), L(s + 1e-3), L(0.0))
-
-
-def test_optimal_sparsity_grid_broadcasts():
-    out = sparse.optimal_sparsity_grid(PRESET, np.array([[1e6], [1e8]]), np.array([1e18, 1e20, 1e22]),
-                                       tokens_per_d=T5_TOKENS_PER_STEP)
-    assert out.shape == (2, 3)
-    assert np.all(np.diff(out, axis=1) >= 0)
-
-
-def test_optimal_sparsity_rejects_bad_input():
-    with pytest.raises(ParameterError, match=r"missing \['c'\]"):
-        sparse.optimal_sparsity({k: v for k, v in PRESET.items() if k != "c"}, 1e7, 1e20)
-    with pytest.raises(ParameterError, match="The FLOP budget 'C' must be a positive finite number"):
-        sparse.optimal_sparsity(PRESET, 1e7, -1.0)
-    with pytest.raises(ParameterError, match="'max_sparsity' parameter must be a float in"):
-        sparse.optimal_sparsity(PRESET, 1e7, 1e20, max_sparsity=1.0)
-    with pytest.raises(ParameterError, match="sparsity grid must be"):
-        sparse.optimal_sparsity_grid(PRESET, 1e7, 1e20, grid=[0.5, 1.2])
-
-
 def test_vit_preset_reproduces_the_notebook_objective(shared_data: Path):
     raw = pd.read_json(shared_data / "sparsity-frantar" / "vit_jft.json")
     x = {"S": raw["sparsity"].to_numpy(), "D": raw["total_examples"].to_numpy(),

@@ -1,4 +1,4 @@
-"""The optimal-sparsity planner on the Frantar et al. 2023 T5 runs, its units, intervals and report."""
+"""The optimal-sparsity planner and optimisers on the Frantar et al. 2023 T5 runs, units, intervals, report."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from scalinglab.errors import DataError, ParameterError
 from scalinglab.fit import Fit, LawFit
 from scalinglab.laws import sparse
 from scalinglab.plan import optimum, plan_sparse, sparsity_contour
-from scalinglab.plan.sparsity import d_unit
+from scalinglab.plan.sparsity import d_unit, optimal_sparsity, optimal_sparsity_grid
 from scalinglab.report import ladder_report
 
 #: tokens per T5 step, as the preset's note and LAWS.md section 4 infer it (128 x 512)
@@ -23,6 +23,7 @@ T5_TOKENS_PER_STEP = 65_536.0
 #: the largest non-zero count of the T5 runs (tests/laws/test_sparse.py)
 N_T5 = 84_934_656.0
 LAW = laws.get("sparse")
+PRESET = dict(LAW.preset("frantar2023_t5").params)
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +137,47 @@ def test_report_shows_the_sparse_sections(tmp_path: Path, t5: pd.DataFrame, t5_f
     assert "Sparse runs: loss against non-zero parameters" in text and "Optimal sparsity" in text
     assert "http" not in text.replace("http-equiv", "")
     assert math.isfinite(res["loss"])
+
+
+def test_optimal_sparsity_rises_with_compute(t5_fit):
+    # Frantar et al. (abstract): at fixed non-zero parameters, the optimal sparsity increases with the
+    # training data (here: the compute budget).
+    N = 84_934_656.0                                    # the largest non-zero count of the T5 runs
+    Cs = np.logspace(18, 24, 13)
+    s_opt = np.array([optimal_sparsity(t5_fit, N, C, tokens_per_d=T5_TOKENS_PER_STEP) for C in Cs])
+    assert np.all(np.diff(s_opt) > 0)
+    assert s_opt[0] < 0.5 and s_opt[-1] > 0.9          # measured 0.31 -> 0.96
+    grid, loss = optimal_sparsity_grid(t5_fit, N, Cs, tokens_per_d=T5_TOKENS_PER_STEP)
+    np.testing.assert_allclose(grid, s_opt, atol=1.5e-3)
+    d = sparse.data_at_budget(grid, N, Cs, tokens_per_d=T5_TOKENS_PER_STEP)
+    np.testing.assert_allclose(loss, LAW.predict(t5_fit.params, {"S": grid, "N_nonzero": N, "D": d}), rtol=1e-12)
+
+
+def test_optimal_sparsity_is_a_minimum():
+    N, C = 2e7, 1e20
+    s = optimal_sparsity(PRESET, N, C, tokens_per_d=T5_TOKENS_PER_STEP)
+
+    def L(x: float) -> float:
+        d = sparse.data_at_budget(x, N, C, tokens_per_d=T5_TOKENS_PER_STEP)
+        return float(LAW.predict(PRESET, {"S": x, "N_nonzero": N, "D": d}))
+
+    assert 0 < s < 0.99
+    assert L(s) <= min(L(s - 1e-3), L(s + 1e-3), L(0.0))
+
+
+def test_optimal_sparsity_grid_broadcasts():
+    out, loss = optimal_sparsity_grid(PRESET, np.array([[1e6], [1e8]]), np.array([1e18, 1e20, 1e22]),
+                                      tokens_per_d=T5_TOKENS_PER_STEP)
+    assert out.shape == (2, 3) and loss.shape == (2, 3)
+    assert np.all(np.diff(out, axis=1) >= 0)
+
+
+def test_optimal_sparsity_rejects_bad_input():
+    with pytest.raises(ParameterError, match=r"missing \['c'\]"):
+        optimal_sparsity({k: v for k, v in PRESET.items() if k != "c"}, 1e7, 1e20)
+    with pytest.raises(ParameterError, match="The FLOP budget 'C' must be a positive finite number"):
+        optimal_sparsity(PRESET, 1e7, -1.0)
+    with pytest.raises(ParameterError, match="'max_sparsity' parameter must be a float in"):
+        optimal_sparsity(PRESET, 1e7, 1e20, max_sparsity=1.0)
+    with pytest.raises(ParameterError, match="sparsity grid must be"):
+        optimal_sparsity_grid(PRESET, 1e7, 1e20, grid=[0.5, 1.2])

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from scalinglab import table as _table
 from scalinglab.errors import StoreError
-from scalinglab.runconfig import RunConfig
 from scalinglab.ladder.design import counts
-from scalinglab.store import MIGRATIONS, SCHEMA_VERSION, TABLE_COLUMNS, Store
+from scalinglab.runconfig import RunConfig
+from scalinglab.store import MIGRATIONS, POINT_FIELDS, SCHEMA_VERSION, TABLE_COLUMNS, Store
 
 
 @pytest.fixture()
@@ -69,7 +72,7 @@ def test_a_store_before_point_branches_keeps_its_points(tmp_path: Path) -> None:
     con.commit()
     con.close()
     with Store(path) as s:
-        assert s.migrations()[-1] == "0003_point_branches" and s.schema_version == SCHEMA_VERSION == 3
+        assert s.migrations()[2] == "0003_point_branches" and s.schema_version == SCHEMA_VERSION
         assert [(p["branch"], p["step"], p["eval_loss"]) for p in s.points("old")] == [
             (0, 1, 3.9), (0, 5, 3.5), (0, 10, 3.0)]
         assert s.points("old", branch=None)[1] == {"branch": 0, **point(5, 3.5)}
@@ -346,3 +349,140 @@ def test_merge_adds_runs_and_points_and_refuses_conflicts(tmp_path: Path) -> Non
     with pytest.raises(StoreError, match="run 'b' has a different config"):
         mine.merge(other)
     assert mine.to_table(final=False).equals(before)
+
+
+# -- per-point metrics (migration 0004_point_metrics) -----------------------------------------------
+#: the fields the trainer adds to a point beyond the fixed columns (sparsity, counts, sparse FLOPs)
+TRAINER_FIELDS = {"sparsity": 0.5, "N_nonzero": 12288, "flops_spent_dense_kernels": 2.4e9,
+                  "flops_sparse_kernel": 1.5e9, "flops_nonzero_final": 1.2e9, "c_mul": 1.25,
+                  "flops_sparse_kernel_full": 1.75e9}
+
+
+def test_a_points_extra_fields_round_trip_exactly(store: Store) -> None:
+    store.add_planned([cfg("a")])
+    extra = {**TRAINER_FIELDS, "decay_steps": 3, "pruned": True, "phase": "sparse", "note": None,
+             "per_layer": {"h0": [0.25, 0.75], "h1": {"rows": 4}}, "negative_zero": -0.0, "huge": 2**70}
+    assert store.add_point("a", point(1, **extra))
+    (got,) = store.points("a")
+    assert got == {"branch": 0, **point(1), **extra}
+    assert list(got)[:len(POINT_FIELDS)] == list(POINT_FIELDS)   # the fixed columns first, then metrics
+    assert math.copysign(1.0, got["negative_zero"]) == -1.0 and type(got["N_nonzero"]) is int
+
+
+def test_point_metrics_normalise_numpy_scalars_and_tuples_and_keep_non_finite_floats(store: Store) -> None:
+    store.add_planned([cfg("a")])
+    store.add_point("a", point(1, sparsity=np.float64(0.375), N_nonzero=np.int64(77), ok=np.bool_(True),
+                               shape=(2, 3), nan=math.nan, inf=math.inf, ninf=-math.inf,
+                               nested={"grad_noise": [math.nan, 1.5]}))
+    (got,) = store.points("a")
+    assert (got["sparsity"], got["N_nonzero"], got["ok"], got["shape"]) == (0.375, 77, True, [2, 3])
+    assert (type(got["sparsity"]), type(got["N_nonzero"]), type(got["ok"])) == (float, int, bool)
+    assert math.isnan(got["nan"]) and got["inf"] == math.inf and got["ninf"] == -math.inf
+    assert math.isnan(got["nested"]["grad_noise"][0]) and got["nested"]["grad_noise"][1] == 1.5
+
+
+def test_a_metric_json_cannot_hold_is_a_one_line_error_and_writes_nothing(store: Store) -> None:
+    store.add_planned([cfg("a")])
+    for bad, message in (({"when": object()}, r"Field 'when' of a curve point must be a number, bool, "),
+                         ({"ids": {1, 2}}, r"Field 'ids' of a curve point .* Got \{1, 2\} instead"),
+                         ({"by_layer": {0: 1.0}}, r"Field 'by_layer' of a curve point"),
+                         ({"per": {"h0": [1.0, b"x"]}}, r"Field 'per.h0\[1\]' of a curve point .* Got b'x'")):
+        with pytest.raises(StoreError, match=message) as info:
+            store.add_point("a", point(1, **bad))
+        assert "\n" not in str(info.value)
+    assert store.points("a") == [] and store.n_points() == {}
+
+
+def test_a_resumed_run_never_duplicates_a_point_and_keeps_its_first_metrics(store: Store) -> None:
+    store.add_planned([cfg("a")])
+    assert store.add_point("a", point(1, sparsity=0.0, N_nonzero=100))
+    assert store.add_point("a", point(2, sparsity=0.25, N_nonzero=75))
+    assert not store.add_point("a", point(2, 9.9, sparsity=0.9, N_nonzero=10, extra=1))   # re-emitted
+    assert store.points("a") == [{"branch": 0, **point(1), "sparsity": 0.0, "N_nonzero": 100},
+                                 {"branch": 0, **point(2), "sparsity": 0.25, "N_nonzero": 75}]
+    assert store.n_points() == {"a": 2}
+    assert list(store.to_table(points="all").columns) == [*TABLE_COLUMNS, "sparsity", "point_N_nonzero"]
+
+
+def test_to_table_carries_the_metrics_without_clobbering_the_canonical_columns(store: Store) -> None:
+    a, b = cfg("a", seed=1), cfg("b", seed=2)
+    store.add_planned([a, b], describe=counts)
+    store.add_point("a", point(1, 4.0, sparsity=0.0, N_nonzero=1000, c_mul=1.0))
+    store.add_point("a", point(10, 3.0, sparsity=0.5, N_nonzero=500, c_mul=0.75,
+                               S=0.5, point_N_nonzero="mine", per_layer={"h0": 0.5}))
+    store.add_point("a", point(6, 3.2, branch=1, sparsity=0.4, N_nonzero=600, c_mul=0.8, decay_steps=2))
+    store.add_point("b", point(10, 3.5))                           # a run whose points have no metrics
+    for run in ("a", "b"):
+        store.mark_done(run, {"tokens": 40960, "N_nonzero": 400})
+    every = store.to_table(points="all")
+    metric_columns = ["sparsity", "point_N_nonzero", "c_mul", "decay_steps", "point_S",   # as first seen,
+                      "point_point_N_nonzero", "per_layer"]                               # by table row
+    assert list(every.columns) == [*TABLE_COLUMNS, *metric_columns]
+    assert list(zip(every["run"], every["branch"], every["step"])) == [
+        ("a", 0, 1), ("a", 1, 6), ("a", 0, 10), ("b", 0, 10)]
+    assert list(every["sparsity"])[:3] == [0.0, 0.4, 0.5] and math.isnan(every["sparsity"].iloc[3])
+    assert list(every["point_N_nonzero"])[:3] == [1000, 600, 500]       # the point's own count ...
+    assert list(every["N_nonzero"]) == [400] * 4                        # ... beside the run's, untouched
+    assert list(every["S"]) == [0.0] * 4 and every["point_S"].iloc[2] == 0.5
+    assert every["point_point_N_nonzero"].iloc[2] == "mine" and every["per_layer"].iloc[2] == '{"h0": 0.5}'
+    assert every["decay_steps"].iloc[1] == 2 and every["decay_steps"].isna().sum() == 3
+    without_metrics = every[list(TABLE_COLUMNS)]
+    assert list(without_metrics["loss"]) == [4.0, 3.2, 3.0, 3.5]
+    # the final rows carry only the metrics of their points
+    final = store.to_table(points="final")
+    assert list(final.columns) == [*TABLE_COLUMNS, "sparsity", "point_N_nonzero", "c_mul", "point_S",
+                                   "point_point_N_nonzero", "per_layer"]
+    assert list(final["c_mul"])[0] == 0.75 and math.isnan(final["c_mul"].iloc[1])
+    # --map and --where reach the metric columns
+    mapped = _table.apply_where(_table.apply_map(final, {"N": "point_N_nonzero"}), "sparsity > 0.25")
+    assert list(mapped["run"]) == ["a"] and list(mapped["N"]) == [500.0]
+
+
+def test_a_store_before_point_metrics_migrates_and_keeps_every_point(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    con = sqlite3.connect(path)  # a store as migrations 0001 to 0003 left it, with points on two lines
+    for _, statements in MIGRATIONS[:3]:
+        for sql in statements:
+            con.execute(sql)
+    con.executemany("INSERT INTO migrations VALUES (?, '2026-01-01')", [(n,) for n, _ in MIGRATIONS[:3]])
+    con.executemany("INSERT INTO meta VALUES (?, ?)",
+                    [("format", "scalinglab.store"), ("schema_version", "3")])
+    con.execute("INSERT INTO runs (name, status, config, digest, N_nonzero, created, updated) "
+                "VALUES (?, 'done', ?, ?, 321, 'x', 'x')", ("old", json.dumps(cfg("old").to_dict()),
+                                                            cfg("old").digest()))
+    old_points = [{"branch": b, **point(s, 4.0 - s / 10)} for b, s in ((0, 1), (0, 5), (0, 10), (1, 4))]
+    con.executemany(f"INSERT INTO points (run_id, {', '.join(POINT_FIELDS)}) "
+                    f"VALUES (1, {', '.join('?' * len(POINT_FIELDS))})",
+                    [tuple(p[k] for k in POINT_FIELDS) for p in old_points])
+    con.commit()
+    con.close()
+    with Store(path) as s:
+        assert s.migrations() == [name for name, _ in MIGRATIONS]
+        assert s.migrations()[3] == "0004_point_metrics"
+        assert s.schema_version == SCHEMA_VERSION == 4
+        columns = [r[1] for r in s._con.execute("PRAGMA table_info(points)")]
+        assert columns == ["run_id", *POINT_FIELDS, "metrics"]
+        assert s.points("old", branch=None) == sorted(old_points, key=lambda p: (p["branch"], p["step"]))
+        old_table = s.to_table(points="all")
+        assert list(old_table.columns) == TABLE_COLUMNS and list(old_table["N_nonzero"]) == [321.0] * 4
+        assert list(zip(old_table["branch"], old_table["step"], old_table["loss"])) == [
+            (0, 1, 3.9), (1, 4, 3.6), (0, 5, 3.5), (0, 10, 3.0)]
+        assert s.add_point("old", point(12, 2.9, sparsity=0.5))     # resumed: a new point keeps its metrics
+        assert not s.add_point("old", point(10, 9.9, sparsity=0.5))  # and an old point is not duplicated
+    with Store(path) as s:                                           # reopening applies nothing again
+        assert s.migrations() == [name for name, _ in MIGRATIONS]
+        assert len(s.points("old", branch=None)) == 5
+        assert s.points("old")[-1] == {"branch": 0, **point(12, 2.9), "sparsity": 0.5}
+        assert s.points("old")[2] == {"branch": 0, **point(10, 3.0)}
+
+
+def test_merge_copies_the_point_metrics(tmp_path: Path) -> None:
+    mine, theirs = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
+    theirs.add_planned([cfg("a")])
+    theirs.add_point("a", point(1, **TRAINER_FIELDS))
+    theirs.add_point("a", point(4, 3.3, branch=1, decay_steps=2, nan=math.nan))
+    assert mine.merge(theirs)["points_added"] == 2
+    got = mine.points("a", branch=None)
+    assert got[0] == {"branch": 0, **point(1), **TRAINER_FIELDS}
+    assert got[1]["decay_steps"] == 2 and math.isnan(got[1]["nan"])
+    pd.testing.assert_frame_equal(mine.to_table(points="all"), theirs.to_table(points="all"))

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import click
-import numpy as np
 import pandas as pd
-from rich.console import Console
 from rich.table import Table
 
 from .. import laws as _laws
@@ -21,36 +18,16 @@ from ..fit import Fit, LawFit
 from ..fit.backtest import backtest as _backtest
 from ..fit.predict import predict as _predict
 from ..fit.report import fit_report
-from ..fit.result import _clean
 from ..laws import Objective
-from ..plan import plan as _plan
+from ..plan.dispatch import plan_fit
+from ..report.contour import save_sparsity_contour
 from . import main
+from .output import console, emit_json, flags, floats, fmt, numbers, sci
 
-console = Console(highlight=False)
-
-
-def emit_json(obj: Any) -> None:
-    click.echo(json.dumps(_clean(obj), indent=2))
-
-
-def _fmt(x: Any) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return "nan" if math.isnan(x) else f"{x:.6g}"
-    if isinstance(x, (list, tuple)):
-        return "[" + ", ".join(_fmt(v) for v in x) + "]"
-    return str(x)
-
-
-def _floats(items: Sequence[str], what: str) -> dict[str, float]:
-    out = {}
-    for k, v in _table.parse_assignments(items, what).items():
-        try:
-            out[k] = float(v)
-        except ValueError:
-            raise DataError(invalid(f"The value of {what} {k}", v, "a number")) from None
-    return out
+#: the planners' names of their parameters (plan.dispatch.plan_fit) -> the plan command's options
+PLAN_FLAGS = {"flops": "--flops", "max_tokens": "--max-tokens", "n_nonzero": "--n-nonzero",
+              "tokens_per_d": "--tokens-per-d", "max_sparsity": "--max-sparsity", "fixed": "--at",
+              "contour_n": "--contour-n", "contour_flops": "--contour-flops"}
 
 
 # -- options shared by the fitting commands ---------------------------------------------------------
@@ -100,20 +77,20 @@ def load_data(data: str | None, store_path: str | None, mapping: Sequence[str], 
 
 def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str], where: str | None,
                points: str | None) -> tuple[pd.DataFrame, str]:
-    if (data is None) == (store_path is None):
-        raise DataError("give either a DATA file or --store PATH (exactly one).")
-    if store_path is not None:
+    if store_path is not None and data is None:
         from ..store import Store  # the store is part of the ladder work; imported only when asked
         with Store(store_path, create=False) as store:
             df = store.to_table(points=points or "annealed")
         if mapping:
-            df = _table.apply_map(df, _table.parse_assignments(mapping))
+            df = _table.apply_map(df, _table.parse_assignments(mapping, "--map"))
         df = _table.apply_where(_table.derive_standard(df), where)
         return df, f"store {store_path} ({points or 'annealed'} points)"
+    if data is None or store_path is not None:
+        raise DataError("give either a DATA file or --store PATH (exactly one).")
     if points is not None:
         raise DataError(invalid("The --points option", points, "given only with --store (a DATA file's rows "
                                 "are all used; select them with --where)"))
-    return _table.load(data, mapping=_table.parse_assignments(mapping), where=where), str(data)
+    return _table.load(data, mapping=_table.parse_assignments(mapping, "--map"), where=where), str(data)
 
 
 def make_fitter(law_name: str, bootstrap: int, seed: int, objective_kind: str | None, space: str | None,
@@ -122,7 +99,7 @@ def make_fitter(law_name: str, bootstrap: int, seed: int, objective_kind: str | 
     obj = law.objective
     if objective_kind or space or delta is not None:
         obj = Objective(objective_kind or obj.kind, obj.delta if delta is None else delta, space or obj.space)
-    fixed = _floats(fix, "--fix")
+    fixed = floats(fix, "--fix")
     for k in fixed:
         law.param(k)  # unknown names are errors
     return LawFit(law, objective=obj, fixed=fixed, bootstrap=bootstrap, seed=seed, ci_level=ci_level,
@@ -148,8 +125,8 @@ def laws_cmd(name: str | None, as_json: bool) -> None:
         for lw in items:
             t.add_row(lw.name, lw.title, f"{', '.join(lw.inputs)} -> {lw.target}", lw.n_convention,
                       "\n".join(sorted(lw.presets)))
-        console.print(t)
-        console.print("`scalinglab laws NAME` shows a law's formula, parameters and presets.")
+        console().print(t)
+        console().print("`scalinglab laws NAME` shows a law's formula, parameters and presets.")
         return
     lw = _laws.get(name)
     info = {
@@ -166,19 +143,19 @@ def laws_cmd(name: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(info)
         return
-    console.print(f"[bold]{lw.name}[/bold]: {lw.title}")
-    console.print(f"  {lw.formula_text}")
-    console.print(f"  units: {lw.units}")
-    console.print(f"  inputs: {', '.join(lw.inputs)} -> {lw.target}; N convention: {lw.n_convention}")
+    console().print(f"[bold]{lw.name}[/bold]: {lw.title}")
+    console().print(f"  {lw.formula_text}")
+    console().print(f"  units: {lw.units}")
+    console().print(f"  inputs: {', '.join(lw.inputs)} -> {lw.target}; N convention: {lw.n_convention}")
     delta = f" (delta={lw.objective.delta:g})" if lw.objective.kind == "huber" else ""
-    console.print(f"  objective: {lw.objective.kind}{delta} on {lw.objective.space} residuals, summed")
-    console.print(f"  source: {lw.citation}")
+    console().print(f"  objective: {lw.objective.kind}{delta} on {lw.objective.space} residuals, summed")
+    console().print(f"  source: {lw.citation}")
     t = Table(title="parameters")
     for c in ("name", "bounds", "scale", "meaning"):
         t.add_column(c)
     for p in lw.params:
         t.add_row(p.name, f"[{p.lower:g}, {p.upper:g}]", "log" if p.log else "linear", p.doc)
-    console.print(t)
+    console().print(t)
     if lw.presets:
         t = Table(title="published presets")
         t.add_column("preset")
@@ -186,9 +163,9 @@ def laws_cmd(name: str | None, as_json: bool) -> None:
             t.add_column(p.name)
         for k, v in lw.presets.items():
             t.add_row(k, *[f"{v.params[p.name]:.6g}" for p in lw.params])
-        console.print(t)
+        console().print(t)
         for k, v in lw.presets.items():
-            console.print(f"[bold]{k}[/bold]: {v.citation}" + (f"\n    {v.note}" if v.note else ""))
+            console().print(f"[bold]{k}[/bold]: {v.citation}" + (f"\n    {v.note}" if v.note else ""))
 
 
 # -- fit --------------------------------------------------------------------------------------------
@@ -217,9 +194,9 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
         d["bootstrap"] = {k: v for k, v in d.get("bootstrap", {}).items() if k != "draws"}
         emit_json(d)
     else:
-        console.print(fit_report(result))
+        console().print(fit_report(result))
         if out:
-            console.print(f"fit written to {out}")
+            console().print(f"fit written to {out}")
 
 
 # -- backtest ---------------------------------------------------------------------------------------
@@ -251,14 +228,14 @@ def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, obj
     for c in list(law.inputs) + ["actual", "predicted", "interval", "ARE"]:
         t.add_column(c)
     for p in res["per_point"]:
-        t.add_row(*[_fmt(p["inputs"][c]) for c in law.inputs], _fmt(p["actual"]), _fmt(p["predicted"]),
-                  _fmt(p["interval"]), f"{100 * p['are']:.2f}%")
-    console.print(t)
+        t.add_row(*[fmt(p["inputs"][c]) for c in law.inputs], fmt(p["actual"]), fmt(p["predicted"]),
+                  fmt(p["interval"]), f"{100 * p['are']:.2f}%")
+    console().print(t)
     cov = "-" if res["coverage"] is None else f"{100 * res['coverage']:.0f}%"
-    console.print(f"mean ARE {100 * res['are_mean']:.2f}%, max ARE {100 * res['are_max']:.2f}%, "
+    console().print(f"mean ARE {100 * res['are_mean']:.2f}%, max ARE {100 * res['are_max']:.2f}%, "
                   f"coverage of the {100 * ci_level:.0f}% prediction interval: {cov}")
     for w in res["fit"]["warnings"]:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        console().print(f"[yellow]warning:[/yellow] {w}")
 
 
 # -- predict and plan -------------------------------------------------------------------------------
@@ -288,14 +265,14 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     if points and at:
         raise ParameterError("give either --at values or --points FILE, not both.")
     if points:
-        pts = _table.load(points, mapping=_table.parse_assignments(mapping))
+        pts = _table.load(points, mapping=_table.parse_assignments(mapping, "--map"))
     elif at:
-        pts = pd.DataFrame({k: [v] for k, v in _floats(at, "--at").items()})
+        pts = pd.DataFrame({k: [v] for k, v in floats(at, "--at").items()})
     else:
         raise ParameterError(f"give the inputs of law {fit.law!r} ({', '.join(fit.law_.inputs)}) with --at or --points.")
     pred = _predict(fit, pts, seed=seed)
     target = fit.law_.target
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i in range(len(pred)):
         lo, hi = pred["lo"].iloc[i], pred["hi"].iloc[i]
         interval = None if math.isnan(lo) else [float(lo), float(hi)]
@@ -314,8 +291,8 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     for c in list(fit.law_.inputs) + [target, f"{100 * fit.ci_level:.0f}% interval"]:
         t.add_column(c)
     for r in rows:
-        t.add_row(*[_fmt(r["inputs"][c]) for c in fit.law_.inputs], _fmt(r[target]), _fmt(r["interval"]))
-    console.print(t)
+        t.add_row(*[fmt(r["inputs"][c]) for c in fit.law_.inputs], fmt(r[target]), fmt(r["interval"]))
+    console().print(t)
 
 
 @main.command("plan")
@@ -352,127 +329,78 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
     contour of the optimal sparsity over (N, C) as a table (--json: "contour") and a plot (--plot).
     """
     fit = _load_fit(fit_path, law_name, preset)
-    fixed = _floats(at, "--at")
-    if fit.law_.name == "sparse":
-        if max_tokens is not None:
-            raise ParameterError("--max-tokens does not apply to the sparse law's plan.")
-        _plan_sparse(fit, flops, fixed, n_nonzero, tokens_per_d, max_sparsity, contour_n, contour_flops,
-                     plot_path, seed, as_json)
-        return
-    extra = {"--n-nonzero": n_nonzero, "--tokens-per-d": tokens_per_d, "--contour-n": contour_n,
-             "--contour-flops": contour_flops, "--plot": plot_path}
-    given = [k for k, v in extra.items() if v is not None]
-    if given:
-        raise ParameterError(f"{', '.join(given)} only apply to the sparse law; this fit is of law {fit.law!r}.")
-    res = _plan(fit, flops, fixed=fixed, seed=seed, max_tokens=max_tokens)
+    with flags(PLAN_FLAGS):
+        res = plan_fit(fit, flops, fixed=floats(at, "--at"), max_tokens=max_tokens, n_nonzero=n_nonzero,
+                       tokens_per_d=tokens_per_d, max_sparsity=max_sparsity,
+                       contour_n=numbers(contour_n, "--contour-n"),
+                       contour_flops=numbers(contour_flops, "--contour-flops"), seed=seed)
+    if plot_path:
+        if res["law"] != "sparse":
+            raise ParameterError(f"--plot only applies to the sparse law; this fit is of law {fit.law!r}.")
+        res["plot"] = save_sparsity_contour(plot_path, res, fit)
     if as_json:
         emit_json(res)
-        return
-    t = Table(title=f"compute-optimal plan at C = {flops:.3g} FLOPs ({fit.law}"
+    elif res["law"] == "sparse":
+        _print_sparse_plan(fit, res)
+    else:
+        _print_plan(fit, res, max_tokens)
+
+
+def _print_plan(fit: Fit, res: dict[str, Any], max_tokens: float | None) -> None:
+    """The compute-optimal plan as a table, with the data constraint, warnings and a missing interval."""
+    out = console()
+    t = Table(title=f"compute-optimal plan at C = {res['flops']:.3g} FLOPs ({fit.law}"
                     + (f", preset {fit.preset}" if fit.preset else "") + ")")
     t.add_column("quantity")
     t.add_column("value")
     t.add_column("interval")
-    t.add_row(f"N ({res['n_convention']} parameters)", _fmt(res["N"]), _fmt(res["N_interval"]))
-    t.add_row("D (tokens)", _fmt(res["D"]), _fmt(res["D_interval"]))
+    t.add_row(f"N ({res['n_convention']} parameters)", fmt(res["N"]), fmt(res["N_interval"]))
+    t.add_row("D (tokens)", fmt(res["D"]), fmt(res["D_interval"]))
     t.add_row("tokens per parameter", f"{res['tokens_per_param']:.1f}", "")
-    t.add_row("loss", _fmt(res["loss"]), _fmt(res["interval"]))
-    console.print(t)
+    t.add_row("loss", fmt(res["loss"]), fmt(res["interval"]))
+    out.print(t)
     if res["data_constrained"]:
         u = res["unconstrained"]
-        console.print(f"data-constrained: the optimum wants D = {_fmt(u['D'])} tokens, more than --max-tokens "
-                      f"{_fmt(max_tokens)}; unconstrained: N = {_fmt(u['N'])}, loss {_fmt(u['loss'])}.")
+        out.print(f"data-constrained: the optimum wants D = {fmt(u['D'])} tokens, more than --max-tokens "
+                  f"{fmt(max_tokens)}; unconstrained: N = {fmt(u['N'])}, loss {fmt(u['loss'])}.")
     for w in res.get("warnings", []):
-        console.print(f"warning: {w}")
+        out.print(f"warning: {w}")
     if res["interval"] is None:
-        console.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
+        out.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
 
 
-def _sci(x: float) -> str:
-    """Short scientific form for table headers: 2.8e+06 -> 2.8e6."""
-    mantissa, _, exponent = f"{x:.2g}".partition("e")
-    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
-
-
-def _list(text: str | None, what: str) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ParameterError(invalid(f"Each value of {what}", text, "a comma-separated list of numbers")) from None
-
-
-def _plan_sparse(fit: Fit, flops: float, fixed: dict[str, float], n_nonzero: float | None,
-                 tokens_per_d: float | None, max_sparsity: float, contour_n: str | None, contour_flops: str | None,
-                 plot_path: str | None, seed: int, as_json: bool) -> None:
-    """``plan`` for the sparse law: optimal sparsity, tokens, loss, and the optimal-sparsity contour."""
-    from ..plan.sparsity import contour as _contour
-    from ..plan.sparsity import plan_sparse
-
-    unknown = sorted(set(fixed) - {"S", "N_nonzero"})
-    if unknown:
-        raise ParameterError(invalid("The --at input of the sparse law", unknown[0],
-                                     "S (sparsity) or N_nonzero; D follows from --flops"))
-    if "N_nonzero" in fixed and n_nonzero is not None:
-        raise ParameterError("give the non-zero parameters once: --n-nonzero or --at N_nonzero=..., not both.")
-    n_held = n_nonzero if n_nonzero is not None else fixed.get("N_nonzero")
-    res = plan_sparse(fit, flops, n_nonzero=n_held, sparsity=fixed.get("S"), tokens_per_d=tokens_per_d,
-                      max_sparsity=max_sparsity, seed=seed, contour_n=_list(contour_n, "--contour-n"),
-                      contour_flops=_list(contour_flops, "--contour-flops"))
-    if plot_path:
-        from matplotlib.figure import Figure
-
-        from ..report import plots
-
-        table = res["contour"]
-        n_lo, n_hi = min(table["N_nonzero"]), max(table["N_nonzero"])
-        c_lo, c_hi = min(table["flops"]), max(table["flops"])
-        if n_lo == n_hi:
-            n_lo, n_hi = n_lo / 3, n_hi * 3
-        if c_lo == c_hi:
-            c_lo, c_hi = c_lo / 10, c_hi * 10
-        fine = _contour(fit, np.geomspace(n_lo, n_hi, 41).tolist(), np.geomspace(c_lo, c_hi, 41).tolist(),
-                        tokens_per_d=res["tokens_per_d"], max_sparsity=max_sparsity)
-        fig = Figure(figsize=(6.5, 5))
-        plots.sparsity_contour(fig.subplots(), fine, point=(res["N_nonzero"], flops))
-        try:
-            fig.savefig(plot_path, dpi=120, bbox_inches="tight")
-        except (OSError, ValueError) as exc:
-            raise DataError(f"cannot write the plot {plot_path!r}: {exc}") from None
-        res["plot"] = plot_path
-    if as_json:
-        emit_json(res)
-        return
-    held = ", ".join(f"{k} = {_fmt(v)}" for k, v in res["held"].items())
-    t = Table(title=f"sparse plan at C = {flops:.3g} FLOPs" + (f", preset {fit.preset}" if fit.preset else "")
+def _print_sparse_plan(fit: Fit, res: dict[str, Any]) -> None:
+    """The sparse law's plan as a table, then the optimal-sparsity contour table."""
+    out = console()
+    held = ", ".join(f"{k} = {fmt(v)}" for k, v in res["held"].items())
+    t = Table(title=f"sparse plan at C = {res['flops']:.3g} FLOPs" + (f", preset {fit.preset}" if fit.preset else "")
                     + (f" ({held} held)" if held else ""))
     for c in ("quantity", "value", "interval"):
         t.add_column(c)
     t.add_row("optimal sparsity S" if "S" not in res["held"] else "sparsity S", f"{res['S']:.4f}",
-              _fmt(res["S_interval"]))
-    t.add_row("N (non-zero non-embedding parameters)", _fmt(res["N_nonzero"]), _fmt(res["N_interval"]))
-    t.add_row(f"D ({res['D_unit']})", _fmt(res["D"]), "")
-    t.add_row("training tokens", _fmt(res["tokens"]), _fmt(res["tokens_interval"]))
+              fmt(res["S_interval"]))
+    t.add_row("N (non-zero non-embedding parameters)", fmt(res["N_nonzero"]), fmt(res["N_interval"]))
+    t.add_row(f"D ({res['D_unit']})", fmt(res["D"]), "")
+    t.add_row("training tokens", fmt(res["tokens"]), fmt(res["tokens_interval"]))
     t.add_row("tokens per non-zero parameter", f"{res['tokens_per_param']:.1f}", "")
     t.add_row("cost multiplier c_mul(S)", f"{res['c_mul']:.3f}", "")
-    t.add_row("loss (nats/token)", _fmt(res["loss"]), _fmt(res["interval"]))
+    t.add_row("loss (nats/token)", fmt(res["loss"]), fmt(res["interval"]))
     d = res["dense"]
     t.add_row("dense at this budget: N, tokens, loss",
-              f"{_fmt(d['N_nonzero'])}, {_fmt(d['tokens'])}, {_fmt(d['loss'])}", "")
-    console.print(t)
+              f"{fmt(d['N_nonzero'])}, {fmt(d['tokens'])}, {fmt(d['loss'])}", "")
+    out.print(t)
     for w in res.get("warnings", []):
-        console.print(f"warning: {w}")
+        out.print(f"warning: {w}")
     if res["interval"] is None:
-        console.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
+        out.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
     ct = res["contour"]
     table = Table(title="optimal sparsity over (N_nonzero, C): rows C (FLOPs), columns N (non-zero parameters)")
     table.add_column("C \\ N")
     for n in ct["N_nonzero"]:
-        table.add_column(_sci(n), justify="right")
+        table.add_column(sci(n), justify="right")
     for c, row in zip(ct["flops"], ct["S_opt"]):
-        table.add_row(_sci(c), *[f"{v:.3f}" for v in row])
-    console.print(table)
-    console.print(f"C = 6 N D x {res['tokens_per_d']:g} tokens per unit of D x c_mul(S) (gradual pruning from "
-                  f"{res['pruning_window'][0]:.0%} to {res['pruning_window'][1]:.0%} of training)."
-                  + (f" Contour plot: {plot_path}" if plot_path else ""))
+        table.add_row(sci(c), *[f"{v:.3f}" for v in row])
+    out.print(table)
+    out.print(f"C = 6 N D x {res['tokens_per_d']:g} tokens per unit of D x c_mul(S) (gradual pruning from "
+              f"{res['pruning_window'][0]:.0%} to {res['pruning_window'][1]:.0%} of training)."
+              + (f" Contour plot: {res['plot']}" if res.get("plot") else ""))

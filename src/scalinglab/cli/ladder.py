@@ -8,150 +8,52 @@ when some runs failed (their errors are in ``ladder status``) and 130 when inter
 
 from __future__ import annotations
 
-import functools
-import json
-import math
-import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from ..errors import ConfigError, DataError, ScalingLabError, invalid
-from ..execute import EXECUTORS, execute
-from ..execute._common import DEFAULT_TRAINER
+from ..accounting import counts
+from ..errors import ConfigError, DataError, invalid
+from ..execute import DEFAULT_TRAINER, EXECUTORS, execute
 from ..ladder import design as _design
-from ..ladder import schedules as _schedules
+from ..ladder import ladderfile, schedules
 from ..runconfig import RunConfig
-from ..ladder.merge import merge_prefixes as merge_prefixes_
 from ..store import Store
+from . import main
+from .output import emit_json, flags, numbers, parse_set, print_rows
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-# -- helpers ----------------------------------------------------------------------------------------
-def _errors(f: F) -> F:
-    """Turn scalinglab's errors into ``error: ...`` on stderr and exit code 2 (no traceback)."""
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except ScalingLabError as exc:
-            click.echo("error: " + " ".join(str(exc).split("\n")), err=True)
-            raise click.exceptions.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _console() -> Console:
-    c = Console(highlight=False)
-    return c if c.is_terminal else Console(highlight=False, width=200)
-
-
-def _clean(x: Any) -> Any:
-    """JSON-safe: NaN and infinities become null, NumPy scalars plain numbers."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-def _emit_json(obj: Any) -> None:
-    click.echo(json.dumps(_clean(obj), indent=2, default=str))
-
-
-def _fmt(x: Any) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    if isinstance(x, float):
-        return f"{x:.4g}"
-    if isinstance(x, int) and not isinstance(x, bool):
-        return f"{x:,}"
-    return str(x)
-
-
-def _numbers(text: str | None, what: str, kind: type = float) -> list[Any] | None:
-    """``"1e12,3e12"`` -> ``[1e12, 3e12]``; None stays None."""
-    if text is None:
-        return None
-    out = []
-    for item in text.split(","):
-        item = item.strip()
-        try:
-            value = float(item)
-        except ValueError:
-            raise ConfigError(invalid(f"Each value of {what}", item, "a number")) from None
-        if kind is int:
-            if value != int(value):
-                raise ConfigError(invalid(f"Each value of {what}", item, "an integer"))
-            value = int(value)
-        out.append(value)
-    return out
-
-
-def _parse_set(items: Sequence[str]) -> dict[str, Any]:
-    """``--set KEY=VALUE`` (TOML values; bare words are strings; ``schedule.name=wsd`` for sub-tables)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(invalid("The --set argument", item, "of the form KEY=VALUE"))
-        try:
-            value = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw.strip()
-        head, dot, sub = key.partition(".")
-        if dot:
-            out.setdefault(head, {})[sub] = value
-        else:
-            out[key] = value
-    return out
-
-
-def _check_branches(runs: Sequence[RunConfig]) -> None:
-    """Every run's cooldown branches fit its own steps (``schedules.branches``), before anything runs."""
-    for r in runs:
-        try:
-            _schedules.branches(r.schedule, r.lr, r.steps)
-        except ConfigError as exc:
-            raise ConfigError(f"run {r.name!r} ({r.steps} steps): {exc}") from None
+_RULE = _design.ShapeRule()
+#: the designer's names of its parameters (DesignRequest, ShapeRule) -> this command's options
+DESIGN_FLAGS = {
+    "budgets": "--budgets", "sizes": "--sizes", "tokens_per_param": "--tokens-per-param", "span": "--span",
+    "params": "--params", "tokens": "--tokens", "sparsities": "--sparsities", "lrs": "--lr-grid",
+    "batches": "--batch-grid", "wsd_branches": "--wsd-branches", "merge_prefixes": "--merge-prefixes",
+    "rule.aspect": "--aspect", "rule.head_dim": "--head-dim", "rule.min_layers": "--min-layers",
+    "rule.width_step": "--width-step", "rule.lr_width_exponent": "--lr-width-exponent",
+    "rule.lr_ref_width": "--lr-ref-width", "rule.min_steps": "--min-steps",
+    "lr_width_exponent": "--lr-width-exponent", "lr_ref_width": "--lr-ref-width",
+    "schedule.name = 'wsd'": "--schedule wsd", "'schedule.warmup_steps' > 0": "--warmup-steps N",
+}
 
 
 def _run_rows(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
     rows = []
     for r in runs:
-        c = _design.counts(r)
+        c = counts(r)
         tokens = r.steps * r.batch_tokens
         rows.append({"name": r.name, "n_layer": r.n_layer, "d_model": r.d_model, "n_head": r.n_head,
                      "N_nonembed": c["N_nonembed"], "N_total": c["N_total"], "S": r.sparsity.target,
                      "N_nonzero": c["N_nonzero"], "tokens": tokens, "steps": r.steps,
                      "batch_tokens": r.batch_tokens, "lr": r.lr, "C": c["flops_per_token_full"] * tokens,
                      "budget_flops": r.budget_flops,
-                     "branch_ends": [b.end_step for b in _schedules.branches(r.schedule, r.lr, r.steps)]})
+                     "branch_ends": [b.end_step for b in schedules.branches(r.schedule, r.lr, r.steps)]})
     return rows
 
 
-def _print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
-    table = Table(title=title, title_justify="left")
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("name", "run", "status", "error") else "right")
-    for row in rows:
-        table.add_row(*(_fmt(row.get(c)) for c in columns))
-    _console().print(table)
-
-
 # -- ladder -----------------------------------------------------------------------------------------
-@click.group()
+@main.group("ladder")
 def ladder() -> None:
     """Design a ladder of small runs, run it into a store, and follow its progress."""
 
@@ -200,22 +102,21 @@ def ladder() -> None:
 @click.option("--corpus", default=None, help="'default' (embedded) or a path to text or tokens.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Any other run field, e.g. --set dtype=float32 --set schedule.decay_frac=0.1.")
-@click.option("--aspect", default=_design.ASPECT, show_default=True, type=float,
+@click.option("--aspect", default=_RULE.aspect, show_default=True, type=float,
               help="Shape rule: d_model / n_layer.")
-@click.option("--head-dim", default=_design.HEAD_DIM, show_default=True, type=int, help="Shape rule: head size.")
-@click.option("--min-layers", default=_design.MIN_LAYERS, show_default=True, type=int,
+@click.option("--head-dim", default=_RULE.head_dim, show_default=True, type=int, help="Shape rule: head size.")
+@click.option("--min-layers", default=_RULE.min_layers, show_default=True, type=int,
               help="Shape rule: fewest layers.")
 @click.option("--width-step", default=None, type=int,
               help="Shape rule: d_model is a multiple of this (default: the head size; heads stay >= --head-dim).")
-@click.option("--lr-width-exponent", default=0.0, show_default=True, type=float,
+@click.option("--lr-width-exponent", default=_RULE.lr_width_exponent, show_default=True, type=float,
               help="IsoFLOP and N x D designs: lr x (--lr-ref-width / d_model) ** this (1 = muP's Adam rule).")
-@click.option("--lr-ref-width", default=64, show_default=True, type=int,
+@click.option("--lr-ref-width", default=_RULE.lr_ref_width, show_default=True, type=int,
               help="The width at which a run gets --lr unscaled.")
-@click.option("--min-steps", default=_design.MIN_STEPS, show_default=True, type=int,
+@click.option("--min-steps", default=_RULE.min_steps, show_default=True, type=int,
               help="Fewest optimizer steps a run may have.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The ladder file to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_errors
 def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: float, params: str | None,
                tokens: str | None, sparsities: str | None, sparsity_method: str | None, nm: str | None,
                lr_grid: str | None, batch_grid: str | None, vocab: int | None,
@@ -230,23 +131,11 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
     overrides: dict[str, Any] = {k: v for k, v in {
         "vocab": vocab, "context": context, "batch_tokens": batch_tokens, "lr": lr, "evals": evals,
         "seed": seed, "corpus": corpus}.items() if v is not None}
-    overrides.update(_parse_set(sets))
+    overrides.update(parse_set(sets))
     if schedule is not None:
         overrides["schedule"] = {**overrides.get("schedule", {}), "name": schedule}
     if warmup_steps is not None:
         overrides["schedule"] = {**overrides.get("schedule", {}), "warmup_steps": warmup_steps}
-    fractions = _numbers(wsd_branches, "--wsd-branches")
-    if fractions is not None:
-        overrides["schedule"] = {"name": "wsd", **overrides.get("schedule", {}), "branches": fractions}
-    shape: dict[str, Any] = {"aspect": aspect, "head_dim": head_dim, "min_layers": min_layers,
-                             "min_steps": min_steps}
-    if width_step is not None:
-        shape["width_step"] = width_step
-    lr_rule = {"lr_width_exponent": lr_width_exponent, "lr_ref_width": lr_ref_width} if lr_width_exponent else {}
-    budgets_ = _numbers(budgets, "--budgets")
-    params_, tokens_ = _numbers(params, "--params"), _numbers(tokens, "--tokens")
-    lrs, batches = _numbers(lr_grid, "--lr-grid"), _numbers(batch_grid, "--batch-grid", int)
-    sparsities_ = _numbers(sparsities, "--sparsities")
     if sparsity_method is not None:
         overrides["sparsity"] = {**overrides.get("sparsity", {}), "method": sparsity_method}
     if nm is not None:
@@ -254,71 +143,28 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
         if not (sep and n_.strip().isdigit() and m_.strip().isdigit()):
             raise ConfigError(invalid("The --nm argument", nm, "of the form N:M, e.g. 2:4"))
         overrides["sparsity"] = {**overrides.get("sparsity", {}), "n": int(n_), "m": int(m_)}
-    meta: dict[str, Any]
-    if sparsities_ is not None:
-        if params_ is None or tokens_ is None:
-            raise ConfigError("a sparsity grid needs --params (non-zero counts) and --tokens with --sparsities.")
-        if budgets_ is not None or lrs is not None or batches is not None:
-            raise ConfigError("--sparsities makes a sparsity x N_nonzero x D grid: drop --budgets, --lr-grid and "
-                              "--batch-grid.")
-        if width_step is not None or lr_rule:
-            raise ConfigError("--width-step and --lr-width-exponent apply to IsoFLOP and N x D designs, not to a "
-                              "sparsity grid (its widths are multiples of --head-dim).")
-        runs = _design.grid_sparse(sparsities_, params_, tokens_, **shape, **overrides)
-        meta = {"design": "sparse", "sparsities": sparsities_, "params": params_, "tokens": tokens_}
-    elif lrs is not None or batches is not None:
-        base = RunConfig.from_dict({k: v for k, v in overrides.items() if k in ("lr", "batch_tokens")})
-        lrs, batches = lrs or [base.lr], batches or [base.batch_tokens]
-        if budgets_ is None and (params_ is None or tokens_ is None):
-            raise ConfigError("a learning-rate x batch grid needs --budgets, or --params and --tokens.")
-        runs = _design.grid_lr_batch(lrs, batches, budgets=budgets_, tokens_per_param=tokens_per_param,
-                                     params=None if budgets_ else params_, tokens=None if budgets_ else tokens_,
-                                     **shape, **overrides)
-        meta = {"design": "lr_batch", "lrs": lrs, "batches": batches}
-        meta.update({"budgets": budgets_, "tokens_per_param": tokens_per_param} if budgets_ else
-                    {"params": params_, "tokens": tokens_})
-    elif params_ is not None or tokens_ is not None:
-        if params_ is None or tokens_ is None:
-            raise ConfigError("an N x D grid needs both --params and --tokens.")
-        runs = _design.grid_nd(params_, tokens_, **shape, **lr_rule, **overrides)
-        meta = {"design": "nd", "params": params_, "tokens": tokens_}
-    elif budgets_ is not None:
-        runs = _design.isoflop(budgets_, sizes, tokens_per_param, span=span, **shape, **lr_rule, **overrides)
-        meta = {"design": "isoflop", "budgets": budgets_, "sizes": sizes, "tokens_per_param": tokens_per_param,
-                "span": span}
-    else:
-        raise ConfigError("say what to design: --budgets (IsoFLOP profiles), --params and --tokens (N x D grid), "
-                          "or --lr-grid/--batch-grid (learning-rate x batch grid).")
-    meta.update(aspect=aspect, head_dim=head_dim, min_layers=min_layers, min_steps=min_steps, **lr_rule)
-    if width_step is not None:
-        meta["width_step"] = width_step
-    if fractions is not None:
-        meta["wsd_branches"] = fractions
-    if sets:
-        meta["set"] = list(sets)
-    if merge_prefixes:
-        sched = runs[0].schedule
-        if sched.name != "wsd" or not sched.warmup_steps or fractions is not None:
-            raise ConfigError(invalid("--merge-prefixes with schedule", f"{sched.name} (warmup_steps "
-                                      f"{sched.warmup_steps}, branches {list(sched.branches)})",
-                                      "--schedule wsd with --warmup-steps N and no --wsd-branches (a run "
-                                      "is a prefix of a longer one only with a fixed warmup)"))
-        meta["merge_prefixes"] = True
-        n_design = len(runs)
-        runs = [m.run for m in merge_prefixes_(runs)]
-        meta["design_runs"] = n_design
-    _check_branches(runs)
-    _design.write_toml(out, runs, meta)
-    rows = _run_rows(runs)
+    request = _design.DesignRequest(
+        budgets=numbers(budgets, "--budgets"), sizes=sizes, tokens_per_param=tokens_per_param, span=span,
+        params=numbers(params, "--params"), tokens=numbers(tokens, "--tokens"),
+        lrs=numbers(lr_grid, "--lr-grid"), batches=numbers(batch_grid, "--batch-grid", int),
+        sparsities=numbers(sparsities, "--sparsities"), wsd_branches=numbers(wsd_branches, "--wsd-branches"),
+        rule=_design.ShapeRule(aspect=aspect, head_dim=head_dim, min_layers=min_layers, width_step=width_step,
+                               lr_width_exponent=lr_width_exponent, lr_ref_width=lr_ref_width,
+                               min_steps=min_steps),
+        overrides=overrides, merge_prefixes=merge_prefixes, note={"set": list(sets)} if sets else {})
+    with flags(DESIGN_FLAGS):
+        made = _design.make_design(request)
+    ladderfile.write_toml(out, made.runs, made.meta)
+    rows = _run_rows(made.runs)
     if as_json:
-        _emit_json({"out": out, "ladder": meta, "runs": rows})
+        emit_json({"out": out, "ladder": made.meta, "runs": rows})
         return
     columns = ["name", "n_layer", "d_model", "N_nonembed", "N_total", "tokens", "steps", "lr", "batch_tokens", "C"]
-    if any(r.sparsity.target > 0 for r in runs):
+    if any(r.sparsity.target > 0 for r in made.runs):
         columns[4:4] = ["S", "N_nonzero"]
-    if any(r.schedule.branches for r in runs):
+    if any(r.schedule.branches for r in made.runs):
         columns.append("branch_ends")
-    _print_rows(rows, columns, title=f"{len(runs)} runs written to {out}")
+    print_rows(rows, columns, title=f"{len(made.runs)} runs written to {out}")
 
 
 @ladder.command("run")
@@ -337,13 +183,12 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
               help="A trainer with ladder.train.train's contract.")
 @click.option("--progress/--no-progress", default=True, help="Live progress display on a terminal.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_errors
 def run_cmd(ladder_file: str, store_path: str, workers: int | None, threads: int | None, executor: str,
             address: str | None, checkpoints: str | None, device: str | None, trainer: str, progress: bool,
             as_json: bool) -> None:
     """Run every run of LADDER_FILE not yet done in the store (resuming interrupted ones)."""
-    runs = _design.read_toml(ladder_file)
-    _check_branches(runs)
+    runs = ladderfile.read_toml(ladder_file)
+    _design.check_branches(runs)
     ckpt = Path(checkpoints) if checkpoints else Path(store_path).with_suffix(".checkpoints")
     store = Store(store_path)
     try:
@@ -355,7 +200,7 @@ def run_cmd(ladder_file: str, store_path: str, workers: int | None, threads: int
     finally:
         store.close()
     if as_json:
-        _emit_json({**result, "store": store_path, "checkpoints": str(ckpt)})
+        emit_json({**result, "store": store_path, "checkpoints": str(ckpt)})
     else:
         click.echo(f"{result['runs']} runs: {len(result['done'])} done now, {result['skipped']} already done, "
                    f"{len(result['failed'])} failed; {result['points']} points, {result['tokens']:,} tokens "
@@ -369,11 +214,10 @@ def run_cmd(ladder_file: str, store_path: str, workers: int | None, threads: int
 @ladder.command("status")
 @click.option("--store", "store_path", required=True, type=click.Path(dir_okay=False), help="The run store.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_errors
 def status_cmd(store_path: str, as_json: bool) -> None:
     """How far each run of the store has got."""
     with Store(store_path, create=False) as store:
-        counts = store.counts()
+        by_status = store.counts()
         rows = []
         for r in store.runs():
             pts = store.points(r.id)
@@ -385,14 +229,14 @@ def status_cmd(store_path: str, as_json: bool) -> None:
                          "loss": last.get("eval_loss"), "attempts": r.attempts, "host": r.host,
                          "error": r.error.splitlines()[0] if r.error else None})
     if as_json:
-        _emit_json({"store": store_path, "counts": counts, "runs": rows})
+        emit_json({"store": store_path, "counts": by_status, "runs": rows})
         return
-    _print_rows(rows, ["run", "status", "points", "step", "steps", "loss", "attempts", "error"],
-                title=", ".join(f"{n} {s}" for s, n in counts.items()))
+    print_rows(rows, ["run", "status", "points", "step", "steps", "loss", "attempts", "error"],
+               title=", ".join(f"{n} {s}" for s, n in by_status.items()))
 
 
 # -- runs -------------------------------------------------------------------------------------------
-@click.group()
+@main.group("runs")
 def runs() -> None:
     """List, export and import the runs of a store."""
 
@@ -402,7 +246,6 @@ def runs() -> None:
 @click.option("--status", default=None, type=click.Choice(["planned", "running", "done", "failed"]),
               help="Only runs with this status.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_errors
 def list_cmd(store_path: str, status: str | None, as_json: bool) -> None:
     """The runs of a store: shape, parameter counts, tokens, budget and final loss."""
     with Store(store_path, create=False) as store:
@@ -416,9 +259,9 @@ def list_cmd(store_path: str, status: str | None, as_json: bool) -> None:
                          "schedule": c.schedule.name, "seed": c.seed, "group": c.group,
                          "final_loss": (r.summary or {}).get("final_loss"), "config": c.to_dict()})
     if as_json:
-        _emit_json({"store": store_path, "runs": rows})
+        emit_json({"store": store_path, "runs": rows})
         return
-    _print_rows(rows, ["run", "status", "n_layer", "d_model", "N_total", "tokens", "budget_flops", "lr",
+    print_rows(rows, ["run", "status", "n_layer", "d_model", "N_total", "tokens", "budget_flops", "lr",
                        "batch_tokens", "final_loss"], title=f"{len(rows)} runs in {store_path}")
 
 
@@ -434,7 +277,6 @@ _WRITERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet
               help="Which points: every one (default), the final and WSD cooldown-branch ends "
                    "(annealed), or the final ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_errors
 def export_cmd(store_path: str, out: str, final: bool, point_selection: str | None, as_json: bool) -> None:
     """Write the run table: one row per evaluation point (run, branch, step, D = tokens, loss, C, N ...);
     branch is 0 on a run's main line and k at the end of its k-th WSD cooldown branch."""
@@ -462,7 +304,7 @@ def export_cmd(store_path: str, out: str, final: bool, point_selection: str | No
     info = {"out": out, "rows": len(df), "runs": int(df["run"].nunique()), "final": selection == "final",
             "points": selection, "columns": list(df.columns)}
     if as_json:
-        _emit_json(info)
+        emit_json(info)
     else:
         click.echo(f"wrote {info['rows']} rows ({info['runs']} runs) to {out}")
 
@@ -472,7 +314,6 @@ def export_cmd(store_path: str, out: str, final: bool, point_selection: str | No
 @click.option("--store", "store_path", required=True, type=click.Path(dir_okay=False),
               help="The run store to import into (created if missing).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_errors
 def import_cmd(source: str, store_path: str, as_json: bool) -> None:
     """Merge the runs, points and fits of another store SOURCE (e.g. from another machine) into --store.
 
@@ -484,20 +325,10 @@ def import_cmd(source: str, store_path: str, as_json: bool) -> None:
     with Store(source, create=False) as other, Store(store_path) as store:
         result = store.merge(other)
     if as_json:
-        _emit_json({"source": source, "store": store_path, **result})
+        emit_json({"source": source, "store": store_path, **result})
     else:
         click.echo(f"imported {result['runs_added']} new runs, updated {result['runs_updated']}, added "
                    f"{result['points_added']} points from {source} into {store_path}")
 
 
-def _register() -> None:
-    """Add the groups to the ``scalinglab`` command (cli/__init__.py imports this module)."""
-    from . import main
-
-    main.add_command(ladder)
-    main.add_command(runs)
-
-
-_register()
-
-__all__ = ["ladder", "runs"]
+__all__ = ["DESIGN_FLAGS", "ladder", "runs"]

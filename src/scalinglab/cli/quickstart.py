@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import main
-from .fitting import emit_json
+from .output import emit_json, flags
 
 
 @main.command("quickstart")
@@ -23,7 +23,8 @@ def quickstart_cmd(minutes: float, out: str, workers: int | None, seed: int, boo
     """Design, run, fit, back-test and plan an IsoFLOP ladder; write an HTML report."""
     from ..quickstart import quickstart
 
-    s = quickstart(minutes, out, workers=workers, seed=seed, bootstrap=bootstrap, progress=progress)
+    with flags({"minutes": "--minutes", "out": "--out"}):
+        s = quickstart(minutes, out, workers=workers, seed=seed, bootstrap=bootstrap, progress=progress)
     if as_json:
         emit_json(s)
         return

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-
 import click
 
-from ..errors import DataError
-from ..fit import Fit, LawFit
-from ..fit.backtest import backtest as run_backtest
-from ..plan import plan as make_plan
-from ..report import ladder_report
+from ..report.store_report import store_report
 from . import main
+from .output import flags
 
 
 @main.command("report")
@@ -33,28 +27,7 @@ from . import main
 def report_cmd(store_path: str, law_name: str, fit_path: str | None, train_where: str | None,
                flops: float | None, point_selection: str, bootstrap: int, seed: int, out: str) -> None:
     """Write a self-contained HTML report of the runs in a store."""
-    from ..store import Store
-
-    with Store(store_path, create=False) as st:
-        final = st.to_table(points="final")          # one row per run: the IsoFLOP plots and the run table
-        fitted = st.to_table(points=point_selection)  # the rows the fit and the back-test see
-        every = st.to_table(points="all")
-    points = every[every["branch"] == 0].rename(columns={"D": "tokens"})   # the main lines' loss curves
-    if final.empty:
-        raise DataError(f"store {store_path!r} has no finished runs to report.")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = Fit.from_json(fit_path) if fit_path else LawFit(
-            law_name, bootstrap=bootstrap, seed=seed, source=f"{store_path} ({point_selection} points)").fit(
-            fitted).result_
-        bt = (run_backtest(fitted, fit.law, train_where, bootstrap=bootstrap, seed=seed) if train_where
-              else None)
-    the_plan = sparse_plan = None
-    if flops and fit.law == "sparse":
-        from ..plan import plan_sparse
-        sparse_plan = plan_sparse(fit, flops, seed=seed)
-    elif flops:
-        the_plan = make_plan(fit, flops, seed=seed)
-    path = ladder_report(Path(out) / "index.html", final=final, points=points, fit=fit, backtest=bt, plan=the_plan,
-                         sparse_plan=sparse_plan, title=f"scalinglab report: {store_path}")
+    with flags({"flops": "--flops"}):
+        path = store_report(store_path, out, law=law_name, fit_path=fit_path, train_where=train_where, flops=flops,
+                            points=point_selection, bootstrap=bootstrap, seed=seed)
     click.echo(f"report: {path}")

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..accounting import cost, counts
 from ..errors import ConfigError, StoreError, invalid
 from ..runconfig import RunConfig
-from ..accounting import cost, counts
 from ..store import Store
 from ._common import DEFAULT_TRAINER, Sink, TrainFn
 from ._progress import LadderProgress
@@ -55,7 +55,7 @@ def execute(runs: Sequence[RunConfig], store: Store, *, checkpoint_dir: str | Pa
 
     Parameters
     ----------
-    runs : the ladder (``ladder.design.read_toml``); added to the store as planned if new (by name:
+    runs : the ladder (``ladder.ladderfile.read_toml``); added to the store as planned if new (by name:
         a known name with a different config is a StoreError and nothing runs).
     store : the run store; this process is its only writer while this runs (a lock file says so).
     checkpoint_dir : where each run checkpoints, as ``<run name>.pt`` (on a path every Ray node shares).

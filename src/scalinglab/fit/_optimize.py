@@ -110,7 +110,7 @@ def minimize_batched(
     active &= np.isfinite(f)
     it = 0
     eye = np.eye(P)
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007  (read after the loop: the iterations taken)
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break

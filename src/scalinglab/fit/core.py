@@ -30,6 +30,7 @@ from ..errors import (
 )
 from ..laws import Law, Objective
 from ._optimize import Array, fd_jacobian, irls_weight, minimize_batched, objective_values
+from .procedures import get_procedure
 from .result import Fit
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,8 @@ class Problem:
         if not self.free:
             raise ParameterError(f"every parameter of law {law.name!r} is fixed: nothing to fit.")
         self.inputs = {c: df[c].to_numpy(dtype=float) for c in law.inputs}
-        self.y = df[law.target].to_numpy(dtype=float)
-        self.log_y = np.log(self.y) if objective.space == "log" else None
+        self.y: Array = df[law.target].to_numpy(dtype=float)
+        self.log_y: Array | None = np.log(self.y) if objective.space == "log" else None
         self.n = len(self.y)
         self.weights = np.ones(self.n) if weights is None else np.asarray(weights, dtype=float)
         lo, hi = zip(*(p.scaled_bounds for p in self.free))
@@ -82,7 +83,7 @@ class Problem:
 
     def residual(self, theta: Array) -> Array:
         p = self.params_of(theta)
-        if self.objective.space == "log":
+        if self.log_y is not None:          # log residuals
             return self.law.log_predict(p, self.inputs) - self.log_y
         return self.law.predict(p, self.inputs) - self.y
 
@@ -94,7 +95,7 @@ class Problem:
             lp, Jlog = self.law.log_jacobian(p, self.inputs)
             if len(self._free_idx) != Jlog.shape[-1]:
                 Jlog = Jlog[..., self._free_idx]
-            if self.objective.space == "log":
+            if self.log_y is not None:      # log residuals
                 return lp - self.log_y, Jlog
             pred = np.exp(lp)
             return pred - self.y, pred[..., None] * Jlog
@@ -140,7 +141,7 @@ class Problem:
         """The IRLS (Gauss-Newton) curvature matrix J^T diag(w) J at theta, (P, P)."""
         r, J = self.jac(theta[None, :])
         w = irls_weight(r[0], self.objective.kind, self.objective.delta) * self.weights
-        return np.einsum("n,np,nq->pq", w, J[0], J[0])
+        return np.asarray(np.einsum("n,np,nq->pq", w, J[0], J[0]), dtype=float)
 
 
 class LawFit:
@@ -196,9 +197,11 @@ class LawFit:
         if law.derive is not None:
             df = law.derive(df)
         df = _table.validate(df, list(law.inputs) + [law.target], source=self.source or "data")
-        if law.fitter is not None:
-            self.result_ = law.fitter(df, law=law, bootstrap=self.bootstrap, seed=self.seed,
-                                      ci_level=self.ci_level, source=self.source)
+        if law.procedure is not None:
+            procedure = get_procedure(law.procedure)
+            self.result_ = procedure(df, law=law, bootstrap=self.bootstrap, seed=self.seed,
+                                     ci_level=self.ci_level, source=self.source)
+            self.params_ = dict(self.result_.params)
             return self
         weights = None if self.weights is None else np.asarray(self.weights, dtype=float)
         if weights is not None and (weights.shape != (len(df),) or np.any(weights < 0)):

@@ -60,7 +60,7 @@ class Fit:
         return asdict(self)
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(_clean(self.to_dict()), indent=2)
+        text = json.dumps(json_safe(self.to_dict()), indent=2)
         if path is not None:
             tmp = Path(str(path) + ".tmp")
             tmp.write_text(text + "\n")
@@ -105,14 +105,14 @@ class Fit:
             raise DataError(invalid(f"The parameter of fit {self.law!r}", name, f"one of {list(self.params)}")) from None
 
 
-def _clean(x: Any) -> Any:
+def json_safe(x: Any) -> Any:
     """JSON-safe: numpy scalars to Python, NaN/inf to None."""
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
+        return {str(k): json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [json_safe(v) for v in x]
     if isinstance(x, np.ndarray):
-        return [_clean(v) for v in x.tolist()]
+        return [json_safe(v) for v in x.tolist()]
     if isinstance(x, (np.floating, float)):
         v = float(x)
         return v if np.isfinite(v) else None

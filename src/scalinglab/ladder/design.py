@@ -1,20 +1,9 @@
-"""Ladder designs: IsoFLOP profiles, N x D grids and learning-rate x batch grids, and their TOML files.
+"""Ladder designs: IsoFLOP profiles, N x D grids, learning-rate x batch grids and sparsity grids.
 
-Pure Python and NumPy (no torch, no SciPy). A design returns a list of :class:`RunConfig`; a ladder
-file holds it in TOML a person can read and edit::
-
-    # scalinglab ladder ...
-    [ladder]                 # the design parameters (for the record; not read back into runs)
-    design = "isoflop"
-    budgets = [1e12, 3e12]
-    [defaults]               # every field shared by all runs
-    context = 128
-    [defaults.schedule]
-    name = "cosine"
-    [[runs]]                 # one table per run: its name and the fields that differ
-    name = "isoflop-1e12-n1d96-3f9a1c"
-    n_layer = 1
-    ...
+Pure Python and NumPy (no torch, no SciPy). A design returns a list of :class:`RunConfig`;
+:func:`make_design` picks one from a :class:`DesignRequest` (what ``scalinglab ladder design`` asks
+for) and returns the runs with the design's record for the ladder file. Ladder files themselves are
+:mod:`scalinglab.ladder.ladderfile`.
 
 Conventions
 -----------
@@ -26,9 +15,10 @@ Conventions
   with ``D = r N`` (``r`` tokens per parameter, 20 in Hoffmann et al. 2022), ``N* = sqrt(C / (6 r))``,
   taken as a non-embedding count; an IsoFLOP profile spaces ``sizes`` targets log-uniformly over
   ``[N* / span, N* span]``.
-* **Shapes.** :func:`scalinglab.units.shape_for_params`: aspect ratio ``d_model / n_layer`` near
-  ``aspect`` (32), ``d_model`` a multiple of ``head_dim`` (16), ``n_head = d_model / head_dim``, at
-  least ``min_layers`` layers (1).
+* **Shapes.** A :class:`ShapeRule` (:func:`scalinglab.units.shape_for_params`): aspect ratio
+  ``d_model / n_layer`` near ``aspect`` (32), ``d_model`` a multiple of ``width_step`` (default
+  ``head_dim``, 16), ``n_head = d_model / head_dim``, at least ``min_layers`` layers (1); the learning
+  rate may follow the width (:func:`width_scaled_lr`), and no run is shorter than ``min_steps``.
   Targets that round to the same shape give one run.
 * **Sparsity grids** (:func:`grid_sparse`, Frantar et al. 2023): the size targets are **non-zero**
   non-embedding counts, kept equal across sparsities as in the paper's T5 runs. At sparsity S the
@@ -46,33 +36,83 @@ Conventions
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import units
-from ..errors import ConfigError, ParameterError, ScalingLabError, invalid
-from ..accounting import counts, run_counts
+from ..accounting import counts
+from ..errors import ConfigError, ParameterError, invalid
 from ..runconfig import RunConfig
+from . import schedules
+from .merge import merge_prefixes
 
-#: default aspect ratio d_model / n_layer and head dimension of the shape rule (units.shape_for_params)
-ASPECT = 32.0
-HEAD_DIM = 16
-#: fewest layers of the shape rule (1: the rule's depth even for the smallest models)
-MIN_LAYERS = 1
-#: fewest optimizer steps a designed run may have
-MIN_STEPS = 10
-_TOP_KEYS = ("ladder", "defaults", "runs")
-#: the RunConfig fields that are themselves dataclasses (schedule, sparsity, ...): TOML sub-tables
-_SUBCONFIGS: dict[str, type] = {
+#: the RunConfig fields that are themselves dataclasses (schedule, sparsity, ...): sub-tables of a
+#: design's overrides and of a ladder file
+SUBCONFIGS: dict[str, type] = {
     f.name: f.default_factory for f in dataclasses.fields(RunConfig)  # type: ignore[misc]
     if f.default_factory is not dataclasses.MISSING and isinstance(f.default_factory, type)
     and dataclasses.is_dataclass(f.default_factory)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ShapeRule:
+    """How a design turns a parameter target into a run: its shape, its learning rate, its least length.
+
+    Attributes:
+        aspect: the aspect ratio ``d_model / n_layer`` the shape aims at (dimensionless).
+        head_dim: head size, in elements; ``n_head = d_model / head_dim``.
+        min_layers: the fewest layers (1: the rule's depth even for the smallest models).
+        width_step: ``d_model`` is a multiple of this many elements (None: ``head_dim``); heads stay
+            at least ``head_dim`` wide (:func:`scalinglab.units.shape_for_params`).
+        lr_width_exponent: a run's peak learning rate is the template's times
+            ``(lr_ref_width / d_model) ** lr_width_exponent`` (:func:`width_scaled_lr`; 0: one learning
+            rate for every size, 1: muP's rule for Adam).
+        lr_ref_width: the width, in elements, at which a run gets the template's learning rate unscaled.
+        min_steps: the fewest optimizer steps a designed run may have.
+    """
+
+    aspect: float = 32.0
+    head_dim: int = 16
+    min_layers: int = 1
+    width_step: int | None = None
+    lr_width_exponent: float = 0.0
+    lr_ref_width: int = 64
+    min_steps: int = 10
+
+    def shape(self, n_nonembed: float, *, width_step: bool = True) -> dict[str, int]:
+        """``n_layer``, ``d_model``, ``n_head`` for ``n_nonembed`` non-embedding parameters; with
+        ``width_step=False`` the width is a multiple of ``head_dim`` whatever :attr:`width_step` says."""
+        try:
+            s = units.shape_for_params(n_nonembed, aspect=self.aspect, head_dim=self.head_dim,
+                                       min_layers=self.min_layers,
+                                       width_step=self.width_step if width_step else None)
+        except ParameterError as exc:
+            raise ConfigError(str(exc)) from None
+        return {"n_layer": s["n_layer"], "d_model": s["d_model"], "n_head": s["n_head"]}
+
+    def lr(self, lr: float, d_model: int) -> float:
+        """The peak learning rate of a run ``d_model`` wide whose template has ``lr``
+        (:func:`width_scaled_lr`; with exponent 0, ``lr`` to four digits whatever the reference width)."""
+        if self.lr_width_exponent == 0:
+            return width_scaled_lr(lr, d_model)
+        return width_scaled_lr(lr, d_model, self.lr_width_exponent, self.lr_ref_width)
+
+    def record(self) -> dict[str, Any]:
+        """The rule's entries of a ladder file's ``[ladder]`` table: the shape fields and ``min_steps``,
+        the learning-rate fields when the exponent is not 0, ``width_step`` when set."""
+        out: dict[str, Any] = {"aspect": self.aspect, "head_dim": self.head_dim, "min_layers": self.min_layers,
+                               "min_steps": self.min_steps}
+        if self.lr_width_exponent:
+            out.update(lr_width_exponent=self.lr_width_exponent, lr_ref_width=self.lr_ref_width)
+        if self.width_step is not None:
+            out["width_step"] = self.width_step
+        return out
+
+
+_RULE_FIELDS = tuple(f.name for f in dataclasses.fields(ShapeRule))
 
 
 # -- counts and names -----------------------------------------------------------------------------
@@ -108,11 +148,15 @@ def _positive_list(name: str, values: Iterable[float] | None) -> list[float]:
 
 def _template(base: RunConfig | None, overrides: Mapping[str, Any], group: str) -> dict[str, Any]:
     """The fields every designed run shares: ``base`` (or the defaults), then ``overrides``."""
+    rule_fields = sorted(set(overrides) & set(_RULE_FIELDS))
+    if rule_fields:
+        raise ConfigError(f"{rule_fields[0]!r} is a field of the shape rule, not of a run: pass "
+                          f"rule=ShapeRule({rule_fields[0]}=...) to the design.")
     d = (base or RunConfig()).to_dict()
     for key, value in overrides.items():
-        if key in _SUBCONFIGS and isinstance(value, Mapping):
+        if key in SUBCONFIGS and isinstance(value, Mapping):
             d[key] = {**d[key], **value}
-        elif key in _SUBCONFIGS and dataclasses.is_dataclass(value):
+        elif key in SUBCONFIGS and dataclasses.is_dataclass(value):
             d[key] = dataclasses.asdict(value)  # type: ignore[arg-type]
         else:
             d[key] = value
@@ -124,16 +168,6 @@ def _template(base: RunConfig | None, overrides: Mapping[str, Any], group: str) 
         d["tokens"] = batch   # a placeholder: each run gets its own tokens
     RunConfig.from_dict(d)  # unknown or invalid fields fail here, naming the field
     return d
-
-
-def _shape(n_nonembed: float, aspect: float, head_dim: int, min_layers: int = 1,
-           width_step: int | None = None) -> dict[str, int]:
-    try:
-        s = units.shape_for_params(n_nonembed, aspect=aspect, head_dim=head_dim, min_layers=min_layers,
-                                   width_step=width_step)
-    except ParameterError as exc:
-        raise ConfigError(str(exc)) from None
-    return {"n_layer": s["n_layer"], "d_model": s["d_model"], "n_head": s["n_head"]}
 
 
 def _run(template: Mapping[str, Any], shape: Mapping[str, int], tokens: float, min_steps: int,
@@ -151,7 +185,8 @@ def _run(template: Mapping[str, Any], shape: Mapping[str, int], tokens: float, m
 
 
 def width_scaled_lr(lr: float, d_model: int, exponent: float = 0.0, ref_width: int = 64) -> float:
-    """The learning rate of a model ``d_model`` wide: ``lr (ref_width / d_model) ** exponent``.
+    """The learning rate of a model ``d_model`` wide: ``lr (ref_width / d_model) ** exponent``, to
+    four significant digits (readable ladder files).
 
     Exponent 0 keeps one learning rate for every size (Kaplan et al. 2020's ladders). Exponent 1 is
     muP's rule for Adam on hidden matrices (Yang et al. 2022, Table 3: lr proportional to 1/fan_in):
@@ -163,7 +198,7 @@ def width_scaled_lr(lr: float, d_model: int, exponent: float = 0.0, ref_width: i
         raise ConfigError(invalid("The 'lr_width_exponent' parameter", exponent, "a finite number"))
     if isinstance(ref_width, bool) or not isinstance(ref_width, int) or ref_width < 1:
         raise ConfigError(invalid("The 'lr_ref_width' parameter", ref_width, "a positive integer"))
-    return float(f"{float(lr) * (ref_width / d_model) ** exponent:.4g}")   # 4 digits: readable ladder files
+    return float(f"{float(lr) * (ref_width / d_model) ** exponent:.4g}")
 
 
 def _dedupe(runs: Iterable[RunConfig]) -> list[RunConfig]:
@@ -179,19 +214,17 @@ def compute_optimal_params(budget: float, tokens_per_param: float = 20.0) -> flo
     return math.sqrt(budget / (6.0 * tokens_per_param))
 
 
-def isoflop(budgets: Sequence[float], sizes: int = 5, tokens_per_param: float = 20.0, *,
-            span: float = 4.0, aspect: float = ASPECT, head_dim: int = HEAD_DIM, min_layers: int = MIN_LAYERS, width_step: int | None = None,
-            lr_width_exponent: float = 0.0, lr_ref_width: int = 64, min_steps: int = MIN_STEPS,
-            base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
+def isoflop(budgets: Sequence[float], sizes: int = 5, tokens_per_param: float = 20.0, *, span: float = 4.0,
+            rule: ShapeRule = ShapeRule(), base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
     """IsoFLOP profiles: ``sizes`` model sizes at each compute budget (Hoffmann et al. 2022, approach 2).
 
     Sizes are spaced log-uniformly over ``[N*/span, N* span]`` around ``N* = sqrt(C / (6 r))``
-    (``r = tokens_per_param``), shapes from the shape rule, and each run trains on
+    (``r = tokens_per_param``), shapes from the shape ``rule``, and each run trains on
     ``D = C / flops_per_token_full`` tokens (whole batches), so ``flops_per_token_full x D`` meets the
     budget ``C`` (FLOPs) within half a batch. Other fields come from ``base`` and ``overrides`` (any
     RunConfig field: ``vocab``, ``context``, ``batch_tokens``, ``lr``, ``schedule={...}``, ``seed`` ...).
-    Each run records its budget in ``budget_flops``; the group is ``isoflop`` unless given. With
-    ``lr_width_exponent``, each run's learning rate is :func:`width_scaled_lr` of the template's.
+    Each run records its budget in ``budget_flops``; the group is ``isoflop`` unless given. Each run's
+    learning rate is the rule's (:meth:`ShapeRule.lr`) of the template's.
     """
     budgets_ = _positive_list("budgets", budgets)
     if isinstance(sizes, bool) or not isinstance(sizes, int) or sizes < 1:
@@ -206,42 +239,41 @@ def isoflop(budgets: Sequence[float], sizes: int = 5, tokens_per_param: float = 
         center = compute_optimal_params(budget, tokens_per_param)
         ratios = np.geomspace(1.0 / span, span, sizes) if sizes > 1 else np.ones(1)
         for n in center * ratios:
-            shape = _shape(float(n), aspect, head_dim, min_layers, width_step)
-            probe = RunConfig.from_dict({**template, **shape})
-            fpt = counts(probe)["flops_per_token_full"]
-            lr = width_scaled_lr(template["lr"], shape["d_model"], lr_width_exponent, lr_ref_width)
-            runs.append(_run(template, shape, budget / fpt, min_steps, budget_flops=budget, lr=lr))
+            shape = rule.shape(float(n))
+            fpt = counts(RunConfig.from_dict({**template, **shape}))["flops_per_token_full"]
+            lr = rule.lr(template["lr"], shape["d_model"])
+            runs.append(_run(template, shape, budget / fpt, rule.min_steps, budget_flops=budget, lr=lr))
     return _dedupe(runs)
 
 
-def grid_nd(params: Sequence[float], tokens: Sequence[float], *, aspect: float = ASPECT,
-            head_dim: int = HEAD_DIM, min_layers: int = MIN_LAYERS, width_step: int | None = None,
-            lr_width_exponent: float = 0.0, lr_ref_width: int = 64, min_steps: int = MIN_STEPS, base: RunConfig | None = None,
-            **overrides: Any) -> list[RunConfig]:
+def grid_nd(params: Sequence[float], tokens: Sequence[float], *, rule: ShapeRule = ShapeRule(),
+            base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
     """An N x D grid: every size target (non-embedding parameters) trained on every token count.
 
-    Tokens are rounded to whole batches; the group is ``nd`` unless given; ``lr_width_exponent`` as
-    in :func:`isoflop`.
+    Tokens are rounded to whole batches; the group is ``nd`` unless given; shapes and learning rates
+    follow the ``rule`` as in :func:`isoflop`.
     """
     params_, tokens_ = _positive_list("params", params), _positive_list("tokens", tokens)
     template = _template(base, overrides, "nd")
-    runs = []
+    runs: list[RunConfig] = []
     for n in params_:
-        shape = _shape(n, aspect, head_dim, min_layers, width_step)
-        lr = width_scaled_lr(template["lr"], shape["d_model"], lr_width_exponent, lr_ref_width)
-        runs.extend(_run(template, shape, d, min_steps, lr=lr) for d in tokens_)
+        shape = rule.shape(n)
+        lr = rule.lr(template["lr"], shape["d_model"])
+        runs.extend(_run(template, shape, d, rule.min_steps, lr=lr) for d in tokens_)
     return _dedupe(runs)
 
 
 def grid_lr_batch(lrs: Sequence[float], batches: Sequence[int], *, budgets: Sequence[float] | None = None,
                   tokens_per_param: float = 20.0, params: Sequence[float] | None = None,
-                  tokens: Sequence[float] | None = None, aspect: float = ASPECT, head_dim: int = HEAD_DIM, min_layers: int = MIN_LAYERS, width_step: int | None = None,
-                  min_steps: int = MIN_STEPS, base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
+                  tokens: Sequence[float] | None = None, rule: ShapeRule = ShapeRule(),
+                  base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
     """A learning-rate x batch-size grid (as in Step Law, Li et al. 2025) at fixed model sizes and data.
 
     With ``budgets``: at each budget, the compute-optimal size ``N* = sqrt(C / (6 r))`` trained on
     ``C / flops_per_token_full`` tokens. Otherwise at every (``params``, ``tokens``) pair. ``batches``
-    are in tokens per step (multiples of the context); the group is ``lrbatch`` unless given.
+    are in tokens per step (multiples of the context); the group is ``lrbatch`` unless given. Shapes
+    follow the ``rule``; the grid's learning rates are used as given (the rule's learning-rate fields
+    do not apply).
     """
     lrs_ = _positive_list("lrs", lrs)
     batches_ = [int(b) for b in _positive_list("batches", batches)]
@@ -251,35 +283,36 @@ def grid_lr_batch(lrs: Sequence[float], batches: Sequence[int], *, budgets: Sequ
         if params is not None or tokens is not None:
             raise ConfigError("give either 'budgets' or 'params' and 'tokens' to grid_lr_batch, not both.")
         for budget in _positive_list("budgets", budgets):
-            shape = _shape(compute_optimal_params(budget, tokens_per_param), aspect, head_dim, min_layers, width_step)
+            shape = rule.shape(compute_optimal_params(budget, tokens_per_param))
             fpt = counts(RunConfig.from_dict({**template, **shape}))["flops_per_token_full"]
             points.append((shape, budget / fpt, budget))
     else:
         for n in _positive_list("params", params):
             for d in _positive_list("tokens", tokens):
-                points.append((_shape(n, aspect, head_dim, min_layers, width_step), d, 0.0))
-    runs = [_run(template, shape, d, min_steps, lr=lr, batch_tokens=b, budget_flops=budget)
+                points.append((rule.shape(n), d, 0.0))
+    runs = [_run(template, shape, d, rule.min_steps, lr=lr, batch_tokens=b, budget_flops=budget)
             for shape, d, budget in points for lr in lrs_ for b in batches_]
     return _dedupe(runs)
 
 
 def sparse_shape(n_nonzero: float, sparsity: float, *, context: int = 128, vocab: int = 256,
-                 aspect: float = ASPECT, head_dim: int = HEAD_DIM, min_layers: int = MIN_LAYERS) -> dict[str, int]:
+                 rule: ShapeRule = ShapeRule()) -> dict[str, int]:
     """The dense shape whose non-zero non-embedding count at ``sparsity`` is nearest ``n_nonzero``.
 
     .. math:: N_\\text{nonzero}(L, d, S) = N_\\text{nonembed}(L, d) - \\operatorname{round}(12 L d^2 S)
 
     (:func:`scalinglab.units.param_counts`). The depth is the shape rule's
-    (:func:`scalinglab.units.shape_for_params`) for the ``n_nonzero / (1 - S)`` dense parameters of the
-    model before pruning; the width is the multiple of ``head_dim`` whose non-zero count is nearest
-    ``n_nonzero`` on a log scale (``n_head = d_model / head_dim``). At S = 0 this is the shape rule's
-    shape. The rounding of the width leaves the non-zero count within a few percent of the target at
-    the ladder's sizes (the exact count is recorded with each run). Returns the shape, ``N_nonembed``
-    and ``N_nonzero``.
+    (:meth:`ShapeRule.shape`) for the ``n_nonzero / (1 - S)`` dense parameters of the model before
+    pruning; the width is the multiple of the rule's ``head_dim`` whose non-zero count is nearest
+    ``n_nonzero`` on a log scale (``n_head = d_model / head_dim``; the rule's ``width_step`` does not
+    apply). At S = 0 this is the shape rule's shape. The rounding of the width leaves the non-zero
+    count within a few percent of the target at the ladder's sizes (the exact count is recorded with
+    each run). Returns the shape, ``N_nonembed`` and ``N_nonzero``.
     """
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
         raise ConfigError(invalid("Each sparsity", sparsity, "a fraction in [0, 1)"))
-    dense = _shape(n_nonzero / (1.0 - sparsity), aspect, head_dim, min_layers)
+    head_dim = rule.head_dim
+    dense = rule.shape(n_nonzero / (1.0 - sparsity), width_step=False)
     L, k0 = dense["n_layer"], dense["n_head"]
 
     def error(k: int) -> float:
@@ -293,8 +326,7 @@ def sparse_shape(n_nonzero: float, sparsity: float, *, context: int = 128, vocab
 
 
 def grid_sparse(sparsities: Sequence[float], params: Sequence[float], tokens: Sequence[float], *,
-                aspect: float = ASPECT, head_dim: int = HEAD_DIM, min_layers: int = MIN_LAYERS, min_steps: int = MIN_STEPS,
-                base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
+                rule: ShapeRule = ShapeRule(), base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
     """A sparsity x N_nonzero x D grid (Frantar et al. 2023): each sparsity, size and token count.
 
     ``params`` are **non-zero** non-embedding parameter targets, equal across sparsities: a run at
@@ -303,8 +335,12 @@ def grid_sparse(sparsities: Sequence[float], params: Sequence[float], tokens: Se
     that the trainer widens by ``1/sqrt(1 - S)`` (Sparse-IFT). The pruning method and its settings come
     from ``sparsity={...}`` in ``overrides`` (default: gradual magnitude pruning, 25%-75% cubic
     schedule); an n:m method needs the grid's sparsities to be ``1 - n/m``. ``tokens`` are rounded to
-    whole batches; the group is ``sparse`` unless given.
+    whole batches; the group is ``sparse`` unless given. The rule's widths are multiples of its
+    ``head_dim``: a ``width_step`` or a ``lr_width_exponent`` is refused.
     """
+    if rule.width_step is not None or rule.lr_width_exponent:
+        raise ConfigError("'rule.width_step' and 'rule.lr_width_exponent' apply to IsoFLOP and N x D designs, "
+                          "not to a sparsity grid (its widths are multiples of 'rule.head_dim').")
     sparsities_ = [float(s) for s in (sparsities if sparsities is not None else [])]
     if not sparsities_:
         raise ConfigError(invalid("The 'sparsities' parameter", list(sparsities or []),
@@ -329,171 +365,149 @@ def grid_sparse(sparsities: Sequence[float], params: Sequence[float], tokens: Se
             sparsity = {"target": 0.0}
         for n in params_:
             if ift:
-                shape = _shape(n, aspect, head_dim, min_layers)
+                shape = rule.shape(n, width_step=False)
             else:
                 shape = {k: v for k, v in sparse_shape(n, S, context=template["context"], vocab=template["vocab"],
-                                                       aspect=aspect, head_dim=head_dim, min_layers=min_layers).items()
+                                                       rule=rule).items()
                          if k in ("n_layer", "d_model", "n_head")}
             for d in tokens_:
-                runs.append(_run(template, shape, d, min_steps, sparsity=sparsity))
+                runs.append(_run(template, shape, d, rule.min_steps, sparsity=sparsity))
     return _dedupe(runs)
 
 
-# -- TOML -----------------------------------------------------------------------------------------
-def _toml_float(v: float) -> str:
-    r = repr(float(v))
-    if not math.isfinite(v):
-        return r
-    for k in range(17):   # the shortest scientific form that reads back as the same float
-        s = f"{v:.{k}e}"
-        if float(s) == v:
-            s = s.replace("e+", "e")
-            mantissa, exponent = s.split("e")
-            s = f"{mantissa}e{int(exponent)}"
-            return s if len(s) < len(r) else r
-    return r
+# -- the design a request asks for ----------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class DesignRequest:
+    """What to design (``scalinglab ladder design`` fills one from its options).
+
+    :func:`make_design` makes the first design the fields ask for: ``sparsities`` (with ``params`` and
+    ``tokens``): :func:`grid_sparse`; ``lrs`` or ``batches`` (at ``budgets``, or at ``params`` and
+    ``tokens``): :func:`grid_lr_batch`; ``params`` and ``tokens``: :func:`grid_nd`; ``budgets``:
+    :func:`isoflop`.
+
+    Attributes:
+        budgets: IsoFLOP budgets, FLOPs (``flops_per_token_full x D``).
+        sizes: model sizes per IsoFLOP budget.
+        tokens_per_param: tokens per non-embedding parameter at the centre of each IsoFLOP profile.
+        span: IsoFLOP sizes span ``[N*/span, N* span]``.
+        params: non-embedding parameter targets (non-zero counts with ``sparsities``).
+        tokens: training tokens.
+        sparsities: weight sparsities, fractions in [0, 1).
+        lrs: peak learning rates of a learning-rate x batch grid (default: the template's one).
+        batches: batch sizes of that grid, tokens per step (default: the template's one).
+        rule: the shape rule.
+        overrides: any other RunConfig field, sub-configs as mappings (``{"schedule": {"name": "wsd"}}``).
+        wsd_branches: fractions of each run's steps at which a WSD cooldown branch ends (sets a
+            ``wsd`` schedule; Hägele et al. 2024).
+        merge_prefixes: train runs that differ only in length as one (:func:`scalinglab.ladder.merge.merge_prefixes`).
+        note: entries added to the design's record (the ladder file's ``[ladder]`` table).
+    """
+
+    budgets: Sequence[float] | None = None
+    sizes: int = 5
+    tokens_per_param: float = 20.0
+    span: float = 4.0
+    params: Sequence[float] | None = None
+    tokens: Sequence[float] | None = None
+    sparsities: Sequence[float] | None = None
+    lrs: Sequence[float] | None = None
+    batches: Sequence[int] | None = None
+    rule: ShapeRule = ShapeRule()
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    wsd_branches: Sequence[float] | None = None
+    merge_prefixes: bool = False
+    note: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return _toml_float(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items() if x is not None) + "}"
-    if isinstance(v, np.generic):
-        return _toml_value(v.item())
-    raise ConfigError(invalid("A ladder file value", v, "a string, number, boolean, list or table"))
+@dataclasses.dataclass(frozen=True)
+class Design:
+    """A designed ladder: its runs (merged, with ``merge_prefixes``) and its record for the ladder
+    file's ``[ladder]`` table (the design, its parameters, the shape rule's)."""
+
+    runs: list[RunConfig]
+    meta: dict[str, Any]
 
 
-def _toml_key(k: str) -> str:
-    return k if k and all(c.isalnum() or c in "_-" for c in k) else json.dumps(k)
+def _sub(overrides: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = overrides.get(key, {})
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else dict(value)  # type: ignore[arg-type]
 
 
-def _table_lines(values: Mapping[str, Any]) -> list[str]:
-    return [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in values.items() if v is not None]
+def _listed(values: Sequence[Any] | None) -> list[Any] | None:
+    return None if values is None else list(values)
 
 
-def dumps_toml(runs: Sequence[RunConfig], meta: Mapping[str, Any] | None = None) -> str:
-    """The ladder file text for ``runs`` (see the module docstring); ``meta`` fills ``[ladder]``."""
-    if not runs:
-        raise ConfigError("a ladder needs at least one run.")
-    dicts = [r.to_dict() for r in runs]
-    fields = [k for k in dicts[0] if k != "name"]
-    shared: dict[str, Any] = {}
-    for key in fields:
-        if key in _SUBCONFIGS:
-            sub = {k: v for k, v in dicts[0][key].items() if all(d[key][k] == v for d in dicts)}
-            shared[key] = sub
-        elif all(d[key] == dicts[0][key] for d in dicts):
-            shared[key] = dicts[0][key]
-    lines = [
-        f"# scalinglab ladder: {len(runs)} runs. Run it with",
-        "#   scalinglab ladder run THIS_FILE --store runs.db",
-        "# [defaults] holds the fields every run shares; a [[runs]] entry gives its name and the fields that",
-        "# differ. Names follow from the config (group, budget or tokens, shape, digest): after editing a",
-        "# run, delete its name to derive a fresh one (a store refuses a known name with a new config).",
-        "",
-        "[ladder]",
-        *_table_lines(dict(meta or {})),
-        "",
-        "[defaults]",
-        *_table_lines({k: v for k, v in shared.items() if k not in _SUBCONFIGS}),
-    ]
-    for key in _SUBCONFIGS:
-        if shared.get(key):
-            lines += ["", f"[defaults.{key}]", *_table_lines(shared[key])]
-    for r, d in zip(runs, dicts):
-        c = counts(r)
-        own = {k: v for k, v in d.items() if k not in _SUBCONFIGS and (k == "name" or k not in shared)}
-        note = (f"# N_total = {c['N_total']:,}, N_nonembed = {c['N_nonembed']:,}, "
-                f"C = {c['flops_per_token_full'] * r.steps * r.batch_tokens:.4g} FLOPs, {r.steps} steps")
-        lines += ["", note, "[[runs]]", *_table_lines(own)]
-        for key in _SUBCONFIGS:
-            sub = {k: v for k, v in d[key].items() if k not in shared.get(key, {})}
-            if sub:
-                lines += [f"[runs.{key}]", *_table_lines(sub)]
-    return "\n".join(lines) + "\n"
+def make_design(request: DesignRequest) -> Design:
+    """The ladder ``request`` asks for (see :class:`DesignRequest`), every run's cooldown branches
+    checked (:func:`check_branches`). Errors name the request's fields (``'budgets'``, ``'rule.width_step'``)."""
+    q = request
+    overrides = dict(q.overrides)
+    fractions = _listed(q.wsd_branches)
+    if fractions is not None:
+        overrides["schedule"] = {"name": "wsd", **_sub(overrides, "schedule"), "branches": fractions}
+    budgets, params, tokens = _listed(q.budgets), _listed(q.params), _listed(q.tokens)
+    lrs, batches, sparsities = _listed(q.lrs), _listed(q.batches), _listed(q.sparsities)
+    meta: dict[str, Any]
+    if sparsities is not None:
+        if params is None or tokens is None:
+            raise ConfigError("a sparsity grid needs 'params' (non-zero counts) and 'tokens' with 'sparsities'.")
+        if budgets is not None or lrs is not None or batches is not None:
+            raise ConfigError("'sparsities' makes a sparsity x N_nonzero x D grid: drop 'budgets', 'lrs' and "
+                              "'batches'.")
+        runs = grid_sparse(sparsities, params, tokens, rule=q.rule, **overrides)
+        meta = {"design": "sparse", "sparsities": sparsities, "params": params, "tokens": tokens}
+    elif lrs is not None or batches is not None:
+        base = RunConfig.from_dict({k: v for k, v in overrides.items() if k in ("lr", "batch_tokens")})
+        lrs, batches = lrs or [base.lr], batches or [base.batch_tokens]
+        if budgets is None and (params is None or tokens is None):
+            raise ConfigError("a learning-rate x batch grid needs 'budgets', or 'params' and 'tokens'.")
+        runs = grid_lr_batch(lrs, batches, budgets=budgets, tokens_per_param=q.tokens_per_param,
+                             params=None if budgets else params, tokens=None if budgets else tokens,
+                             rule=q.rule, **overrides)
+        meta = {"design": "lr_batch", "lrs": lrs, "batches": batches}
+        meta.update({"budgets": budgets, "tokens_per_param": q.tokens_per_param} if budgets else
+                    {"params": params, "tokens": tokens})
+    elif params is not None or tokens is not None:
+        if params is None or tokens is None:
+            raise ConfigError("an N x D grid needs both 'params' and 'tokens'.")
+        runs = grid_nd(params, tokens, rule=q.rule, **overrides)
+        meta = {"design": "nd", "params": params, "tokens": tokens}
+    elif budgets is not None:
+        runs = isoflop(budgets, q.sizes, q.tokens_per_param, span=q.span, rule=q.rule, **overrides)
+        meta = {"design": "isoflop", "budgets": budgets, "sizes": q.sizes, "tokens_per_param": q.tokens_per_param,
+                "span": q.span}
+    else:
+        raise ConfigError("say what to design: 'budgets' (IsoFLOP profiles), 'params' and 'tokens' (N x D grid), "
+                          "or 'lrs'/'batches' (learning-rate x batch grid).")
+    meta.update(q.rule.record())
+    if fractions is not None:
+        meta["wsd_branches"] = fractions
+    meta.update(q.note)
+    if q.merge_prefixes:
+        sched = runs[0].schedule
+        if sched.name != "wsd" or not sched.warmup_steps or fractions is not None:
+            raise ConfigError(invalid(
+                "The 'merge_prefixes' parameter with schedule",
+                f"{sched.name} (warmup_steps {sched.warmup_steps}, branches {list(sched.branches)})",
+                "schedule.name = 'wsd' with 'schedule.warmup_steps' > 0 and no 'wsd_branches' (a run is a "
+                "prefix of a longer one only with a fixed warmup)"))
+        meta["merge_prefixes"] = True
+        n_design = len(runs)
+        runs = [m.run for m in merge_prefixes(runs)]
+        meta["design_runs"] = n_design
+    check_branches(runs)
+    return Design(runs, meta)
 
 
-def write_toml(path: str | Path, runs: Sequence[RunConfig], meta: Mapping[str, Any] | None = None) -> None:
-    """Write a ladder file (UTF-8 TOML) that :func:`read_toml` reads back to the same runs."""
-    text = dumps_toml(runs, meta)
-    p = Path(path)
-    try:
-        p.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot write ladder file {str(p)!r}: {exc.strerror}") from None
-
-
-def _as_floats(d: dict[str, Any], cls: type) -> dict[str, Any]:
-    """Integers given for float fields become floats, so ``lr = 1`` and ``lr = 1.0`` digest alike."""
-    floats = {f.name for f in dataclasses.fields(cls) if isinstance(f.default, float)}
-    return {k: float(v) if k in floats and isinstance(v, int) and not isinstance(v, bool) else v
-            for k, v in d.items()}
-
-
-def loads_toml(text: str, source: str = "<string>") -> tuple[list[RunConfig], dict[str, Any]]:
-    """Parse ladder file text into its runs and its ``[ladder]`` table."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"ladder file {source!r} is not valid TOML: {exc}") from None
-    for key in doc:
-        if key not in _TOP_KEYS:
-            raise ConfigError(invalid(f"The top-level key of ladder file {source!r}", key, f"one of {_TOP_KEYS}"))
-    meta, defaults, entries = doc.get("ladder", {}), doc.get("defaults", {}), doc.get("runs")
-    if not isinstance(meta, dict) or not isinstance(defaults, dict):
-        raise ConfigError(f"ladder file {source!r}: [ladder] and [defaults] must be tables.")
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"ladder file {source!r} has no runs (a [[runs]] table per run).")
-    runs: list[RunConfig] = []
-    names: dict[str, RunConfig] = {}
-    for i, entry in enumerate(entries, 1):
-        label = f"ladder file {source!r}, run {i}" + (f" ({entry['name']})" if entry.get("name") else "")
-        merged = {**defaults, **entry}
-        for key, cls in _SUBCONFIGS.items():
-            parts = [x for x in (defaults.get(key), entry.get(key)) if x is not None]
-            if parts and all(isinstance(x, dict) for x in parts):
-                merged[key] = _as_floats({k: v for x in parts for k, v in x.items()}, cls)
+def check_branches(runs: Sequence[RunConfig]) -> None:
+    """Every run's cooldown branches fit its own steps (``schedules.branches``); the error names the run."""
+    for r in runs:
         try:
-            cfg = RunConfig.from_dict(_as_floats(merged, RunConfig))
-        except ScalingLabError as exc:
-            raise ConfigError(f"{label}: {exc}") from None
-        if not cfg.name:
-            cfg = _named(cfg)
-        prev = names.get(cfg.name)
-        if prev is not None and prev.digest() != cfg.digest():
-            raise ConfigError(f"{label}: the name {cfg.name!r} is already used by a different run.")
-        if prev is None:
-            names[cfg.name] = cfg
-            runs.append(cfg)
-    return runs, meta
+            schedules.branches(r.schedule, r.lr, r.steps)
+        except ConfigError as exc:
+            raise ConfigError(f"run {r.name!r} ({r.steps} steps): {exc}") from None
 
 
-def read_ladder(path: str | Path) -> tuple[list[RunConfig], dict[str, Any]]:
-    """Read a ladder file: its runs and its ``[ladder]`` table (the design parameters)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"ladder file {str(p)!r} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read ladder file {str(p)!r}: {exc}") from None
-    return loads_toml(text, str(p))
-
-
-def read_toml(path: str | Path) -> list[RunConfig]:
-    """The runs of a ladder file; unknown keys are ConfigErrors naming the key and the run."""
-    return read_ladder(path)[0]
-
-
-__all__ = ["ASPECT", "HEAD_DIM", "MIN_LAYERS", "MIN_STEPS", "compute_optimal_params", "counts", "dumps_toml", "grid_lr_batch",
-           "grid_nd", "grid_sparse", "isoflop", "loads_toml", "read_ladder", "read_toml", "run_name",
-           "sparse_shape", "width_scaled_lr", "write_toml"]
+__all__ = ["SUBCONFIGS", "Design", "DesignRequest", "ShapeRule", "check_branches", "compute_optimal_params",
+           "counts", "grid_lr_batch", "grid_nd", "grid_sparse", "isoflop", "make_design", "run_name",
+           "sparse_shape", "width_scaled_lr"]

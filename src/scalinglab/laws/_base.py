@@ -131,7 +131,8 @@ class Law:
             differences otherwise.
         objective: the objective the literature fits this law with.
         derive: optional function adding derived inputs to a table (e.g. ``M = D/N``).
-        fitter: optional replacement for the generic fit (procedures such as Step Law's).
+        procedure: the name of a special fitting procedure that replaces the generic fit (``steplaw``);
+            the procedures live in :mod:`scalinglab.fit.procedures`, so a law carries no fitting code.
         n_input, d_input: the inputs that play N and D for compute-optimal planning (C = 6 N D).
         presets: published coefficient sets by name.
     """
@@ -150,7 +151,7 @@ class Law:
     log_jacobian: Callable[[Params, Inputs], tuple[Any, Array]] | None = None
     objective: Objective = field(default_factory=Objective)
     derive: Callable[[Any], Any] | None = None
-    fitter: Callable[..., Any] | None = None
+    procedure: str | None = None
     n_input: str | None = None
     d_input: str | None = None
     presets: Mapping[str, Preset] = field(default_factory=dict)
@@ -201,7 +202,7 @@ class Law:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.log_formula is not None:
                 return np.asarray(self.log_formula(params, inputs), dtype=float)
-            return np.log(np.asarray(self.formula(params, inputs), dtype=float))
+            return np.asarray(np.log(np.asarray(self.formula(params, inputs), dtype=float)), dtype=float)
 
 
 # -- argument checks shared by the laws' helper functions ------------------------------------------

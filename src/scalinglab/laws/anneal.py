@@ -27,14 +27,16 @@ peak LR) is from a third-party reimplementation that follows the official code (
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from scipy.signal import lfilter
 
 from ..errors import DataError, ParameterError, invalid
 from ._base import Array, Inputs, Law, Objective, Param, Params, register
+
+if TYPE_CHECKING:  # `import scalinglab.laws` stays free of pandas; areas_for_points imports it when called
+    import pandas as pd
 
 #: the momentum decay factor lambda of S2 used by the reimplementation (LAWS.md section 6)
 DECAY = 0.999
@@ -87,6 +89,8 @@ def areas_for_points(df: pd.DataFrame, decay: float = DECAY, *, warmup_steps: in
 
     Returns a copy of ``df`` with ``S1`` and ``S2`` (rows in their original order).
     """
+    import pandas as pd
+
     missing = [c for c in ("run", "step", "lr") if c not in df.columns]
     if missing:
         raise DataError(f"the table lacks column(s) {missing} (columns present: {list(df.columns)}); "

@@ -17,8 +17,9 @@ measured steps with :func:`s_min`.
 
 The critical batch size depends only on the loss: ``B_crit(L) = B_* / L^(1/alpha_B)`` (:func:`b_crit`,
 Eq. 1.4). The step/compute conversions :func:`s_min` and :func:`e_min` are Eq. 5.4-5.5. The prediction
-recipes of Su et al. 2024 ("Unraveling the Mystery of Scaling Laws: Part I", arXiv 2403.06563) follow
-algebraically from these: :func:`loss_floor`, :func:`steps_to_loss` and :func:`loss_trajectory`.
+recipes of Su et al. 2024 ("Unraveling the Mystery of Scaling Laws: Part I", arXiv 2403.06563) that
+follow from these (loss floor, steps to a target loss, the loss curve at a batch size) are in
+:mod:`scalinglab.plan.steps`.
 
 Reference: Kaplan, McCandlish, Henighan, Brown, Chess, Child, Gray, Radford, Wu, Amodei 2020,
 arXiv 2001.08361; McCandlish, Kaplan, Amodei et al. 2018, arXiv 1812.06162.
@@ -26,12 +27,9 @@ arXiv 2001.08361; McCandlish, Kaplan, Amodei et al. 2018, arXiv 1812.06162.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq
 
 from ..errors import ParameterError, invalid
 from ._base import Array, Inputs, Law, Objective, Param, Params, Preset, register
@@ -190,117 +188,6 @@ def e_min(E: Any, B: Any, Bcrit: Any) -> Any:
     Kaplan et al. 2020, Eq. 5.5 in token form (``C_min = 6 N E_min``); B and B_crit in tokens.
     """
     return _positive("tokens 'E'", E) / (1.0 + _positive("batch 'B'", B) / _positive("critical batch 'Bcrit'", Bcrit))
-
-
-# -- the prediction recipes of Su et al. 2024 ------------------------------------------------------
-@dataclass(frozen=True)
-class StepsToLoss:
-    """What reaching a target loss costs (Su et al. 2024, recipe 2).
-
-    Attributes:
-        S_min: minimum optimizer steps (the ``B >> B_crit`` limit).
-        E_min: minimum tokens, ``B_crit(L) * S_min`` (the ``B << B_crit`` limit).
-        B_crit: critical batch size at the target loss (tokens).
-        S, E: steps and tokens at the requested batch size, ``S_min (1 + B_crit/B)`` and
-            ``E_min (1 + B/B_crit)``; ``None`` when no batch size was given.
-    """
-
-    S_min: Array
-    E_min: Array
-    B_crit: Array
-    S: Array | None = None
-    E: Array | None = None
-
-
-def _steps_params(params: Mapping[str, float] | None) -> tuple[float, float, float, float]:
-    p = KAPLAN_STEPS.preset("kaplan2020").params if params is None else params
-    missing = [k for k in ("N_c", "alpha_N", "S_c", "alpha_S") if k not in p]
-    if missing:
-        raise ParameterError(invalid("The 'params' argument", sorted(p),
-                                     "a mapping with N_c, alpha_N, S_c and alpha_S (a kaplan_steps fit)"))
-    return float(p["N_c"]), float(p["alpha_N"]), float(p["S_c"]), float(p["alpha_S"])
-
-
-def loss_floor(N: Any, params: Mapping[str, float] | None = None) -> Any:
-    """The converged (minimum possible) loss ``L_min(N) = (N_c/N)^alpha_N`` (nats/token), Su et al. recipe 1.
-
-    ``params`` is a ``kaplan_steps`` parameter set (its ``kaplan2020`` preset by default); N is
-    non-embedding parameters.
-    """
-    N_c, alpha_N, _, _ = _steps_params(params)
-    return (N_c / _positive("parameter count 'N'", N)) ** alpha_N
-
-
-def steps_to_loss(L: Any, N: Any, *, batch: Any = None, params: Mapping[str, float] | None = None,
-                  B_star: float = B_STAR, alpha_B: float = ALPHA_B) -> StepsToLoss:
-    """Steps and tokens needed to reach loss L with a model of N parameters (Su et al. 2024, recipe 2).
-
-    Inverting ``L = (N_c/N)^alpha_N + (S_c/S_min)^alpha_S``:
-
-        S_min = S_c / (L - (N_c/N)^alpha_N)^(1/alpha_S),   E_min = B_crit(L) S_min,
-        at batch B:  S = S_min (1 + B_crit/B),   E = E_min (1 + B/B_crit) = B S.
-
-    Args:
-        L: target loss (nats/token); must lie above the loss floor of N.
-        N: non-embedding parameters.
-        batch: batch size in tokens, for S and E at that batch size (optional).
-        params: a ``kaplan_steps`` parameter set (its ``kaplan2020`` preset by default).
-        B_star, alpha_B: the critical-batch law (Kaplan's values by default).
-    """
-    _, _, S_c, alpha_S = _steps_params(params)
-    L = _positive("target loss 'L'", L)
-    floor = loss_floor(N, params)
-    Lb, fb = np.broadcast_arrays(L, floor)
-    below = Lb <= fb
-    if np.any(below):
-        i = int(np.argmax(below))
-        raise ParameterError(invalid("The target loss 'L'", float(Lb.flat[i]),
-                                     f"above the loss floor (N_c/N)^alpha_N = {float(fb.flat[i]):.6g} of that N"))
-    gap = L - floor
-    S_min_ = S_c / gap ** (1.0 / alpha_S)
-    Bc = b_crit(L, B_star, alpha_B)
-    E_min_ = Bc * S_min_
-    if batch is None:
-        return StepsToLoss(S_min_, E_min_, Bc)
-    B = _positive("batch 'batch'", batch)
-    return StepsToLoss(S_min_, E_min_, Bc, S_min_ * (1.0 + Bc / B), E_min_ * (1.0 + B / Bc))
-
-
-def loss_trajectory(steps: Any, N: float, batch: float, *, params: Mapping[str, float] | None = None,
-                    B_star: float = B_STAR, alpha_B: float = ALPHA_B) -> Array:
-    """The loss curve L(S) of a model of N parameters trained at batch size B (Su et al. 2024, recipe 4).
-
-    At every step S, solves ``L = (N_c/N)^alpha_N + (S_c (1 + B_crit(L)/B) / S)^alpha_S`` for L with
-    Brent's method. The right-hand side falls as L rises (B_crit(L) shrinks), so the root is unique and
-    lies between the floor ``L_inf = (N_c/N)^alpha_N`` and ``L_inf + (S_c (1 + B_crit(L_inf)/B)/S)^alpha_S``.
-
-    Args:
-        steps: optimizer steps (after warmup), positive.
-        N: non-embedding parameters.
-        batch: batch size in tokens.
-        params: a ``kaplan_steps`` parameter set (its ``kaplan2020`` preset by default).
-        B_star, alpha_B: the critical-batch law.
-
-    Returns:
-        The loss (nats/token) at each step, an array shaped like ``steps``.
-    """
-    _, _, S_c, alpha_S = _steps_params(params)
-    S = _positive("steps 'steps'", steps)
-    for what, v in (("parameter count 'N'", N), ("batch 'batch'", batch)):
-        if np.size(v) != 1:
-            raise ParameterError(invalid(f"The {what} of loss_trajectory", f"{np.size(v)} values", "one number"))
-    B = float(_positive("batch 'batch'", batch))
-    L_inf = float(loss_floor(N, params))
-    Bc_inf = B_star / L_inf ** (1.0 / alpha_B)
-    out = np.empty(S.shape)
-    for idx, s in np.ndenumerate(S):
-        def f(L: float, s: float = float(s)) -> float:
-            return float(L_inf + (S_c * (1.0 + B_star / L ** (1.0 / alpha_B) / B) / s) ** alpha_S - L)
-
-        hi = L_inf + (S_c * (1.0 + Bc_inf / B) / s) ** alpha_S   # f(hi) <= 0 < f(L_inf)
-        out[idx] = hi if f(hi) == 0.0 else brentq(f, L_inf, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps,
-                                                   maxiter=200)
-    return out
 
 
 def _positive(what: str, value: Any) -> Any:

@@ -43,13 +43,15 @@ losses of the 104 models at mlfoundations/scaling.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ..errors import DataError
 from ._base import Inputs, Law, Objective, Param, Params, Preset, register
+
+if TYPE_CHECKING:  # `import scalinglab.laws` stays free of pandas; derive imports it when called
+    import pandas as pd
 
 _CITATION = "Gadre et al. 2024, arXiv 2403.08540"
 _RERUN = ("fitted by the official code (mlfoundations/scaling @ a003c49, scaling/laws.py, default "
@@ -62,6 +64,8 @@ def derive(df: pd.DataFrame) -> pd.DataFrame:
     Existing columns are left as they are; a table with neither D nor M is returned unchanged (the fit
     then reports the missing column).
     """
+    import pandas as pd
+
     if "N" not in df:
         return df
     if "D" in df and "M" not in df:

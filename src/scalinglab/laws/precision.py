@@ -16,6 +16,10 @@
 * Fitted here with Huber delta = 1e-3 on log residuals (the Chinchilla objective, scalinglab's
   default); n, d, eps and gamma are optimised on a log scale.
 
+The optimisers over this law (the best integer format for P bits, the compute-optimal precision) are
+in :mod:`scalinglab.plan.precision`; the closed forms (critical data size, the continuous layout, the
+optimal precision at fixed data) are here.
+
 Reference: Sun et al. 2025, "Scaling Laws for Floating-Point Quantization Training",
 arXiv 2501.02423 (ICML 2025), Eq. 18/26, Table 2, Eq. 21 (critical data size) and section 5.
 """
@@ -26,7 +30,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy import optimize
 
 from ..errors import ParameterError, invalid
 from ._base import (
@@ -95,7 +98,8 @@ def _bits(what: str, value: Any) -> Array:
     return arr
 
 
-def _block(value: Any) -> Array:
+def check_block(value: Any) -> Array:
+    """The scaling block size B (elements per scaling factor) as an array, or a ParameterError (B > 1)."""
     arr = np.asarray(value, dtype=float)
     if np.any(~np.isfinite(arr)) or np.any(arr <= 1):
         raise ParameterError(invalid("The scaling block size 'block'", value,
@@ -116,20 +120,9 @@ def critical_data(params: Any, N: Any, e_bits: Any, m_bits: Any, block: Any = 12
     n = _positive("The parameter count 'N'", N)
     e = _bits("The exponent bits 'e_bits'", e_bits)
     m = _bits("The mantissa bits 'm_bits'", m_bits)
-    b = _block(block)
+    b = check_block(block)
     inner = p["d"] * p["gamma"] * n ** p["alpha"] * (e + 0.5) ** p["delta"] * (m + 0.5) ** p["nu"] / np.log2(b)
     return inner ** (1.0 / (2.0 * p["beta"]))
-
-
-def _total_bits(total_bits: Any) -> int:
-    try:
-        ok = not isinstance(total_bits, bool) and float(total_bits).is_integer() and int(total_bits) >= 2
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise ParameterError(invalid("The total number of bits 'total_bits'", total_bits,
-                                     "an integer >= 2 (sign + exponent + mantissa)"))
-    return int(total_bits)
 
 
 def optimal_layout_continuous(params: Any, total_bits: float) -> tuple[float, float]:
@@ -146,22 +139,6 @@ def optimal_layout_continuous(params: Any, total_bits: float) -> tuple[float, fl
     P = float(_positive("The total number of bits 'total_bits'", total_bits))
     s = p["delta"] + p["nu"]
     return p["delta"] * P / s - 0.5, p["nu"] * P / s - 0.5
-
-
-def optimal_layout(params: Any, total_bits: int) -> tuple[int, int]:
-    """The integer format (E, M) with E + M + 1 = P that minimises the precision penalty.
-
-    Every split is compared exactly (the penalty is what the law charges), which is the correct
-    rounding of :func:`optimal_layout_continuous`. With the paper's fit: FP4 -> E2M1, FP8 -> E4M3,
-    FP16 -> E8M7. Returns ``(e_bits, m_bits)``.
-    """
-    p = _params(params)
-    P = _total_bits(total_bits)
-    e = np.arange(0, P)                       # E = 0 .. P-1, M = P-1-E
-    m = P - 1 - e
-    log_pen = -p["delta"] * np.log(e + 0.5) - p["nu"] * np.log(m + 0.5)
-    i = int(np.argmin(log_pen))
-    return int(e[i]), int(m[i])
 
 
 def _gamma_rho(p: Mapping[str, float]) -> float:
@@ -182,75 +159,10 @@ def optimal_precision_fixed_data(params: Any, D: Any, block: Any = 128) -> Any:
     """
     p = _params(params)
     d = _positive("The token count 'D'", D)
-    b = _block(block)
+    b = check_block(block)
     s = p["delta"] + p["nu"]
     rhs = (s - p["alpha"]) / (p["n"] * p["alpha"] * _gamma_rho(p)) * d ** p["beta"] * np.log2(b)
     return rhs ** (1.0 / s)
-
-
-def _loss_at_bits(p: Mapping[str, float], P: float, N: Any, D: Any, b: float) -> Any:
-    e, m = optimal_layout_continuous(p, P)
-    return loss(p, {"N": N, "D": D, "e_bits": e, "m_bits": m, "block": b})
-
-
-def optimal_precision(params: Any, C: float, *, N: float | None = None, D: float | None = None,
-                      block: float = 128, k: float = K_FLOPS_PER_BIT,
-                      bits_range: tuple[float, float] = (2.0, 32.0)) -> dict[str, float]:
-    """The total bits P that minimise the loss at a FLOP budget C = k P N D.
-
-    Exactly one of N and D may be fixed; the other follows from C. With neither, N is optimised too
-    (D = C/(k P N)): the compute-optimal (P, N, D). The format at each P is the continuous optimal
-    layout (:func:`optimal_layout_continuous`). Bounded scalar minimisations (``scipy``).
-
-    Args:
-        params: the law's parameters (a mapping, a preset's ``params`` or a fitted ``Fit``).
-        C: training FLOPs.
-        N, D: a fixed parameter count or token count (at most one).
-        block: scaling block size B.
-        k: FLOPs per parameter, token and bit (6/16: C = 6 N D at 16 bits).
-        bits_range: the interval of P searched.
-
-    Returns:
-        ``{"P", "e_bits", "m_bits", "N", "D", "loss"}`` at the optimum (bits real-valued).
-    """
-    p = _params(params)
-    c = float(_positive("The FLOP budget 'C'", C))
-    b = float(_block(block))
-    kk = float(_positive("The 'k' parameter (FLOPs per parameter, token and bit)", k))
-    if N is not None and D is not None:
-        raise ParameterError(invalid("The fixed quantities of optimal_precision", "both N and D",
-                                     "at most one of N and D (the other follows from C)"))
-    lo, hi = (float(v) for v in bits_range)
-    if not (1.0 < lo < hi and np.isfinite(hi)):
-        raise ParameterError(invalid("The 'bits_range' parameter", bits_range, "an interval (lo, hi) with 1 < lo < hi"))
-
-    def best_n(P: float) -> tuple[float, float]:
-        """The loss-minimising N at P bits (D = C/(k P N)), searched over ln N."""
-        def f(lnN: float) -> float:
-            n_ = np.exp(lnN)
-            return float(_loss_at_bits(p, P, n_, c / (kk * P * n_), b))
-        top = np.log(c / (kk * P))                 # D >= 1 token
-        r = optimize.minimize_scalar(f, bounds=(0.0, top), method="bounded", options={"xatol": 1e-8})
-        return float(np.exp(r.x)), float(r.fun)
-
-    def at(P: float) -> tuple[float, float, float]:
-        if N is not None:
-            n_ = float(_positive("The parameter count 'N'", N))
-            d_ = c / (kk * P * n_)
-        elif D is not None:
-            d_ = float(_positive("The token count 'D'", D))
-            n_ = c / (kk * P * d_)
-        else:
-            n_, _ = best_n(P)
-            d_ = c / (kk * P * n_)
-        return n_, d_, float(_loss_at_bits(p, P, n_, d_, b))
-
-    r = optimize.minimize_scalar(lambda P: at(P)[2], bounds=(lo, hi), method="bounded",
-                                 options={"xatol": 1e-6})
-    P = float(r.x)
-    n_, d_, L = at(P)
-    e, m = optimal_layout_continuous(p, P)
-    return {"P": P, "e_bits": e, "m_bits": m, "N": n_, "D": d_, "loss": L}
 
 
 PRESETS = {

@@ -1,4 +1,4 @@
-"""Scaling law of sparsely-connected models (Frantar et al. 2023) and the optimal sparsity it implies.
+"""Scaling law of sparsely-connected models (Frantar et al. 2023) and the training cost of pruning.
 
 .. math:: L(S, N, D) = (a_S (1 - S)^{b_S} + c_S) (1/N)^{b_N} + (a_D / D)^{b_D} + c
 
@@ -11,6 +11,8 @@
   see :class:`~scalinglab.laws.Objective`). The scale parameters a_S, c_S, a_D and c are optimised on
   a log scale, so the fit runs on raw units (N ~ 1e6-1e9, D ~ 1e5-1e9) without normalising inputs.
 
+The optimal sparsity this law implies at a FLOP budget is planned in :mod:`scalinglab.plan.sparsity`.
+
 Reference: Frantar, Riquelme, Houlsby, Alistarh, Evci 2023, "Scaling Laws for Sparsely-Connected
 Foundation Models", arXiv 2309.08520 (ICLR 2024); official notebook and data:
 google-research/jaxpruner, jaxpruner/projects/bigsparse/sparsity-scaling.ipynb @ f133ee5.
@@ -21,7 +23,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import optimize
 
 from ..errors import ParameterError, invalid
 from ._base import (
@@ -32,9 +33,7 @@ from ._base import (
     Param,
     Params,
     Preset,
-    positive_array,
     register,
-    resolve_params,
 )
 
 #: parameter names of the law, in order
@@ -97,18 +96,6 @@ def cost_multiplier(S: Any, start_frac: float = 0.25, end_frac: float = 0.75) ->
     return (start_frac + ramp) / (1.0 - s) + (1.0 - end_frac)
 
 
-def _params(params: Any) -> dict[str, float]:
-    return resolve_params('sparse', PARAM_NAMES, params)
-
-
-_check_positive = positive_array
-
-
-def _check_max_sparsity(max_sparsity: float) -> None:
-    if not (0.0 < max_sparsity < 1.0):
-        raise ParameterError(invalid("The 'max_sparsity' parameter", max_sparsity, "a float in (0, 1)"))
-
-
 def data_at_budget(S: Any, N_nonzero: Any, C: Any, *, tokens_per_d: float = 1.0,
                    start_frac: float = 0.25, end_frac: float = 0.75) -> Any:
     """The data D (in the law's unit) that a budget of C FLOPs buys: D = C / (6 N c_mul(S) tokens_per_d).
@@ -118,68 +105,6 @@ def data_at_budget(S: Any, N_nonzero: Any, C: Any, *, tokens_per_d: float = 1.0,
     """
     return np.asarray(C, dtype=float) / (6.0 * np.asarray(N_nonzero, dtype=float) * tokens_per_d
                                          * cost_multiplier(S, start_frac, end_frac))
-
-
-def optimal_sparsity(params: Any, N_nonzero: float, C: float, *, tokens_per_d: float = 1.0,
-                     max_sparsity: float = 0.99, start_frac: float = 0.25, end_frac: float = 0.75,
-                     xatol: float = 1e-6) -> float:
-    """The sparsity that minimises the loss at a fixed number of non-zero parameters and a FLOP budget.
-
-    .. math:: S_{opt}(N, C) = \\arg\\min_{S \\in [0, S_{max}]} L(S, N, D(S)), \\quad
-              C = 6 N D(S) c_{mul}(S)
-
-    Args:
-        params: the law's parameters (a mapping, a preset's ``params`` or a fitted ``Fit``).
-        N_nonzero: non-zero non-embedding parameters of the final sparse model.
-        C: training FLOPs.
-        tokens_per_d: tokens in one unit of the law's D (see :func:`data_at_budget`).
-        max_sparsity: the upper end of the search interval.
-        start_frac, end_frac: the pruning window of :func:`cost_multiplier`.
-        xatol: absolute tolerance on S of the bounded scalar minimisation (``scipy``).
-
-    Returns:
-        S_opt in [0, max_sparsity]; 0 means dense training is best at this budget.
-    """
-    p = _params(params)
-    n = float(_check_positive("The non-zero parameter count 'N_nonzero'", N_nonzero))
-    c = float(_check_positive("The FLOP budget 'C'", C))
-    _check_positive("The 'tokens_per_d' parameter", tokens_per_d)
-    _check_max_sparsity(max_sparsity)
-    cost_multiplier(0.0, start_frac, end_frac)            # validates the pruning window once
-
-    def f(s: float) -> float:
-        d = data_at_budget(s, n, c, tokens_per_d=tokens_per_d, start_frac=start_frac, end_frac=end_frac)
-        return float(loss(p, {"S": s, "N_nonzero": n, "D": d}))
-
-    # Bounded Brent on [0, S_max], then compare with the dense end point, which Brent never evaluates.
-    res = optimize.minimize_scalar(f, bounds=(0.0, max_sparsity), method="bounded",
-                                   options={"xatol": xatol})
-    s_best = float(res.x)
-    return 0.0 if f(0.0) <= f(s_best) else s_best
-
-
-def optimal_sparsity_grid(params: Any, N_nonzero: Any, C: Any, *, tokens_per_d: float = 1.0,
-                          grid: Any = None, start_frac: float = 0.25, end_frac: float = 0.75) -> Array:
-    """Vectorised :func:`optimal_sparsity`: the best sparsity on a grid, for arrays of N and C.
-
-    ``N_nonzero`` and ``C`` broadcast against each other; ``grid`` holds the candidate sparsities
-    (default 0, 0.001, ..., 0.99). Returns S_opt with the broadcast shape of N and C; the resolution is
-    that of the grid.
-    """
-    p = _params(params)
-    n = _check_positive("The non-zero parameter count 'N_nonzero'", N_nonzero)
-    c = _check_positive("The FLOP budget 'C'", C)
-    _check_positive("The 'tokens_per_d' parameter", tokens_per_d)
-    s = np.linspace(0.0, 0.99, 991) if grid is None else np.asarray(grid, dtype=float).ravel()
-    if s.size == 0 or np.any(~np.isfinite(s)) or np.any((s < 0) | (s >= 1)):
-        raise ParameterError(invalid("The sparsity grid", grid, "a non-empty array of fractions in [0, 1)"))
-    n_b, c_b = np.broadcast_arrays(n, c)
-    shape = n_b.shape
-    nn = n_b.reshape(-1, 1)
-    d = data_at_budget(s[None, :], nn, c_b.reshape(-1, 1), tokens_per_d=tokens_per_d,
-                       start_frac=start_frac, end_frac=end_frac)
-    L = loss(p, {"S": s[None, :], "N_nonzero": nn, "D": d})
-    return np.asarray(s[np.argmin(L, axis=1)].reshape(shape), dtype=float)
 
 
 _EXP_GRID = (0.2, 0.5, 1.0)

@@ -1,4 +1,4 @@
-"""Vocabulary scaling law (Tao et al. 2024, approach 3) and the optimal vocabulary it implies.
+"""Vocabulary scaling law (Tao et al. 2024, approach 3).
 
 .. math:: L_u(N_{nv}, V, H) = -E + \\frac{A_1}{N_{nv}^{\\alpha_1}} + \\frac{A_2}{(V d)^{\\alpha_2}}
           + \\frac{B}{D^\\beta}, \\quad D = H f(V)
@@ -14,7 +14,8 @@
   1000 before calling ``H_to_D``). The published coefficients only describe the data that way: on
   11 rows of the authors' ``exp_data.csv`` the ``tao2024`` preset is within 0.21 of the measured L_u
   with f(V / 1e3) and 0.66-1.43 off with f(V). So D in the fitted law is H f(V / 1e3), not tokens
-  (true tokens are H f(V), about a third of it); see :func:`optimal_vocab` for what that changes.
+  (true tokens are H f(V), about a third of it); see :func:`scalinglab.plan.vocab.optimal_vocab` for
+  what that changes.
 * L_u is the **unigram-normalised** loss (nats per token minus the unigram entropy term), comparable
   across vocabularies and negative in practice. Log residuals are impossible, so the objective is
   Huber delta = 1e-3 on **linear** residuals (summed), the authors' own choice. The target column is
@@ -32,10 +33,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import optimize
 
 from ..errors import ParameterError, invalid
-from ._base import Inputs, Law, Objective, Param, Params, Preset, register, resolve_params
+from ._base import Inputs, Law, Objective, Param, Params, Preset, register
 
 #: parameter names of the law, in order
 PARAM_NAMES = ("A1", "A2", "B", "E", "alpha1", "alpha2", "beta")
@@ -45,7 +45,7 @@ F2, F1, F0 = 0.00639222, -0.15811069, 1.20470122
 V_CAP = 200_000.0
 
 #: normalisation units of the fit: N_nv and N_v = V d in 1e6, V and d in 1e3, H and D in 1e9
-_N_UNIT, _V_UNIT, _H_UNIT = 1e6, 1e3, 1e9
+N_UNIT, V_UNIT, H_UNIT = 1e6, 1e3, 1e9
 
 #: Tao et al. approach 1 (IsoFLOPs): N_nv_opt = exp(K1) C^0.5, C in FLOPs (optimal_Nv_predict.py)
 APPROACH1_LN_K = -2.4846510161625193
@@ -67,9 +67,9 @@ def tokens_per_char(V: Any) -> Any:
     return _f(np.minimum(np.asarray(V, dtype=float), V_CAP))
 
 
-def _fit_data(H: Any, V: Any) -> Any:
+def fit_data(H: Any, V: Any) -> Any:
     """The D of the fitted law: H (in 1e9) times f evaluated at V in thousands, as the official fit does."""
-    return (np.asarray(H, dtype=float) / _H_UNIT) * _f(np.minimum(np.asarray(V, dtype=float), V_CAP) / _V_UNIT)
+    return (np.asarray(H, dtype=float) / H_UNIT) * _f(np.minimum(np.asarray(V, dtype=float), V_CAP) / V_UNIT)
 
 
 def loss(p: Params, x: Inputs) -> Any:
@@ -77,30 +77,14 @@ def loss(p: Params, x: Inputs) -> Any:
 
     Inputs in raw units: ``N_nonembed`` (count), ``V`` (count), ``d_model`` (count), ``H`` (characters).
     """
-    n = np.asarray(x["N_nonembed"], dtype=float) / _N_UNIT
+    n = np.asarray(x["N_nonembed"], dtype=float) / N_UNIT
     v = np.asarray(x["V"], dtype=float)
-    nv = v * np.asarray(x["d_model"], dtype=float) / _N_UNIT
+    nv = v * np.asarray(x["d_model"], dtype=float) / N_UNIT
     return (-p["E"] + p["A1"] * n ** (-p["alpha1"]) + p["A2"] * nv ** (-p["alpha2"])
-            + p["B"] * _fit_data(x["H"], v) ** (-p["beta"]))
+            + p["B"] * fit_data(x["H"], v) ** (-p["beta"]))
 
 
 # -- derived results ------------------------------------------------------------------------------
-def _params(params: Any) -> dict[str, float]:
-    if params is None:
-        return dict(PRESETS["tao2024"].params)
-    return resolve_params("vocab", PARAM_NAMES, params)
-
-
-def _positive(what: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(invalid(what, value, "a positive finite number")) from None
-    if not (np.isfinite(v) and v > 0):
-        raise ParameterError(invalid(what, value, "a positive finite number"))
-    return v
-
-
 def compute_optimal_flops(N_nv: Any) -> Any:
     """The FLOP budget at which N_nv non-vocabulary parameters are compute-optimal (Tao et al. approach 1).
 
@@ -111,58 +95,6 @@ def compute_optimal_flops(N_nv: Any) -> Any:
     if np.any(~np.isfinite(n)) or np.any(n <= 0):
         raise ParameterError(invalid("The non-vocabulary parameter count 'N_nv'", N_nv, "a positive finite number"))
     return (n / np.exp(APPROACH1_LN_K)) ** (1.0 / APPROACH1_EXPONENT)
-
-
-def optimal_vocab(N_nv: float, d: float, C: float | None = None, params: Any = None, *,
-                  data_term: str = "tokens", V_range: tuple[float, float] = (1e2, 1e8)) -> float:
-    """The vocabulary size that minimises L_u at a FLOP budget C = 6 (N_nv + V d) D.
-
-    For each V the budget buys D = C / (6 (N_nv + V d)) tokens, i.e. H = D / f(V) characters. Two
-    readings of the data term, which differ because the published fit's D is H f(V / 1e3) (module
-    docstring):
-
-    * ``data_term="tokens"`` (default): B / D^beta with D the tokens (in 1e9) the budget buys. This is
-      what the authors' predictor minimises (``optimal_Nv_predict.py``, ``approach3_isoloss``; it
-      solves dL_u/dV = 0 with D = F / (6 (N_nv + V d))), so it reproduces their V_opt: about 60K for
-      N_nv = 7e9, d = 4096 and about 214K for N_nv = 68.5e9, d = 8192 at the approach-1 budgets; these
-      agree with their approaches 1 and 2 (62K / 67K and 208K / 227K).
-    * ``data_term="law"``: the law as fitted, L_u(N_nv, V, H) with H = D / f(V), whose data term is
-      H f(V / 1e3). Internally consistent with the preset, but it gives much smaller vocabularies
-      (about 35K and 60K for the two cases above) and disagrees with approaches 1 and 2.
-
-    Args:
-        N_nv: non-vocabulary parameters.
-        d: embedding width.
-        C: training FLOPs; by default :func:`compute_optimal_flops` of N_nv (the authors' default).
-        params: the law's parameters (mapping or Fit); the ``tao2024`` preset by default.
-        data_term: ``"tokens"`` or ``"law"``, see above.
-        V_range: the interval of V searched (bounded minimisation over ln V, ``scipy``).
-
-    Returns:
-        V_opt (a real number; round it to a multiple of 64 or 128 for a real tokenizer).
-    """
-    p = _params(params)
-    n = _positive("The non-vocabulary parameter count 'N_nv'", N_nv)
-    dd = _positive("The embedding width 'd'", d)
-    c = float(compute_optimal_flops(n)) if C is None else _positive("The FLOP budget 'C'", C)
-    if data_term not in ("tokens", "law"):
-        raise ParameterError(invalid("The 'data_term' parameter of optimal_vocab", data_term, "one of 'tokens', 'law'"))
-    lo, hi = (_positive("The 'V_range' bounds", v) for v in V_range)
-    if not lo < hi:
-        raise ParameterError(invalid("The 'V_range' parameter", V_range, "an interval (lo, hi) with lo < hi"))
-
-    def objective(ln_v: float) -> float:
-        v = float(np.exp(ln_v))
-        tokens = c / (6.0 * (n + v * dd))
-        if data_term == "tokens":
-            data = p["B"] * (tokens / _H_UNIT) ** (-p["beta"])
-        else:
-            data = p["B"] * _fit_data(tokens / tokens_per_char(v), v) ** (-p["beta"])
-        return float(p["A2"] * (v * dd / _N_UNIT) ** (-p["alpha2"]) + data)
-
-    res = optimize.minimize_scalar(objective, bounds=(np.log(lo), np.log(hi)), method="bounded",
-                                   options={"xatol": 1e-10})
-    return float(np.exp(res.x))
 
 
 _SCALE_GRID = (0.0, 2.5, 5.0)

@@ -41,11 +41,12 @@ def chinchilla_optimum(params: Mapping[str, Any], C: float) -> tuple[Any, Any]:
 
 
 def _numeric_optimum(law: Law, params: Mapping[str, Any], C: float, fixed: Mapping[str, float]) -> tuple[float, float]:
-    assert law.n_input and law.d_input  # checked by the caller
+    n_in, d_in = law.n_input, law.d_input
+    assert n_in and d_in  # checked by the caller
     lo, hi = 0.0, float(np.log(C / 6.0))
     lnN = np.linspace(lo, hi, _GRID)
     N = np.exp(lnN)
-    x = {law.n_input: N, law.d_input: C / (6.0 * N)}
+    x = {n_in: N, d_in: C / (6.0 * N)}
     for k, v in fixed.items():
         x[k] = np.full_like(N, float(v))
     loss = law.predict(params, x)
@@ -57,7 +58,7 @@ def _numeric_optimum(law: Law, params: Mapping[str, Any], C: float, fixed: Mappi
 
     def f(t: float) -> float:
         n = np.array([np.exp(t)])
-        xx = {law.n_input: n, law.d_input: C / (6.0 * n)}  # type: ignore[index]
+        xx = {n_in: n, d_in: C / (6.0 * n)}
         for k, v in fixed.items():
             xx[k] = np.array([float(v)])
         return float(law.predict(params, xx)[0])
@@ -103,17 +104,18 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     ``unconstrained``."""
     law = fit.law_
     if not (np.isfinite(flops) and flops > 0):
-        raise ParameterError(invalid("The FLOP budget --flops", flops, "a positive number of FLOPs"))
+        raise ParameterError(invalid("The FLOP budget 'flops'", flops, "a positive number of FLOPs"))
     if max_tokens is not None and not (np.isfinite(max_tokens) and max_tokens > 0):
-        raise ParameterError(invalid("The token limit --max-tokens", max_tokens, "a positive number of tokens"))
-    if not (law.n_input and law.d_input):
+        raise ParameterError(invalid("The token limit 'max_tokens'", max_tokens, "a positive number of tokens"))
+    n_in, d_in = law.n_input, law.d_input
+    if not (n_in and d_in):
         raise DataError(f"law {law.name!r} has no N and D inputs: it cannot allocate a FLOP budget.")
     fixed = dict(fixed or {})
-    need = [c for c in law.inputs if c not in (law.n_input, law.d_input) and c not in fixed]
+    need = [c for c in law.inputs if c not in (n_in, d_in) and c not in fixed]
     if law.derive is None and need:
-        raise DataError(f"law {law.name!r} also needs {need} to plan; give them with --at NAME=VALUE.")
+        raise DataError(f"law {law.name!r} also needs {need} to plan; give their values in 'fixed'.")
     def loss_at(p: Mapping[str, Any], n: float, d: float) -> float:
-        x = {law.n_input: np.array([n]), law.d_input: np.array([d])}
+        x = {n_in: np.array([n]), d_in: np.array([d])}
         x.update({k: np.array([float(v)]) for k, v in fixed.items()})
         if law.derive is not None:
             import pandas as pd

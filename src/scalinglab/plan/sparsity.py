@@ -8,7 +8,8 @@ law's unit and ``tokens_per_d`` tokens per unit of D, gradual magnitude pruning 
 FLOPs (``laws.sparse.cost_multiplier``: the dense start and the cubic ramp of pruning cost more than
 training the final sparse model throughout). At a budget C:
 
-* with N given: ``S_opt(N, C) = argmin_S L(S, N, D(S))`` (``laws.sparse.optimal_sparsity``);
+* with N given: ``S_opt(N, C) = argmin_S L(S, N, D(S))`` (:func:`optimal_sparsity`, bounded Brent;
+  :func:`optimal_sparsity_grid` on a sparsity grid, vectorised over N and C);
 * with S given: the compute-optimal N at that sparsity;
 * with neither: the joint optimum over (N, S);
 * the **contour** of S_opt over a grid of (N, C), which shows the paper's result: at fixed N the
@@ -31,10 +32,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import optimize
 
 from ..errors import DataError, ParameterError, invalid
 from ..fit.result import Fit
+from ..laws import positive_array, resolve_params
 from ..laws import sparse as _sparse
 
 #: D units of the sparse law's presets: (unit, tokens per unit or None when tokens do not apply, note)
@@ -42,9 +45,20 @@ PRESET_D_UNITS: dict[str, tuple[str, float | None, str]] = {
     "frantar2023_t5": ("steps", 65_536.0, "128 sequences x 512 tokens per step, inferred (LAWS.md section 4)"),
     "frantar2023_vit": ("images", None, "ViT on JFT: D is images; give the tokens (patches) per image"),
 }
-#: candidate sparsities of the grid searches (bootstrap replicates, contour)
+#: candidate sparsities of the grid searches (bootstrap replicates, contour), step 0.001
 S_GRID = np.round(np.linspace(0.0, 0.99, 991), 6)
 _N_GRID = 241    # ln N grid of the joint search, before refinement
+
+Array = NDArray[np.float64]
+
+
+def _params(params: Any) -> dict[str, float]:
+    return resolve_params("sparse", _sparse.PARAM_NAMES, params)
+
+
+def _check_max_sparsity(max_sparsity: float) -> None:
+    if not (0.0 < max_sparsity < 1.0):
+        raise ParameterError(invalid("The 'max_sparsity' parameter", max_sparsity, "a float in (0, 1)"))
 
 
 def d_unit(fit: Fit, tokens_per_d: float | None = None) -> tuple[float, str]:
@@ -62,14 +76,14 @@ def d_unit(fit: Fit, tokens_per_d: float | None = None) -> tuple[float, str]:
             unit, tpd, note = PRESET_D_UNITS[fit.preset]
             if tpd is None:
                 raise ParameterError(f"preset {fit.preset!r} measures D in {unit} ({note}): give the tokens per "
-                                     "unit of D with --tokens-per-d to plan a FLOP budget.")
+                                     "unit of D ('tokens_per_d') to plan a FLOP budget.")
             tokens_per_d = tpd
         else:
             tokens_per_d = 1.0
     elif tokens_per_d != 1.0:
         unit = f"units of {tokens_per_d:g} tokens"
     if isinstance(tokens_per_d, bool) or not (math.isfinite(tokens_per_d) and tokens_per_d > 0):
-        raise ParameterError(invalid("The tokens per unit of D (--tokens-per-d)", tokens_per_d,
+        raise ParameterError(invalid("The tokens per unit of D 'tokens_per_d'", tokens_per_d,
                                      "a positive number of tokens"))
     return float(tokens_per_d), unit
 
@@ -79,22 +93,85 @@ def _loss(p: Mapping[str, float], S: Any, N: Any, D: Any) -> Any:
         return _sparse.loss(p, {"S": S, "N_nonzero": N, "D": D})
 
 
-def _data(S: Any, N: Any, C: float, tpd: float, window: tuple[float, float]) -> Any:
+def _data(S: Any, N: Any, C: Any, tpd: float, window: tuple[float, float]) -> Any:
     return _sparse.data_at_budget(S, N, C, tokens_per_d=tpd, start_frac=window[0], end_frac=window[1])
 
 
-def _s_grid(max_sparsity: float) -> np.ndarray:
+def _s_grid(max_sparsity: float) -> Array:
     return S_GRID[S_GRID <= max_sparsity + 1e-12]
 
 
-def _best_s_on_grid(p: Mapping[str, float], N: Any, C: float, tpd: float, window: tuple[float, float],
-                    grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each N: the grid sparsity of least loss at budget C, and that loss."""
-    n = np.atleast_1d(np.asarray(N, dtype=float))[:, None]
-    L = _loss(p, grid[None, :], n, _data(grid[None, :], n, C, tpd, window))
+def optimal_sparsity(params: Any, N_nonzero: float, C: float, *, tokens_per_d: float = 1.0,
+                     max_sparsity: float = 0.99, start_frac: float = 0.25, end_frac: float = 0.75,
+                     xatol: float = 1e-6) -> float:
+    """The sparsity that minimises the loss at a fixed number of non-zero parameters and a FLOP budget.
+
+    .. math:: S_{opt}(N, C) = \\arg\\min_{S \\in [0, S_{max}]} L(S, N, D(S)), \\quad
+              C = 6 N D(S) c_{mul}(S)
+
+    Args:
+        params: the sparse law's parameters (a mapping, a preset's ``params`` or a fitted ``Fit``).
+        N_nonzero: non-zero non-embedding parameters of the final sparse model.
+        C: training FLOPs.
+        tokens_per_d: tokens in one unit of the law's D (``laws.sparse.data_at_budget``).
+        max_sparsity: the upper end of the search interval.
+        start_frac, end_frac: the pruning window of ``laws.sparse.cost_multiplier``.
+        xatol: absolute tolerance on S of the bounded scalar minimisation (``scipy``).
+
+    Returns:
+        S_opt in [0, max_sparsity]; 0 means dense training is best at this budget.
+    """
+    p = _params(params)
+    n = float(positive_array("The non-zero parameter count 'N_nonzero'", N_nonzero))
+    c = float(positive_array("The FLOP budget 'C'", C))
+    positive_array("The 'tokens_per_d' parameter", tokens_per_d)
+    _check_max_sparsity(max_sparsity)
+    _sparse.cost_multiplier(0.0, start_frac, end_frac)            # validates the pruning window once
+
+    def f(s: float) -> float:
+        d = _sparse.data_at_budget(s, n, c, tokens_per_d=tokens_per_d, start_frac=start_frac,
+                                   end_frac=end_frac)
+        return float(_sparse.loss(p, {"S": s, "N_nonzero": n, "D": d}))
+
+    # Bounded Brent on [0, S_max], then compare with the dense end point, which Brent never evaluates.
+    res = optimize.minimize_scalar(f, bounds=(0.0, max_sparsity), method="bounded",
+                                   options={"xatol": xatol})
+    s_best = float(res.x)
+    return 0.0 if f(0.0) <= f(s_best) else s_best
+
+
+def optimal_sparsity_grid(params: Any, N_nonzero: Any, C: Any, *, tokens_per_d: float = 1.0,
+                          grid: Any = None, start_frac: float = 0.25,
+                          end_frac: float = 0.75) -> tuple[Array, Array]:
+    """Vectorised :func:`optimal_sparsity`: the best sparsity on a grid, for arrays of N and C.
+
+    ``N_nonzero`` (non-zero non-embedding parameters) and ``C`` (FLOPs) broadcast against each other;
+    ``grid`` holds the candidate sparsities (default :data:`S_GRID`: 0, 0.001, ..., 0.99). Returns
+    ``(S_opt, loss)``, each with the broadcast shape of N and C: the grid sparsity of least loss and
+    that loss (nats/token); the resolution is that of the grid.
+    """
+    p = _params(params)
+    n = positive_array("The non-zero parameter count 'N_nonzero'", N_nonzero)
+    c = positive_array("The FLOP budget 'C'", C)
+    positive_array("The 'tokens_per_d' parameter", tokens_per_d)
+    s = S_GRID if grid is None else np.asarray(grid, dtype=float).ravel()
+    if s.size == 0 or np.any(~np.isfinite(s)) or np.any((s < 0) | (s >= 1)):
+        raise ParameterError(invalid("The sparsity grid", grid, "a non-empty array of fractions in [0, 1)"))
+    _sparse.cost_multiplier(0.0, start_frac, end_frac)            # validates the pruning window
+    return _grid_search(p, n, c, tokens_per_d, (start_frac, end_frac), s)
+
+
+def _grid_search(p: Mapping[str, float], N: Any, C: Any, tpd: float, window: tuple[float, float],
+                 grid: Array) -> tuple[Array, Array]:
+    """The grid search of :func:`optimal_sparsity_grid` on checked arguments: (S_opt, loss) over N x C."""
+    n_b, c_b = np.broadcast_arrays(np.asarray(N, dtype=float), np.asarray(C, dtype=float))
+    shape = n_b.shape
+    n = n_b.reshape(-1, 1)
+    L = _loss(p, grid[None, :], n, _data(grid[None, :], n, c_b.reshape(-1, 1), tpd, window))
     L = np.where(np.isfinite(L), L, np.inf)
     i = np.argmin(L, axis=1)
-    return grid[i], L[np.arange(len(i)), i]
+    return (np.asarray(grid[i].reshape(shape), dtype=float),
+            np.asarray(L[np.arange(len(i)), i].reshape(shape), dtype=float))
 
 
 def _optimum(p: Mapping[str, float], C: float, tpd: float, window: tuple[float, float], max_sparsity: float,
@@ -104,19 +181,19 @@ def _optimum(p: Mapping[str, float], C: float, tpd: float, window: tuple[float, 
         return n_nonzero, sparsity
     if n_nonzero is not None:
         if refine:
-            s = _sparse.optimal_sparsity(p, n_nonzero, C, tokens_per_d=tpd, max_sparsity=max_sparsity,
-                                         start_frac=window[0], end_frac=window[1])
+            s = optimal_sparsity(p, n_nonzero, C, tokens_per_d=tpd, max_sparsity=max_sparsity,
+                                 start_frac=window[0], end_frac=window[1])
         else:
-            s = float(_best_s_on_grid(p, n_nonzero, C, tpd, window, _s_grid(max_sparsity))[0][0])
+            s = float(_grid_search(p, n_nonzero, C, tpd, window, _s_grid(max_sparsity))[0])
         return n_nonzero, s
     # N free: a ln N grid (D from one unit to N = 1), then a bounded refinement around the best point
     hi = math.log(C / (6.0 * tpd))
     if not hi > 0:
-        raise ParameterError(invalid("The FLOP budget --flops", C,
+        raise ParameterError(invalid("The FLOP budget 'flops'", C,
                                      f"more than 6 x tokens_per_d = {6 * tpd:g} FLOPs (one unit of D for N = 1)"))
     lnN = np.linspace(0.0, hi, _N_GRID)
     grid = np.array([sparsity]) if sparsity is not None else _s_grid(max_sparsity)
-    s_best, L_best = _best_s_on_grid(p, np.exp(lnN), C, tpd, window, grid)
+    s_best, L_best = _grid_search(p, np.exp(lnN), C, tpd, window, grid)
     i = int(np.argmin(L_best))
     if not np.isfinite(L_best[i]):
         return math.nan, math.nan
@@ -152,17 +229,17 @@ def contour(params: Any, n_nonzero: Sequence[float], flops: Sequence[float], *, 
     with one row per budget (FLOPs) and one column per N (non-zero parameters); ``loss`` (nats/token)
     and ``tokens`` (training tokens) are at S_opt. Resolution: 0.001 in S.
     """
-    p = _sparse._params(params)
-    n = _sparse._check_positive("The non-zero parameter counts of the contour", list(n_nonzero))
-    c = _sparse._check_positive("The budgets (FLOPs) of the contour", list(flops))
+    p = _params(params)
+    n = positive_array("The non-zero parameter counts of the contour", list(n_nonzero))
+    c = positive_array("The budgets (FLOPs) of the contour", list(flops))
     if n.ndim != 1 or c.ndim != 1 or n.size == 0 or c.size == 0:
         raise ParameterError(invalid("The contour grid", (list(n_nonzero), list(flops)),
                                      "two non-empty lists of positive numbers"))
-    _sparse._check_max_sparsity(max_sparsity)
+    _check_max_sparsity(max_sparsity)
     window = (start_frac, end_frac)
     S, L, T = [], [], []
     for C in c:
-        s, loss = _best_s_on_grid(p, n, float(C), tokens_per_d, window, _s_grid(max_sparsity))
+        s, loss = _grid_search(p, n, float(C), tokens_per_d, window, _s_grid(max_sparsity))
         S.append(s.tolist())
         L.append(loss.tolist())
         T.append((_data(s, n, float(C), tokens_per_d, window) * tokens_per_d).tolist())
@@ -202,16 +279,16 @@ def plan_sparse(fit: Fit, flops: float, *, n_nonzero: float | None = None, spars
     if fit.law_.name != "sparse":
         raise DataError(f"the sparsity planner needs a fit of law 'sparse'; this fit is of law {fit.law!r}.")
     if isinstance(flops, bool) or not (isinstance(flops, (int, float)) and math.isfinite(flops) and flops > 0):
-        raise ParameterError(invalid("The FLOP budget --flops", flops, "a positive number of FLOPs"))
+        raise ParameterError(invalid("The FLOP budget 'flops'", flops, "a positive number of FLOPs"))
     if n_nonzero is not None:
-        n_nonzero = float(_sparse._check_positive("The non-zero parameter count --n-nonzero", n_nonzero))
+        n_nonzero = float(positive_array("The non-zero parameter count 'n_nonzero'", n_nonzero))
     if sparsity is not None and not (0.0 <= sparsity < 1.0):
         raise ParameterError(invalid("The sparsity S", sparsity, "a fraction in [0, 1)"))
-    _sparse._check_max_sparsity(max_sparsity)
+    _check_max_sparsity(max_sparsity)
     _sparse.cost_multiplier(0.0, start_frac, end_frac)      # validates the window
     tpd, unit = d_unit(fit, tokens_per_d)
     window = (start_frac, end_frac)
-    p = _sparse._params(fit)
+    p = _params(fit)
     C = float(flops)
 
     N, S = _optimum(p, C, tpd, window, max_sparsity, n_nonzero, sparsity, refine=True)
@@ -262,4 +339,5 @@ def plan_sparse(fit: Fit, flops: float, *, n_nonzero: float | None = None, spars
     return out
 
 
-__all__ = ["PRESET_D_UNITS", "contour", "d_unit", "default_contour_grid", "plan_sparse"]
+__all__ = ["PRESET_D_UNITS", "S_GRID", "contour", "d_unit", "default_contour_grid", "optimal_sparsity",
+           "optimal_sparsity_grid", "plan_sparse"]

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..fit.report import fit_report
 from ..fit.result import Fit
-from ..plan import sparsity_contour
 from . import plots
+from .contour import save_sparsity_contour, sparsity_contour_figure
 from .html import Section, write
 
 
@@ -76,22 +75,15 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
 
 
 def _sparse_plan_section(res: dict[str, Any], fit: Fit | None) -> Section:
-    """The optimal-sparsity plan: its numbers, the contour plot (on a 41 x 41 grid over the table's
-    range when the sparse ``fit`` is given) and the contour table."""
+    """The optimal-sparsity plan: its numbers, the contour plot (:func:`.contour.sparsity_contour_figure`:
+    on a 41 x 41 grid over the table's range when the sparse ``fit`` is given) and the contour table."""
     keys = ["flops", "S", "S_interval", "N_nonzero", "N_interval", "tokens", "tokens_interval", "c_mul", "loss",
             "interval"]
     dense = res["dense"]
     row = {k: _s(res.get(k)) for k in keys}
     row.update({"dense loss (same budget)": dense["loss"], "dense tokens": dense["tokens"]})
     ct = res["contour"]
-    drawn = ct
-    if fit is not None and len(ct["N_nonzero"]) > 1 and len(ct["flops"]) > 1:
-        drawn = sparsity_contour(fit, np.geomspace(min(ct["N_nonzero"]), max(ct["N_nonzero"]), 41).tolist(),
-                                 np.geomspace(min(ct["flops"]), max(ct["flops"]), 41).tolist(),
-                                 tokens_per_d=res["tokens_per_d"], max_sparsity=res["max_sparsity"],
-                                 start_frac=res["pruning_window"][0], end_frac=res["pruning_window"][1])
-    fig = Figure(figsize=(6.5, 5))
-    plots.sparsity_contour(fig.subplots(), drawn, point=(res["N_nonzero"], res["flops"]))
+    fig = sparsity_contour_figure(res, fit)
     table = pd.DataFrame(ct["S_opt"], index=[f"C = {c:.3g}" for c in ct["flops"]],
                          columns=[f"N = {n:.3g}" for n in ct["N_nonzero"]]).reset_index(names="S_opt")
     held = ", ".join(f"{k} = {v:.4g}" for k, v in res.get("held", {}).items()) or "nothing"
@@ -108,4 +100,4 @@ def _s(v: Any) -> Any:
     return v
 
 
-__all__ = ["Section", "ladder_report", "plots", "write"]
+__all__ = ["Section", "ladder_report", "plots", "save_sparsity_contour", "sparsity_contour_figure", "write"]

@@ -59,7 +59,7 @@ def loss_curves(ax: Axes, points: pd.DataFrame, *, x: str = "tokens", y: str = "
     groups = list(points.groupby(by))
     vals = sorted(points[color_by].unique()) if color_by and color_by in points else []
     cmap = matplotlib.colormaps["viridis"]
-    for name, g in groups:
+    for _name, g in groups:
         g = g.sort_values(x)
         color: Any = None
         if vals:
@@ -78,10 +78,13 @@ def backtest_scatter(ax: Axes, per_point: list[dict[str, Any]]) -> Axes:
     act = np.array([p["actual"] for p in per_point])
     pred = np.array([p["predicted"] for p in per_point])
     ivals = [p.get("interval") for p in per_point]
-    if all(iv is not None for iv in ivals):
-        lo = np.array([iv[0] for iv in ivals])
-        hi = np.array([iv[1] for iv in ivals])
-        ax.errorbar(act, pred, yerr=[pred - lo, hi - pred], fmt="o", ms=4, capsize=2)
+    bounds = [iv for iv in ivals if iv is not None]
+    if len(bounds) == len(ivals):
+        lo = np.array([iv[0] for iv in bounds])
+        hi = np.array([iv[1] for iv in bounds])
+        # a point prediction may lie outside its bootstrap interval: matplotlib refuses negative bars
+        ax.errorbar(act, pred, yerr=[np.clip(pred - lo, 0.0, None), np.clip(hi - pred, 0.0, None)], fmt="o", ms=4,
+                    capsize=2)
     else:
         ax.plot(act, pred, "o", ms=4)
     lim = [min(act.min(), pred.min()) * 0.98, max(act.max(), pred.max()) * 1.02]

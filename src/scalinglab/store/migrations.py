@@ -90,6 +90,13 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "DROP TABLE points",
         "ALTER TABLE points_0003 RENAME TO points",
     ]),
+    ("0004_point_metrics", [
+        # every field of a point beyond the fixed columns (the trainer's sparsity, N_nonzero, sparse-FLOP
+        # counts, a branch's decay_steps ...), as one JSON object; NULL for a point that had none (every
+        # point written before this migration). NaN and +-Infinity are written as Python's json module
+        # writes them (the JSON5 tokens NaN, Infinity, -Infinity), so they round-trip.
+        "ALTER TABLE points ADD COLUMN metrics TEXT",
+    ]),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -27,6 +27,14 @@ The run table (:meth:`Store.to_table`) uses these conventions:
   Which rows a fit sees is the ``points`` selection: ``final`` (the last main-line point of every
   done run), ``annealed`` (those, plus every branch point: each is the end of a learning-rate decay)
   or ``all``.
+* Every field of a point beyond the fixed ``points`` columns (:data:`POINT_FIELDS`) is a per-point
+  *metric* (the trainer's ``sparsity``, ``N_nonzero`` and sparse-FLOP counts such as
+  ``flops_sparse_kernel`` and ``c_mul``; a branch point's ``decay_steps``), kept as JSON in
+  ``points.metrics`` (migration ``0004_point_metrics``) and carried by the table as one column per
+  metric name, after :data:`TABLE_COLUMNS`, in the order first seen (empty where a row lacks it). A
+  metric named like a column of :data:`TABLE_COLUMNS` never replaces it: it appears as
+  ``point_<name>`` (:data:`METRIC_PREFIX`), so the point's own ``N_nonzero`` is ``point_N_nonzero``
+  beside the run's ``N_nonzero``. A list or dict metric appears as its JSON text.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
+import numpy as np
 import pandas as pd
 
 from .. import __version__
@@ -58,6 +67,9 @@ _COUNT_FIELDS = ("N_total", "N_nonembed", "N_nonzero", "flops_per_token", "flops
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: the row selections of :meth:`Store.to_table`
 POINT_SELECTIONS = ("final", "annealed", "all")
+#: the prefix of a point metric's column in :meth:`Store.to_table` when its name is a table column
+METRIC_PREFIX = "point_"
+_METRIC_EXPECTED = "a number, bool, string or None, or a list or string-keyed dict of them (JSON)"
 
 #: column order of :meth:`Store.to_table`
 TABLE_COLUMNS = [
@@ -78,6 +90,57 @@ def _budget_of(cfg: dict[str, Any], branch: int) -> float:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _jsonable(field: str, value: Any) -> Any:
+    """A point metric as JSON holds it: numpy scalars become Python numbers, tuples lists; anything
+    else JSON cannot hold exactly is a StoreError naming the field (``field[i]``, ``field.key``)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return _jsonable(field, value.item())
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(f"{field}[{i}]", v) for i, v in enumerate(value)]
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return {k: _jsonable(f"{field}.{k}", v) for k, v in value.items()}
+    raise StoreError(invalid(f"Field {field!r} of a curve point", value, _METRIC_EXPECTED))
+
+
+def _metrics_json(point: Mapping[str, Any]) -> str | None:
+    """The JSON object of a point's fields beyond :data:`POINT_FIELDS`; None when it has none.
+
+    NaN and +-Infinity are written as Python's json writes them (``NaN``, ``Infinity``), so they
+    read back as the same floats."""
+    metrics: dict[str, Any] = {}
+    for key, value in point.items():
+        if not isinstance(key, str):
+            raise StoreError(invalid("A curve point's field name", key, "a string"))
+        if key not in POINT_FIELDS:
+            metrics[key] = _jsonable(key, value)
+    return json.dumps(metrics) if metrics else None
+
+
+def _metric_columns(names: Iterable[str]) -> dict[str, str]:
+    """Metric name -> its column in the run table, in the order of ``names``: ``point_<name>`` for a
+    name in :data:`TABLE_COLUMNS`, else the name itself, unless that is some ``point_<name>``: then it
+    is prefixed again until free (so the point's ``N_nonzero`` is always ``point_N_nonzero``)."""
+    names = list(names)
+    prefixed = {n: METRIC_PREFIX + n for n in names if n in TABLE_COLUMNS}
+    taken = set(TABLE_COLUMNS) | set(names) | set(prefixed.values())
+    out: dict[str, str] = {}
+    for name in names:
+        col = prefixed.get(name, name)
+        if name not in prefixed and name in prefixed.values():
+            while col in taken:
+                col = METRIC_PREFIX + col
+            taken.add(col)
+        out[name] = col
+    return out
+
+
+def _cell(value: Any) -> Any:
+    """A metric's value in a table cell: a list or dict as its JSON text, anything else as it is."""
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
 @dataclass(frozen=True)
@@ -366,7 +429,12 @@ class Store:
 
         ``point`` holds ``step`` and ``tokens`` and, optionally, ``branch`` (0, the main line, when
         absent; k for the end of the k-th cooldown branch), ``flops``, ``flops_full``, ``train_loss``,
-        ``eval_loss``, ``lr``, ``wall_time``; other keys are ignored.
+        ``eval_loss``, ``lr``, ``wall_time`` (the fixed columns, :data:`POINT_FIELDS`). Every other key
+        is a metric of the point, kept as JSON (``points.metrics``) and given back by :meth:`points`:
+        a number (NaN and +-Infinity included), bool, string or None, or a list (a tuple is kept as a
+        list) or string-keyed dict of them; numpy scalars are kept as Python numbers. Anything else
+        is a StoreError naming the field, and nothing is written. A point already there (a resumed run
+        reporting it again) keeps its first values, metrics included.
         """
         for key in ("step", "tokens"):
             if point.get(key) is None:
@@ -375,19 +443,25 @@ class Store:
         if isinstance(branch, bool) or not isinstance(branch, int) or branch < 0:
             raise StoreError(invalid("The 'branch' of a curve point", branch,
                                      "a non-negative integer (0 for the main line)"))
-        values = [branch, *(point.get(k) for k in POINT_FIELDS[1:])]
+        values = [branch, *(point.get(k) for k in POINT_FIELDS[1:]), _metrics_json(point)]
         cur = self._con.execute(
-            f"INSERT OR IGNORE INTO points (run_id, {', '.join(POINT_FIELDS)}) "
-            f"VALUES (?, {', '.join('?' * len(POINT_FIELDS))})", (self._id(run), *values))
+            f"INSERT OR IGNORE INTO points (run_id, {', '.join(POINT_FIELDS)}, metrics) "
+            f"VALUES (?, {', '.join('?' * (len(POINT_FIELDS) + 1))})", (self._id(run), *values))
         return cur.rowcount == 1
 
     def points(self, run: str | int, branch: int | None = 0) -> list[dict[str, Any]]:
         """A run's curve points by step: of its main line (``branch=0``), of one cooldown branch, or
-        of every line (``branch=None``, ordered by branch, then step)."""
+        of every line (``branch=None``, ordered by branch, then step). Each is a dict of the fixed
+        columns (:data:`POINT_FIELDS`) followed by the point's metrics, as :meth:`add_point` got them."""
         rows = self._con.execute(
-            f"SELECT {', '.join(POINT_FIELDS)} FROM points WHERE run_id = ? AND (? IS NULL OR branch = ?) "
-            "ORDER BY branch, step", (self._id(run), branch, branch))
-        return [dict(r) for r in rows]
+            f"SELECT {', '.join(POINT_FIELDS)}, metrics FROM points WHERE run_id = ? "
+            "AND (? IS NULL OR branch = ?) ORDER BY branch, step", (self._id(run), branch, branch))
+        out = []
+        for r in rows:
+            d = dict(r)
+            metrics = d.pop("metrics")
+            out.append({**d, **(json.loads(metrics) if metrics else {})})
+        return out
 
     def n_points(self) -> dict[str, int]:
         """Number of points of each run that has any, by run name."""
@@ -411,6 +485,9 @@ class Store:
 
         ``final=True`` / ``final=False`` (the older form) mean ``"final"`` / ``"all"``. Rows are in the
         order the runs were planned, then by step (a run's rows by D), then branch.
+
+        The columns are :data:`TABLE_COLUMNS`, then one per metric of the selected rows' points (see
+        the module docstring: a metric named like a table column is ``point_<name>``).
         """
         if final is not None and points is not None:
             raise StoreError(f"give either final={final!r} or points={points!r} to to_table, not both.")
@@ -419,7 +496,7 @@ class Store:
             raise StoreError(invalid("The 'points' selection", selection, f"one of {POINT_SELECTIONS}"))
         sql = ("SELECT r.name, r.status, r.config, r.N_total, r.N_nonembed, r.N_nonzero, r.target_tokens, "
                "r.target_flops, p.branch, p.step, p.tokens, p.flops, p.flops_full, p.train_loss, "
-               "p.eval_loss, p.lr, p.wall_time FROM points p JOIN runs r ON r.id = p.run_id")
+               "p.eval_loss, p.lr, p.wall_time, p.metrics FROM points p JOIN runs r ON r.id = p.run_id")
         last_of_done_run = ("(r.status = 'done' AND p.branch = 0 AND p.step = "
                             "(SELECT MAX(q.step) FROM points q WHERE q.run_id = r.id AND q.branch = 0))")
         if selection == "final":
@@ -427,8 +504,9 @@ class Store:
         elif selection == "annealed":
             sql += f" WHERE {last_of_done_run} OR p.branch > 0"
         sql += " ORDER BY r.id, p.step, p.branch"
-        rows = []
+        rows, metrics = [], []
         for r in self._con.execute(sql):
+            metrics.append(json.loads(r["metrics"]) if r["metrics"] else {})
             cfg = json.loads(r["config"])
             rows.append({
                 "run": r["name"], "status": r["status"], "branch": r["branch"], "step": r["step"],
@@ -443,7 +521,10 @@ class Store:
                 "group": cfg["group"], "wall_time": r["wall_time"], "target_tokens": r["target_tokens"],
                 "target_flops": r["target_flops"],
             })
-        df = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+        columns = _metric_columns(dict.fromkeys(k for m in metrics for k in m))
+        for row, m in zip(rows, metrics, strict=True):
+            row.update({columns[k]: _cell(v) for k, v in m.items()})
+        df = pd.DataFrame(rows, columns=[*TABLE_COLUMNS, *columns.values()])
         df["branch"] = df["branch"].astype(int)
         for col in ("N", "N_total", "N_nonembed", "N_nonzero", "C", "flops", "flops_full", "loss",
                     "train_loss", "lr_step", "wall_time", "target_flops"):
@@ -508,12 +589,13 @@ class Store:
                         con.execute(f"UPDATE runs SET {', '.join(c + '=?' for c in keep)} WHERE id=?",
                                     [row[c] for c in keep] + [rid])
                         updated += 1
-                pts = other._con.execute(f"SELECT {', '.join(POINT_FIELDS)} FROM points WHERE run_id = ?",
+                fields = [*POINT_FIELDS, "metrics"]
+                pts = other._con.execute(f"SELECT {', '.join(fields)} FROM points WHERE run_id = ?",
                                          (r.id,)).fetchall()
                 before = con.total_changes
                 con.executemany(
-                    f"INSERT OR IGNORE INTO points (run_id, {', '.join(POINT_FIELDS)}) "
-                    f"VALUES (?, {', '.join('?' * len(POINT_FIELDS))})", [(rid, *tuple(p)) for p in pts])
+                    f"INSERT OR IGNORE INTO points (run_id, {', '.join(fields)}) "
+                    f"VALUES (?, {', '.join('?' * len(fields))})", [(rid, *tuple(p)) for p in pts])
                 added_points += con.total_changes - before
             for f in other.fits():
                 con.execute("INSERT INTO fits (law, created, fit) VALUES (?, ?, ?)",
@@ -551,5 +633,5 @@ def _check_is_store(path: Path) -> None:
                          "meta marker); left unchanged.")
 
 
-__all__ = ["POINT_FIELDS", "POINT_SELECTIONS", "SCHEMA_VERSION", "STATUSES", "TABLE_COLUMNS", "RunRecord",
-           "Store"]
+__all__ = ["METRIC_PREFIX", "POINT_FIELDS", "POINT_SELECTIONS", "SCHEMA_VERSION", "STATUSES", "TABLE_COLUMNS",
+           "RunRecord", "Store"]

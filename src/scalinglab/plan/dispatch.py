@@ -1,0 +1,59 @@
+"""The plan a fit's law calls for: the optimal sparsity for the sparse law, else the compute-optimal N, D.
+
+One entry point for a command or a report that plans from any fit: :func:`plan_fit` checks that the
+settings given apply to the fit's law and calls :func:`scalinglab.plan.sparsity.plan_sparse`
+(Frantar et al. 2023) or :func:`scalinglab.plan.compute.plan`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import ParameterError, invalid
+from ..fit.result import Fit
+from .compute import plan
+from .sparsity import plan_sparse
+
+__all__ = ["plan_fit"]
+
+
+def plan_fit(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, max_tokens: float | None = None,
+             n_nonzero: float | None = None, tokens_per_d: float | None = None, max_sparsity: float = 0.99,
+             contour_n: Sequence[float] | None = None, contour_flops: Sequence[float] | None = None,
+             seed: int = 0) -> dict[str, Any]:
+    """Plan a run of ``flops`` FLOPs from ``fit``: :func:`plan_sparse` for the sparse law, :func:`plan`
+    for every other law. The result's ``law`` says which.
+
+    Args:
+        fit: a fit or a preset (``Fit.from_preset``).
+        flops: the training budget C, FLOPs (``C = 6 N D``; the sparse law charges ``6 N D c_mul(S)``).
+        fixed: values of the law's other inputs (e.g. ``U``, tokens). For the sparse law only ``S``
+            (hold the sparsity) and ``N_nonzero`` (hold the non-zero parameters) apply.
+        max_tokens: the most training tokens the run may use (not for the sparse law).
+        n_nonzero, tokens_per_d, max_sparsity, contour_n, contour_flops: the sparse law's settings
+            (:func:`plan_sparse`); the first four are refused for any other law when given.
+        seed: seed of the interval's residual draws.
+    """
+    if isinstance(flops, bool) or not (isinstance(flops, (int, float)) and math.isfinite(flops) and flops > 0):
+        raise ParameterError(invalid("The FLOP budget 'flops'", flops, "a positive number of FLOPs"))
+    fixed = dict(fixed or {})
+    if fit.law_.name == "sparse":
+        if max_tokens is not None:
+            raise ParameterError("The 'max_tokens' parameter does not apply to the sparse law's plan.")
+        unknown = sorted(set(fixed) - {"S", "N_nonzero"})
+        if unknown:
+            raise ParameterError(invalid("The 'fixed' input of the sparse law", unknown[0],
+                                         "S (sparsity) or N_nonzero; D follows from 'flops'"))
+        if "N_nonzero" in fixed and n_nonzero is not None:
+            raise ParameterError("give the non-zero parameters once: 'n_nonzero' or N_nonzero in 'fixed', not both.")
+        return plan_sparse(fit, flops, n_nonzero=n_nonzero if n_nonzero is not None else fixed.get("N_nonzero"),
+                           sparsity=fixed.get("S"), tokens_per_d=tokens_per_d, max_sparsity=max_sparsity,
+                           seed=seed, contour_n=contour_n, contour_flops=contour_flops)
+    sparse_only = {"n_nonzero": n_nonzero, "tokens_per_d": tokens_per_d, "contour_n": contour_n,
+                   "contour_flops": contour_flops}
+    given = [repr(k) for k, v in sparse_only.items() if v is not None]
+    if given:
+        raise ParameterError(f"{', '.join(given)} only apply to the sparse law; this fit is of law {fit.law!r}.")
+    return plan(fit, flops, fixed=fixed, seed=seed, max_tokens=max_tokens)
