@@ -14,10 +14,11 @@ from click.testing import CliRunner
 
 pytest.importorskip("torch")
 
+from scalinglab import accounting
 from scalinglab import quickstart as qs
 from scalinglab.cli import main
 from scalinglab.errors import ConfigError
-from scalinglab.ladder import design, ladderfile, schedules
+from scalinglab.ladder import ladderfile, schedules
 from scalinglab.store import Store
 
 
@@ -42,7 +43,7 @@ def test_design_fits_the_time_budget_and_follows_the_shape_rule(tiny_settings: N
     n_points, shapes, seen = 0, [], set()
     for r in runs:
         assert r.schedule.name == "wsd" and r.schedule.warmup_steps == qs.WARMUP_STEPS
-        fpt = design.counts(r)["flops_per_token_full"]
+        fpt = accounting.counts(r)["flops_per_token_full"]
         ends = [r.steps] + [b.end_step for b in schedules.branches(r.schedule, r.lr, r.steps)]
         own = [r.budget_flops, *r.branch_budgets]
         assert len(own) == len(ends)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from scalinglab import accounting
 from scalinglab.cli import main
 from scalinglab.ladder import design
 from scalinglab.ladder.ladderfile import read_toml
@@ -67,9 +68,9 @@ def sparse_store(tmp_path: Path) -> Path:
     path = tmp_path / "runs.db"
     rng = np.random.default_rng(0)
     with Store(path) as store:
-        store.add_planned(runs, describe=design.counts)
+        store.add_planned(runs, describe=accounting.counts)
         for r in runs:
-            c = design.counts(r)
+            c = accounting.counts(r)
             tokens = r.steps * r.batch_tokens
             loss = float(sparse_law(r.sparsity.target, c["N_nonzero"], tokens) * np.exp(rng.normal(0, 0.003)))
             store.mark_running(r.name)

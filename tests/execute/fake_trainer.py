@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scalinglab.ladder.design import counts
+from scalinglab.accounting import counts
 from scalinglab.runconfig import RunConfig
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scalinglab import accounting
 from scalinglab.errors import ConfigError
 from scalinglab.ladder import design, ladderfile
 from scalinglab.runconfig import RunConfig, ScheduleConfig
@@ -22,7 +23,7 @@ def test_isoflop_meets_each_budget_within_half_a_batch() -> None:
     runs = design.isoflop(budgets, 5, batch_tokens=2048)
     assert {r.budget_flops for r in runs} == set(budgets)
     for r in runs:
-        fpt = design.counts(r)["flops_per_token_full"]
+        fpt = accounting.counts(r)["flops_per_token_full"]
         assert r.tokens % r.batch_tokens == 0 and r.steps >= design.ShapeRule().min_steps
         assert abs(fpt * r.tokens - r.budget_flops) <= fpt * r.batch_tokens / 2
         assert r.group == "isoflop" and r.d_model == 16 * r.n_head
@@ -31,7 +32,7 @@ def test_isoflop_meets_each_budget_within_half_a_batch() -> None:
 def test_isoflop_sizes_span_the_compute_optimal_size() -> None:
     budget, r = 1e13, 20.0
     runs = design.isoflop([budget], 5, r, batch_tokens=2048)
-    n = np.array([design.counts(x)["N_nonembed"] for x in runs], dtype=float)
+    n = np.array([accounting.counts(x)["N_nonembed"] for x in runs], dtype=float)
     assert len(runs) == 5 and np.all(np.diff(n) > 0)   # distinct, increasing sizes
     center = design.compute_optimal_params(budget, r)
     assert center == pytest.approx(math.sqrt(budget / 120))
@@ -68,7 +69,7 @@ def test_grid_lr_batch() -> None:
     assert len(runs) == 4 and len({(r.n_layer, r.d_model) for r in runs}) == 1
     assert {(r.lr, r.batch_tokens) for r in runs} == {(1e-3, 256), (1e-3, 1024), (3e-3, 256), (3e-3, 1024)}
     for r in runs:
-        fpt = design.counts(r)["flops_per_token_full"]
+        fpt = accounting.counts(r)["flops_per_token_full"]
         assert abs(fpt * r.tokens - 1e11) <= fpt * r.batch_tokens / 2
     grid = design.grid_lr_batch([1e-3], [512], params=[2e4], tokens=[1e5, 2e5], **TINY)
     assert len(grid) == 2 and all(r.budget_flops == 0 for r in grid)

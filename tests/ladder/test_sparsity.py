@@ -18,22 +18,18 @@ from torch.ao.pruning import WeightNormSparsifier
 from torch.ao.pruning.scheduler.cubic_scheduler import CubicSL
 
 from scalinglab import units
-from scalinglab.errors import ConfigError, ParameterError
-from scalinglab.ladder.model import GPT, GPTConfig
-from scalinglab.ladder.sparsity import (
-    Sparsifier,
+from scalinglab.accounting import (
     cubic_sparsity,
-    magnitude_masks,
     model_shape,
-    nm_mask,
     phases,
-    prunable_linears,
-    random_masks,
     run_training_flops,
     sift_width,
     sparsity_schedule,
     training_flops,
 )
+from scalinglab.errors import ConfigError, ParameterError
+from scalinglab.ladder.model import GPT, GPTConfig
+from scalinglab.ladder.sparsity import Sparsifier, magnitude_masks, nm_mask, prunable_linears, random_masks
 from scalinglab.laws.sparse import cost_multiplier
 from scalinglab.runconfig import RunConfig, SparsityConfig
 

@@ -10,9 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from scalinglab.accounting import sparsity_schedule
 from scalinglab.errors import ConfigError
 from scalinglab.ladder import build
-from scalinglab.ladder.sparsity import sparsity_schedule
 from scalinglab.ladder.train import describe, eval_steps, train
 from scalinglab.runconfig import RunConfig, SparsityConfig
 

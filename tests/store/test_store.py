@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from scalinglab import table as _table
+from scalinglab.accounting import counts
 from scalinglab.errors import StoreError
-from scalinglab.ladder.design import counts
 from scalinglab.runconfig import RunConfig
 from scalinglab.store import MIGRATIONS, POINT_FIELDS, SCHEMA_VERSION, TABLE_COLUMNS, Store
 

@@ -509,5 +509,5 @@ def check_branches(runs: Sequence[RunConfig]) -> None:
 
 
 __all__ = ["SUBCONFIGS", "Design", "DesignRequest", "ShapeRule", "check_branches", "compute_optimal_params",
-           "counts", "grid_lr_batch", "grid_nd", "grid_sparse", "isoflop", "make_design", "run_name",
+           "grid_lr_batch", "grid_nd", "grid_sparse", "isoflop", "make_design", "run_name",
            "sparse_shape", "width_scaled_lr"]

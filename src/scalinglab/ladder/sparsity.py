@@ -32,8 +32,7 @@ Masks are float tensors (an in-place ``mul_`` by a bool tensor is ~50x slower on
 No sparse kernels are used (none exist on CPU): FLOPs are counted analytically (:func:`training_flops`).
 
 The schedule, phases, shapes, counts and FLOP accounting are pure NumPy and live in
-``ladder._sparse_units`` (so the designer and the store use them without torch); they are
-re-exported here.
+:mod:`scalinglab.accounting` (so the designer, the executors and the store use them without torch).
 """
 
 from __future__ import annotations
@@ -47,18 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..accounting import (
-    check_steps,
-    cubic_sparsity,
-    finetune_start,
-    model_shape,
-    phases,
-    run_counts,
-    run_training_flops,
-    sift_width,
-    sparsity_schedule,
-    training_flops,
-)
+from ..accounting import check_steps, finetune_start, phases, run_counts, sparsity_schedule
 from ..accounting import sparse_flops as _run_sparse_flops
 from ..errors import ConfigError, ParameterError, invalid
 from ..runconfig import RunConfig, SparsityConfig
@@ -428,6 +416,5 @@ def _finetune_train(config: RunConfig, data: TokenData) -> np.ndarray | None:
     return ft.train
 
 
-__all__ = ["Sparsifier", "SparsityFeature", "check_finetune_corpus", "cubic_sparsity", "finetune_start", "magnitude_masks", "model_shape", "nm_mask", "phases",
-           "prunable_linears", "random_masks", "run_counts", "run_training_flops", "sift_width",
-           "sparsity_schedule", "training_flops"]
+__all__ = ["Sparsifier", "SparsityFeature", "check_finetune_corpus", "magnitude_masks", "nm_mask",
+           "prunable_linears", "random_masks"]
