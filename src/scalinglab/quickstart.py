@@ -50,62 +50,42 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-#: budget ratios of the ladder (the last is held out for the back-test): 1.5 decades of compute. The small
-#: budgets cost little (a budget's time is proportional to it: 1/16 and 1/32 of the largest add 3% to a
-#: 1:2:4:8 ladder) and pin down the curvature (E) that a narrow ladder leaves loose: on 1:2:4:8 (0.9
-#: decades), every 10x extrapolation of seven was pessimistic (+1.5% to +4.3%; fitted E 1.0-1.2 nats,
-#: right under the 10x losses); the same seed-0 ladder at 1:2:4:8:16:32 fitted E = 0.99 and predicted
-#: its 10x run to 0.55% (benchmarks/ladder_extrapolation.py; README)
+#: budget ratios (the last held out for the back-test): 1.5 decades pin down E, which 1:2:4:8 left loose
+#: (README, "The quickstart's constants"; benchmarks/ladder_extrapolation.py)
 RATIOS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 #: the fewest budgets a short time budget may drop the smallest ratios down to (design_ladder)
 MIN_BUDGETS = 4
 SIZES = 5
-#: IsoFLOP centre, in tokens per non-embedding parameter, and the size span around it: tiny byte-level
-#: models spend most of their FLOPs outside N_nonembed (head, attention), and their measured optimum
-#: sits far above Chinchilla's 20 tokens per parameter
+#: IsoFLOP centre (tokens per non-embedding parameter) and size span: tiny byte-level models spend most
+#: FLOPs outside N_nonembed, so their optimum sits far above Chinchilla's 20
 TOKENS_PER_PARAM = 120.0
 SPAN = 3.0
-#: the shape rule (units.shape_for_params) and learning-rate rule (design.width_scaled_lr): aspect 32,
-#: heads of 16, at least 2 layers (a 1-layer model cannot form induction heads, Olsson et al. 2022: with
-#: 1-layer models in the ladder (lr 1e-2, cosine) the back-test error was 5.6%, the 2 x 48 model 8.9%
-#: below the fit that the 1 x 32 and 1 x 48 runs had shaped), one learning rate for every size. An
-#: earlier ladder of 2+ layers in width steps of 4 with lr ~ 1/d_model (7 sizes, 250 tokens/param) did
-#: worse: back-test 4.5%, 10x extrapolation 12.5%.
+#: shape and learning-rate rule: at least 2 layers (1-layer models sit off the curve), one lr for every
+#: size; both back-tested better than the alternatives (README, "The quickstart's constants")
 SHAPE = design.ShapeRule(aspect=32.0, head_dim=16, min_layers=2, width_step=16, lr_width_exponent=0.0,
                          lr_ref_width=64)
-#: warmup of every run, in steps: a warmup of 5% of each run left the IsoFLOP profiles' short runs (the
-#: large models, a few hundred steps) far above their best: measured at 1.3e12 FLOPs, 2 x 64 (348 steps):
-#: 2.200 with 17 warmup steps, 2.062 with 100; 2 x 80 (478 steps): 2.177 and 1.922 (Porian et al. 2024
-#: also scale the warmup). A fixed warmup also makes every WSD run a prefix of the longer runs of
-#: its shape, so the ladder merges them (ladder.merge).
+#: fixed warmup in steps: 5% of each run left the short runs far above their best, and a fixed one makes
+#: WSD runs prefixes of longer ones, so ladder.merge merges them (README, "The quickstart's constants")
 WARMUP_STEPS = 100
-#: peak learning rate: with that warmup, 1e-2 was the best of 2.5e-3, 5e-3 and 1e-2 at widths 64 and 80
-#: (and of 3e-3 to 2.4e-2 at widths 32 and 64 on longer runs); 3e-3 was 5-11% worse at widths 32-64
+#: peak learning rate: the best of a sweep at widths 32-80 with that warmup (README, "The quickstart's constants")
 LR = 1e-2
 #: run settings shared by every quickstart run (byte-level vocabulary, short context, WSD schedule:
 #: warmup, stable, a linear decay over the last 20% to 10% of the peak)
 SETTINGS: dict[str, Any] = {"vocab": 256, "context": 128, "batch_tokens": 2048, "lr": LR,
                             "evals": 8, "eval_tokens": 16_384,
                             "schedule": {"name": "wsd", "warmup_steps": WARMUP_STEPS}}
-#: the law fitted and planned with: Chinchilla's five parameters. ALT_LAW (one exponent, beta = alpha,
-#: as Muennighoff et al. 2023 fit it) is back-tested beside it in the summary. A 10-minute ladder has
-#: 17 points with ~0.8% seed noise each; on four such ladders the tied law's bootstrap interval of the
-#: planned loss was narrower (+-6..9% against +-7..14%), but on the quickstart ladder with seeds 0, 1 and
-#: 2, at the 10x runs the tied law planned, the free law's mean |error| was 1.9% and the tied law's 2.9%
-#: (benchmarks/ladder_extrapolation.py --law)
+#: the law fitted and planned; ALT_LAW (beta = alpha) is only back-tested beside it: it missed its 10x runs
+#: by more (README, "The quickstart's constants"; benchmarks/ladder_extrapolation.py --law)
 LAW = "chinchilla"
 ALT_LAW = "chinchilla_tied"
-#: throughput model of one single-thread worker on this project's 2-core reference machine:
-#: seconds per token = OVERHEAD + flops/RATE. A least-squares fit to the wall times of the six runs of a
-#: 10-minute quickstart ladder gave 4.9e-6 s and 6.6e10 FLOP/s; these are 10-20% slower, for slack
+#: one single-thread worker: seconds per token = OVERHEAD + flops/RATE, 10-20% slower than measured on the
+#: 2-core reference machine, for slack (README, "The quickstart's constants")
 RATE_FLOPS = 6.0e10
 OVERHEAD_S_PER_TOKEN = 6.0e-6
 STARTUP_S = 1.0            # per run: model build, evaluation windows, checkpoints
 WORKER_START_S = 5.0       # per worker: process start, torch import, corpus load
-#: the plan's data limit, in epochs of the corpus: Muennighoff et al. 2023 (Sec. 5) find up to ~4 epochs
-#: of repeated data nearly as good as unique data, which the Chinchilla law assumes. Measured here: the
-#: 10x runs at 2.8-3.7 epochs landed between 4.3% below and 3.0% above their predictions, those at 4.6
-#: and 5.5 epochs 8% above: repetition the law cannot see (benchmarks/ladder_extrapolation.py)
+#: the plan's data limit in epochs: past ~4 the 10x runs landed 8% above their predictions, repetition the
+#: law cannot see (Muennighoff et al. 2023, Sec. 5; README, "The quickstart's constants")
 MAX_EPOCHS = 4.0
 SHARE_TRAINING = 0.8       # of the time budget; the rest is fitting, reporting and slack
 

@@ -109,6 +109,11 @@ def test_backtest_on_the_largest_budgets(epoch_chinchilla: pd.DataFrame) -> None
     assert res["train_points"] + res["test_points"] == 240
     assert res["test_points"] == int((epoch_chinchilla["C"] >= 1e21).sum())
     ares = [p["are"] for p in res["per_point"]]
+    # the held-out points are the rows at C >= 1e21, each with ARE = |predicted / actual - 1|
+    assert sorted(p["actual"] for p in res["per_point"]) == sorted(
+        epoch_chinchilla.loc[epoch_chinchilla["C"] >= 1e21, "loss"])
+    for p in res["per_point"]:
+        assert p["are"] == pytest.approx(abs(p["predicted"] / p["actual"] - 1), rel=1e-12)
     assert res["are_mean"] == pytest.approx(np.mean(ares))
     assert res["are_max"] == pytest.approx(max(ares))
     assert res["are_mean"] < 0.03

@@ -57,7 +57,8 @@ def test_doubling_n_multiplies_the_loss_by_0_95():
     law = laws.get("kaplan_n")
     p = law.preset("kaplan2020").params
     L = law.predict(p, {"N": np.array([1e8, 2e8])})
-    assert L[1] / L[0] == pytest.approx(2 ** -0.076, rel=1e-12)     # 0.9487, "0.95" in the paper
+    assert L[1] / L[0] == pytest.approx(0.9486843151404539, rel=1e-12)   # 2^-0.076 (bc -l)
+    assert round(L[1] / L[0], 2) == 0.95                                   # Kaplan et al. 2020, Sec. 1.2
     assert law.predict(p, {"N": 8.8e13}) == pytest.approx(1.0, rel=1e-12)
     d = laws.get("kaplan_d")
     assert d.predict(d.preset("kaplan2020").params, {"D": 5.4e13 / 2 ** (1 / 0.095)}) == pytest.approx(2.0)
@@ -68,10 +69,12 @@ def test_joint_law_limits_and_value():
     p = law.preset("kaplan2020").params
     assert law.predict(p, {"N": 1e9, "D": 1e40}) == pytest.approx((6.4e13 / 1e9) ** 0.076, rel=1e-9)
     assert law.predict(p, {"N": 1e40, "D": 1e10}) == pytest.approx((1.8e13 / 1e10) ** 0.103, rel=1e-9)
-    # hand computation at N = 1e9, D = 2e10
-    expected = ((6.4e13 / 1e9) ** (0.076 / 0.103) + 1.8e13 / 2e10) ** 0.103
-    assert law.predict(p, {"N": 1e9, "D": 2e10}) == pytest.approx(expected, rel=1e-12)
-    assert np.exp(law.log_predict(p, {"N": 1e9, "D": 2e10})) == pytest.approx(expected, rel=1e-12)
+    # where each term of [(N_c/N)^(a_N/a_D) + D_c/D] is exactly 2, the loss is 4^0.103 = 1.153485605060022
+    # (bc -l); a general point, N = 1e9, D = 2e10, evaluated with bc -l from Eq. 1.5: 2.373882448217487
+    half = {"N": 6.4e13 / 2 ** (0.103 / 0.076), "D": 1.8e13 / 2}
+    assert law.predict(p, half) == pytest.approx(1.153485605060022, rel=1e-12)
+    assert law.predict(p, {"N": 1e9, "D": 2e10}) == pytest.approx(2.373882448217487, rel=1e-12)
+    assert np.exp(law.log_predict(p, {"N": 1e9, "D": 2e10})) == pytest.approx(2.373882448217487, rel=1e-12)
 
 
 def test_overfitting_rule_d_5e3_n_0_74():
@@ -85,23 +88,26 @@ def test_overfitting_rule_d_5e3_n_0_74():
 
 def test_b_crit_doubles_per_13_percent_lower_loss():
     assert K.b_crit(1.0) == pytest.approx(2e8)
-    assert K.b_crit(3.0) == pytest.approx(2e8 / 3.0 ** (1 / 0.21), rel=1e-12)
+    assert K.b_crit(2 ** 0.21) == pytest.approx(1e8, rel=1e-12)         # L^(1/alpha_B) = 2 exactly
+    assert K.b_crit(3.0) == pytest.approx(1069114.010235652, rel=1e-12)  # 2e8 / 3^(1/0.21), bc -l
     ratio = K.b_crit(0.87 * 3.0) / K.b_crit(3.0)
-    assert ratio == pytest.approx(0.87 ** (-1 / 0.21), rel=1e-12)
+    assert ratio == pytest.approx(1.940901782840885, rel=1e-12)          # 0.87^(-1/0.21), bc -l
     assert 1.9 < ratio < 2.0          # "approximately doubles for every 13% decrease in loss"
 
 
 def test_step_and_token_conversions_satisfy_mccandlish():
-    S_min, Bc = 1e4, 3e5
-    B = np.array([1e4, 1e5, 3e5, 1e6, 1e7])
-    S = S_min * (1 + Bc / B)
-    E = B * S
-    E_min = Bc * S_min
-    np.testing.assert_allclose(K.s_min(S, B, Bc), S_min, rtol=1e-12)
-    np.testing.assert_allclose(K.e_min(E, B, Bc), E_min, rtol=1e-12)
-    np.testing.assert_allclose((S / S_min - 1) * (E / E_min - 1), 1.0, rtol=1e-12)
-    # training at B_crit costs twice the minimum steps and twice the minimum tokens
-    assert S[2] == pytest.approx(2 * S_min) and E[2] == pytest.approx(2 * E_min)
+    # Runs worked by hand for S_min = 1e4 steps, B_crit = 3e5 tokens (so E_min = 3e9 tokens): at B = 1e5
+    # a run takes 1e4 (1 + 3) = 4e4 steps and 4e9 tokens; at B = B_crit twice the minimum of each; at
+    # B = 1e6, 1.3e4 steps and 1.3e10 tokens. Every one must give back S_min = 1e4 and E_min = 3e9.
+    Bc = 3e5
+    B = np.array([1e5, 3e5, 1e6])
+    S = np.array([4e4, 2e4, 1.3e4])
+    E = np.array([4e9, 6e9, 1.3e10])
+    s_min, e_min = K.s_min(S, B, Bc), K.e_min(E, B, Bc)
+    np.testing.assert_allclose(s_min, 1e4, rtol=1e-12)
+    np.testing.assert_allclose(e_min, 3e9, rtol=1e-12)
+    # McCandlish et al. 2018 (Eq. 2.11): (S/S_min - 1)(E/E_min - 1) = 1, on the library's S_min and E_min
+    np.testing.assert_allclose((S / s_min - 1) * (E / e_min - 1), 1.0, rtol=1e-12)
 
 
 def test_b_crit_rejects_bad_values():

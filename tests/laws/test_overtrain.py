@@ -93,7 +93,8 @@ def test_error_law_preset_and_fit():
     p = err.preset("gadre2024_rpj").params
     assert err.predict(p, {"loss": 1e3}) == pytest.approx(0.7608)        # eps: error as loss grows
     L = np.linspace(2.3, 4.5, 12)
-    assert err.predict(p, {"loss": 3.0}) == pytest.approx(0.7608 - 1.3229 * np.exp(-0.8907 * 3.0), rel=1e-12)
+    # Err(L) = eps - k exp(-gamma L) with the RedPajama top-1 fit (LAWS.md section 9): at L = 3, bc -l
+    assert err.predict(p, {"loss": 3.0}) == pytest.approx(0.6693784181858471, rel=1e-12)
     df = pd.DataFrame({"loss": L, "err": err.predict(p, {"loss": L})})
     fit = LawFit("overtrain_error").fit(df).result_
     for k, v in p.items():

@@ -9,19 +9,29 @@ from scalinglab.errors import ParameterError
 from scalinglab.plan.steps import loss_floor, loss_trajectory, steps_to_loss
 
 
-def test_steps_to_loss_closed_form():
-    L, N, B = 3.0, 1e8, 5e5
-    floor = (6.5e13 / N) ** 0.077
-    assert loss_floor(N) == pytest.approx(floor, rel=1e-12)
-    r = steps_to_loss(L, N, batch=B)
-    S_min = 2.1e3 / (L - floor) ** (1 / 0.76)
-    Bc = 2e8 / L ** (1 / 0.21)
-    assert r.S_min == pytest.approx(S_min, rel=1e-12)
-    assert r.B_crit == pytest.approx(Bc, rel=1e-12)
-    assert r.E_min == pytest.approx(Bc * S_min, rel=1e-12)
-    assert r.S == pytest.approx(S_min * (1 + Bc / B), rel=1e-12)
-    assert r.E == pytest.approx(B * r.S, rel=1e-12)
-    assert steps_to_loss(L, N).S is None
+def test_steps_to_loss_at_points_worked_by_hand():
+    # Kaplan et al. 2020 Table 3 (N_c = 6.5e13, alpha_N = 0.077, S_c = 2.1e3, alpha_S = 0.76) and
+    # B_crit(L) = 2e8 / L^(1/0.21). At N = N_c the floor is exactly 1, so at L = 2 the reducible loss is 1
+    # and S_min = S_c = 2100 steps; at N = N_c / 2^(1/0.077) the floor is 2.
+    assert loss_floor(6.5e13) == pytest.approx(1.0, rel=1e-12)
+    assert loss_floor(6.5e13 / 2 ** (1 / 0.077)) == pytest.approx(2.0, rel=1e-12)
+    r = steps_to_loss(2.0, 6.5e13)
+    assert r.S_min == pytest.approx(2100.0, rel=1e-12)
+    assert r.B_crit == pytest.approx(7371465.305608527, rel=1e-12)          # 2e8 / 2^(1/0.21), bc -l
+    assert r.E_min == pytest.approx(2100.0 * 7371465.305608527, rel=1e-12)  # E_min = B_crit S_min
+    assert r.S is None and r.E is None
+    # training at B = B_crit costs twice the minimum steps and tokens; at B_crit / 3, 4x the steps
+    at_crit = steps_to_loss(2.0, 6.5e13, batch=7371465.305608527)
+    assert (at_crit.S, at_crit.E) == (pytest.approx(4200.0, rel=1e-12), pytest.approx(2 * r.E_min, rel=1e-12))
+    assert steps_to_loss(2.0, 6.5e13, batch=7371465.305608527 / 3).S == pytest.approx(8400.0, rel=1e-12)
+    # a general point, L = 3, N = 1e8, B = 5e5, evaluated with bc -l from the formulas of LAWS.md section 2
+    r = steps_to_loss(3.0, 1e8, batch=5e5)
+    assert loss_floor(1e8) == pytest.approx(2.802814324894842, rel=1e-12)
+    assert r.S_min == pytest.approx(17783.40304414794, rel=1e-11)
+    assert r.B_crit == pytest.approx(1069114.010235652, rel=1e-12)
+    assert r.E_min == pytest.approx(19012485344.16591, rel=1e-11)
+    assert r.S == pytest.approx(55808.37373247976, rel=1e-11)
+    assert r.E == pytest.approx(27904186866.23988, rel=1e-11)
 
 
 def test_loss_trajectory_inverts_steps_to_loss():
