@@ -89,6 +89,15 @@ def run(cfg: RunConfig, *features: Feature, **kw: Any) -> tuple[list[dict[str, A
     return points, summary
 
 
+def crash_after(n: int, kept: list[dict[str, Any]]) -> Any:
+    """An on_point that keeps the first ``n`` points, then interrupts the run (as a SIGKILL would)."""
+    def on_point(point: dict[str, Any]) -> None:
+        if len(kept) == n:
+            raise KeyboardInterrupt
+        kept.append(point)
+    return on_point
+
+
 def test_a_feature_adds_fields_and_leaves_the_curve_alone() -> None:
     plain, _ = run(TINY)
     points, summary = run(TINY, StepCounter())
@@ -123,14 +132,8 @@ def test_feature_state_resumes_from_a_checkpoint(tmp_path: Path) -> None:
     full, _ = run(TINY, StepCounter())
     ckpt = tmp_path / "run.pt"
     first: list[dict[str, Any]] = []
-
-    def crash_after_two(point: dict[str, Any]) -> None:
-        if len(first) == 2:
-            raise KeyboardInterrupt
-        first.append(point)
-
     with pytest.raises(KeyboardInterrupt):
-        train(TINY, on_point=crash_after_two, checkpoint_path=ckpt, threads=1, features=[StepCounter()])
+        train(TINY, on_point=crash_after(2, first), checkpoint_path=ckpt, threads=1, features=[StepCounter()])
     assert torch.load(ckpt, weights_only=True)["features"]["step_counter"] == {"n": 5}
     rest, summary = run(TINY, StepCounter(), checkpoint_path=ckpt)
     drop = ("wall_time",)
@@ -161,15 +164,8 @@ def test_chain_refuses_clashing_names_and_fields() -> None:
 
 def test_resuming_with_other_features_is_refused(tmp_path: Path) -> None:
     ckpt = tmp_path / "run.pt"
-    first: list[dict[str, Any]] = []
-
-    def crash(point: dict[str, Any]) -> None:
-        if first:
-            raise KeyboardInterrupt
-        first.append(point)
-
     with pytest.raises(KeyboardInterrupt):
-        train(TINY, on_point=crash, checkpoint_path=ckpt, threads=1, features=[StepCounter()])
+        train(TINY, on_point=crash_after(1, []), checkpoint_path=ckpt, threads=1, features=[StepCounter()])
     with pytest.raises(ConfigError, match="trainer features"):
         run(TINY, checkpoint_path=ckpt)
 
@@ -181,14 +177,8 @@ def test_a_version_1_checkpoint_resumes(tmp_path: Path) -> None:
     full, full_summary = run(cfg)
     ckpt = tmp_path / "run.pt"
     first: list[dict[str, Any]] = []
-
-    def crash(point: dict[str, Any]) -> None:
-        if len(first) == 2:
-            raise KeyboardInterrupt
-        first.append(point)
-
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, on_point=crash, checkpoint_path=ckpt, threads=1)
+        train(cfg, on_point=crash_after(2, first), checkpoint_path=ckpt, threads=1)
     state = torch.load(ckpt, weights_only=True)
     sparsity = state.pop("features")["sparsity"]
     torch.save({**state, "version": 1, "sparsifier": sparsity["sparsifier"],
