@@ -87,7 +87,7 @@ def main() -> None:
 
     cmd = [sys.executable, "-m", "scalinglab.cli", "fit", str(args.data), "--law", "chinchilla",
            "--map", "N=Model Size", "--map", "D=`Training FLOP` / (6 * `Model Size`)",
-           "--where", "loss.rank(ascending=False) > 5", "--bootstrap", "1000", "--json"]
+           "--where", "rank(-loss) > 5", "--bootstrap", "1000", "--json"]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     t_cmd = time.perf_counter() - t0

@@ -48,7 +48,7 @@ def test_validation_messages() -> None:
         table.read_table("/nonexistent/file.csv")
     with pytest.raises(DataError, match="extension"):
         table.read_table(__file__)
-    with pytest.raises(DataError, match="could not be evaluated"):
+    with pytest.raises(DataError, match="no column 'nosuch' in the data"):
         table.apply_where(ROWS, "nosuch > 1")
     with pytest.raises(DataError, match="COL=SOURCE"):
         table.parse_assignments(["N"])
@@ -99,3 +99,57 @@ def test_fit_near_optimal_on_porians_isoflop_points(shared_data: Path, tmp_path:
     assert d["params"] == pytest.approx(direct.params, rel=1e-6)    # the fit of exactly those rows (row order aside)
     r = CliRunner().invoke(main, [*args, "--near-optimal", "0"])
     assert r.exit_code == 2 and "--near-optimal" in r.stderr
+
+
+@pytest.mark.parametrize("suffix, text, line, hint", [
+    (".csv", "N,D,loss\n1e9,1e10,2.5,7\n2e9,2e10,2.4\n", 2, ""),                   # the shifted read
+    (".csv", "N,D,loss\n1e9,1e10,2.5\n2e9,2e10,2.4,\n", 3, " (a trailing delimiter?)"),
+    (".csv", "N,D,loss\n1e9,1e10,2.5\n2e9,2e10\n", 3, ""),
+    (".csv", "N,D,loss,\n1e9,1e10,2.5\n", 2, " (the header ends in a delimiter?)"),
+    (".tsv", "N\tD\tloss\n1e9\t1e10\t2.5\n\n2e9\t2e10\t2.4\t9\n", 4, ""),
+    (".csv", 'N,D,loss\n1e9,"1e10\n",2.5\n2e9,2e10,2.4,1\n', 4, ""),               # a quoted field spans lines
+])
+def test_ragged_rows_are_refused_naming_the_line(tmp_path: Path, suffix: str, text: str, line: int, hint: str) -> None:
+    p = tmp_path / f"nd{suffix}"
+    p.write_text(text)
+    with pytest.raises(DataError) as info:
+        table.read_table(p)
+    msg = str(info.value)
+    assert f"the row on line {line} has" in msg and msg.endswith(f"{hint}; every row must have the header's field count.")
+    assert "\n" not in msg
+
+
+def test_consistent_rows_read_unshifted(tmp_path: Path) -> None:
+    p = tmp_path / "nd.csv"
+    p.write_text("\nN,D,loss\n1e9,1e10,2.5\n\n2e9,2e10,2.4\n")
+    df = table.read_table(p)
+    assert list(df.columns) == ["N", "D", "loss"] and list(df["N"]) == [1e9, 2e9] and list(df["loss"]) == [2.5, 2.4]
+    q = tmp_path / "trailing.csv"                      # every line ends in a comma: consistent, nothing shifts
+    q.write_text("N,D,loss,\n1e9,1e10,2.5,\n")
+    assert list(table.read_table(q)[["N", "D", "loss"]].iloc[0]) == [1e9, 1e10, 2.5]
+    b = tmp_path / "binary.csv"
+    b.write_bytes(b"N,D\n\xff\xfe,1\n")
+    with pytest.raises(DataError, match="not UTF-8 text"):
+        table.read_table(b)
+
+
+def test_ragged_row_through_the_cli_is_exit_2(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from scalinglab.cli import main
+    p = tmp_path / "nd.csv"
+    p.write_text("N,D,loss\n1e9,1e10,2.5\n2e9,2e10,2.4,2.3\n4e9,4e10,2.3\n")
+    r = CliRunner().invoke(main, ["fit", str(p), "--law", "chinchilla"])
+    assert r.exit_code == 2 and "the row on line 3 has 4 fields" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('{"N": 1e9, "D": 1e10, "loss": 2.5}\n[1e9, 1e10, 2.5, 7]\n', "line 2 is a JSON list, expected an object"),
+    ('{"N": 1e9, "D": 1e10, "loss": 2.5}\n\n{"N": 2e9,\n', "line 3 is not valid JSON"),
+])
+def test_jsonl_lines_must_be_objects(tmp_path: Path, text: str, needle: str) -> None:
+    p = tmp_path / "nd.jsonl"
+    p.write_text(text)
+    with pytest.raises(DataError, match=needle):
+        table.read_table(p)

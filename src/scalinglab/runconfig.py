@@ -10,6 +10,8 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +19,61 @@ from .errors import ConfigError, invalid
 
 SCHEDULES = ("constant", "cosine", "wsd", "linear")
 SPARSITY_METHODS = ("gmp", "static", "nm")
+
+#: a run name: it names the run's checkpoint file, so letters, digits and ``._+-`` only, starting with a
+#: letter or digit, at most 200 characters, and no ``..`` (never a path: no ``/``, no absolute name)
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
+NAME_EXPECTED = ("a run name of letters, digits and '._+-' (starting with a letter or digit, at most 200 "
+                 "characters, no '..')")
+
+
+#: the largest vocabulary a run may have (2**24 = 16,777,216 tokens): beyond it the embedding alone needs
+#: gigabytes at any width a ladder trains, and BPE training on a ladder corpus cannot fill it
+MAX_VOCAB = 2 ** 24
+#: seeds are integers in [0, 2**63) (torch's generator takes 64 bits; NumPy's SeedSequence any int >= 0)
+MAX_SEED = 2 ** 63
+WSD_SHAPES = ("linear", "cosine", "sqrt")
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_number(field_name: str, v: object, lo: float, hi: float = math.inf, *, lo_open: bool = False,
+                  hi_open: bool = False, expected: str = "") -> None:
+    """A ConfigError naming ``field_name`` unless ``v`` is a finite int or float (not a bool) in the range."""
+    ok = _is_number(v)
+    if ok:
+        x = float(v)  # type: ignore[arg-type]
+        ok = (x > lo if lo_open else x >= lo) and (x < hi if hi_open else x <= hi)
+    if not ok:
+        if not expected:
+            lo_s = "(" if lo_open else "["
+            hi_s = ")" if hi_open or hi == math.inf else "]"
+            expected = f"a finite number in {lo_s}{lo:g}, {'inf' if hi == math.inf else f'{hi:g}'}{hi_s}"
+        raise ConfigError(invalid(f"The {field_name!r} field", v, expected))
+
+
+def _check_str(field_name: str, v: object, choices: tuple[str, ...] | None = None) -> None:
+    if not isinstance(v, str):
+        raise ConfigError(invalid(f"The {field_name!r} field", v, "a string" if choices is None else
+                                  f"one of {choices}"))
+    if choices is not None and v not in choices:
+        raise ConfigError(invalid(f"The {field_name!r} field", v, f"one of {choices}"))
+
+
+def _check_int(field_name: str, v: object, lo: int, hi: int | None = None, expected: str = "") -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v >= hi):
+        raise ConfigError(invalid(f"The {field_name!r} field", v, expected or (
+            f"an integer >= {lo}" + (f" and < {hi}" if hi is not None else ""))))
+
+
+def check_name(name: object) -> None:
+    """Raise a ConfigError unless ``name`` is empty (derived later) or a valid run name."""
+    if not isinstance(name, str):
+        raise ConfigError(invalid("The 'name' field", name, "a string"))
+    if name and (not NAME_PATTERN.fullmatch(name) or ".." in name):
+        raise ConfigError(invalid(f"The 'name' field of run {name!r}", name, NAME_EXPECTED))
 
 
 @dataclass(frozen=True)
@@ -36,6 +93,10 @@ class ScheduleConfig:
     branches: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        _check_str("schedule.name", self.name, SCHEDULES)
+        for key in ("warmup_frac", "final_lr_frac", "decay_frac"):
+            _check_number(f"schedule.{key}", getattr(self, key), 0.0, 1.0, expected="a fraction in [0, 1]")
+        _check_str("schedule.decay_shape", self.decay_shape, WSD_SHAPES)
         # a TOML or JSON list becomes a tuple (the config is frozen and hashable)
         w = self.warmup_steps
         if isinstance(w, bool) or not isinstance(w, int) or w < 0:
@@ -76,7 +137,13 @@ class SparsityConfig:
     ift: bool = False               # Sparse-IFT: widen d_model by 1/sqrt(1-S) (iso non-zero FLOPs)
 
     def __post_init__(self) -> None:
-        # the target itself is checked by RunConfig (it names the field 'sparsity.target')
+        # the target's range is checked by RunConfig; its type here (the n:m check below computes with it)
+        _check_number("sparsity.target", self.target, 0.0, 1.0, hi_open=True, expected="a fraction in [0, 1)")
+        for f in ("start_frac", "end_frac", "dense_finetune_frac"):
+            _check_number(f"sparsity.{f}", getattr(self, f), 0.0, 1.0, expected="a fraction in [0, 1]")
+        for f in ("n", "m"):
+            _check_int(f"sparsity.{f}", getattr(self, f), 0, expected="a non-negative integer")
+        _check_str("sparsity.finetune_corpus", self.finetune_corpus)
         if self.method not in SPARSITY_METHODS:
             raise ConfigError(invalid("The 'sparsity.method' field", self.method,
                                       f"one of {SPARSITY_METHODS}"))
@@ -143,12 +210,32 @@ class RunConfig:
     group: str = ""                 # free label (e.g. 'isoflop', 'grid')
 
     def __post_init__(self) -> None:
+        check_name(self.name)
+        if not isinstance(self.schedule, ScheduleConfig):
+            raise ConfigError(invalid("The 'schedule' field", self.schedule, "a table of schedule settings"))
+        if not isinstance(self.sparsity, SparsityConfig):
+            raise ConfigError(invalid("The 'sparsity' field", self.sparsity, "a table of sparsity settings"))
         for f in ("n_layer", "d_model", "n_head", "context", "vocab", "tokens", "batch_tokens", "evals",
                   "eval_tokens"):
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise ConfigError(invalid(f"The {f!r} field of run {self.name or '(unnamed)'}", v,
                                           "a positive integer"))
+        if self.vocab > MAX_VOCAB:
+            raise ConfigError(invalid("The 'vocab' field", self.vocab,
+                                      f"at most {MAX_VOCAB:,} (2**24) tokens"))
+        _check_int("micro_batch_tokens", self.micro_batch_tokens, 0, expected="a non-negative integer")
+        _check_number("lr", self.lr, 0.0, lo_open=True, expected="a positive finite number")
+        _check_number("weight_decay", self.weight_decay, 0.0, expected="a non-negative finite number")
+        _check_number("beta1", self.beta1, 0.0, 1.0, hi_open=True, expected="a number in [0, 1)")
+        _check_number("beta2", self.beta2, 0.0, 1.0, hi_open=True, expected="a number in [0, 1)")
+        _check_number("grad_clip", self.grad_clip, 0.0, expected="a non-negative finite number (0: no clipping)")
+        _check_number("budget_flops", self.budget_flops, 0.0, expected="a non-negative finite number of FLOPs")
+        _check_int("seed", self.seed, 0, MAX_SEED, expected="an integer in [0, 2**63)")
+        if not isinstance(self.corpus, str) or not self.corpus:
+            raise ConfigError(invalid("The 'corpus' field", self.corpus,
+                                      "'default', 'python-docs' or a path (a non-empty string)"))
+        _check_str("group", self.group)
         if self.d_model % self.n_head:
             raise ConfigError(invalid("The 'd_model' field", self.d_model,
                                       f"a multiple of n_head = {self.n_head}"))
@@ -175,7 +262,7 @@ class RunConfig:
         if not isinstance(bb, (list, tuple)):
             raise ConfigError(invalid("The 'branch_budgets' field", bb, expected))
         if bb and (len(bb) != len(self.schedule.branches) or any(
-                isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0 for x in bb)):
+                not _is_number(x) or not x > 0 for x in bb)):
             raise ConfigError(invalid("The 'branch_budgets' field", list(bb), expected))
         object.__setattr__(self, "branch_budgets", tuple(float(x) for x in bb))
 

@@ -2,7 +2,7 @@
 
 A run table is a :class:`pandas.DataFrame` whose columns carry the canonical names below (DESIGN.md,
 "Units and canonical columns"). A user's file maps onto them with ``--map COL=SOURCE``, where SOURCE
-is a column of the file or a pandas expression over its columns (backticks quote names with spaces):
+is a column of the file or an expression over its columns (:mod:`.expr`; backticks quote names with spaces):
 ``--map D='`Training FLOP` / (6 * `Model Size`)'``. A store's table (``Store.to_table``) also carries
 each point's metrics as columns (``sparsity``, ``c_mul``; ``point_N_nonzero``, the point's count beside
 the run's ``N_nonzero``), so ``--map N=point_N_nonzero`` and ``--where 'sparsity > 0.5'`` reach them.
@@ -10,6 +10,7 @@ the run's ``N_nonzero``), so ``--map N=point_N_nonzero`` and ``--where 'sparsity
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, invalid
+from .expr import Expression
 
 #: canonical column -> (meaning, unit, constraint). Constraint: "positive", "nonnegative",
 #: "fraction" ([0, 1)), "integer", "any" or "text".
@@ -71,23 +73,78 @@ def read_table(path: str | Path) -> pd.DataFrame:
                                 "one of .csv, .tsv, .jsonl, .json, .parquet"))
     if p.stat().st_size == 0:
         raise DataError(f"data file {str(p)!r} is empty.")
+    if kind in ("csv", "tsv"):
+        _check_fields(p, "," if kind == "csv" else "\t", kind)
+    elif kind == "jsonl":
+        _check_json_lines(p)
     try:
         if kind == "csv":
-            df = pd.read_csv(p)
+            df = pd.read_csv(p, index_col=False)
         elif kind == "tsv":
-            df = pd.read_csv(p, sep="\t")
+            df = pd.read_csv(p, sep="\t", index_col=False)
         elif kind == "jsonl":
             df = pd.read_json(p, lines=True)
         elif kind == "json":
             df = pd.DataFrame(json.loads(p.read_text()))
         else:
             df = pd.read_parquet(p)
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, ImportError, OSError) as exc:
+    except (ValueError, TypeError, RecursionError, pd.errors.ParserError, pd.errors.EmptyDataError, ImportError,
+            OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"could not read {str(p)!r} as {kind}: {first}") from None
     if df.empty:
         raise DataError(f"data file {str(p)!r} has no rows.")
     return df
+
+
+def _check_fields(p: Path, delimiter: str, kind: str) -> None:
+    """Every record of a CSV/TSV file has the header's field count (pandas would otherwise take a row with
+    one field more than the header as an index and shift every column); blank lines are skipped, as pandas
+    skips them. A file whose every line ends in the same trailing delimiter is consistent and passes."""
+    try:
+        with p.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            header: list[str] | None = None
+            header_line = 1
+            for row in reader:
+                if not row:
+                    continue
+                if header is None:
+                    header, header_line = row, reader.line_num
+                    continue
+                if len(row) != len(header):
+                    hint = ""
+                    if len(row) == len(header) + 1 and row[-1] == "":
+                        hint = " (a trailing delimiter?)"
+                    elif len(row) + 1 == len(header) and header[-1] == "":
+                        hint = " (the header ends in a delimiter?)"
+                    raise DataError(
+                        f"{kind} file {str(p)!r}: the row on line {reader.line_num} has {len(row)} fields, the header "
+                        f"(line {header_line}) has {len(header)}{hint}; every row must have the header's field count.")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"could not read {str(p)!r} as {kind}: it is not UTF-8 text (byte {exc.start}).") from None
+    except csv.Error as exc:
+        line = f" on line {reader.line_num}" if "reader" in locals() else ""
+        raise DataError(f"could not read {str(p)!r} as {kind}{line}: {exc}") from None
+
+
+def _check_json_lines(p: Path) -> None:
+    """Every non-blank line of a JSONL file is one JSON object (a row: column -> value)."""
+    try:
+        lines = p.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"could not read {str(p)!r} as jsonl: it is not UTF-8 text (byte {exc.start}).") from None
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"jsonl file {str(p)!r}: line {i} is not valid JSON ({msg}).") from None
+        if not isinstance(row, dict):
+            raise DataError(f"jsonl file {str(p)!r}: line {i} is a JSON {type(row).__name__}, expected an object "
+                            "of column: value.")
 
 
 def parse_assignments(items: Iterable[str], what: str = "column mapping") -> dict[str, str]:
@@ -107,8 +164,8 @@ def parse_assignments(items: Iterable[str], what: str = "column mapping") -> dic
 def apply_map(df: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
     """Add canonical columns from file columns or expressions.
 
-    A SOURCE that names a column of ``df`` is copied; anything else is evaluated as a pandas
-    expression over the columns. A SOURCE that is neither is an error naming it.
+    A SOURCE that names a column of ``df`` is copied; anything else is evaluated as an expression
+    over the columns (:mod:`.expr`). A SOURCE that is neither is an error naming it.
     """
     out = df.copy()
     for col, source in mapping.items():
@@ -117,27 +174,28 @@ def apply_map(df: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
         if source in df.columns:
             out[col] = df[source]
             continue
-        try:
-            value = df.eval(source, engine="python")
-        except Exception as exc:  # noqa: BLE001  (pandas raises many types for a bad expression)
-            raise DataError(
-                f"The column mapping {col}={source!r}: no column {source!r} in the data (columns: {list(df.columns)}), "
-                f"and it is not a valid expression over them ({type(exc).__name__}: {exc})."
-            ) from None
-        out[col] = value
+        label = f"The column mapping {col}={source!r}"
+        value = Expression(source, label=label).evaluate(df)
+        out[col] = _broadcast(value, len(df), label)
     return out
 
 
-def apply_where(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
-    """Keep the rows selected by a pandas query expression (``C < 1e21``)."""
+def _broadcast(value: Any, n: int, what: str) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return np.full(n, arr[()])
+    if arr.shape != (n,):
+        raise DataError(f"{what} gives {arr.size} values for {n} rows.")  # pragma: no cover  (never, by construction)
+    return arr
+
+
+def apply_where(df: pd.DataFrame, where: str | None, what: str = "filter") -> pd.DataFrame:
+    """Keep the rows selected by a boolean expression (``C < 1e21``; the language of :mod:`.expr`)."""
     if not where:
         return df
-    try:
-        mask = df.eval(where, engine="python")
-    except Exception as exc:  # noqa: BLE001  (pandas raises many types for a bad expression)
-        raise DataError(f"the filter {where!r} could not be evaluated: {type(exc).__name__}: {exc}") from None
-    if not (isinstance(mask, pd.Series) and mask.dtype == bool):
-        raise DataError(invalid("The filter", where, "a boolean expression over the columns, e.g. 'C < 1e21'"))
+    mask = _broadcast(Expression(where, what).evaluate(df), len(df), f"The {what} {where!r}")
+    if mask.dtype != bool:
+        raise DataError(invalid(f"The {what}", where, "a true/false expression over the columns, e.g. 'C < 1e21'"))
     return df[mask]
 
 

@@ -60,5 +60,5 @@ def test_library_errors_reach_the_command_line_with_its_option_names(tmp_path) -
     assert r.exit_code == 2 and r.stderr == \
         "error: Each value of --budgets must be a positive finite number. Got -1.0 instead.\n"
     r = CliRunner().invoke(main, ["plan", "--law", "chinchilla", "--preset", "hoffmann2022", "--flops", "1e21",
-                                  "--at", "U=1e9", "--max-tokens", "0"])
+                                  "--max-tokens", "0"])
     assert r.exit_code == 2 and r.stderr.startswith("error: The token limit --max-tokens must be")

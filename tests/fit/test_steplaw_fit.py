@@ -126,3 +126,11 @@ def test_errors_name_the_problem():
         LawFit("steplaw").fit(df[df["N"] == 1e8])
     with pytest.raises(ParameterError, match="'threshold' parameter"):
         procedure.select_optimal(df, threshold=0.0)
+
+
+def test_a_steplaw_fit_round_trips_through_its_json(dense_fit, tmp_path):
+    """The FIT.json checks (names, bounds, draws) accept every fit the procedure writes."""
+    path = tmp_path / "fit.json"
+    dense_fit.to_json(path)
+    back = Fit.from_json(path)
+    assert back.to_json() == dense_fit.to_json() and len(back.draws()) == 1000

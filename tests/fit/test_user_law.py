@@ -90,7 +90,7 @@ def test_fixed_parameters_stay_fixed(user_law: Law, data: pd.DataFrame) -> None:
 def test_backtest_all_but_largest(user_law: Law, data: pd.DataFrame) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = backtest(data, "test_additive", "N < N.quantile(0.8)", bootstrap=30)
+        res = backtest(data, "test_additive", "N < quantile(N, 0.8)", bootstrap=30)
     assert res["test_points"] == 16
     assert res["are_mean"] < 0.01
 

@@ -89,10 +89,13 @@ def test_reopening_a_store_keeps_everything(tmp_path: Path) -> None:
     with Store(path) as s:
         s.add_planned([cfg("a")])
         s.add_point("a", point(1))
-    with Store(path, create=False) as s:
+    with Store(path, create=False) as s:   # read-only (immutable: no writer holds a -wal)
+        assert s.read_only
         assert [r.name for r in s.runs()] == ["a"]
         assert len(s.points("a")) == 1
         assert s.migrations() == [name for name, _ in MIGRATIONS]
+    with Store(path) as s:
+        assert not s.read_only
         assert s._con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

@@ -16,6 +16,7 @@ from .. import table as _table
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit, LawFit
 from ..fit.backtest import backtest as _backtest
+from ..fit.predict import check_input_names
 from ..fit.predict import predict as _predict
 from ..fit.report import fit_report
 from ..laws import Objective
@@ -23,6 +24,7 @@ from ..plan.dispatch import plan_fit
 from ..report.contour import save_sparsity_contour
 from . import main
 from .output import console, emit_json, flags, floats, fmt, numbers, sci
+from .paths import check_out_file, write_error
 
 #: the planners' names of their parameters (plan.dispatch.plan_fit) -> the plan command's options
 PLAN_FLAGS = {"flops": "--flops", "max_tokens": "--max-tokens", "n_nonzero": "--n-nonzero",
@@ -34,7 +36,7 @@ PLAN_FLAGS = {"flops": "--flops", "max_tokens": "--max-tokens", "n_nonzero": "--
 def data_options(f: Any) -> Any:
     f = click.option("--map", "mapping", multiple=True, metavar="COL=SOURCE",
                      help="Canonical column from a file column or expression, e.g. N='Model Size'.")(f)
-    f = click.option("--where", default=None, help="Keep rows matching a pandas query, e.g. 'C < 1e21'.")(f)
+    f = click.option("--where", default=None, help="Keep rows where an expression is true (README, 'Expressions'), e.g. 'C < 1e21'.")(f)
     f = click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
                      help="Read runs from a scalinglab store instead of a file (the rows --points "
                           "selects).")(f)
@@ -42,7 +44,7 @@ def data_options(f: Any) -> Any:
                      default=None,
                      help="With --store: which points to fit. annealed (default): the final point of every "
                           "done run and the end of every WSD cooldown branch; final: final points only; all: "
-                          "every curve point.")(f)
+                          "every curve point. Points of failed (diverged or crashed) runs are never fitted.")(f)
     f = click.option("--near-optimal", "near_optimal", type=click.IntRange(min=1), default=None, metavar="K",
                      help="Keep the K lowest-loss rows of each IsoFLOP budget (column budget_flops), after "
                           "--where: a fit of the compute-optimal frontier (table.near_optimal).")(f)
@@ -80,7 +82,7 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
     if store_path is not None and data is None:
         from ..store import Store  # the store is part of the ladder work; imported only when asked
         with Store(store_path, create=False) as store:
-            df = store.to_table(points=points or "annealed")
+            df = store.to_table(points=points or "annealed", failed=False)   # no failed run's points
         if mapping:
             df = _table.apply_map(df, _table.parse_assignments(mapping, "--map"))
         df = _table.apply_where(_table.derive_standard(df), where)
@@ -180,6 +182,8 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
             where: str | None, store_path: str | None, point_selection: str | None, near_optimal: int | None,
             out: str | None, as_json: bool) -> None:
     """Fit a law to DATA (CSV, TSV, JSONL or Parquet) or to a run store."""
+    if out:
+        check_out_file(out)
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal)
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
     with warnings.catch_warnings():
@@ -187,7 +191,10 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
         result = fitter.fit(df).result_
     result.data.update({"source": source, "where": where, "map": list(mapping)})
     if out:
-        result.to_json(out)
+        try:
+            result.to_json(out)
+        except OSError as exc:
+            raise write_error(exc, out) from None
     if as_json:
         d = result.to_dict()
         d.pop("residuals", None)
@@ -204,7 +211,7 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
 @fit_options
 @data_options
-@click.option("--train-where", required=True, help="Rows to fit on (pandas query); the rest are predicted.")
+@click.option("--train-where", required=True, help="Rows to fit on (an expression, as --where); the rest are predicted.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objective_kind: str | None,
                  space: str | None, delta: float | None, fix: Sequence[str], ci_level: float,
@@ -267,7 +274,9 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     if points:
         pts = _table.load(points, mapping=_table.parse_assignments(mapping, "--map"))
     elif at:
-        pts = pd.DataFrame({k: [v] for k, v in floats(at, "--at").items()})
+        values = floats(at, "--at")
+        check_input_names(fit, values, "--at")
+        pts = pd.DataFrame({k: [v] for k, v in values.items()})
     else:
         raise ParameterError(f"give the inputs of law {fit.law!r} ({', '.join(fit.law_.inputs)}) with --at or --points.")
     pred = _predict(fit, pts, seed=seed)
@@ -283,9 +292,11 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
                      "mean_interval": None if math.isnan(mlo) else [float(mlo), float(pred["mean_hi"].iloc[i])]})
     if as_json:
         if len(rows) == 1:
-            emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, **rows[0]})
+            emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, **rows[0],
+                       "warnings": list(fit.warnings)})
         else:
-            emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, "predictions": rows})
+            emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, "predictions": rows,
+                       "warnings": list(fit.warnings)})
         return
     t = Table(title=f"{fit.law} predictions" + (f" (preset {fit.preset})" if fit.preset else ""))
     for c in list(fit.law_.inputs) + [target, f"{100 * fit.ci_level:.0f}% interval"]:
@@ -293,6 +304,8 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     for r in rows:
         t.add_row(*[fmt(r["inputs"][c]) for c in fit.law_.inputs], fmt(r[target]), fmt(r["interval"]))
     console().print(t)
+    for w in fit.warnings:
+        console().print(f"warning: {w}")
 
 
 @main.command("plan")
@@ -346,6 +359,11 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
         _print_plan(fit, res, max_tokens)
 
 
+def _ratio(x: float) -> str:
+    """Tokens per parameter: one decimal, or significant digits where one decimal would show 0.0."""
+    return f"{x:.1f}" if abs(x) >= 0.1 or x == 0 else fmt(x)
+
+
 def _print_plan(fit: Fit, res: dict[str, Any], max_tokens: float | None) -> None:
     """The compute-optimal plan as a table, with the data constraint, warnings and a missing interval."""
     out = console()
@@ -356,7 +374,7 @@ def _print_plan(fit: Fit, res: dict[str, Any], max_tokens: float | None) -> None
     t.add_column("interval")
     t.add_row(f"N ({res['n_convention']} parameters)", fmt(res["N"]), fmt(res["N_interval"]))
     t.add_row("D (tokens)", fmt(res["D"]), fmt(res["D_interval"]))
-    t.add_row("tokens per parameter", f"{res['tokens_per_param']:.1f}", "")
+    t.add_row("tokens per parameter", _ratio(res['tokens_per_param']), "")
     t.add_row("loss", fmt(res["loss"]), fmt(res["interval"]))
     out.print(t)
     if res["data_constrained"]:
@@ -365,7 +383,7 @@ def _print_plan(fit: Fit, res: dict[str, Any], max_tokens: float | None) -> None
                   f"{fmt(max_tokens)}; unconstrained: N = {fmt(u['N'])}, loss {fmt(u['loss'])}.")
     for w in res.get("warnings", []):
         out.print(f"warning: {w}")
-    if res["interval"] is None:
+    if res["interval"] is None and not fit.too_few_points():   # too few points: its warning says why
         out.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
 
 
@@ -382,7 +400,7 @@ def _print_sparse_plan(fit: Fit, res: dict[str, Any]) -> None:
     t.add_row("N (non-zero non-embedding parameters)", fmt(res["N_nonzero"]), fmt(res["N_interval"]))
     t.add_row(f"D ({res['D_unit']})", fmt(res["D"]), "")
     t.add_row("training tokens", fmt(res["tokens"]), fmt(res["tokens_interval"]))
-    t.add_row("tokens per non-zero parameter", f"{res['tokens_per_param']:.1f}", "")
+    t.add_row("tokens per non-zero parameter", _ratio(res['tokens_per_param']), "")
     t.add_row("cost multiplier c_mul(S)", f"{res['c_mul']:.3f}", "")
     t.add_row("loss (nats/token)", fmt(res["loss"]), fmt(res["interval"]))
     d = res["dense"]
@@ -391,7 +409,7 @@ def _print_sparse_plan(fit: Fit, res: dict[str, Any]) -> None:
     out.print(t)
     for w in res.get("warnings", []):
         out.print(f"warning: {w}")
-    if res["interval"] is None:
+    if res["interval"] is None and not fit.too_few_points():   # too few points: its warning says why
         out.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
     ct = res["contour"]
     table = Table(title="optimal sparsity over (N_nonzero, C): rows C (FLOPs), columns N (non-zero parameters)")

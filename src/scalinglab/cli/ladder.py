@@ -155,6 +155,8 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
     with flags(DESIGN_FLAGS):
         made = _design.make_design(request)
     ladderfile.write_toml(out, made.runs, made.meta)
+    for w in ladderfile.embedding_warnings(made.runs):   # e.g. --vocab 1000000 at small N
+        click.echo(f"warning: {w}", err=True)
     rows = _run_rows(made.runs)
     if as_json:
         emit_json({"out": out, "ladder": made.meta, "runs": rows})
@@ -189,6 +191,8 @@ def run_cmd(ladder_file: str, store_path: str, workers: int | None, threads: int
     """Run every run of LADDER_FILE not yet done in the store (resuming interrupted ones)."""
     runs = ladderfile.read_toml(ladder_file)
     _design.check_branches(runs)
+    if not (executor == "ray" and address):   # a remote cluster's nodes may hold corpora this machine lacks
+        ladderfile.check_corpora(runs)
     ckpt = Path(checkpoints) if checkpoints else Path(store_path).with_suffix(".checkpoints")
     store = Store(store_path)
     try:
@@ -318,12 +322,13 @@ def import_cmd(source: str, store_path: str, as_json: bool) -> None:
     """Merge the runs, points and fits of another store SOURCE (e.g. from another machine) into --store.
 
     Runs match by name and must have the same config; missing points are added, and a done run
-    replaces an unfinished one.
+    replaces an unfinished one. The import holds --store's writer lock: it fails at once while a
+    `ladder run` writes that store.
     """
     if Path(source).resolve() == Path(store_path).resolve():
         raise ConfigError(f"cannot import store {source!r} into itself.")
-    with Store(source, create=False) as other, Store(store_path) as store:
-        result = store.merge(other)
+    with Store(source, create=False) as other, Store(store_path) as store, store.writer_lock():
+        result = store.merge(other)   # under the writer lock: a `ladder run` on the store refuses, and vice versa
     if as_json:
         emit_json({"source": source, "store": store_path, **result})
     else:

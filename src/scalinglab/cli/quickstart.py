@@ -6,6 +6,7 @@ import click
 
 from . import main
 from .output import emit_json, flags
+from .paths import check_out_dir
 
 
 @main.command("quickstart")
@@ -23,6 +24,7 @@ def quickstart_cmd(minutes: float, out: str, workers: int | None, seed: int, boo
     """Design, run, fit, back-test and plan an IsoFLOP ladder; write an HTML report."""
     from ..quickstart import quickstart
 
+    check_out_dir(out)
     with flags({"minutes": "--minutes", "out": "--out"}):
         s = quickstart(minutes, out, workers=workers, seed=seed, bootstrap=bootstrap, progress=progress)
     if as_json:

@@ -7,6 +7,7 @@ import click
 from ..report.store_report import store_report
 from . import main
 from .output import flags
+from .paths import check_out_dir, write_error
 
 
 @main.command("report")
@@ -14,12 +15,13 @@ from .output import flags
 @click.option("--law", "law_name", default="chinchilla", show_default=True, help="Law to fit (unless --fit).")
 @click.option("--fit", "fit_path", default=None, type=click.Path(dir_okay=False), help="Use this fit instead.")
 @click.option("--train-where", default=None,
-              help="Back-test: fit on these rows (pandas query), predict the rest; e.g. 'budget_flops < 1e12'.")
+              help="Back-test: fit on these rows (an expression, as fit --where), predict the rest; e.g. 'budget_flops < 1e12'.")
 @click.option("--flops", default=None, type=float, help="Plan at this budget (FLOPs, C = 6 N D).")
 @click.option("--points", "point_selection", default="annealed", show_default=True,
               type=click.Choice(["annealed", "final", "all"]),
               help="Which points the fit and back-test use: the final point of every done run and the end of "
-                   "every WSD cooldown branch (annealed), final points only, or every curve point.")
+                   "every WSD cooldown branch (annealed), final points only, or every curve point; never a "
+                   "failed run's points.")
 @click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", default="scalinglab-report", show_default=True, type=click.Path(file_okay=False),
@@ -27,7 +29,13 @@ from .output import flags
 def report_cmd(store_path: str, law_name: str, fit_path: str | None, train_where: str | None,
                flops: float | None, point_selection: str, bootstrap: int, seed: int, out: str) -> None:
     """Write a self-contained HTML report of the runs in a store."""
-    with flags({"flops": "--flops"}):
-        path = store_report(store_path, out, law=law_name, fit_path=fit_path, train_where=train_where, flops=flops,
-                            points=point_selection, bootstrap=bootstrap, seed=seed)
+    check_out_dir(out)
+    try:
+        with flags({"flops": "--flops"}):
+            path = store_report(store_path, out, law=law_name, fit_path=fit_path, train_where=train_where,
+                                flops=flops, points=point_selection, bootstrap=bootstrap, seed=seed)
+    except OSError as exc:
+        if exc.filename is None or not str(exc.filename).startswith(str(out)):
+            raise
+        raise write_error(exc, out) from None
     click.echo(f"report: {path}")

@@ -26,7 +26,7 @@ from ..accounting import cost, counts
 from ..errors import ConfigError, StoreError, invalid
 from ..runconfig import RunConfig
 from ..store import Store
-from ._common import DEFAULT_TRAINER, Sink, TrainFn
+from ._common import DEFAULT_TRAINER, Sink, TrainFn, checkpoint_path
 from ._progress import LadderProgress
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,11 @@ def execute(runs: Sequence[RunConfig], store: Store, *, checkpoint_dir: str | Pa
     if not isinstance(store, Store):
         raise StoreError(invalid("The 'store' parameter", type(store).__name__, "a scalinglab Store"))
     ckpt = Path(checkpoint_dir)
+    for r in (r for r in runs if isinstance(r, RunConfig)):   # every checkpoint lies in the checkpoint folder: checked before anything is stored
+        checkpoint_path(ckpt, r.name or f"run-{r.digest()}")   # the store's name of an unnamed run
+    if executor == "ray":   # before the lock and the store: a dead address fails here, in ~2 s
+        from .ray_executor import check_address
+        check_address(address)
     t0 = time.monotonic()
     with store.writer_lock():
         names = store.add_planned(runs, describe=counts)
@@ -95,13 +100,13 @@ def execute(runs: Sequence[RunConfig], store: Store, *, checkpoint_dir: str | Pa
             if rec.status == "done":
                 skipped.append(name)
                 continue
-            stale = ckpt / f"{name}.pt"
+            stale = checkpoint_path(ckpt, name)
             if rec.status == "planned" and stale.exists():
                 # never started in this store: a checkpoint here belongs to another store's history,
                 # and resuming from it would skip points this store has never seen
                 log.warning("removing checkpoint %s of run %s, which this store has not started", stale, name)
                 stale.unlink()
-            for tmp in ckpt.glob(f"{glob.escape(name)}.pt.*.tmp"):   # half-written by a killed trainer
+            for tmp in stale.parent.glob(f"{glob.escape(name)}.pt.*.tmp"):   # half-written by a killed trainer
                 tmp.unlink(missing_ok=True)
             jobs.append((name, rec.config))
         # longest first (LPT scheduling): a ladder's largest runs otherwise start last and leave the

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, invalid
-from ..runconfig import RunConfig
+from ..runconfig import RunConfig, check_name
 from ..store import Store
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,20 @@ def resolve_trainer(spec: TrainFn | str | None) -> TrainFn:
     if not callable(fn):
         raise ConfigError(invalid("The trainer", spec, "a callable"))
     return fn  # type: ignore[no-any-return]
+
+
+def checkpoint_path(checkpoint_dir: str | Path, name: str) -> Path:
+    """``checkpoint_dir/<name>.pt``, resolved; a ConfigError unless it lies directly in the (resolved)
+    checkpoint folder (a run name is never a path: ``runconfig.NAME_PATTERN``; a symlink out is refused)."""
+    check_name(name)
+    if not name:
+        raise ConfigError(invalid("The run name of a checkpoint", name, "a non-empty run name"))
+    folder = Path(checkpoint_dir).resolve()
+    path = (folder / f"{name}.pt").resolve()
+    if path.parent != folder or path.name != f"{name}.pt":
+        raise ConfigError(f"the checkpoint of run {name!r} would be {str(path)!r}, outside the checkpoint "
+                          f"folder {str(folder)!r}: refused.")
+    return path
 
 
 def set_threads(threads: int) -> None:

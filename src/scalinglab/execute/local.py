@@ -20,7 +20,16 @@ from typing import Any
 
 from ..errors import ScalingLabError
 from ..runconfig import RunConfig
-from ._common import Sink, TrainFn, format_error, resolve_trainer, run_one, set_threads, worker_identity
+from ._common import (
+    Sink,
+    TrainFn,
+    checkpoint_path,
+    format_error,
+    resolve_trainer,
+    run_one,
+    set_threads,
+    worker_identity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +101,7 @@ def run_local(jobs: Sequence[tuple[str, RunConfig]], sink: Sink, *, workers: int
             return
         name, cfg = job = queue.popleft()
         w.run = name
-        if not send(w, ("run", name, cfg.to_dict(), str(checkpoint_dir / f"{name}.pt"))):
+        if not send(w, ("run", name, cfg.to_dict(), str(checkpoint_path(checkpoint_dir, name)))):
             queue.appendleft(job)
             w.run = None
 

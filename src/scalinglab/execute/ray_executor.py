@@ -12,13 +12,23 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, ScalingLabError
+from ..errors import ConfigError, ScalingLabError, invalid
 from ..runconfig import RunConfig
-from ._common import Sink, TrainFn, format_error, resolve_trainer, run_one, set_threads, worker_identity
+from ._common import (
+    Sink,
+    TrainFn,
+    checkpoint_path,
+    format_error,
+    resolve_trainer,
+    run_one,
+    set_threads,
+    worker_identity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +65,27 @@ class _Broker:
             event = self._waiting.pop(key, None)
             if event is not None:
                 event.set()
+
+
+#: seconds a connection to a Ray address may take before it counts as not answering
+CONNECT_TIMEOUT_S = 2.0
+
+
+def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """A ConfigError unless ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``) accepts a TCP connection
+    within ``timeout`` seconds: Ray retries a dead address without end. ``None`` and ``"auto"`` pass."""
+    if address is None or address == "auto":
+        return
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(invalid("The Ray address", address, "'auto', HOST:PORT or ray://HOST:PORT"))
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"the Ray address {address!r} does not answer ({exc.strerror or type(exc).__name__}"
+                          f" within {timeout:g} s): start the cluster or fix the address.") from None
 
 
 def _task(train_spec: TrainFn | str | None, name: str, config: dict[str, Any], checkpoint: str, threads: int,
@@ -113,7 +144,7 @@ def run_ray(jobs: Sequence[tuple[str, RunConfig]], sink: Sink, *, workers: int |
         while queue or inflight:
             while queue and len(inflight) < k:
                 name, cfg = queue.popleft()
-                ref = task.remote(train_fn, name, cfg.to_dict(), str(checkpoint_dir / f"{name}.pt"), t, device,
+                ref = task.remote(train_fn, name, cfg.to_dict(), str(checkpoint_path(checkpoint_dir, name)), t, device,
                                   broker)
                 inflight[ref] = name
             # 1. which tasks have finished (their points and start are already with the broker) ...

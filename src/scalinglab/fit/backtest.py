@@ -21,7 +21,7 @@ from .predict import predict
 
 
 def split(df: pd.DataFrame, train_where: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows selected by ``train_where`` (pandas query syntax) and the rest."""
+    """Rows selected by ``train_where`` (an expression, :mod:`scalinglab.expr`) and the rest."""
     train = _table.apply_where(df, train_where)
     test = df.drop(index=train.index)
     if train.empty:

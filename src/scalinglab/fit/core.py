@@ -31,7 +31,7 @@ from ..errors import (
 from ..laws import Law, Objective
 from ._optimize import Array, fd_jacobian, irls_weight, minimize_batched, objective_values
 from .procedures import get_procedure
-from .result import Fit
+from .result import Fit, too_few_points_warning
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,11 @@ class LawFit:
         stderr: dict[str, float | None] = {p: None for p in law.param_names}
         ci: dict[str, list[float] | None] = {p: None for p in law.param_names}
         corr: dict[str, dict[str, float]] = {}
-        if self.bootstrap:
+        too_few = prob.n <= len(prob.free)
+        if self.bootstrap and too_few:   # every replicate interpolates the points: no interval to report
+            boot = {"n": int(self.bootstrap), "seed": int(self.seed), "n_failed": 0, "draws": {},
+                    "skipped": "too few points"}
+        elif self.bootstrap:
             rng = np.random.default_rng(self.seed)
             counts = rng.multinomial(prob.n, np.full(prob.n, 1.0 / prob.n), size=int(self.bootstrap))
             W = counts * prob.weights
@@ -277,7 +281,9 @@ class LawFit:
         # 4. diagnostics
         warns += _bound_warnings(prob, theta)
         warns += _conditioning_warnings(prob, theta)
-        if prob.n < 3 * len(prob.free):
+        if too_few:
+            warns.append(too_few_points_warning(prob.n, len(prob.free)))
+        elif prob.n < 3 * len(prob.free):
             warns.append(f"few points: {prob.n} rows for {len(prob.free)} free parameters "
                          f"(fewer than 3 per parameter); the fit is weakly determined.")
         for w in warns:

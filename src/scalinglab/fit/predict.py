@@ -21,13 +21,35 @@ import numpy as np
 import pandas as pd
 
 from .. import table as _table
+from ..errors import ParameterError, invalid
 from .result import Fit
+
+
+def input_names(fit: Fit) -> list[str]:
+    """The input names a prediction point may give: the law's inputs and what its derivations read
+    (``C`` for ``D = C / (6 N)``; the overtraining law's ``M = D/N``)."""
+    law = fit.law_
+    probe = pd.DataFrame({c: [1.0] for c in law.inputs})
+    probe = _table.derive_standard(probe)
+    if law.derive is not None:
+        probe = law.derive(probe)
+    return list(law.inputs) + [c for c in probe.columns if c not in law.inputs]
+
+
+def check_input_names(fit: Fit, names: Any, what: str = "The input of the prediction point") -> None:
+    """A ParameterError naming the first of ``names`` that the fit's law does not have."""
+    allowed = input_names(fit)
+    for name in names:
+        if name not in allowed:
+            raise ParameterError(invalid(f"{what} for law {fit.law!r}", name, f"one of {allowed}"))
 
 
 def _inputs_frame(fit: Fit, points: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
     law = fit.law_
-    df = pd.DataFrame(points) if not isinstance(points, pd.DataFrame) else points
-    if not isinstance(points, pd.DataFrame):
+    if isinstance(points, pd.DataFrame):
+        df = points
+    else:
+        check_input_names(fit, list(points))
         df = pd.DataFrame({k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in points.items()})
     df = _table.derive_standard(df)
     if law.derive is not None:
@@ -38,12 +60,17 @@ def _inputs_frame(fit: Fit, points: pd.DataFrame | Mapping[str, Any]) -> pd.Data
 def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float | None = None,
             seed: int = 0) -> pd.DataFrame:
     """Predict the law's target at ``points``; returns the inputs plus ``prediction``, ``lo``, ``hi``
-    (prediction interval), ``mean_lo``, ``mean_hi`` (interval of the fitted curve)."""
+    (prediction interval), ``mean_lo``, ``mean_hi`` (interval of the fitted curve).
+
+    Points given as a mapping must use the law's input names (:func:`input_names`). The fit's warnings
+    travel with the result, in ``result.attrs["warnings"]``; a fit with too few points
+    (:meth:`Fit.too_few_points`) has no intervals."""
     law = fit.law_
     df = _inputs_frame(fit, points)
     x = {c: df[c].to_numpy(dtype=float) for c in law.inputs}
     out = df[list(law.inputs)].copy()
     out["prediction"] = law.predict(fit.params, x)
+    out.attrs["warnings"] = list(fit.warnings)
     level = fit.ci_level if level is None else level
     draws = fit.draws()
     if draws is None or len(draws) < 2:
@@ -53,7 +80,7 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
     P = {k: draws[k].to_numpy(dtype=float)[:, None] for k in law.param_names}
     preds = law.predict(P, x)  # (K, n)
     q = [(1 - level) / 2, (1 + level) / 2]
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         out["mean_lo"], out["mean_hi"] = np.nanquantile(preds, q, axis=0)
         resid = np.asarray(fit.residuals, dtype=float)
         if resid.size:

@@ -35,7 +35,8 @@ def fit_report(fit: Fit) -> str:
         ]
         b = fit.bootstrap
         if b:
-            lines.append(f"    bootstrap: {b.get('n')} replicates (seed {b.get('seed')}), {b.get('n_failed', 0)} failed")
+            lines.append(f"    bootstrap: {b.get('n')} replicates (seed {b.get('seed')}), "
+                         + ("skipped: too few points" if fit.too_few_points() else f"{b.get('n_failed', 0)} failed"))
     lines.append("[[Parameters]]")
     width = max(len(n) for n in law.param_names)
     level = f"{100 * fit.ci_level:.0f}%"
@@ -46,7 +47,8 @@ def fit_report(fit: Fit) -> str:
             continue
         se = fit.stderr.get(name)
         ci = fit.ci.get(name)
-        extra = f" +/- {_g(se, 4)}" if se is not None else " (no uncertainty: fit with --bootstrap)" if not fit.preset else ""
+        none = " (no uncertainty: too few points)" if fit.too_few_points() else " (no uncertainty: fit with --bootstrap)"
+        extra = f" +/- {_g(se, 4)}" if se is not None else none if not fit.preset else ""
         if ci:
             extra += f"   {level} [{_g(ci[0])}, {_g(ci[1])}]"
         lines.append(f"    {name:<{width}} = {_g(v)}{extra}")

@@ -26,7 +26,7 @@ from ..errors import FitError, ParameterError, invalid
 from ..laws import Law
 from ..laws.steplaw import PARAM_NAMES
 from ._optimize import Array
-from .result import Fit
+from .result import Fit, too_few_points_warning
 
 #: runs within this relative distance of their (N, D) cell's best loss count as optimal (fit_tool.py)
 FILTER_THRESHOLD = 0.0025
@@ -109,7 +109,10 @@ def fit_steplaw(df: pd.DataFrame, *, law: Law | None = None, bootstrap: int = N_
     r_lr = y_lr - X_lr @ c_lr
     r_b = y_b - X_b @ c_b
     warns: list[str] = []
-    if len(sel) < 3 * 3:
+    too_few = len(sel) <= 3
+    if too_few:
+        warns.append(too_few_points_warning(len(sel), 3))
+    elif len(sel) < 3 * 3:
         warns.append(f"few points: {len(sel)} near-optimal runs for 3 learning-rate coefficients; "
                      "the fit is weakly determined.")
 
@@ -118,7 +121,9 @@ def fit_steplaw(df: pd.DataFrame, *, law: Law | None = None, bootstrap: int = N_
     ci: dict[str, list[float] | None] = {k: None for k in PARAM_NAMES}
     corr: dict[str, dict[str, float]] = {}
     boot: dict[str, Any] = {}
-    if bootstrap:
+    if bootstrap and too_few:   # every resample interpolates the points: no interval to report
+        boot = {"n": int(bootstrap), "seed": int(seed), "n_failed": 0, "draws": {}, "skipped": "too few points"}
+    elif bootstrap:
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, len(sel), size=(int(bootstrap), len(sel)))
         b_lr = _ols(X_lr[idx], y_lr[idx])

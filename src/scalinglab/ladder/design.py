@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -122,11 +123,22 @@ def _num(x: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
+def _name_part(group: str) -> str:
+    """``group`` as the start of a run name (``runconfig.NAME_PATTERN``): other characters become '_',
+    '..' becomes '_', at most 100 characters; a group that is already valid is kept as it is."""
+    part = re.sub(r"[^A-Za-z0-9._+-]", "_", group)[:100]
+    while ".." in part:
+        part = part.replace("..", "_")
+    if part and not part[0].isalnum():
+        part = "g" + part[:99]
+    return part
+
+
 def run_name(config: RunConfig) -> str:
     """The deterministic name of a run: ``{group}-{budget|D}-n{L}d{d}[-s{S}]-{digest[:6]}``."""
     tag = f"{_num(config.budget_flops)}" if config.budget_flops > 0 else f"D{_num(config.steps * config.batch_tokens)}"
     sparse = f"-s{config.sparsity.target:g}" if config.sparsity.target > 0 else ""
-    return f"{config.group or 'run'}-{tag}-n{config.n_layer}d{config.d_model}{sparse}-{config.digest()[:6]}"
+    return f"{_name_part(config.group) or 'run'}-{tag}-n{config.n_layer}d{config.d_model}{sparse}-{config.digest()[:6]}"
 
 
 def _named(config: RunConfig) -> RunConfig:

@@ -23,6 +23,7 @@ the same float, so a file round-trips to equal runs with equal digests.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
 import math
@@ -36,7 +37,11 @@ from ..errors import ConfigError, ScalingLabError, invalid
 from ..runconfig import RunConfig
 from .design import SUBCONFIGS, run_name
 
-__all__ = ["dumps_toml", "loads_toml", "read_ladder", "read_toml", "write_toml"]
+__all__ = ["EMBEDDING_RATIO", "check_corpora", "check_corpus", "dumps_toml", "embedding_warnings", "loads_toml", "read_ladder", "read_toml",
+           "write_toml"]
+
+#: a design warns when a run's embedding parameters exceed this multiple of its non-embedding count
+EMBEDDING_RATIO = 10.0
 
 _TOP_KEYS = ("ladder", "defaults", "runs")
 
@@ -135,6 +140,24 @@ def write_toml(path: str | Path, runs: Sequence[RunConfig], meta: Mapping[str, A
         raise ConfigError(f"cannot write ladder file {str(p)!r}: {exc.strerror}") from None
 
 
+def embedding_warnings(runs: Sequence[RunConfig], ratio: float = EMBEDDING_RATIO) -> list[str]:
+    """One warning (or none) when the embedding (vocab x d_model, plus positions) of some runs exceeds
+    ``ratio`` times their non-embedding parameters N: such runs spend their memory and time on the
+    embedding, and N no longer describes the model. (A vocab above ``runconfig.MAX_VOCAB`` is refused.)"""
+    heavy = []
+    for r in runs:
+        c = counts(r)
+        embed = c["N_total"] - c["N_nonembed"]
+        if embed > ratio * max(c["N_nonembed"], 1):
+            heavy.append((embed / max(c["N_nonembed"], 1), r, embed, c["N_nonembed"]))
+    if not heavy:
+        return []
+    worst, r, embed, n = max(heavy, key=lambda h: h[0])
+    return [f"in {len(heavy)} of {len(runs)} runs the embedding parameters exceed {ratio:g}x the non-embedding "
+            f"count N; the most, run {r.name!r}: {embed:,} embedding parameters (vocab {r.vocab:,} x d_model "
+            f"{r.d_model}) for N = {n:,} ({worst:.3g}x). A smaller vocab suits these sizes."]
+
+
 # -- reading --------------------------------------------------------------------------------------
 def _as_floats(d: dict[str, Any], cls: type) -> dict[str, Any]:
     """Integers given for float fields become floats, so ``lr = 1`` and ``lr = 1.0`` digest alike."""
@@ -160,7 +183,9 @@ def loads_toml(text: str, source: str = "<string>") -> tuple[list[RunConfig], di
     runs: list[RunConfig] = []
     names: dict[str, RunConfig] = {}
     for i, entry in enumerate(entries, 1):
-        label = f"ladder file {source!r}, run {i}" + (f" ({entry['name']})" if entry.get("name") else "")
+        if not isinstance(entry, dict):
+            raise ConfigError(f"ladder file {source!r}, run {i}: a [[runs]] entry must be a table.")
+        label = f"ladder file {source!r}, run {i}" + (f" ({entry['name']!r})" if entry.get("name") else "")
         merged = {**defaults, **entry}
         for key, cls in SUBCONFIGS.items():
             parts = [x for x in (defaults.get(key), entry.get(key)) if x is not None]
@@ -179,6 +204,59 @@ def loads_toml(text: str, source: str = "<string>") -> tuple[list[RunConfig], di
             names[cfg.name] = cfg
             runs.append(cfg)
     return runs, meta
+
+
+#: the corpora embedded in scalinglab (not paths)
+_NAMED_CORPORA = ("default", "python-docs")
+#: bytes of a text corpus file read to tell text from binary
+_SNIFF_BYTES = 8192
+
+
+def check_corpus(corpus: str, what: str = "The corpus") -> None:
+    """A cheap check of a run's corpus (no tokenising): a ConfigError unless it is a named corpus, a
+    non-empty ``.bin``/``.jsonl``/``.parquet`` file, a non-empty file that starts as UTF-8 text, or a
+    directory with a non-empty non-hidden file. (The trainer reads it in full later.)"""
+    if corpus in _NAMED_CORPORA:
+        return
+    p = Path(corpus).expanduser()
+    try:
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p)
+                if f.is_file() and not any(part.startswith(".") for part in rel.parts) and f.stat().st_size:
+                    return
+            raise ConfigError(f"{what} {corpus!r} is an empty directory (no non-empty, non-hidden file).")
+        if not p.exists():
+            raise ConfigError(f"{what} {corpus!r} does not exist (give 'default', 'python-docs' or a path).")
+        if not p.is_file():
+            raise ConfigError(f"{what} {corpus!r} is neither a file nor a directory.")
+        if p.stat().st_size == 0:
+            raise ConfigError(f"{what} {corpus!r} is an empty file.")
+        if p.suffix in (".bin", ".jsonl", ".parquet"):
+            return
+        with p.open("rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what.lower()} {corpus!r}: {exc.strerror or exc}") from None
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)   # a cut last character is fine
+        text = b"\0" not in head
+    except UnicodeDecodeError:
+        text = False
+    if not text:
+        raise ConfigError(f"{what} {corpus!r} is not UTF-8 text (a binary file); token files must end in "
+                          "'.bin', records in '.jsonl' or '.parquet'.")
+
+
+def check_corpora(runs: Sequence[RunConfig]) -> None:
+    """:func:`check_corpus` for every distinct corpus of ``runs`` (their SPDF fine-tuning corpora too)."""
+    seen: set[str] = set()
+    for r in runs:
+        for corpus, what in ((r.corpus, f"The corpus of run {r.name!r}"),
+                             (r.sparsity.finetune_corpus, f"The sparsity.finetune_corpus of run {r.name!r}")):
+            if corpus and corpus not in seen:
+                seen.add(corpus)
+                check_corpus(corpus, what)
 
 
 def read_ladder(path: str | Path) -> tuple[list[RunConfig], dict[str, Any]]:

@@ -148,7 +148,8 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     rng = np.random.default_rng(seed)
     resid = np.asarray(fit.residuals, dtype=float)
     eps = rng.choice(resid, size=Ls_a.shape) if resid.size else np.zeros_like(Ls_a)
-    noisy = Ls_a * np.exp(eps) if fit.objective.get("space") == "log" else Ls_a + eps
+    with np.errstate(over="ignore", invalid="ignore"):
+        noisy = Ls_a * np.exp(eps) if fit.objective.get("space") == "log" else Ls_a + eps
     # a replicate whose N term vanished (A or alpha at 0) puts its optimum at N = 0 or infinity:
     # it has no allocation to report; the intervals come from the others, and the plan says how many
     ok = np.isfinite(Ns_a) & (Ns_a > 0) & np.isfinite(noisy)

@@ -35,6 +35,10 @@ def plan_fit(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None
         n_nonzero, tokens_per_d, max_sparsity, contour_n, contour_flops: the sparse law's settings
             (:func:`plan_sparse`); the first four are refused for any other law when given.
         seed: seed of the interval's residual draws.
+
+    The result's ``warnings`` hold the fit's warnings, then the plan's own (a replicate without an
+    optimum; a plan below one parameter or one token). ``fixed`` may only name the law's inputs other
+    than the N and D the plan chooses.
     """
     if isinstance(flops, bool) or not (isinstance(flops, (int, float)) and math.isfinite(flops) and flops > 0):
         raise ParameterError(invalid("The FLOP budget 'flops'", flops, "a positive number of FLOPs"))
@@ -48,12 +52,37 @@ def plan_fit(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None
                                          "S (sparsity) or N_nonzero; D follows from 'flops'"))
         if "N_nonzero" in fixed and n_nonzero is not None:
             raise ParameterError("give the non-zero parameters once: 'n_nonzero' or N_nonzero in 'fixed', not both.")
-        return plan_sparse(fit, flops, n_nonzero=n_nonzero if n_nonzero is not None else fixed.get("N_nonzero"),
-                           sparsity=fixed.get("S"), tokens_per_d=tokens_per_d, max_sparsity=max_sparsity,
-                           seed=seed, contour_n=contour_n, contour_flops=contour_flops)
+        res = plan_sparse(fit, flops, n_nonzero=n_nonzero if n_nonzero is not None else fixed.get("N_nonzero"),
+                          sparsity=fixed.get("S"), tokens_per_d=tokens_per_d, max_sparsity=max_sparsity,
+                          seed=seed, contour_n=contour_n, contour_flops=contour_flops)
+        return _with_warnings(fit, res, flops, res.get("N_nonzero"), res.get("tokens"))
     sparse_only = {"n_nonzero": n_nonzero, "tokens_per_d": tokens_per_d, "contour_n": contour_n,
                    "contour_flops": contour_flops}
     given = [repr(k) for k, v in sparse_only.items() if v is not None]
     if given:
         raise ParameterError(f"{', '.join(given)} only apply to the sparse law; this fit is of law {fit.law!r}.")
-    return plan(fit, flops, fixed=fixed, seed=seed, max_tokens=max_tokens)
+    law = fit.law_
+    if law.n_input and law.d_input:
+        chosen = (law.n_input, law.d_input)
+        others = [c for c in law.inputs if c not in chosen]
+        expected = (f"one of the law's other inputs {others} ({chosen[0]} and {chosen[1]} follow from 'flops')"
+                    if others else f"none: the law's inputs {chosen[0]} and {chosen[1]} follow from 'flops'")
+        for k in fixed:
+            if k not in others:
+                raise ParameterError(invalid(f"The 'fixed' input of law {law.name!r}", k, expected))
+    res = plan(fit, flops, fixed=fixed, seed=seed, max_tokens=max_tokens)
+    return _with_warnings(fit, res, flops, res.get("N"), res.get("D"))
+
+
+def _with_warnings(fit: Fit, res: dict[str, Any], flops: float, n: Any, tokens: Any) -> dict[str, Any]:
+    """The plan with the fit's warnings first (a plan is no surer than its fit), then its own, and a
+    warning when it lands below one parameter or one token (a budget no model can use)."""
+    own = list(res.get("warnings", []))
+    if isinstance(n, (int, float)) and n < 1:
+        own.append(f"the plan lands below one parameter (N = {n:.3g}): a budget of {flops:.3g} FLOPs is too "
+                   "small for any model; these numbers are meaningless.")
+    if isinstance(tokens, (int, float)) and tokens < 1:
+        own.append(f"the plan lands below one token ({tokens:.3g} tokens): a budget of {flops:.3g} FLOPs is "
+                   "too small to train on anything; these numbers are meaningless.")
+    res["warnings"] = [*fit.warnings, *own]
+    return res

@@ -23,13 +23,13 @@ def store_report(store_path: str | Path, out: str | Path, *, law: str = "chinchi
     The page holds every done run's final point (IsoFLOP plots, run table) and the main lines' loss
     curves; the fit is ``fit_path``'s or one of ``law`` on the rows ``points`` selects
     (``Store.to_table``: ``annealed``, ``final`` or ``all``) with ``bootstrap`` replicates. With
-    ``train_where`` (a pandas query), a back-test fitted on those rows; with ``flops`` (FLOPs), the plan
-    the fit's law calls for (:func:`scalinglab.plan.dispatch.plan_fit`). Fit warnings are recorded in
-    the fit, not printed.
+    ``train_where`` (an expression, ``scalinglab.expr``), a back-test fitted on those rows; with
+    ``flops`` (FLOPs), the plan the fit's law calls for (:func:`scalinglab.plan.dispatch.plan_fit`).
+    Fit warnings are recorded in the fit, not printed.
     """
     with Store(store_path, create=False) as st:
         final = st.to_table(points="final")          # one row per run: the IsoFLOP plots and the run table
-        fitted = st.to_table(points=points)          # the rows the fit and the back-test see
+        fitted = st.to_table(points=points, failed=False)   # the rows the fit and the back-test see
         every = st.to_table(points="all")
     curves = every[every["branch"] == 0].rename(columns={"D": "tokens"})   # the main lines' loss curves
     if final.empty:

@@ -9,7 +9,13 @@ step)`` and inserts are ``INSERT OR IGNORE``). ``branch`` is 0 for a run's main 
 point at the end of its k-th WSD cooldown branch (Hägele et al. 2024; ``ladder.schedules.branches``).
 
 Opening a file that exists but is not a scalinglab store (not SQLite at all, or SQLite without the
-``meta`` marker) raises :class:`StoreError` and leaves the file untouched.
+``meta`` marker) raises :class:`StoreError` and leaves the file untouched. A store opened only to read
+(``create=False``: ``ladder status``, ``runs list``, ``fit --store``, ``report``) is opened read-only
+(SQLite's ``mode=ro``), so it can be read in a directory the user may not write; when SQLite cannot make
+the WAL's shared-memory file (``-shm``) there and no write-ahead log is pending, it is read as
+``immutable``. Every SQLite error (a damaged file, a read-only store being written, a lock) and every row
+that does not parse (a broken config JSON) is a one-line StoreError naming the store, the run where
+known, and what to do (``sqlite3 STORE .recover`` for a damaged file).
 
 The run table (:meth:`Store.to_table`) uses these conventions:
 
@@ -41,20 +47,23 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
+import inspect
 import json
 import logging
 import os
+import shlex
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..errors import StoreError, invalid
+from ..errors import ScalingLabError, StoreError, invalid
 from ..runconfig import RunConfig
 from .migrations import FORMAT, MIGRATIONS, SCHEMA_VERSION
 
@@ -77,6 +86,62 @@ TABLE_COLUMNS = [
     "N_nonembed", "N_nonzero", "S", "batch", "lr", "lr_step", "schedule", "seed", "budget_flops", "V",
     "context", "n_layer", "d_model", "n_head", "group", "wall_time", "target_tokens", "target_flops",
 ]
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _sqlite_message(path: str, exc: sqlite3.Error, run: str | int | None = None) -> str:
+    """One line for an SQLite error on the store at ``path``: what happened (SQLite's words), and what
+    to do about it."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = str(exc)
+    where = f"store {path!r}" + (f" (run {run!r})" if run is not None else "")
+    if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB" or "malformed" in text \
+            or "not a database" in text:
+        return (f"{where} is damaged (SQLite: {text}); recover what it holds with `sqlite3 {shlex.quote(path)} "
+                ".recover | sqlite3 recovered.db` and use recovered.db, or restore the store from a copy.")
+    if name.startswith("SQLITE_READONLY") or "readonly" in text:
+        return (f"{where} cannot be written (SQLite: {text}): the file or its directory is read-only; make "
+                "both writable, or copy the store to a directory you may write.")
+    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED") or "locked" in text:
+        return f"{where} is locked by another process (SQLite: {text}); wait for it to finish, then try again."
+    if name == "SQLITE_FULL":
+        return f"{where} cannot grow: the disk is full (SQLite: {text}); free some space, then try again."
+    if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+        return (f"{where} cannot be read or written (SQLite: {text}); check the disk, and the permissions of "
+                "the file and its directory.")
+    return f"{where}: SQLite error: {text}."
+
+
+def _guarded(method: Callable[Concatenate[Store, _P], _R]) -> Callable[Concatenate[Store, _P], _R]:
+    """A Store method whose SQLite errors are StoreErrors (:func:`_sqlite_message`), naming the run when
+    the method's first argument is one."""
+    takes_run = list(inspect.signature(method).parameters)[1:2] == ["run"]
+
+    @functools.wraps(method)
+    def wrapper(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            run = (args[0] if args else kwargs.get("run")) if takes_run else None
+            raise StoreError(_sqlite_message(self.path, exc, run if isinstance(run, (str, int)) else None)) from None
+    return wrapper
+
+
+def _broken_row(path: str, what: str, exc: Exception) -> StoreError:
+    """The error for a row the store holds but cannot parse (changed outside scalinglab)."""
+    return StoreError(f"store {path!r}: {what} cannot be read ({type(exc).__name__}: {exc}); the store was "
+                      f"changed outside scalinglab: fix or delete that row with `sqlite3 {shlex.quote(path)}`, or "
+                      "restore the store from a copy.")
+
+
+def _loads(path: str, text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError) as exc:
+        raise _broken_row(path, what, exc) from None
 
 
 def _budget_of(cfg: dict[str, Any], branch: int) -> float:
@@ -180,8 +245,9 @@ class Store:
     ----------
     path : the database file. A missing file is created (with ``create=True``); an existing one must
         be a scalinglab store.
-    create : whether a missing file may be created; ``False`` makes a missing file a StoreError
-        (commands that only read, such as ``ladder status``).
+    create : whether a missing file may be created (or an empty, 0-byte one made a store); ``False``
+        makes a missing or empty file a StoreError and leaves it as it is (commands that only read,
+        such as ``ladder status``).
     """
 
     def __init__(self, path: str | Path = ":memory:", *, create: bool = True) -> None:
@@ -194,24 +260,38 @@ class Store:
                 raise StoreError(f"store path {self.path!r} is a directory, expected a .db file.")
             if p.exists() and p.stat().st_size > 0:
                 _check_is_store(p)
+            elif p.exists() and not create:   # a read must not turn an empty file into a store
+                raise StoreError(f"{self.path!r} is an empty file (0 bytes), not a scalinglab store; left "
+                                 "unchanged (`scalinglab ladder run` makes a store there).")
             elif not p.exists():
                 if not create:
                     raise StoreError(f"no store at {self.path!r} (run `scalinglab ladder run` to make one).")
                 if not p.parent.exists():
                     raise StoreError(f"cannot create store {self.path!r}: directory {str(p.parent)!r} "
                                      "does not exist.")
+        #: opened only to read (``create=False``): SQLite's ``mode=ro``, so nothing on disk changes
+        self.read_only = not create and not memory
         try:
-            self._con = sqlite3.connect(self.path, isolation_level=None, timeout=30.0,
-                                        check_same_thread=False)
+            if self.read_only:
+                self._con = _connect_read_only(Path(self.path))
+                self._con.row_factory = sqlite3.Row
+                if self._pending_migrations():   # an older store: migrating it is a write
+                    self._con.close()
+                    self.read_only = False
+            if not self.read_only:
+                self._con = sqlite3.connect(self.path, isolation_level=None, timeout=30.0,
+                                            check_same_thread=False)
+                self._con.row_factory = sqlite3.Row
+                self._con.execute("PRAGMA foreign_keys = ON")
+                if not memory:
+                    self._con.execute("PRAGMA journal_mode = WAL")
+                    # NORMAL in WAL mode: a committed transaction survives the process being killed
+                    self._con.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open store {self.path!r}: {exc}") from None
-        self._con.row_factory = sqlite3.Row
-        self._con.execute("PRAGMA foreign_keys = ON")
-        if not memory:
-            self._con.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode: a committed transaction survives the process being killed
-            self._con.execute("PRAGMA synchronous = NORMAL")
-        self._migrate()
+            with contextlib.suppress(AttributeError, sqlite3.Error):
+                self._con.close()
+            raise StoreError(_sqlite_message(self.path, exc)) from None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -237,6 +317,11 @@ class Store:
             raise
         self._con.execute("COMMIT")
 
+    def _pending_migrations(self) -> bool:
+        has = self._con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='migrations'").fetchone()
+        applied = {r[0] for r in self._con.execute("SELECT name FROM migrations")} if has else set()
+        return any(name not in applied for name, _ in MIGRATIONS)
+
     def _migrate(self) -> None:
         con = self._con
         has = con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='migrations'").fetchone()
@@ -259,10 +344,12 @@ class Store:
             log.debug("store %s: applied migration %s", self.path, name)
 
     @property
+    @_guarded
     def schema_version(self) -> int:
         row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return int(row[0])
 
+    @_guarded
     def migrations(self) -> list[str]:
         """Names of the applied migrations, in order."""
         return [r[0] for r in self._con.execute("SELECT name FROM migrations ORDER BY name")]
@@ -283,7 +370,11 @@ class Store:
             yield
             return
         lock_path = self.path + ".lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot take the writer lock of store {self.path!r}: cannot open {lock_path!r} "
+                             f"({exc.strerror}); the store's directory must be writable.") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -298,6 +389,7 @@ class Store:
             os.close(fd)   # closing the descriptor releases the lock
 
     # -- runs -----------------------------------------------------------------------------------
+    @_guarded
     def add_planned(self, configs: Iterable[RunConfig],
                     describe: Callable[[RunConfig], Mapping[str, Any]] | None = None) -> list[str]:
         """Add runs as ``planned``; returns their names in order.
@@ -364,13 +456,15 @@ class Store:
             rid = self._ids[run] = int(row[0])
         return rid
 
+    @_guarded
     def get(self, run: str | int) -> RunRecord:
         """The record of one run, by name or id."""
         row = self._con.execute("SELECT * FROM runs WHERE id = ?", (self._id(run),)).fetchone()
         if row is None:
             raise StoreError(f"no run with id {run!r} in store {self.path!r}.")
-        return _record(row)
+        return _record(row, self.path)
 
+    @_guarded
     def runs(self, status: str | Iterable[str] | None = None) -> list[RunRecord]:
         """Runs in the order they were planned, optionally only those with the given status(es)."""
         if status is None:
@@ -383,8 +477,9 @@ class Store:
             rows = self._con.execute(
                 "SELECT * FROM runs WHERE status IN (SELECT value FROM json_each(?)) ORDER BY id",
                 (json.dumps(wanted),)).fetchall()
-        return [_record(r) for r in rows]
+        return [_record(r, self.path) for r in rows]
 
+    @_guarded
     def counts(self) -> dict[str, int]:
         """Number of runs in each status (every status present, zero included)."""
         out = dict.fromkeys(STATUSES, 0)
@@ -392,6 +487,7 @@ class Store:
             out[status] = int(n)
         return out
 
+    @_guarded
     def mark_running(self, run: str | int, *, host: str | None = None) -> None:
         """The executor has started (or restarted) the run; counts an attempt, clears any old error."""
         with self._tx() as con:
@@ -399,6 +495,7 @@ class Store:
                         "attempts=attempts+1, code_version=?, updated=? WHERE id=?",
                         (host, __version__, _now(), self._id(run)))
 
+    @_guarded
     def mark_done(self, run: str | int, summary: Mapping[str, Any]) -> None:
         """The run finished; store the trainer's summary and the counts it reports."""
         summary = dict(summary)
@@ -416,6 +513,7 @@ class Store:
                 (json.dumps(summary, default=str), _now(), *counts, tokens,
                  fpt_full * tokens if fpt_full and tokens else None, summary.get("host"), self._id(run)))
 
+    @_guarded
     def mark_failed(self, run: str | int, error: str) -> None:
         """The run stopped with an error (kept, with its points, until it is run again)."""
         with self._tx() as con:
@@ -423,6 +521,7 @@ class Store:
                         (str(error), _now(), self._id(run)))
 
     # -- points ---------------------------------------------------------------------------------
+    @_guarded
     def add_point(self, run: str | int, point: Mapping[str, Any]) -> bool:
         """Commit one curve point now; returns False if the run already had a point at that step (of
         that branch).
@@ -449,6 +548,7 @@ class Store:
             f"VALUES (?, {', '.join('?' * (len(POINT_FIELDS) + 1))})", (self._id(run), *values))
         return cur.rowcount == 1
 
+    @_guarded
     def points(self, run: str | int, branch: int | None = 0) -> list[dict[str, Any]]:
         """A run's curve points by step: of its main line (``branch=0``), of one cooldown branch, or
         of every line (``branch=None``, ordered by branch, then step). Each is a dict of the fixed
@@ -460,16 +560,19 @@ class Store:
         for r in rows:
             d = dict(r)
             metrics = d.pop("metrics")
-            out.append({**d, **(json.loads(metrics) if metrics else {})})
+            out.append({**d, **(_loads(self.path, metrics, f"a point's metrics of run {run!r}") if metrics else {})})
         return out
 
+    @_guarded
     def n_points(self) -> dict[str, int]:
         """Number of points of each run that has any, by run name."""
         return {r[0]: int(r[1]) for r in self._con.execute(
             "SELECT r.name, COUNT(*) FROM points p JOIN runs r ON r.id = p.run_id GROUP BY r.id")}
 
     # -- the run table --------------------------------------------------------------------------
-    def to_table(self, final: bool | None = None, *, points: str | None = None) -> pd.DataFrame:
+    @_guarded
+    def to_table(self, final: bool | None = None, *, points: str | None = None,
+                 failed: bool = True) -> pd.DataFrame:
         """The canonical run table (see the module docstring for N, D, C, loss and branch).
 
         ``points`` selects the rows (one of :data:`POINT_SELECTIONS`):
@@ -482,6 +585,12 @@ class Store:
           ``"final"`` when no run has branches;
         * ``"all"``: every curve point of every run and branch, with its ``status``, so partial curves
           can be inspected.
+
+        ``failed=False`` leaves out every point of a run whose status is ``failed`` (a diverged or
+        crashed run: its curve is no evidence for a law). Fits of a store's runs (``fit --store``,
+        ``backtest --store``, ``report``) use it, so ``--points all`` fits no failed run's points; the
+        default (``True``) keeps them, for inspecting and exporting partial curves. ``"final"`` never
+        has them (only done runs have a final point).
 
         ``final=True`` / ``final=False`` (the older form) mean ``"final"`` / ``"all"``. Rows are in the
         order the runs were planned, then by step (a run's rows by D), then branch.
@@ -499,28 +608,25 @@ class Store:
                "p.eval_loss, p.lr, p.wall_time, p.metrics FROM points p JOIN runs r ON r.id = p.run_id")
         last_of_done_run = ("(r.status = 'done' AND p.branch = 0 AND p.step = "
                             "(SELECT MAX(q.step) FROM points q WHERE q.run_id = r.id AND q.branch = 0))")
+        where = []
         if selection == "final":
-            sql += f" WHERE {last_of_done_run}"
+            where.append(last_of_done_run)
         elif selection == "annealed":
-            sql += f" WHERE {last_of_done_run} OR p.branch > 0"
+            where.append(f"({last_of_done_run} OR p.branch > 0)")
+        if not failed:
+            where.append("r.status != 'failed'")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY r.id, p.step, p.branch"
         rows, metrics = [], []
         for r in self._con.execute(sql):
-            metrics.append(json.loads(r["metrics"]) if r["metrics"] else {})
-            cfg = json.loads(r["config"])
-            rows.append({
-                "run": r["name"], "status": r["status"], "branch": r["branch"], "step": r["step"],
-                "D": r["tokens"],
-                "loss": r["eval_loss"], "train_loss": r["train_loss"], "C": r["flops_full"],
-                "flops": r["flops"], "flops_full": r["flops_full"], "N": r["N_total"],
-                "N_total": r["N_total"], "N_nonembed": r["N_nonembed"], "N_nonzero": r["N_nonzero"],
-                "S": cfg["sparsity"]["target"], "batch": cfg["batch_tokens"], "lr": cfg["lr"],
-                "lr_step": r["lr"], "schedule": cfg["schedule"]["name"], "seed": cfg["seed"],
-                "budget_flops": _budget_of(cfg, r["branch"]), "V": cfg["vocab"], "context": cfg["context"],
-                "n_layer": cfg["n_layer"], "d_model": cfg["d_model"], "n_head": cfg["n_head"],
-                "group": cfg["group"], "wall_time": r["wall_time"], "target_tokens": r["target_tokens"],
-                "target_flops": r["target_flops"],
-            })
+            metrics.append(_loads(self.path, r["metrics"], f"a point's metrics of run {r['name']!r}")
+                           if r["metrics"] else {})
+            cfg = _loads(self.path, r["config"], f"the config of run {r['name']!r}")
+            try:
+                rows.append(self._table_row(r, cfg))
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                raise _broken_row(self.path, f"the config of run {r['name']!r}", exc) from None
         columns = _metric_columns(dict.fromkeys(k for m in metrics for k in m))
         for row, m in zip(rows, metrics, strict=True):
             row.update({columns[k]: _cell(v) for k, v in m.items()})
@@ -531,7 +637,25 @@ class Store:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
         return df
 
+    @staticmethod
+    def _table_row(r: sqlite3.Row, cfg: dict[str, Any]) -> dict[str, Any]:
+        """One row of :meth:`to_table` (without its metrics) from a point's row and its run's config."""
+        return {
+            "run": r["name"], "status": r["status"], "branch": r["branch"], "step": r["step"],
+            "D": r["tokens"],
+            "loss": r["eval_loss"], "train_loss": r["train_loss"], "C": r["flops_full"],
+            "flops": r["flops"], "flops_full": r["flops_full"], "N": r["N_total"],
+            "N_total": r["N_total"], "N_nonembed": r["N_nonembed"], "N_nonzero": r["N_nonzero"],
+            "S": cfg["sparsity"]["target"], "batch": cfg["batch_tokens"], "lr": cfg["lr"],
+            "lr_step": r["lr"], "schedule": cfg["schedule"]["name"], "seed": cfg["seed"],
+            "budget_flops": _budget_of(cfg, r["branch"]), "V": cfg["vocab"], "context": cfg["context"],
+            "n_layer": cfg["n_layer"], "d_model": cfg["d_model"], "n_head": cfg["n_head"],
+            "group": cfg["group"], "wall_time": r["wall_time"], "target_tokens": r["target_tokens"],
+            "target_flops": r["target_flops"],
+        }
+
     # -- fits -----------------------------------------------------------------------------------
+    @_guarded
     def save_fit(self, fit: str | Mapping[str, Any] | Any) -> int:
         """Store a fit (its JSON text, its dict, or an object with ``to_json()``); returns its id."""
         if hasattr(fit, "to_json"):
@@ -550,13 +674,15 @@ class Store:
                               (data["law"], _now(), json.dumps(data)))
         return int(cur.lastrowid or 0)
 
+    @_guarded
     def fits(self, law: str | None = None) -> list[dict[str, Any]]:
         """Saved fits, oldest first: ``{"id", "law", "created", "fit": <Fit JSON as a dict>}``."""
         rows = self._con.execute("SELECT * FROM fits WHERE ? IS NULL OR law = ? ORDER BY id", (law, law))
-        return [{"id": r["id"], "law": r["law"], "created": r["created"], "fit": json.loads(r["fit"])}
-                for r in rows]
+        return [{"id": r["id"], "law": r["law"], "created": r["created"],
+                 "fit": _loads(self.path, r["fit"], f"saved fit {r['id']}")} for r in rows]
 
     # -- merging stores -------------------------------------------------------------------------
+    @_guarded
     def merge(self, other: Store) -> dict[str, int]:
         """Copy another store's runs and points into this one (``runs import``).
 
@@ -604,15 +730,60 @@ class Store:
         return {"runs_added": added_runs, "runs_updated": updated, "points_added": added_points}
 
 
-def _record(row: sqlite3.Row) -> RunRecord:
+def _record(row: sqlite3.Row, path: str) -> RunRecord:
     d = dict(row)
-    d["config"] = RunConfig.from_dict(json.loads(d["config"]))
-    d["summary"] = json.loads(d["summary"]) if d["summary"] else None
+    what = f"the config of run {d.get('name')!r}"
+    try:
+        d["config"] = RunConfig.from_dict(_loads(path, d["config"], what))
+    except (ScalingLabError, ValueError, TypeError, KeyError) as exc:
+        if isinstance(exc, StoreError):
+            raise
+        raise _broken_row(path, what, exc) from None
+    d["summary"] = _loads(path, d["summary"], f"the summary of run {d.get('name')!r}") if d["summary"] else None
     return RunRecord(**d)
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the SQLite file ``path`` (``mode=ro``), which changes nothing on disk.
+
+    With no write-ahead log beside the file (``<path>-wal``: no process is writing it, every commit is
+    in the file itself) it is read as ``immutable``: SQLite then needs no shared-memory file
+    (``<path>-shm``), so it reads in a directory the user may not write, and leaves no ``-wal`` or
+    ``-shm`` behind. With a log (a ``ladder run`` writing now, or one that was killed) it is read through
+    the log, which needs the ``-shm`` file: where SQLite cannot make it (SQLITE_READONLY_DIRECTORY) an
+    empty log is ignored (immutable again), a pending one is a StoreError saying so. Other SQLite errors
+    are raised as they are."""
+    uri = path.resolve().as_uri() + "?mode=ro"
+    wal = Path(str(path) + "-wal")
+    if os.path.lexists(wal):
+        con = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0, check_same_thread=False)
+        try:
+            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return con
+        except sqlite3.OperationalError as exc:
+            con.close()
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_READONLY_DIRECTORY":
+                raise
+        if wal.exists() and wal.stat().st_size > 0:
+            raise StoreError(f"store {str(path)!r} cannot be read here: its directory {str(path.parent)!r} is "
+                             f"not writable and it has a pending write-ahead log ({str(wal)!r}), which SQLite "
+                             "reads only through a shared-memory file (-shm) it must create there; ask for write "
+                             "access to the directory, or copy the store with its -wal file to one you may write.")
+    con = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        con.close()
+        raise
+    return con
+
+
 def _check_is_store(path: Path) -> None:
-    """Raise StoreError unless ``path`` is a scalinglab store; reads only, writes nothing."""
+    """Raise StoreError unless ``path`` is a scalinglab store; reads only, writes nothing.
+
+    The error says what is wrong: not SQLite at all, or SQLite without the scalinglab marker (a foreign
+    file), or a store SQLite cannot read (damaged or truncated: ``sqlite3 .recover``; unreadable where it
+    is: the permissions)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(len(_SQLITE_MAGIC))
@@ -621,13 +792,14 @@ def _check_is_store(path: Path) -> None:
     if head != _SQLITE_MAGIC:
         raise StoreError(f"{str(path)!r} is not a scalinglab store (not an SQLite database); left unchanged.")
     try:
-        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        con = _connect_read_only(path)
         try:
-            row = con.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            has_meta = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+            row = con.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() if has_meta else None
         finally:
             con.close()
-    except sqlite3.Error:
-        row = None
+    except sqlite3.Error as exc:
+        raise StoreError(_sqlite_message(str(path), exc) + " The file was left unchanged.") from None
     if row is None or row[0] != FORMAT:
         raise StoreError(f"{str(path)!r} is an SQLite database but not a scalinglab store (no scalinglab "
                          "meta marker); left unchanged.")
