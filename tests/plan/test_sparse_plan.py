@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglab import laws
+from scalinglab import datasets, laws
 from scalinglab.errors import DataError, ParameterError
 from scalinglab.fit import Fit, LawFit
 from scalinglab.laws import sparse
@@ -27,10 +27,8 @@ PRESET = dict(LAW.preset("frantar2023_t5").params)
 
 
 @pytest.fixture(scope="module")
-def t5(shared_data: Path) -> pd.DataFrame:
-    raw = pd.read_csv(shared_data / "sparsity-frantar" / "t5_c4.csv")
-    return pd.DataFrame({"S": raw["sparsity"], "N_nonzero": raw["scale"] * (1 - raw["sparsity"]) * 24 * 12 * 768**2,
-                         "D": raw["steps"], "loss": raw["val-loss"]})
+def t5() -> pd.DataFrame:
+    return datasets.load("sparsity-frantar:t5")[["S", "N_nonzero", "steps", "loss"]].rename(columns={"steps": "D"})
 
 
 @pytest.fixture(scope="module")
