@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from importlib.resources.abc import Traversable
 
 import pandas as pd
 
@@ -76,7 +76,7 @@ CATALOG: dict[str, Dataset] = {d.name: d for d in (
         (Table("fit-set", "fit_set.csv", "the 182 runs the authors fit their data-constrained law to"),
          Table("all-runs", "all_runs.csv", "every run, seed replicates included (296)")),
         ("scalinglab fit --dataset datablations --law datablations --fix A=520.82495 --fix B=1487.7161 "
-         "--fix E=1.8691437 --fix alpha=0.3526596 --fix beta=0.3526596"),
+         "--fix E=1.8691437 --fix alpha=0.3526596 --fix beta=0.3526596")),
     Dataset(
         "overtraining-gadre", "Over-training testbed: 104 models, 11M to 6.9B parameters, token multipliers 5 to 640",
         "Gadre, Smyrnis, Shankar, Gururangan, Wortsman, Shao, Mercat, Fang, Li, Keh, Xin, Nezhurina, Vasiljevic, "
@@ -108,7 +108,7 @@ CATALOG: dict[str, Dataset] = {d.name: d for d in (
 )}
 
 
-def _file(dataset: str, name: str) -> Any:
+def _file(dataset: str, name: str) -> Traversable:
     return resources.files(__name__).joinpath(dataset, name)
 
 
@@ -147,7 +147,7 @@ def load(name: str) -> pd.DataFrame:
 def raw_bytes(name: str) -> bytes:
     """The bundled file of a table, as it is in the package (``data export`` to the same format)."""
     ds, table = split(name)
-    return bytes(_file(ds.name, table.file).read_bytes())
+    return _file(ds.name, table.file).read_bytes()
 
 
 __all__ = ["CATALOG", "Dataset", "Table", "get", "load", "names", "raw_bytes", "split"]
