@@ -262,6 +262,11 @@ def list_cmd(store_path: str, status: str | None, as_json: bool) -> None:
                          "target_flops": r.target_flops, "lr": c.lr, "batch_tokens": c.batch_tokens,
                          "schedule": c.schedule.name, "seed": c.seed, "group": c.group,
                          "final_loss": (r.summary or {}).get("final_loss"), "config": c.to_dict()})
+            if r.source is not None:   # an imported run: its known fields, not the placeholder config
+                f = r.source.get("fields", {})
+                rows[-1].update({k: f.get(k) for k in ("n_layer", "d_model", "n_head", "seed", "schedule")},
+                                lr=f.get("lr"), batch_tokens=f.get("batch"), budget_flops=f.get("budget_flops", 0.0),
+                                group="imported", config=None, source=r.source)
     if as_json:
         emit_json({"store": store_path, "runs": rows})
         return
@@ -314,17 +319,47 @@ def export_cmd(store_path: str, out: str, final: bool, point_selection: str | No
 
 
 @runs.command("import")
-@click.argument("source", type=click.Path(dir_okay=False))
+@click.argument("source", type=click.Path())
 @click.option("--store", "store_path", required=True, type=click.Path(dir_okay=False),
               help="The run store to import into (created if missing).")
+@click.option("--from", "fmt", type=click.Choice(["wandb", "tensorboard", "mlflow"]), default=None,
+              help="SOURCE is a tracker's data, not a store: a W&B panel CSV or history dump(s), a TensorBoard "
+                   "log directory, an MLflow mlruns/ folder or tracking database.")
+@click.option("--map", "maps", multiple=True, metavar="TARGET=SOURCE",
+              help="With --from: loss=KEY, train_loss=KEY, lr=KEY, tokens=KEY (logged keys); N=VALUE|KEY, "
+                   "batch=VALUE|KEY, lr_peak=..., schedule=... (run fields: a number, a parameter or a key).")
+@click.option("--run-filter", default=None, metavar="GLOB",
+              help="With --from: only the runs whose name or id matches this glob (fnmatch: * ? [abc]).")
+@click.option("--run-fields", "fields_file", default=None, type=click.Path(dir_okay=False),
+              help="With --from: a table of run fields per run (a 'run' column, then N, batch, ...).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def import_cmd(source: str, store_path: str, as_json: bool) -> None:
-    """Merge the runs, points and fits of another store SOURCE (e.g. from another machine) into --store.
+def import_cmd(source: str, store_path: str, fmt: str | None, maps: tuple[str, ...], run_filter: str | None,
+               fields_file: str | None, as_json: bool) -> None:
+    """Merge the runs, points and fits of another store SOURCE (e.g. from another machine) into --store,
+    or, with --from, import the runs a tracker logged (scalinglab.ingest).
 
-    Runs match by name and must have the same config; missing points are added, and a done run
-    replaces an unfinished one. The import holds --store's writer lock: it fails at once while a
-    `ladder run` writes that store.
+    Store: runs match by name and must have the same config; missing points are added, and a done run
+    replaces an unfinished one. Tracker: each run becomes a done run with its curve points (the steps
+    with a loss) and its provenance; the same source imported again changes nothing. Either way the
+    import holds --store's writer lock: it fails at once while a `ladder run` writes that store.
     """
+    if fmt is not None:
+        from ..ingest import import_into
+        info = import_into(store_path, source, fmt, maps, run_filter, fields_file)
+        if as_json:
+            emit_json(info)
+            return
+        for note in info["notes"]:
+            click.echo(f"note: {note}", err=True)
+        for warning in info["warnings"]:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(f"imported {info['runs_added']} new {fmt} runs ({info['runs_unchanged']} already there), added "
+                   f"{info['points_added']} points from {source} into {store_path}")
+        return
+    if maps or run_filter or fields_file:
+        raise ConfigError("--map, --run-filter and --run-fields need --from (importing a store takes none).")
+    if Path(source).is_dir():
+        raise ConfigError(f"SOURCE {source!r} is a directory; a store is a file (a tracker's logs need --from).")
     if Path(source).resolve() == Path(store_path).resolve():
         raise ConfigError(f"cannot import store {source!r} into itself.")
     with Store(source, create=False) as other, Store(store_path) as store, store.writer_lock():
