@@ -10,7 +10,8 @@
   ``lifecycle_stage``), ``metrics`` (``key``, ``value``, ``timestamp``, ``run_uuid``, ``step``,
   ``is_nan``: the whole history), ``params`` and ``tags`` (``key``, ``value``, ``run_uuid``).
 
-Deleted runs (``lifecycle_stage: deleted``, in ``.trash`` too) are left out. Params and tags are the
+Runs come in the order they started (``start_time``). Deleted runs (``lifecycle_stage: deleted``, in
+``.trash`` too) are left out. Params and tags are the
 run's parameters (``--map N=n_params``). A run's name is its ``mlflow.runName`` tag, else its
 ``run_name``, else its id.
 """
@@ -106,6 +107,8 @@ def read_file_store(path: Path) -> list[SourceRun]:
         exps = [path] if (path / "meta.yaml").is_file() else sorted(
             p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "models")
         candidates = [r for e in exps for r in sorted(e.iterdir()) if r.is_dir() and _is_run(r)]
+    starts = {d: _meta(d / "meta.yaml").get("start_time", "") for d in candidates}
+    candidates.sort(key=lambda d: (len(starts[d]), starts[d], d.name))     # in the order they were started
     runs = [r for r in (_file_run(d) for d in candidates) if r is not None]
     if not runs:
         raise DataError(f"MLflow store {str(path)!r} holds no run (expected <experiment>/<run>/meta.yaml with "
