@@ -52,57 +52,63 @@ def masked(crc: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Records:
-    """The records of one file: ``(offset of the data, length)`` each, and where reading stopped early."""
+    """The good records of one file: where each one's data starts and its length (int64 arrays), and
+    what stopped or spoiled the reading (a truncated or corrupt record, with its byte offset), if any."""
 
-    spans: list[tuple[int, int]]
-    problem: str | None   # a truncated or corrupt record: what and at which byte offset
+    starts: np.ndarray
+    lengths: np.ndarray
+    problem: str | None
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        return list(zip(self.starts.tolist(), self.lengths.tolist(), strict=True))
 
 
 def records(buf: bytes) -> Records:
     """Split ``buf`` into records and check both CRCs of each. Reading stops at the first record that is
     truncated or whose length CRC is wrong (nothing after it can be framed); a record whose data CRC is
     wrong is dropped and reported, and reading goes on (its frame is intact)."""
-    spans: list[tuple[int, int]] = []
     heads: list[int] = []
+    append = heads.append
     pos, n = 0, len(buf)
     problem = None
     unpack = struct.unpack_from
-    while pos < n:
+    while pos + 12 <= n:
+        nxt = pos + 16 + unpack("<Q", buf, pos)[0]
+        if nxt > n:
+            break
+        append(pos)
+        pos = nxt
+    if pos < n:
         if n - pos < 12:
             problem = f"truncated record header at byte offset {pos} ({n - pos} of 12 bytes)"
-            break
-        (length,) = unpack("<Q", buf, pos)
-        if pos + 12 + length + 4 > n:
-            problem = f"truncated record at byte offset {pos} (needs {12 + length + 4} bytes, {n - pos} left)"
-            break
-        heads.append(pos)
-        spans.append((pos + 12, length))
-        pos += 16 + length
-    if not spans:
-        return Records([], problem)
+        else:
+            need = 16 + unpack("<Q", buf, pos)[0]
+            problem = f"truncated record at byte offset {pos} (needs {need} bytes, {n - pos} left)"
+    if not heads:
+        return Records(np.zeros(0, np.int64), np.zeros(0, np.int64), problem)
     arr = np.frombuffer(buf, dtype=np.uint8)
     starts = np.array(heads, dtype=np.int64)
-    lengths = np.array([s[1] for s in spans], dtype=np.int64)
-    # the length CRCs: 8 bytes at each head
-    head_bytes = arr[starts[:, None] + np.arange(8)]
-    stored_len_crc = np.array([unpack("<I", buf, int(h) + 8)[0] for h in heads], dtype=np.uint64)
-    bad_len = masked(crc32c_many(head_bytes)) != stored_len_crc
-    if bad_len.any():
+    lengths = np.diff(np.append(starts, pos)) - 16
+
+    def u32(at: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(arr[at[:, None] + np.arange(4)]).view("<u4").ravel().astype(np.uint64)
+
+    bad_len = masked(crc32c_many(arr[starts[:, None] + np.arange(8)])) != u32(starts + 8)
+    if bad_len.any():    # the length itself may be wrong: nothing from here on can be framed
         k = int(np.argmax(bad_len))
         problem = f"corrupt record length (CRC mismatch) at byte offset {heads[k]}"
-        spans, heads, starts, lengths = spans[:k], heads[:k], starts[:k], lengths[:k]
-    stored = np.array([unpack("<I", buf, s + ln)[0] for s, ln in spans], dtype=np.uint64)
-    ok = np.ones(len(spans), dtype=bool)
-    for ln in np.unique(lengths):
+        starts, lengths = starts[:k], lengths[:k]
+    stored = u32(starts + 12 + lengths)
+    ok = np.ones(starts.size, dtype=bool)
+    for ln in np.unique(lengths).tolist():
         idx = np.nonzero(lengths == ln)[0]
-        data = arr[(starts[idx] + 12)[:, None] + np.arange(int(ln))]
-        ok[idx] = masked(crc32c_many(data)) == stored[idx]
+        ok[idx] = masked(crc32c_many(arr[(starts[idx] + 12)[:, None] + np.arange(ln)])) == stored[idx]
     if not ok.all():
         k = int(np.argmax(~ok))
-        bad = f"{int((~ok).sum())} record(s) with a data CRC mismatch, the first at byte offset {heads[k]} (dropped)"
+        bad = f"{int((~ok).sum())} record(s) with a data CRC mismatch, the first at byte offset {int(starts[k])} (dropped)"
         problem = bad if problem is None else f"{bad}; {problem}"
-        spans = [s for s, good in zip(spans, ok.tolist(), strict=True) if good]
-    return Records(spans, problem)
+    return Records(starts[ok] + 12, lengths[ok], problem)
 
 
 # -- protobuf ----------------------------------------------------------------------------------------
@@ -117,10 +123,11 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(buf: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
-    """``(field number, wire type, value or start, end)`` of each field of a message in ``buf[start:end]``:
-    for varints and fixed-width fields the value (fixed as raw bits) and -1; for length-delimited fields
-    the start and end of the bytes."""
+def _fields(buf: bytes, start: int, end: int) -> list[tuple[int, int, int, int, int]]:
+    """``(field number, wire type, a, b, p)`` of each field of a message in ``buf[start:end]``: for
+    varints and fixed-width fields ``a`` is the value (fixed ones as raw bits) and ``b`` the end of its
+    bytes; for length-delimited fields ``a, b`` are the start and end of the bytes. ``p`` is where the
+    value's bytes start."""
     out = []
     pos = start
     unpack = struct.unpack_from
@@ -128,17 +135,18 @@ def _fields(buf: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]
         key, pos = _varint(buf, pos)
         num, wt = key >> 3, key & 7
         if wt == 0:
-            v, pos = _varint(buf, pos)
-            out.append((num, 0, v, -1))
+            v, nxt = _varint(buf, pos)
+            out.append((num, 0, v, nxt, pos))
+            pos = nxt
         elif wt == 1:
-            out.append((num, 1, unpack("<Q", buf, pos)[0], -1))
+            out.append((num, 1, unpack("<Q", buf, pos)[0], pos + 8, pos))
             pos += 8
         elif wt == 2:
-            ln, pos = _varint(buf, pos)
-            out.append((num, 2, pos, pos + ln))
-            pos += ln
+            ln, p = _varint(buf, pos)
+            out.append((num, 2, p, p + ln, p))
+            pos = p + ln
         elif wt == 5:
-            out.append((num, 5, unpack("<I", buf, pos)[0], -1))
+            out.append((num, 5, unpack("<I", buf, pos)[0], pos + 4, pos))
             pos += 4
         else:
             raise ValueError(f"unsupported protobuf wire type {wt}")
@@ -157,7 +165,7 @@ def _tensor_scalar(buf: bytes, start: int, end: int) -> float | None:
     dtype = 0
     vals: list[float] = []
     content = None
-    for num, wt, a, b in _fields(buf, start, end):
+    for num, wt, a, b, _ in _fields(buf, start, end):
         if num == 1 and wt == 0:
             dtype = a
         elif num == 4 and wt == 2:
@@ -212,7 +220,7 @@ def scalars(buf: bytes, start: int, end: int) -> tuple[float, int, list[tuple[st
     event has no summary (the file-version event, graphs, session logs). A value is a scalar when it has
     a ``simple_value`` (legacy), or a one-element tensor with plugin ``scalars`` or data class scalar."""
     wall, step, summary = 0.0, 0, None
-    for num, wt, a, b in _fields(buf, start, end):
+    for num, wt, a, b, _ in _fields(buf, start, end):
         if num == 1 and wt == 1:
             wall = struct.unpack("<d", a.to_bytes(8, "little"))[0]
         elif num == 2 and wt == 0:
@@ -222,11 +230,11 @@ def scalars(buf: bytes, start: int, end: int) -> tuple[float, int, list[tuple[st
     if summary is None:
         return None
     out = []
-    for num, wt, a, b in _fields(buf, summary[0], summary[1]):
+    for num, wt, a, b, _ in _fields(buf, summary[0], summary[1]):
         if num != 1 or wt != 2:
             continue
         tag, simple, tensor, plugin, data_class = "", None, None, "", 0
-        for n2, w2, a2, b2 in _fields(buf, a, b):
+        for n2, w2, a2, b2, _ in _fields(buf, a, b):
             if n2 == 1 and w2 == 2:
                 tag = buf[a2:b2].decode("utf-8", "replace")
             elif n2 == 7 and w2 == 2 and not tag:     # node_name, the tag of very old writers
@@ -236,9 +244,9 @@ def scalars(buf: bytes, start: int, end: int) -> tuple[float, int, list[tuple[st
             elif n2 == 8 and w2 == 2:
                 tensor = (a2, b2)
             elif n2 == 9 and w2 == 2:
-                for n3, w3, a3, b3 in _fields(buf, a2, b2):
+                for n3, w3, a3, b3, _ in _fields(buf, a2, b2):
                     if n3 == 1 and w3 == 2:
-                        for n4, w4, a4, b4 in _fields(buf, a3, b3):
+                        for n4, w4, a4, b4, _ in _fields(buf, a3, b3):
                             if n4 == 1 and w4 == 2:
                                 plugin = buf[a4:b4].decode("utf-8", "replace")
                     elif n3 == 4 and w3 == 0:
@@ -252,4 +260,124 @@ def scalars(buf: bytes, start: int, end: int) -> tuple[float, int, list[tuple[st
     return wall, step, out
 
 
-__all__ = ["Records", "crc32c", "crc32c_many", "records", "scalars"]
+# -- the vectorised path ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Layout:
+    """Where the varying bytes of a one-scalar Event sit (offsets from the record's data start): its
+    wall time (8 bytes, or absent: 0.0), its step (a varint of ``step_len`` bytes, or absent: 0) and
+    its value (``dtype`` "<f4" or "<f8"). Records of one writer and tag share every other byte."""
+
+    tag: str
+    wall: int
+    step: int
+    step_len: int
+    value: int
+    dtype: str
+
+    def varying(self, length: int) -> np.ndarray:
+        mask = np.zeros(length, dtype=bool)
+        if self.wall >= 0:
+            mask[self.wall:self.wall + 8] = True
+        mask[self.step:self.step + self.step_len] = True
+        mask[self.value:self.value + (4 if self.dtype == "<f4" else 8)] = True
+        return mask
+
+
+def layout(buf: bytes, start: int, end: int) -> Layout | None:
+    """The :class:`Layout` of an Event holding exactly one scalar read from fixed-width bytes (a
+    ``simple_value``, a single ``float_val``/``double_val``, a 4- or 8-byte float ``tensor_content``);
+    None for any other event (those are read one by one with :func:`scalars`)."""
+    wall, step, step_len, summary = -1, 0, 0, None
+    for num, wt, a, b, p in _fields(buf, start, end):
+        if num == 1 and wt == 1:
+            wall = p - start
+        elif num == 2 and wt == 0:
+            if a >= 1 << 63:
+                return None
+            step, step_len = p - start, b - p
+        elif num == 5 and wt == 2:
+            summary = (a, b)
+        else:
+            return None
+    if summary is None:
+        return None
+    values = _fields(buf, summary[0], summary[1])
+    if len(values) != 1 or values[0][:2] != (1, 2):
+        return None
+    tag, where, dtype, tensor, plugin, data_class = None, -1, "", None, "", 0
+    for n2, w2, a2, b2, p2 in _fields(buf, values[0][2], values[0][3]):
+        if n2 == 1 and w2 == 2:
+            tag = buf[a2:b2].decode("utf-8", "replace")
+        elif n2 == 2 and w2 == 5:
+            where, dtype = p2, "<f4"
+        elif n2 == 8 and w2 == 2:
+            tensor = (a2, b2)
+        elif n2 == 9 and w2 == 2:
+            for n3, w3, a3, b3, _ in _fields(buf, a2, b2):
+                if n3 == 1 and w3 == 2:
+                    plugin = next((buf[a4:b4].decode("utf-8", "replace") for n4, w4, a4, b4, _ in _fields(buf, a3, b3)
+                                   if n4 == 1 and w4 == 2), "")
+                elif n3 == 4 and w3 == 0:
+                    data_class = a3
+        else:
+            return None
+    if tag is None:
+        return None
+    if where < 0:
+        if tensor is None or not (plugin == "scalars" or data_class == 1):
+            return None
+        kind = 0
+        for n3, w3, a3, b3, p3 in _fields(buf, tensor[0], tensor[1]):
+            if n3 == 1 and w3 == 0:
+                kind = a3
+            elif n3 == 2 and w3 == 2:
+                continue                                   # the shape (of a scalar: empty)
+            elif (n3, w3, b3 - a3) in ((4, 2, 4), (5, 2, 4)) or (n3, w3) == (5, 5):
+                where, dtype = p3, "<f4"
+            elif (n3, w3, b3 - a3) in ((4, 2, 8), (6, 2, 8)) or (n3, w3) == (6, 1):
+                where, dtype = p3, "<f8"
+            else:
+                return None
+        if where < 0 or (dtype == "<f4") != (kind == DT_FLOAT) or (dtype == "<f8") != (kind == DT_DOUBLE):
+            return None
+    return Layout(tag, wall, step, step_len, where - start, dtype)
+
+
+def scalar_batch(buf: bytes, recs: Records) -> tuple[dict[str, list[np.ndarray]], list[int]]:
+    """The scalars of many records at once: per tag ``[record index, step, value, wall]`` arrays, from the
+    records that share a :class:`Layout` with others of their length, and the indices of the records
+    left for :func:`scalars` (other events, or one of a kind)."""
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    starts, lengths = recs.starts, recs.lengths
+    out: dict[str, list[np.ndarray]] = {}
+    rest: list[int] = []
+    for ln in np.unique(lengths).tolist():
+        todo = np.nonzero(lengths == ln)[0]
+        rows = arr[starts[todo][:, None] + np.arange(ln)]
+        while todo.size:
+            first = int(todo[0])
+            lay = layout(buf, int(starts[first]), int(starts[first]) + ln) if todo.size > 1 else None
+            if lay is None:
+                rest.append(first)
+                todo, rows = todo[1:], rows[1:]
+                continue
+            fixed = ~lay.varying(ln)
+            same = np.all(rows[:, fixed] == rows[0, fixed], axis=1)
+            if lay.step_len:
+                sb = rows[:, lay.step:lay.step + lay.step_len].astype(np.uint64)
+                same &= np.all(sb[:, :-1] >= 0x80, axis=1) & (sb[:, -1] < 0x80)
+            idx, grp = todo[same], rows[same]
+            steps = np.zeros(idx.size, dtype=np.uint64)
+            for k in range(lay.step_len):
+                steps |= (grp[:, lay.step + k].astype(np.uint64) & np.uint64(0x7F)) << np.uint64(7 * k)
+            width = 4 if lay.dtype == "<f4" else 8
+            values = np.ascontiguousarray(grp[:, lay.value:lay.value + width]).view(lay.dtype).ravel().astype(np.float64)
+            walls = (np.ascontiguousarray(grp[:, lay.wall:lay.wall + 8]).view("<f8").ravel() if lay.wall >= 0
+                     else np.zeros(idx.size))
+            out.setdefault(lay.tag, []).append(np.stack([idx.astype(np.float64), steps.astype(np.float64), values,
+                                                         walls]))
+            todo, rows = todo[~same], rows[~same]
+    return out, rest
+
+
+__all__ = ["Layout", "Records", "crc32c", "crc32c_many", "layout", "records", "scalar_batch", "scalars"]

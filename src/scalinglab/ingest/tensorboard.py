@@ -20,6 +20,8 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import DataError
 from . import _tfrecord
 from .source import Series, SourceRun
@@ -36,31 +38,35 @@ def _files(root: Path) -> dict[Path, list[Path]]:
     return {d: sorted(f) for d, f in sorted(runs.items())}
 
 
-def read_file(path: Path, into: dict[str, tuple[list[int], list[float], list[float]]]) -> str | None:
-    """Add the scalars of one event file to ``into`` (tag -> steps, values, wall times); returns the
-    warning for a truncated or corrupt file, else None."""
+def read_file(path: Path, into: dict[str, list[np.ndarray]], offset: int = 0) -> tuple[str | None, int]:
+    """Add the scalars of one event file to ``into`` (tag -> arrays of rows ``[order, step, value,
+    wall]``; ``order`` counts records from ``offset``, so that a step logged again later wins); returns
+    the warning for a truncated or corrupt file (else None) and the next ``offset``."""
     try:
         buf = path.read_bytes()
     except OSError as exc:
         raise DataError(f"cannot read event file {str(path)!r}: {exc.strerror}") from None
     recs = _tfrecord.records(buf)
-    if not recs.spans and buf:
+    if not recs.starts.size and buf:
         raise DataError(f"event file {str(path)!r} holds no readable record: {recs.problem}.")
-    for start, length in recs.spans:
-        try:
+    try:
+        batch, rest = _tfrecord.scalar_batch(buf, recs) if recs.starts.size else ({}, [])
+        for tag, parts in batch.items():
+            for part in parts:
+                part[0] += offset
+                into.setdefault(tag, []).append(part)
+        for i in rest:
+            start, length = int(recs.starts[i]), int(recs.lengths[i])
             ev = _tfrecord.scalars(buf, start, start + length)
-        except (ValueError, IndexError, UnicodeDecodeError, OverflowError) as exc:
-            raise DataError(f"event file {str(path)!r}: the record at byte offset {start - 12} is not an Event "
-                            f"({exc}).") from None
-        if ev is None:
-            continue
-        wall, step, values = ev
-        for tag, v in values:
-            s, x, w = into.setdefault(tag, ([], [], []))
-            s.append(step)
-            x.append(v)
-            w.append(wall)
-    return None if recs.problem is None else f"event file {str(path)!r}: {recs.problem}; read what came before"
+            if ev is None:
+                continue
+            wall, step, values = ev
+            for tag, v in values:
+                into.setdefault(tag, []).append(np.array([[offset + i], [step], [v], [wall]], dtype=np.float64))
+    except (ValueError, IndexError, UnicodeDecodeError, OverflowError) as exc:
+        raise DataError(f"event file {str(path)!r}: a record is not an Event ({exc}).") from None
+    problem = None if recs.problem is None else f"event file {str(path)!r}: {recs.problem}; read what came before"
+    return problem, offset + int(recs.starts.size)
 
 
 def read(path: Path) -> list[SourceRun]:
@@ -80,13 +86,16 @@ def read(path: Path) -> list[SourceRun]:
         rel = d.relative_to(root).as_posix()
         name = root.resolve().name if rel == "." else rel
         run = SourceRun(name, rel, str(d))
-        raw: dict[str, tuple[list[int], list[float], list[float]]] = {}
+        raw: dict[str, list[np.ndarray]] = {}
+        offset = 0
         for f in files:
-            problem = read_file(f, raw)
+            problem, offset = read_file(f, raw, offset)
             if problem:
                 run.warnings.append(problem)
-        for tag, (s, x, w) in raw.items():
-            run.series[tag] = Series.build(s, x, w)
+        for tag, parts in raw.items():
+            rows = np.concatenate(parts, axis=1)
+            rows = rows[:, np.argsort(rows[0], kind="stable")]          # in the order they were written
+            run.series[tag] = Series.build(rows[1].astype(np.int64), rows[2], rows[3])
         runs.append(run)
     return runs
 
