@@ -157,3 +157,15 @@ def test_store_names_are_valid_run_names() -> None:
     assert store_name("my run/1: lr=3e-4", "x") == "my-run-1-lr-3e-4"
     assert store_name("../..", "wandb-abc") == "wandb-abc"
     assert len(store_name("a" * 300, "x")) == 200
+
+
+def test_an_imported_store_merges_with_its_provenance(tmp_path: Path) -> None:
+    src = _history(tmp_path / "run-a.csv", range(0, 50, 10))
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    assert _cli(str(src), "--from", "wandb", "--store", str(a), "--map", "N=1e6").exit_code == 0
+    assert _cli(str(a), "--store", str(b)).exit_code == 0                     # store into store, as before
+    with Store(a, create=False) as s1, Store(b, create=False) as s2:
+        assert s2.get("run-a").source == s1.get("run-a").source and s2.get("run-a").source["format"] == "wandb"
+        pd.testing.assert_frame_equal(s1.to_table(points="all"), s2.to_table(points="all"))
+    r = _cli(str(src), "--store", str(b), "--map", "N=1")
+    assert r.exit_code == 2 and "need --from" in r.stderr

@@ -115,3 +115,15 @@ def test_garbage_file_and_empty_directory_are_one_line_errors(tmp_path: Path) ->
     (bad / "events.out.tfevents.1.host").write_bytes(b"\x05" + bytes(40))
     with pytest.raises(DataError, match=r"holds no readable record: corrupt record length \(CRC mismatch\) at byte offset 0"):
         tensorboard.read(bad)
+
+
+def test_a_resumed_run_keeps_the_last_value_of_a_step_logged_twice(tmp_path: Path) -> None:
+    for attempt, steps in enumerate((range(0, 60), range(40, 80))):       # killed at 59, resumed from 40
+        w = tb_writer.SummaryWriter(str(tmp_path / "run"), filename_suffix=f".{attempt}")
+        for step in steps:
+            w.add_scalar("eval/loss", 10.0 * attempt + step, step)
+        w.close()
+    [run] = tensorboard.read(tmp_path)
+    s = run.series["eval/loss"]
+    assert s.steps.tolist() == list(range(80))
+    assert s.values.tolist() == [float(x) for x in range(40)] + [10.0 + x for x in range(40, 80)]
