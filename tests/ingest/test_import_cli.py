@@ -169,3 +169,17 @@ def test_an_imported_store_merges_with_its_provenance(tmp_path: Path) -> None:
         pd.testing.assert_frame_equal(s1.to_table(points="all"), s2.to_table(points="all"))
     r = _cli(str(src), "--store", str(b), "--map", "N=1")
     assert r.exit_code == 2 and "need --from" in r.stderr
+
+
+def test_nan_losses_are_left_out_with_a_warning(tmp_path: Path) -> None:
+    run = tmp_path / "mlruns" / "1" / "abc"
+    (run / "metrics" / "val").mkdir(parents=True)
+    (run / "params").mkdir()
+    (run / "meta.yaml").write_text("run_id: abc\nrun_name: r1\nlifecycle_stage: active\nstart_time: 1\n")
+    (run / "params" / "n_params").write_text("1000000")
+    (run / "metrics" / "val" / "loss").write_text("1 3.0 0\n2 2.5 10\n3 nan 20\n4 nan 30\n")
+    r = _cli(str(tmp_path / "mlruns"), "--from", "mlflow", "--store", str(tmp_path / "s.db"), "--map", "batch=64")
+    assert r.exit_code == 0, r.output
+    assert "warning: r1: 2 steps where 'val/loss' is NaN left out (a diverged run?), the first at step 20" in r.stderr
+    with Store(tmp_path / "s.db", create=False) as s:
+        assert [p["step"] for p in s.points("r1")] == [0, 10] and s.get("r1").N_total == 1_000_000

@@ -345,7 +345,8 @@ def import_cmd(source: str, store_path: str, fmt: str | None, maps: tuple[str, .
     """
     if fmt is not None:
         from ..ingest import import_into
-        info = import_into(store_path, source, fmt, maps, run_filter, fields_file)
+        with flags({"maps": "--map", "run_filter": "--run-filter", "fields_file": "--run-fields"}):
+            info = import_into(store_path, source, fmt, maps, run_filter, fields_file)
         if as_json:
             emit_json(info)
             return

@@ -1,6 +1,6 @@
 """From a tracker's runs to store runs: which key is the loss, the tokens, the lr, and where N comes from.
 
-``--map TARGET=SOURCE`` (:func:`parse_map`) chooses; without it, a key is recognised by its name (below)
+``--map TARGET=SOURCE`` (``maps``; :func:`parse_map`) chooses; without it, a key is recognised by its name (below)
 when exactly one key fits. TARGET is a point field (``loss`` the evaluation loss, ``train_loss``, ``lr``
 the learning rate at the step, ``tokens`` the training tokens seen) whose SOURCE is a logged key, or a
 run field (:data:`~scalinglab.store.imported.RUN_FIELDS`; ``N`` means ``N_total``; ``lr_peak`` the run's
@@ -50,7 +50,7 @@ _RUN_NAMES = {
 
 
 @dataclass
-class Mapping_:
+class ImportMap:
     """The parsed ``--map`` of an import: point keys and run-field sources."""
 
     point: dict[str, str] = field(default_factory=dict)
@@ -58,14 +58,14 @@ class Mapping_:
     per_run: dict[str, dict[str, Any]] = field(default_factory=dict)   # --run-fields: run -> field -> value
 
 
-def parse_map(items: Iterable[str], per_run: Mapping[str, Mapping[str, Any]] | None = None) -> Mapping_:
-    """``TARGET=SOURCE`` strings (see the module docstring) into a :class:`Mapping_`."""
-    m = Mapping_(per_run={k: dict(v) for k, v in (per_run or {}).items()})
+def parse_map(items: Iterable[str], per_run: Mapping[str, Mapping[str, Any]] | None = None) -> ImportMap:
+    """``TARGET=SOURCE`` strings (see the module docstring) into a :class:`ImportMap`."""
+    m = ImportMap(per_run={k: dict(v) for k, v in (per_run or {}).items()})
     for item in items:
         target, sep, source = item.partition("=")
         target, source = target.strip(), source.strip()
         if not sep or not target or not source:
-            raise DataError(invalid("The --map argument", item, "of the form TARGET=SOURCE"))
+            raise DataError(invalid("The 'maps' entry", item, "of the form TARGET=SOURCE"))
         if target == "N":
             target = "N_total"
         if target in POINT_TARGETS:
@@ -73,7 +73,7 @@ def parse_map(items: Iterable[str], per_run: Mapping[str, Mapping[str, Any]] | N
         elif target in RUN_TARGETS:
             m.run[target] = source
         else:
-            raise DataError(invalid("The --map target", target, f"one of {[*POINT_TARGETS, *RUN_TARGETS]}"))
+            raise DataError(invalid("The 'maps' target", target, f"one of {[*POINT_TARGETS, *RUN_TARGETS]}"))
     return m
 
 
@@ -84,7 +84,7 @@ def select(runs: Sequence[SourceRun], pattern: str | None) -> list[SourceRun]:
         return list(runs)
     kept = [r for r in runs if fnmatch.fnmatchcase(r.name, pattern) or fnmatch.fnmatchcase(r.run_id, pattern)]
     if not kept:
-        raise DataError(invalid("The --run-filter", pattern, f"a glob matching one of the runs {_names(runs)}"))
+        raise DataError(invalid("The 'run_filter'", pattern, f"a glob matching one of the runs {_names(runs)}"))
     return kept
 
 
@@ -105,14 +105,14 @@ def _recognise(run: SourceRun, pattern: re.Pattern[str], what: str, flag: str, e
     found = [k for k in run.series if pattern.search(k) and k not in exclude]
     if len(found) > 1:
         raise DataError(f"run {run.name!r} ({run.path}): {len(found)} keys could be the {what}: {sorted(found)}; "
-                        f"choose one with --map {flag}=KEY.")
+                        f"choose one with 'maps' {flag}=KEY.")
     return found[0] if found else None
 
 
 def _series(run: SourceRun, key: str, target: str) -> Series:
     s = run.series.get(key)
     if s is None:
-        raise DataError(f"run {run.name!r} ({run.path}) has no key {key!r} (--map {target}={key}); {_keys(run)}.")
+        raise DataError(f"run {run.name!r} ({run.path}) has no key {key!r} ('maps' {target}={key}); {_keys(run)}.")
     if s.bad is not None:
         raise DataError(invalid(f"Key {key!r} of run {run.name!r} ({run.path}) at step {s.bad[0]}", s.bad[1],
                                 "a number"))
@@ -135,12 +135,12 @@ def _run_value(run: SourceRun, target: str, source: str) -> Any:
     if x is None and source in run.params:
         x = _number(run.params[source])
         if x is None:
-            raise DataError(invalid(f"Parameter {source!r} of run {run.name!r} (--map {target}={source})",
+            raise DataError(invalid(f"Parameter {source!r} of run {run.name!r} ('maps' {target}={source})",
                                     run.params[source], "a number"))
     if x is None and source in run.series:
         x = _series(run, source, target).last()
     if x is None:
-        raise DataError(f"--map {target}={source}: {source!r} is neither a number nor a key of run {run.name!r} "
+        raise DataError(f"'maps' {target}={source}: {source!r} is neither a number nor a key of run {run.name!r} "
                         f"({run.path}); {_keys(run)}.")
     return x
 
@@ -158,11 +158,11 @@ def _typed(target: str, value: Any, run: SourceRun) -> Any:
     return x
 
 
-def to_imported(run: SourceRun, fmt: str, m: Mapping_) -> ImportedRun:
+def to_imported(run: SourceRun, fmt: str, m: ImportMap) -> ImportedRun:
     """One store run from ``run`` (see the module docstring); a DataError line when it cannot be mapped."""
     loss_key = m.point.get("loss") or _recognise(run, _LOSS, "evaluation loss", "loss", set())
     if loss_key is None:
-        raise DataError(f"run {run.name!r} ({run.path}): no evaluation-loss key; give --map loss=KEY; {_keys(run)}.")
+        raise DataError(f"run {run.name!r} ({run.path}): no evaluation-loss key; give 'maps' loss=KEY; {_keys(run)}.")
     keys: dict[str, str | None] = {"loss": loss_key}
     for target, pattern in (("train_loss", _TRAIN_LOSS), ("lr", _LR), ("tokens", _TOKENS)):
         keys[target] = m.point.get(target) or _recognise(run, pattern, target.replace("_", " "), target, {loss_key})
@@ -191,10 +191,10 @@ def to_imported(run: SourceRun, fmt: str, m: Mapping_) -> ImportedRun:
         fields["lr"] = peak
     fields = {k: _typed(k, v, run) for k, v in fields.items() if v is not None}
     if "N_total" not in fields:
-        raise DataError(f"run {run.name!r} ({run.path}): no parameter count; give --map N=VALUE|KEY (or a run-fields "
-                        f"file); {_keys(run)}.")
+        raise DataError(f"run {run.name!r} ({run.path}): no parameter count; give 'maps' N=VALUE|KEY (or "
+                        f"'fields_file'); {_keys(run)}.")
     if "tokens" not in series and "batch" not in fields:
-        raise DataError(f"run {run.name!r} ({run.path}): no token count; give --map tokens=KEY or --map batch=VALUE "
+        raise DataError(f"run {run.name!r} ({run.path}): no token count; give 'maps' tokens=KEY or 'maps' batch=VALUE "
                         f"(tokens per step); {_keys(run)}.")
 
     loss = series["loss"]
@@ -202,6 +202,9 @@ def to_imported(run: SourceRun, fmt: str, m: Mapping_) -> ImportedRun:
     steps = loss.steps[ok]
     if steps.size == 0:
         raise DataError(f"run {run.name!r} ({run.path}): the loss key {loss_key!r} has no value.")
+    if not ok.all():
+        run.warnings.append(f"{int((~ok).sum())} steps where {loss_key!r} is NaN left out (a diverged run?), the first "
+                            f"at step {int(loss.steps[~ok][0])}")
     cols: dict[str, np.ndarray] = {"eval_loss": loss.values[ok]}
     if "tokens" in series:
         tokens = _at(series["tokens"], steps)
@@ -209,7 +212,7 @@ def to_imported(run: SourceRun, fmt: str, m: Mapping_) -> ImportedRun:
         if missing.any():
             if "batch" not in fields:
                 raise DataError(f"run {run.name!r} ({run.path}): the tokens key {keys['tokens']!r} has no value at "
-                                f"step {int(steps[missing][0])}, where {loss_key!r} has one; give --map batch=VALUE.")
+                                f"step {int(steps[missing][0])}, where {loss_key!r} has one; give 'maps' batch=VALUE.")
             tokens[missing] = steps[missing] * fields["batch"]
     else:
         tokens = steps.astype(np.float64) * fields["batch"]
@@ -259,4 +262,4 @@ def _first_wall(run: SourceRun) -> float | None:
     return min(firsts) if firsts else None
 
 
-__all__ = ["POINT_TARGETS", "RUN_TARGETS", "Mapping_", "parse_map", "select", "to_imported"]
+__all__ = ["POINT_TARGETS", "RUN_TARGETS", "ImportMap", "parse_map", "select", "to_imported"]

@@ -95,7 +95,7 @@ def add_imported(store: Store, runs: Sequence[ImportedRun]) -> dict[str, int]:
         if run.name in names:
             other = names[run.name]
             raise StoreError(f"two imported runs are both named {run.name!r} ({other.run_id!r} and {run.run_id!r}); "
-                             "select one with --run-filter, or import them into separate stores.")
+                             "select one of them, or import them into separate stores.")
         names[run.name] = run
     existing = {}
     for run in runs:
@@ -112,7 +112,7 @@ def add_imported(store: Store, runs: Sequence[ImportedRun]) -> dict[str, int]:
         if row["digest"] != run.digest():
             raise StoreError(f"run {run.name!r} of store {store.path!r} was imported with other fields "
                              f"({src.get('fields')}, now {dict(run.fields)}); nothing was imported (use another "
-                             "store, or the same --map as before).")
+                             "store, or the same fields as before).")
         existing[run.name] = int(row["id"])
     added = points = 0
     now = _now()
