@@ -110,7 +110,7 @@ SCRIPT = """
     var on = b.getAttribute('aria-pressed') !== 'false';
     b.setAttribute('aria-pressed', on ? 'false' : 'true');
     var fig = document.getElementById(b.parentNode.getAttribute('data-fig'));
-    fig.querySelectorAll('[data-series="' + CSS.escape(b.getAttribute('data-series')) + '"]')
+    fig.querySelectorAll('[data-series="' + CSS.escape(b.getAttribute('data-key')) + '"]')
       .forEach(function (el) { el.classList.toggle('sl-off', on); });
   });
 })();
@@ -339,7 +339,7 @@ class Chart:
         if not self.series:
             return ""
         buttons = "".join(
-            f'<button type="button" class="sl-leg" data-series="{_e(k)}" aria-pressed="true">'
+            f'<button type="button" class="sl-leg" data-key="{_e(k)}" aria-pressed="true">'
             f'<span class="sw" style="background:{c}"></span>{_e(label)}</button>'
             for k, (label, c) in self.series.items())
         return f'<div class="sl-legend" data-fig="{_e(fig_id)}">{buttons}</div>'
