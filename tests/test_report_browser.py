@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from synthetic_ladder import synthetic_quickstart_store
 
 websocket = pytest.importorskip("websocket")   # websocket-client (the dev extra)
 
@@ -32,43 +33,11 @@ CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-br
                               shutil.which("google-chrome")) if p), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
 
-#: the Chinchilla law of the synthetic ladder (Hoffmann et al. 2022, Approach 3 coefficients)
-E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
-
-
-def _loss(n: float, d: float) -> float:
-    return E + A / n**ALPHA + B / d**BETA
-
-
 def _synthetic_quickstart(out: Path) -> Path:
-    """The quickstart's report of a synthetic store (its tiny design; losses from the law above)."""
+    """The quickstart's report (``quickstart.analyse``) of the synthetic ladder's store."""
     from scalinglab import quickstart as qs
-    from scalinglab.accounting import counts, describe, eval_steps
-    from scalinglab.ladder import schedules
-    from scalinglab.store import Store
 
-    saved = dict(qs.SETTINGS)
-    qs.SETTINGS.update(context=32, batch_tokens=256, eval_tokens=1024, evals=3)
-    try:
-        runs, _ = qs.design_ladder(0.5, workers=2)
-    finally:
-        qs.SETTINGS.clear()
-        qs.SETTINGS.update(saved)
-    out.mkdir(parents=True, exist_ok=True)
-    with Store(out / "runs.db") as st:
-        st.add_planned(runs, describe=describe)
-        for i, r in enumerate(runs):
-            n = counts(r)["N_total"]
-            wiggle = 1.0 + 0.004 * ((i * 7) % 5 - 2)            # deterministic scatter about the law
-            for step in eval_steps(r.steps, r.evals):
-                tokens = step * r.batch_tokens
-                unannealed = 1.0 if step == r.steps else 1.04  # only the end of the decay is annealed
-                st.add_point(r.name, {"step": step, "tokens": tokens, "eval_loss": _loss(n, tokens) * wiggle * unannealed})
-            for b in schedules.branches(r.schedule, r.lr, r.steps):
-                tokens = b.end_step * r.batch_tokens
-                st.add_point(r.name, {"branch": b.index, "step": b.end_step, "tokens": tokens,
-                                      "eval_loss": _loss(n, tokens) * wiggle})
-            st.mark_done(r.name, {"final_loss": _loss(n, r.steps * r.batch_tokens)})
+    runs = synthetic_quickstart_store(out / "runs.db")
     summary = qs.analyse(out, runs, bootstrap=20, command="scalinglab quickstart --minutes 0.5 (synthetic)")
     return Path(summary["report"])
 
