@@ -76,7 +76,10 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                  "at each (S, D). At equal non-zero parameters and tokens, a lower point at higher S means the "
                  "sparse model (a wider dense model, pruned) beat the dense one."))
     if backtest is not None:
-        rows = [{**{k: v for k, v in p["inputs"].items()}, "measured": p["actual"], "predicted": p["predicted"],
+        names = {figures.nd_key(n, d): r for r, n, d in zip(final["run"], final["N"], final["D"])} \
+            if {"run", "N", "D"} <= set(final) else {}
+        rows = [{"run": names.get(figures.nd_key(p["inputs"].get("N", 0), p["inputs"].get("D", 0)), "-"),
+                 **{k: v for k, v in p["inputs"].items()}, "measured": p["actual"], "predicted": p["predicted"],
                  "interval": "-" if p["interval"] is None else f"[{p['interval'][0]:.4g}, {p['interval'][1]:.4g}]",
                  "error %": 100 * (p["predicted"] - p["actual"]) / p["actual"],
                  "inside": "-" if p.get("inside") is None else ("yes" if p["inside"] else "no")}

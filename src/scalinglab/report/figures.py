@@ -20,7 +20,7 @@ from ..errors import DataError, ParameterError
 from ..fit.predict import predict
 from ..fit.result import Fit
 from ..plan import optimum
-from .svg import Chart, fmt, ramp
+from .svg import PALETTE, Chart, fmt, ramp
 
 __all__ = ["backtest_chart", "budget_colors", "frontier_charts", "isoflop_chart", "law_predict", "loss_curve_chart",
            "nd_key", "residual_chart"]
@@ -155,10 +155,10 @@ def loss_curve_chart(points: pd.DataFrame, *, x: str = "tokens") -> Chart | None
     for i, (run, g) in enumerate(pts.groupby("run", sort=False)):
         main = g[g["branch"] == 0] if "branch" in g else g
         budget = float((main if len(main) else g)["budget_flops"].iloc[-1]) if has_budget else float("nan")
-        color = colors.get(budget, ramp(i / max(1, pts["run"].nunique() - 1)))
-        if per_run:
-            key = ch.add_series(f"run-{run}", str(run), color)
+        if per_run:       # a merged ladder's runs share the top budget: one colour per run
+            key = ch.add_series(f"run-{run}", str(run), PALETTE[i % len(PALETTE)])
         else:
+            color = colors.get(budget, ramp(i / max(1, pts["run"].nunique() - 1)))
             key = ch.add_series(_budget_key(budget), f"C = {fmt(budget, 3)} FLOPs", color)
         branches = sorted(g["branch"].unique()) if "branch" in g else [0]
         for b in branches:
@@ -196,7 +196,7 @@ def backtest_chart(per_point: list[dict[str, Any]], runs: pd.DataFrame | None = 
     ch = Chart("back-test on held-out runs: predicted against measured", "measured loss", "predicted loss")
     names = _run_names(runs) if runs is not None else {}
     key = ch.add_series("held-out", "held-out runs", "#d55e00")
-    diag = ch.add_series("diagonal", "predicted = measured", "#777")
+    diag = ch.add_series("diagonal", "predicted = measured", "#777", legend=False)
     act = [p["actual"] for p in per_point]
     pred = [p["predicted"] for p in per_point]
     lo_all = min(act + pred)
@@ -234,7 +234,7 @@ def residual_chart(runs: pd.DataFrame, fit: Fit, *, held_out: float | None = Non
         return None
     ch = Chart(f"residuals of the {fit.law} fit", "N (parameters)", "(measured - predicted) / predicted (%)",
                xlog=True)
-    zero = ch.add_series("zero", "zero", "#777")
+    zero = ch.add_series("zero", "zero", "#777", legend=False)
     has_budget = "budget_flops" in runs
     budgets = sorted(float(c) for c in runs["budget_flops"].unique()) if has_budget else [float("nan")]
     colors = budget_colors(budgets)

@@ -33,7 +33,7 @@ body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; 
 h1 { font-size: 1.6em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
 table { border-collapse: collapse; font-size: .85em; margin: .5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
-th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+th { background: #f4f4f4; } td { white-space: nowrap; } td:first-child, th:first-child { text-align: left; }
 tr.flag td { background: #fff1dc; }
 .wide { overflow-x: auto; }
 pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .85em; }

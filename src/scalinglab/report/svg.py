@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CSS", "PALETTE", "SCRIPT", "Chart", "fmt", "ramp"]
+__all__ = ["CSS", "PALETTE", "SCRIPT", "Chart", "fmt", "ramp", "tip_rows"]
 
 #: colour-blind-safe categorical colours (Okabe and Ito 2008)
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
@@ -185,12 +185,15 @@ class Chart:
         self.width, self.height = width, height
         self.margin = (34, 18, 50, 70)          # top, right, bottom, left
         self.series: dict[str, tuple[str, str]] = {}
+        self.unlisted: set[str] = set()
         self._items: list[tuple[str, str, Any]] = []   # (layer, series, drawing closure data)
 
     # -- series and primitives --------------------------------------------------------------------
-    def add_series(self, key: str, label: str, color: str) -> str:
-        """Register a series for the legend; returns ``key``."""
+    def add_series(self, key: str, label: str, color: str, *, legend: bool = True) -> str:
+        """Register a series (in the legend unless ``legend`` is False: a reference line); returns ``key``."""
         self.series.setdefault(key, (label, color))
+        if not legend:
+            self.unlisted.add(key)
         return key
 
     def color(self, key: str) -> str:
@@ -336,12 +339,12 @@ class Chart:
 
     def legend_html(self, fig_id: str) -> str:
         """The legend: one toggle button per series."""
-        if not self.series:
+        if not set(self.series) - self.unlisted:
             return ""
         buttons = "".join(
             f'<button type="button" class="sl-leg" data-key="{_e(k)}" aria-pressed="true">'
             f'<span class="sw" style="background:{c}"></span>{_e(label)}</button>'
-            for k, (label, c) in self.series.items())
+            for k, (label, c) in self.series.items() if k not in self.unlisted)
         return f'<div class="sl-legend" data-fig="{_e(fig_id)}">{buttons}</div>'
 
 
