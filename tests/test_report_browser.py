@@ -48,7 +48,7 @@ class Browser:
     def __init__(self, profile: Path) -> None:
         assert CHROMIUM is not None
         self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
              "--disable-extensions", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--window-size=1200,900", "--remote-debugging-port=0",
              f"--user-data-dir={profile}", "about:blank"],
