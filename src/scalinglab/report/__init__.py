@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from ..errors import DataError, ParameterError
 from ..fit.report import fit_report
 from ..fit.result import Fit, json_safe
 from ..table import apply_where
 from . import figures, plots, svg
-from .contour import save_sparsity_contour, sparsity_contour_figure
+from .contour import contour_grid, save_sparsity_contour, sparsity_contour_figure
 from .html import Download, Footer, Section, dedupe, write
 
 
@@ -67,8 +66,7 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                 text=f"Relative residual of every point against the {fit.law} fit, (measured - predicted) / "
                      "predicted in %, against N; hollow points were held out of the fit."))
     if {"S", "N_nonzero", "D"} <= set(final) and final["S"].gt(0).any():
-        fig = Figure(figsize=(7, 4.5))
-        plots.sparse_loss(fig.subplots(), final, fit if fit is not None and fit.law == "sparse" else None)
+        fig = figures.sparse_loss_chart(final, fit if fit is not None and fit.law == "sparse" else None)
         sections.append(Section(
             "Sparse runs: loss against non-zero parameters", figures=[fig], anchor="sparse",
             text="Final eval loss of each run against its non-zero non-embedding parameters, one colour per "
@@ -205,7 +203,7 @@ def _sparse_plan_section(res: dict[str, Any], fit: Fit | None) -> Section:
     row = {k: _s(res.get(k)) for k in keys}
     row.update({"dense loss (same budget)": dense["loss"], "dense tokens": dense["tokens"]})
     ct = res["contour"]
-    fig = sparsity_contour_figure(res, fit)
+    fig = figures.sparsity_contour_chart(contour_grid(res, fit), point=(res["N_nonzero"], res["flops"]))
     table = pd.DataFrame(ct["S_opt"], index=[f"C = {c:.3g}" for c in ct["flops"]],
                          columns=[f"N = {n:.3g}" for n in ct["N_nonzero"]]).reset_index(names="S_opt")
     held = ", ".join(f"{k} = {v:.4g}" for k, v in res.get("held", {}).items()) or "nothing"

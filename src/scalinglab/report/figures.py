@@ -20,10 +20,10 @@ from ..errors import DataError, ParameterError
 from ..fit.predict import predict
 from ..fit.result import Fit
 from ..plan import optimum
-from .svg import PALETTE, Chart, fmt, ramp
+from .svg import PALETTE, Chart, cell_edges, fmt, ramp
 
 __all__ = ["backtest_chart", "budget_colors", "frontier_charts", "isoflop_chart", "law_predict", "loss_curve_chart",
-           "nd_key", "residual_chart"]
+           "nd_key", "residual_chart", "sparse_loss_chart", "sparsity_contour_chart"]
 
 #: at most this many hover markers per loss curve (evenly spaced, the last always kept)
 MAX_CURVE_MARKERS = 40
@@ -314,3 +314,60 @@ def frontier_charts(runs: pd.DataFrame, fit: Fit, plan: Mapping[str, Any], *, se
         loss_ch.scatter([c_plan], [un["loss"]], series=uk, marker="diamond", tips=[utip])
         n_ch.scatter([c_plan], [un["N"]], series="unconstrained", marker="diamond", tips=[utip])
     return [loss_ch, n_ch]
+
+
+_MARKERS = ("circle", "square", "triangle", "diamond", "star")
+_DASHES = (None, "6 3", "2 3", "8 3 2 3")
+
+
+def sparse_loss_chart(runs: pd.DataFrame, fit: Fit | None = None, *, n_col: str = "N_nonzero", d_col: str = "D",
+                      s_col: str = "S") -> Chart:
+    """Final loss against non-zero parameters, one series (colour) per sparsity S and one marker per
+    data size D; with a ``sparse`` fit, its law along N for each (S, D) at the group's median D
+    (Frantar et al. 2023, Eq. 1)."""
+    ch = Chart("loss against non-zero parameters" + (" and the fitted sparse law" if fit is not None else ""),
+               f"{n_col} (non-zero non-embedding parameters)", "final eval loss (nats/token)", xlog=True)
+    sparsities = sorted(float(v) for v in runs[s_col].unique())
+    d_key = np.round(np.log(runs[d_col].astype(float)), 2)      # data sizes equal to 1% are one group
+    keys = sorted(d_key.unique())
+    n_all = runs[n_col].astype(float)
+    for i, s in enumerate(sparsities):
+        key = ch.add_series(f"S-{s:g}", f"S = {s:g}", ramp(0.85 * i / max(1, len(sparsities) - 1)))
+        for j, k in enumerate(keys):
+            sub = runs[np.isclose(runs[s_col].astype(float), s) & (d_key == k)].sort_values(n_col)
+            if sub.empty:
+                continue
+            d = float(sub[d_col].median())
+            tips = [[(a, b) for a, b in (("run", str(r.get("run", "-"))), ("S", r[s_col]), (n_col, r[n_col]),
+                                         ("D", r[d_col]), ("loss", r["loss"])) if b is not None]
+                    for _, r in sub.iterrows()]
+            ch.scatter(sub[n_col].tolist(), sub["loss"].tolist(), series=key, tips=tips,
+                       marker=_MARKERS[j % len(_MARKERS)])
+            if fit is not None and fit.law == "sparse":
+                n = np.geomspace(float(n_all.min()) / 1.3, float(n_all.max()) * 1.3, 60)
+                x = {"S": np.full_like(n, s), "N_nonzero": n, "D": np.full_like(n, d)}
+                ch.line(n.tolist(), fit.law_.predict(fit.params, x).tolist(), series=key,
+                        dash=_DASHES[j % len(_DASHES)], width=1.2)
+    return ch
+
+
+def sparsity_contour_chart(drawn: Mapping[str, Any], point: tuple[float, float] | None = None) -> Chart:
+    """The optimal sparsity S_opt over non-zero parameters N (x) and training FLOPs C (y) as filled
+    cells (``drawn``: :func:`.contour.contour_grid`'s dict), the plan's point starred; hover a cell for
+    its N, C, S_opt, loss and tokens."""
+    n = [float(v) for v in drawn["N_nonzero"]]
+    c = [float(v) for v in drawn["flops"]]
+    S = np.asarray(drawn["S_opt"], dtype=float)
+    L = np.asarray(drawn.get("loss", S * np.nan), dtype=float)
+    T = np.asarray(drawn.get("tokens", S * np.nan), dtype=float)
+    ch = Chart("optimal sparsity S_opt(N, C)", "non-zero parameters N", "training FLOPs C", xlog=True, ylog=True)
+    key = ch.add_series("S_opt", "S_opt (dark: dense, 0; light: sparse, 1)", ramp(0.5))
+    colors = [[ramp(float(v)) if math.isfinite(v) else "#ddd" for v in row] for row in S]
+    tips = [[[("N_nonzero", n[j]), ("C (FLOPs)", c[i]), ("S_opt", float(S[i, j])), ("loss", float(L[i, j])),
+              ("tokens", float(T[i, j]))] for j in range(len(n))] for i in range(len(c))]
+    ch.cells(cell_edges(n), cell_edges(c), colors, series=key, tips=tips)
+    if point is not None:
+        pk = ch.add_series("plan", "the plan", "#d55e00")
+        ch.scatter([point[0]], [point[1]], series=pk, marker="star",
+                   tips=[[("plan: N_nonzero", point[0]), ("C (FLOPs)", point[1])]])
+    return ch

@@ -19,13 +19,13 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["CSS", "PALETTE", "SCRIPT", "Chart", "fmt", "ramp", "tip_rows"]
+__all__ = ["CSS", "PALETTE", "SCRIPT", "Chart", "cell_edges", "fmt", "ramp"]
 
 #: colour-blind-safe categorical colours (Okabe and Ito 2008)
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
@@ -236,6 +236,18 @@ class Chart:
             self._track([x, x], [lo, hi])
         self._items.append(("line", series, ("bar", float(x), float(lo), float(hi), horizontal)))
 
+    def cells(self, x_edges: Sequence[float], y_edges: Sequence[float], colors: Sequence[Sequence[str]], *,
+              series: str, tips: Sequence[Sequence[Sequence[tuple[str, Any]]]] | None = None) -> None:
+        """A heat map: cell (i, j) spans ``y_edges[i:i+2]`` x ``x_edges[j:j+2]`` in ``colors[i][j]``
+        (a contour drawn as filled cells; :func:`cell_edges` gives edges from centres)."""
+        self._track(list(x_edges), [y_edges[0]] * len(x_edges))
+        self._track([x_edges[0]] * len(y_edges), list(y_edges))
+        for i in range(len(y_edges) - 1):
+            for j in range(len(x_edges) - 1):
+                self._items.append(("band", series, ("cell", float(x_edges[j]), float(x_edges[j + 1]),
+                                                     float(y_edges[i]), float(y_edges[i + 1]), colors[i][j],
+                                                     None if tips is None else tips[i][j])))
+
     def label(self, x: float, y: float, text: str, *, series: str, dx: float = 6, dy: float = -6) -> None:
         self._items.append(("label", series, ("label", float(x), float(y), text, dx, dy)))
 
@@ -319,6 +331,16 @@ class Chart:
             up = [f"{X(x):.1f},{Y(h):.1f}" for x, h in zip(xs, hi) if self._ok(x, h)]
             down = [f"{X(x):.1f},{Y(v):.1f}" for x, v in zip(xs, lo) if self._ok(x, v)][::-1]
             return f'<polygon points="{" ".join(up + down)}" fill="{c}" fill-opacity="{opacity}" stroke="none"/>'
+        if kind == "cell":
+            _, xa, xb, ya, yb, color, tip = item
+            if not (self._ok(xa, ya) and self._ok(xb, yb)):
+                return ""
+            px, py = min(X(xa), X(xb)), min(Y(ya), Y(yb))
+            w, h = abs(X(xb) - X(xa)), abs(Y(yb) - Y(ya))
+            t = f' data-tip="{_e(json.dumps([[str(k), _tipval(v)] for k, v in tip]))}"' if tip is not None else ""
+            # a hair wider than the cell: no seams between neighbours
+            return (f'<rect x="{px:.1f}" y="{py:.1f}" width="{w + 0.4:.1f}" height="{h + 0.4:.1f}" '
+                    f'fill="{color}"{t}/>')
         if kind == "bar":
             _, x, lo, hi, horizontal = item
             if horizontal:
@@ -348,6 +370,20 @@ class Chart:
         return f'<div class="sl-legend" data-fig="{_e(fig_id)}">{buttons}</div>'
 
 
+def cell_edges(centres: Sequence[float], log: bool = True) -> list[float]:
+    """Cell edges around sorted ``centres``: midpoints (geometric on a log axis), the outer edges
+    mirrored; a single centre gets a cell of a factor 1.5 (log) or 1 (linear) each way."""
+    c = np.asarray(centres, dtype=float)
+    t = np.log(c) if log else c
+    if t.size == 1:
+        half = math.log(1.5) if log else 1.0
+        e = np.array([t[0] - half, t[0] + half])
+    else:
+        mid = (t[1:] + t[:-1]) / 2
+        e = np.concatenate([[t[0] - (mid[0] - t[0])], mid, [t[-1] + (t[-1] - mid[-1])]])
+    return [float(v) for v in (np.exp(e) if log else e)]
+
+
 def _tipval(v: Any) -> str:
     return v if isinstance(v, str) else fmt(v)
 
@@ -374,7 +410,3 @@ def _marker_path(marker: str, x: float, y: float, r: float) -> str:
 def _e(s: str) -> str:
     return html.escape(str(s), quote=True)
 
-
-def tip_rows(pairs: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """``pairs`` as hover rows (dropping missing values)."""
-    return [(k, v) for k, v in pairs.items() if v is not None and not (isinstance(v, float) and math.isnan(v))]
