@@ -151,3 +151,17 @@ def test_report_command_writes_the_footer_and_the_store_hash(tmp_path: Path) -> 
     assert store_digest(export) == hashlib.sha256(out.read_bytes()).hexdigest() in text
     assert f"scalinglab report --store {store}" in html.unescape(text)
     assert _downloads(text)["store-export.csv"] == export
+
+
+def test_a_matplotlib_figure_is_inlined_as_svg() -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3, 2))
+    ax = fig.subplots()
+    ax.plot([1, 2, 3], [3, 1, 2])
+    ax.set_title("a title kept as text")
+    page = render("t", [Section("mpl", figures=[fig])])
+    body = page[page.index("<figure"):page.index("</figure>")]
+    assert body.count("<svg") == 1 and "<?xml" not in body and "<!DOCTYPE" not in body
+    assert "a title kept as text" in body                 # svg.fonttype none: text, not glyph paths
+    assert "http" not in body and "<metadata>" not in body
