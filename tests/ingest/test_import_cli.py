@@ -183,3 +183,15 @@ def test_nan_losses_are_left_out_with_a_warning(tmp_path: Path) -> None:
     assert "warning: r1: 2 steps where 'val/loss' is NaN left out (a diverged run?), the first at step 20" in r.stderr
     with Store(tmp_path / "s.db", create=False) as s:
         assert [p["step"] for p in s.points("r1")] == [0, 10] and s.get("r1").N_total == 1_000_000
+
+
+def test_runs_list_shows_an_imported_runs_known_fields(tmp_path: Path) -> None:
+    src = _history(tmp_path / "run-a.csv", range(0, 50, 10), **{"optim/lr": [1e-3, 3e-3, 2e-3, 1e-3, 5e-4]})
+    db = tmp_path / "s.db"
+    assert _cli(str(src), "--from", "wandb", "--store", str(db), "--map", "N=1e6", "--map", "batch=1024",
+                "--map", "schedule=wsd").exit_code == 0
+    r = CliRunner().invoke(main, ["runs", "list", "--store", str(db), "--json"])
+    [row] = json.loads(r.stdout)["runs"]
+    assert (row["N_total"], row["batch_tokens"], row["lr"], row["schedule"], row["n_layer"]) == (1_000_000, 1024, 3e-3,
+                                                                                                  "wsd", None)
+    assert row["source"]["format"] == "wandb" and row["source"]["run_id"] == "run-a" and row["config"] is None
