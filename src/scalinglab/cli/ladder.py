@@ -84,7 +84,7 @@ def ladder() -> None:
 @click.option("--context", default=None, type=int, help="Context length, tokens.")
 @click.option("--batch-tokens", default=None, type=int, help="Tokens per optimizer step.")
 @click.option("--lr", default=None, type=float, help="Peak learning rate.")
-@click.option("--schedule", default=None, type=click.Choice(["constant", "cosine", "wsd", "linear"]),
+@click.option("--schedule", default=None, type=click.Choice(["constant", "cosine", "wsd", "linear", "power"]),
               help="Learning-rate schedule.")
 @click.option("--wsd-branches", default=None, metavar="F1,F2,...",
               help="WSD cooldown branches (Hägele et al. 2024): fractions of each run's steps at which a "
