@@ -17,8 +17,13 @@ from torch import nn
 
 from scalinglab.errors import ConfigError
 from scalinglab.ladder.features import Feature
-from scalinglab.ladder.noise import (AdaptiveBatchFeature, MicroGradStats, NoiseScaleFeature, noise_estimates,
-                                     norm_test_micro)
+from scalinglab.ladder.noise import (
+    AdaptiveBatchFeature,
+    MicroGradStats,
+    NoiseScaleFeature,
+    noise_estimates,
+    norm_test_micro,
+)
 from scalinglab.ladder.train import train
 from scalinglab.runconfig import RunConfig
 

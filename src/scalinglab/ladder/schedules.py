@@ -167,7 +167,7 @@ def power(peak: float, total_steps: int, *, batch_sequences: int, tokens_per_ste
     decay_start = total_steps - decay_steps
 
     def level(step: int) -> float:
-        return min(float(peak), a * batch_sequences * ((step + 1) * tokens_per_step) ** b)
+        return min(float(peak), float(a * batch_sequences * ((step + 1) * tokens_per_step) ** b))
 
     def schedule(step: int) -> float:
         if step < warmup_steps:
