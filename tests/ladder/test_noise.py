@@ -25,7 +25,7 @@ from scalinglab.ladder.noise import (
     norm_test_micro,
 )
 from scalinglab.ladder.train import train
-from scalinglab.runconfig import RunConfig
+from scalinglab.runconfig import RunConfig, ScheduleConfig
 
 TINY = RunConfig(name="noise", n_layer=1, d_model=32, n_head=2, context=32, tokens=24 * 512, batch_tokens=512,
                  micro_batch_tokens=128, lr=1e-2, evals=3, eval_tokens=2048, seed=1, dtype="float32",
@@ -224,6 +224,16 @@ def test_adaptive_batch_counts_every_token_and_resumes(tmp_path: Path) -> None:
     assert [{k: v for k, v in p.items() if k not in drop} for p in first + rest] == \
         [{k: v for k, v in p.items() if k not in drop} for p in full]
     assert resumed["tokens_seen"] == summary["tokens_seen"]
+
+
+def test_cooldown_branch_points_count_their_own_tokens() -> None:
+    cfg = dataclasses.replace(ADAPTIVE, noise_scale=True,
+                              schedule=ScheduleConfig(name="wsd", decay_frac=0.5, branches=(0.5,)))
+    points, summary = run(cfg, MicroCounter(128))
+    (branch,) = [p for p in points if p["branch"] == 1]
+    assert branch["step"] == 12 and math.isfinite(branch["B_simple"])
+    assert [p["tokens"] for p in points] == [p["counted"] for p in points]   # the branch's too
+    assert points[-1]["tokens"] == summary["tokens_seen"]                    # the branch was undone
 
 
 def test_a_lenient_norm_test_keeps_the_batch() -> None:
