@@ -5,7 +5,8 @@ parameters hold ``A_j = (1/m) sum_{i<=j} g_i``, where ``g_i`` is micro-batch i's
 is a mean over its tokens, divided by ``m``). :class:`MicroGradStats` keeps one copy of the accumulated
 gradient, ``P = A_{j-1}``, and after each backward turns it in place into ``P - A_j = -g_j / m``, takes
 its squared norm (``|g_j|^2 = m^2 |P - A_j|^2``) and copies ``A_j`` back into it: one subtraction, one
-norm and one copy over the parameters per micro-batch (``torch._foreach_*``, one fused kernel per op),
+norm and one copy over the parameters per micro-batch (the first needs only the norm and the copy, the
+last no copy) (``torch._foreach_*``, one fused kernel per op),
 one buffer the size of the gradients, and one host sync per step. This is exact up to the rounding of
 the accumulation (no second backward, no per-example gradients). After the last micro-batch it has
 ``|G_small|^2 = mean_j |g_j|^2`` (batches of ``B_small`` = micro-batch tokens) and ``|G_big|^2 = |A_m|^2``
@@ -79,13 +80,15 @@ class MicroGradStats(Feature):
 
     def after_backward(self, step: int, micro: int, n_micro: int) -> None:
         grads = self._grads()
-        if micro == 0:
-            self.prev = [torch.zeros_like(g) for g in grads] if len(self.prev) != len(grads) else self.prev
-            torch._foreach_zero_(self.prev)
+        if micro == 0:                                             # A_0 = g_0 / m: no difference to take
+            if len(self.prev) != len(grads):
+                self.prev = [torch.empty_like(g) for g in grads]
+            norms = torch._foreach_norm(grads)
             self.sum_sq = torch.zeros((), dtype=torch.float64, device=grads[0].device)
+        else:
+            torch._foreach_sub_(self.prev, grads)                  # A_{j-1} - A_j = -g_j / m
+            norms = torch._foreach_norm(self.prev)
         assert self.sum_sq is not None
-        torch._foreach_sub_(self.prev, grads)                      # A_{j-1} - A_j = -g_j / m
-        norms = torch._foreach_norm(self.prev)
         self.sum_sq += torch.stack(norms).double().square().sum() * float(n_micro) ** 2
         if micro == n_micro - 1:
             big = torch.stack(torch._foreach_norm(grads)).double().square().sum()
