@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 from scalinglab.ladder import build, precision
 from scalinglab.ladder.checkpoint import TrainState
 from scalinglab.ladder.corpus import load_tokens
+from scalinglab.ladder.noise import MicroGradStats
 from scalinglab.ladder.train import Loop
 from scalinglab.runconfig import RunConfig
 
@@ -83,6 +84,24 @@ def main() -> None:
         b_simple = loops[1].features.point_fields(args.steps)["B_simple"]
         threads = torch.get_num_threads()
 
+        # the measurement alone, on real gradients (a load-independent view of the overhead)
+        m = args.batch_tokens // args.micro_tokens
+        loop = loops[1]
+        x = torch.randint(0, base.vocab, (args.micro_tokens // base.context, base.context + 1)).to(dev)
+        _, loss = loop.model(x[:, :-1], x[:, 1:])
+        assert loss is not None
+        loss.backward()
+        stats = MicroGradStats(loop.model.parameters())
+        ops = []
+        for _ in range(args.steps):
+            sync()
+            t0 = time.perf_counter()
+            for j in range(m):
+                stats.after_backward(0, j, m)
+            sync()
+            ops.append(time.perf_counter() - t0)
+        measure = statistics.median(ops)
+
     plain, noise = statistics.median(times[0]), statistics.median(times[1])
     n_nonembed = sum(p.numel() for p in loops[0].model.nonembedding_parameters())
     print(f"device {dev}, threads {threads}, load average {os.getloadavg()}")
@@ -91,6 +110,8 @@ def main() -> None:
     print(f"plain step:       {plain * 1e3:8.2f} ms (median; min {min(times[0]) * 1e3:.2f})")
     print(f"noise-scale step: {noise * 1e3:8.2f} ms (median; min {min(times[1]) * 1e3:.2f})")
     print(f"ratio: {noise / plain:.3f} of medians, {min(times[1]) / min(times[0]):.3f} of minima   (target <= 1.10)")
+    print(f"the measurement alone ({m} after_backward calls): {measure * 1e3:.2f} ms = {measure / plain:.1%} of a "
+          f"plain step (median), {measure / min(times[0]):.1%} of the fastest")
     print(f"B_simple after {args.steps + 3} steps: {b_simple:.4g} tokens")
 
 
