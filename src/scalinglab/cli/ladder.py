@@ -29,7 +29,8 @@ _RULE = _design.ShapeRule()
 DESIGN_FLAGS = {
     "budgets": "--budgets", "sizes": "--sizes", "tokens_per_param": "--tokens-per-param", "span": "--span",
     "params": "--params", "tokens": "--tokens", "sparsities": "--sparsities", "lrs": "--lr-grid",
-    "batches": "--batch-grid", "wsd_branches": "--wsd-branches", "merge_prefixes": "--merge-prefixes",
+    "batches": "--batch-grid", "batch_keep": "--batch-grid-keep", "lr_batch_rule": "--lr-batch-rule",
+    "wsd_branches": "--wsd-branches", "merge_prefixes": "--merge-prefixes",
     "rule.aspect": "--aspect", "rule.head_dim": "--head-dim", "rule.min_layers": "--min-layers",
     "rule.width_step": "--width-step", "rule.lr_width_exponent": "--lr-width-exponent",
     "rule.lr_ref_width": "--lr-ref-width", "rule.min_steps": "--min-steps",
@@ -80,11 +81,17 @@ def ladder() -> None:
               help="n:m pattern (e.g. 2:4) for the sparse runs; their sparsity must be 1 - n/m.")
 @click.option("--lr-grid", default=None, help="Learning-rate x batch grid: peak learning rates.")
 @click.option("--batch-grid", default=None, help="Learning-rate x batch grid: batch sizes in tokens.")
+@click.option("--batch-grid-keep", default="tokens", show_default=True, type=click.Choice(["tokens", "steps"]),
+              help="What every batch of --batch-grid shares: the training tokens, or the steps the --batch-tokens "
+                   "batch takes on them.")
+@click.option("--lr-batch-rule", default="none", show_default=True, type=click.Choice(["none", "sqrt", "linear"]),
+              help="Each learning rate (--lr, --lr-grid) is at --batch-tokens; a batch B gets lr x (B / "
+                   "batch_tokens)^k, k = 0, 1/2 or 1.")
 @click.option("--vocab", default=None, type=int, help="Vocabulary size (256 = bytes).")
 @click.option("--context", default=None, type=int, help="Context length, tokens.")
 @click.option("--batch-tokens", default=None, type=int, help="Tokens per optimizer step.")
 @click.option("--lr", default=None, type=float, help="Peak learning rate.")
-@click.option("--schedule", default=None, type=click.Choice(["constant", "cosine", "wsd", "linear"]),
+@click.option("--schedule", default=None, type=click.Choice(["constant", "cosine", "wsd", "linear", "power"]),
               help="Learning-rate schedule.")
 @click.option("--wsd-branches", default=None, metavar="F1,F2,...",
               help="WSD cooldown branches (Hägele et al. 2024): fractions of each run's steps at which a "
@@ -119,7 +126,8 @@ def ladder() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: float, params: str | None,
                tokens: str | None, sparsities: str | None, sparsity_method: str | None, nm: str | None,
-               lr_grid: str | None, batch_grid: str | None, vocab: int | None,
+               lr_grid: str | None, batch_grid: str | None, batch_grid_keep: str, lr_batch_rule: str,
+               vocab: int | None,
                context: int | None, batch_tokens: int | None, lr: float | None, schedule: str | None,
                wsd_branches: str | None, warmup_steps: int | None, merge_prefixes: bool, evals: int | None,
                seed: int | None, corpus: str | None, sets: Sequence[str], aspect: float,
@@ -147,6 +155,7 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
         budgets=numbers(budgets, "--budgets"), sizes=sizes, tokens_per_param=tokens_per_param, span=span,
         params=numbers(params, "--params"), tokens=numbers(tokens, "--tokens"),
         lrs=numbers(lr_grid, "--lr-grid"), batches=numbers(batch_grid, "--batch-grid", int),
+        batch_keep=batch_grid_keep, lr_batch_rule=lr_batch_rule,
         sparsities=numbers(sparsities, "--sparsities"), wsd_branches=numbers(wsd_branches, "--wsd-branches"),
         rule=_design.ShapeRule(aspect=aspect, head_dim=head_dim, min_layers=min_layers, width_step=width_step,
                                lr_width_exponent=lr_width_exponent, lr_ref_width=lr_ref_width,

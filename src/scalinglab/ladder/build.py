@@ -13,7 +13,7 @@ import torch
 
 from ..accounting import model_shape
 from ..runconfig import RunConfig
-from . import parametrization
+from . import noise, parametrization
 from .corpus import TokenData
 from .features import Chain, Feature
 from .model import GPT, GPTConfig, LinearFactory, dense_linear
@@ -55,8 +55,9 @@ def build_optimizer(model: GPT, config: RunConfig) -> torch.optim.AdamW:
 
 def build_features(config: RunConfig, model: GPT, optimizer: torch.optim.Optimizer, data: TokenData,
                    extra: Sequence[Feature] = ()) -> Chain:
-    """The run's trainer features, chained: sparsity (and SPDF), then ``extra`` in order."""
-    return Chain([SparsityFeature(config, model, optimizer, data), *extra])
+    """The run's trainer features, chained: sparsity (and SPDF), the gradient noise scale and the
+    adaptive batch when the config turns them on (``noise.features_for``), then ``extra`` in order."""
+    return Chain([SparsityFeature(config, model, optimizer, data), *noise.features_for(config, model), *extra])
 
 
 __all__ = ["build_features", "build_model", "build_optimizer", "check", "linear_factory", "resolve_device"]
