@@ -166,6 +166,8 @@ def _template(base: RunConfig | None, overrides: Mapping[str, Any], group: str) 
                           f"rule=ShapeRule({rule_fields[0]}=...) to the design.")
     d = (base or RunConfig()).to_dict()
     for key, value in overrides.items():
+        if key in SUBCONFIGS and isinstance(value, str):   # parametrization="mus": its name
+            value = {"name": value}
         if key in SUBCONFIGS and isinstance(value, Mapping):
             d[key] = {**d[key], **value}
         elif key in SUBCONFIGS and dataclasses.is_dataclass(value):
