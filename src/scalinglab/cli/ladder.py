@@ -29,7 +29,7 @@ _RULE = _design.ShapeRule()
 DESIGN_FLAGS = {
     "budgets": "--budgets", "sizes": "--sizes", "tokens_per_param": "--tokens-per-param", "span": "--span",
     "params": "--params", "tokens": "--tokens", "sparsities": "--sparsities", "lrs": "--lr-grid",
-    "batches": "--batch-grid", "wsd_branches": "--wsd-branches", "merge_prefixes": "--merge-prefixes",
+    "batches": "--batch-grid", "parametrizations": "--parametrizations", "wsd_branches": "--wsd-branches", "merge_prefixes": "--merge-prefixes",
     "rule.aspect": "--aspect", "rule.head_dim": "--head-dim", "rule.min_layers": "--min-layers",
     "rule.width_step": "--width-step", "rule.lr_width_exponent": "--lr-width-exponent",
     "rule.lr_ref_width": "--lr-ref-width", "rule.min_steps": "--min-steps",
@@ -47,7 +47,7 @@ def _run_rows(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
                      "N_nonembed": c["N_nonembed"], "N_total": c["N_total"], "S": r.sparsity.target,
                      "N_nonzero": c["N_nonzero"], "tokens": tokens, "steps": r.steps,
                      "batch_tokens": r.batch_tokens, "lr": r.lr, "C": c["flops_per_token_full"] * tokens,
-                     "budget_flops": r.budget_flops,
+                     "budget_flops": r.budget_flops, "parametrization": r.parametrization.name,
                      "branch_ends": [b.end_step for b in schedules.branches(r.schedule, r.lr, r.steps)]})
     return rows
 
@@ -80,6 +80,9 @@ def ladder() -> None:
               help="n:m pattern (e.g. 2:4) for the sparse runs; their sparsity must be 1 - n/m.")
 @click.option("--lr-grid", default=None, help="Learning-rate x batch grid: peak learning rates.")
 @click.option("--batch-grid", default=None, help="Learning-rate x batch grid: batch sizes in tokens.")
+@click.option("--parametrizations", default=None, metavar="P1,P2,...",
+              help="The design once per parametrization: sp, mup (muP), mus (muNit Scaling; needs --set "
+                   "parametrization.tau=T), e.g. sp,mus; --set parametrization.base_width=W sets mup/mus's base.")
 @click.option("--vocab", default=None, type=int, help="Vocabulary size (256 = bytes).")
 @click.option("--context", default=None, type=int, help="Context length, tokens.")
 @click.option("--batch-tokens", default=None, type=int, help="Tokens per optimizer step.")
@@ -119,7 +122,7 @@ def ladder() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: float, params: str | None,
                tokens: str | None, sparsities: str | None, sparsity_method: str | None, nm: str | None,
-               lr_grid: str | None, batch_grid: str | None, vocab: int | None,
+               lr_grid: str | None, batch_grid: str | None, parametrizations: str | None, vocab: int | None,
                context: int | None, batch_tokens: int | None, lr: float | None, schedule: str | None,
                wsd_branches: str | None, warmup_steps: int | None, merge_prefixes: bool, evals: int | None,
                seed: int | None, corpus: str | None, sets: Sequence[str], aspect: float,
@@ -151,7 +154,8 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
         rule=_design.ShapeRule(aspect=aspect, head_dim=head_dim, min_layers=min_layers, width_step=width_step,
                                lr_width_exponent=lr_width_exponent, lr_ref_width=lr_ref_width,
                                min_steps=min_steps),
-        overrides=overrides, merge_prefixes=merge_prefixes, note={"set": list(sets)} if sets else {})
+        overrides=overrides, merge_prefixes=merge_prefixes, note={"set": list(sets)} if sets else {},
+        parametrizations=None if parametrizations is None else [p.strip() for p in parametrizations.split(",")])
     with flags(DESIGN_FLAGS):
         made = _design.make_design(request)
     ladderfile.write_toml(out, made.runs, made.meta)
@@ -166,6 +170,8 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
         columns[4:4] = ["S", "N_nonzero"]
     if any(r.schedule.branches for r in made.runs):
         columns.append("branch_ends")
+    if any(r.parametrization.name != "sp" for r in made.runs):
+        columns.insert(1, "parametrization")
     print_rows(rows, columns, title=f"{len(made.runs)} runs written to {out}")
 
 
