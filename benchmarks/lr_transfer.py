@@ -7,8 +7,8 @@ final eval loss is compared across a grid of learning rates in powers of 2. The 
 PRECISION.md section 1: "η optimal from width 256 to 8192 while SP's η* falls as 1/width"): under
 ``mus`` the best lr stays within one grid step across widths; ``sp``'s drift is reported beside it.
 
-    python benchmarks/lr_transfer.py [--widths 64,128,256] [--layers 2] [--steps 150]
-        [--sp-lrs=-11..-5] [--mus-lrs=-6..0] [--tau 0.4] [--batch-tokens 2048] [--context 64] [--json OUT]
+    python benchmarks/lr_transfer.py [--widths 64,128,256] [--layers 2] [--steps 60]
+        [--sp-lrs=-12..-8] [--mus-lrs=-1..3] [--tau 0.4] [--batch-tokens 2048] [--context 64] [--json OUT]
 
 LR grids are exponents of 2 (``-11..-5`` is 2^-11 .. 2^-5). One thread (threadpoolctl and torch), runs
 one after another; prints ``os.getloadavg()`` with the figures.
@@ -55,12 +55,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--widths", default="64,128,256")
     ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--batch-tokens", type=int, default=2048)
     ap.add_argument("--context", type=int, default=64)
     ap.add_argument("--eval-tokens", type=int, default=16384)
-    ap.add_argument("--sp-lrs", default="-11..-5", help="exponents of 2 for sp")
-    ap.add_argument("--mus-lrs", default="-6..0", help="exponents of 2 for mus")
+    ap.add_argument("--sp-lrs", default="-12..-8", help="exponents of 2 for sp")
+    ap.add_argument("--mus-lrs", default="-1..3", help="exponents of 2 for mus")
     ap.add_argument("--tau", type=float, default=0.4)
     ap.add_argument("--base-width", type=int, default=64)
     ap.add_argument("--weight-decay", type=float, default=0.1)
