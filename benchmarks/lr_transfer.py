@@ -100,7 +100,7 @@ def main() -> None:
             print(f"  {w:5d} " + "".join(f"{losses[e]:8.4f}" + ("*" if e == best[w] else " ")
                                          for e in grid).rstrip())
         verdict = "within one grid step" if drift <= 1 else f"drifts {drift} grid steps"
-        print(f"  best lr by width: " + ", ".join(f"d={w}: 2^{e}" for w, e in best.items()) + f"  -> {verdict}")
+        print("  best lr by width: " + ", ".join(f"d={w}: 2^{e}" for w, e in best.items()) + f"  -> {verdict}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"args": vars(a), "losses": results, "summary": summary,

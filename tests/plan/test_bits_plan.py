@@ -127,4 +127,4 @@ def test_cli(tmp_path: Path) -> None:
         code, out, err = run("plan", str(path), "--flops", "1e21", "--bits", bad)
         assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     code, _, err = run("plan", "--law", "chinchilla", "--preset", "hoffmann2022", "--flops", "1e21", "--bits", "4")
-    assert code == 2 and "law of a --bits plan" in err
+    assert code == 2 and "law of a --bits plan" in err, err

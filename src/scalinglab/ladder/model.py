@@ -62,7 +62,7 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = _scaled(self.c_attn(x), self.m_attn).split(C, dim=2)
+        q, k, v = torch.split(_scaled(self.c_attn(x), self.m_attn), C, dim=2)
         # (B, T, C) -> (B, n_head, T, head_dim)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
@@ -108,7 +108,8 @@ class Block(nn.Module):
         if self.post_ln is not None:
             a, b = self.post_ln
             x = a * x + b * self.ln_1(self.attn(x))
-            return a * x + b * self.ln_2(self.mlp(x))
+            post: torch.Tensor = a * x + b * self.ln_2(self.mlp(x))
+            return post
         x = x + self.attn(self.ln_1(x))
         out: torch.Tensor = x + self.mlp(self.ln_2(x))
         return out

@@ -84,6 +84,11 @@ def _is_hidden(name: str) -> bool:
     return name.startswith("blocks.") and name.endswith("weight") and (".attn." in name or ".mlp." in name)
 
 
+def _width(model: nn.Module) -> int:
+    """The model's ``d_model``: the fan-in of its MLP up projections."""
+    return next(int(p.shape[1]) for n, p in model.named_parameters() if n.endswith("mlp.c_fc.weight"))
+
+
 def _base_fan_in(name: str, base_width: int) -> int:
     """The fan-in of hidden matrix ``name`` in a model ``base_width`` wide (the MLP's down projection: 4x)."""
     return 4 * base_width if name.endswith("mlp.c_proj.weight") else base_width
@@ -121,7 +126,7 @@ class MuP(SP):
         return self.base_width / d_model
 
     def param_groups(self, model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-        d_model = int(model.cfg.d_model)  # type: ignore[union-attr]
+        d_model = _width(model)
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         hidden = [p for n, p in named if _is_hidden(n)]
         other = [p for n, p in named if not _is_hidden(n) and p.dim() >= 2]
@@ -174,7 +179,7 @@ class MuS(Parametrization):
         return math.sqrt(1.0 - self.tau), math.sqrt(self.tau)
 
     def param_groups(self, model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-        d_model = int(model.cfg.d_model)  # type: ignore[union-attr]
+        d_model = _width(model)
         mult = math.sqrt(self.base_width / d_model)
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         hidden = [p for n, p in named if _is_hidden(n)]

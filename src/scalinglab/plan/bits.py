@@ -57,7 +57,7 @@ def check_bits(bits: Sequence[Any], law: str) -> list[int]:
     return sorted(set(out))
 
 
-def _sun_at(p: Mapping[str, float], P: int, C: float, block: float, k: float) -> dict[str, float]:
+def _sun_at(p: Mapping[str, float], P: int, C: float, block: float, k: float) -> dict[str, Any]:
     """Sun's law at P bits: the best split, the optimal N (grid over ln N with a parabolic refinement),
     D = C/(k P N), the loss, D_crit."""
     e, m = optimal_layout(p, P)
@@ -83,7 +83,7 @@ def _sun_at(p: Mapping[str, float], P: int, C: float, block: float, k: float) ->
     return {"P": P, "e_bits": e, "m_bits": m, "m_opt": m_cont, "N": n, "D": d, "loss": loss, "D_crit": d_crit}
 
 
-def _kumar_at(p: Mapping[str, float], P: float, C: float, k: float) -> dict[str, float]:
+def _kumar_at(p: Mapping[str, float], P: float, C: float, k: float) -> dict[str, Any]:
     f = float(_kumar.effective_fraction(p, P, P, P))
     al = p["alpha"]
     n = (p["A"] / p["B"]) ** (1 / (2 * al)) * (C / (k * P)) ** 0.5 * f ** -0.5
@@ -110,7 +110,7 @@ def plan_bits(fit: Fit, flops: float, bits: Sequence[Any], *, block: float = 128
     """
     law = fit.law_.name
     if law not in LAWS:
-        raise ParameterError(invalid("The law of a --bits plan", law, f"one of {list(LAWS)} (precision laws)"))
+        raise ParameterError(invalid("The law of a format plan over bit widths", law, f"one of {list(LAWS)} (precision laws)"))
     if isinstance(flops, bool) or not (isinstance(flops, (int, float)) and np.isfinite(flops) and flops > 0):
         raise ParameterError(invalid("The FLOP budget 'flops'", flops, "a positive number of FLOPs"))
     bits_ = check_bits(bits, law)
@@ -119,7 +119,7 @@ def plan_bits(fit: Fit, flops: float, bits: Sequence[Any], *, block: float = 128
     level = fit.ci_level if level is None else level
     q = [(1 - level) / 2, (1 + level) / 2]
 
-    def plan_one(p: Mapping[str, float]) -> tuple[list[dict[str, float]], dict[str, float]]:
+    def plan_one(p: Mapping[str, float]) -> tuple[list[dict[str, Any]], dict[str, float]]:
         if law == "precision":
             rows = [_sun_at(p, P, C, b, k) for P in bits_]
             opt = optimal_precision(p, C, block=b, k=k, bits_range=(max(1.01, bits_[0] - 0.5), bits_[-1] + 0.5))
@@ -131,11 +131,12 @@ def plan_bits(fit: Fit, flops: float, bits: Sequence[Any], *, block: float = 128
     params = {k_: float(v) for k_, v in fit.params.items()}
     rows, cont = plan_one(params)
     best = min(rows, key=lambda r: r["loss"])
+    optimum: dict[str, Any] = {**cont, "P_interval": None, "best_bits": best["P"], "N": best["N"], "D": best["D"],
+                               "loss": best["loss"]}
     out: dict[str, Any] = {
         "law": law, "flops": C, "k": k, "n_convention": fit.law_.n_convention, "ci_level": level,
         "block": b if law == "precision" else None, "rows": rows, "preset": fit.preset,
-        "optimum": {**cont, "P_interval": None, "best_bits": best["P"], "N": best["N"], "D": best["D"],
-                    "loss": best["loss"]},
+        "optimum": optimum,
         "warnings": list(fit.warnings),
     }
     if law == "kumar":
@@ -165,8 +166,8 @@ def plan_bits(fit: Fit, flops: float, bits: Sequence[Any], *, block: float = 128
             row[f"{key}_interval"] = _interval([r[i][key] for r in reps], q)
         if law == "precision":
             row["split_agreement"] = float(np.mean([r[i]["m_bits"] == row["m_bits"] for r in reps])) if reps else None
-    out["optimum"]["P_interval"] = _interval(conts, q)
-    out["optimum"]["best_bits_agreement"] = float(np.mean(
+    optimum["P_interval"] = _interval(conts, q)
+    optimum["best_bits_agreement"] = float(np.mean(
         [min(r, key=lambda x: x["loss"])["P"] == best["P"] for r in reps])) if reps else None
     return out
 
