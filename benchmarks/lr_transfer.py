@@ -61,16 +61,18 @@ def main() -> None:
     ap.add_argument("--eval-tokens", type=int, default=16384)
     ap.add_argument("--sp-lrs", default="-12..-8", help="exponents of 2 for sp")
     ap.add_argument("--mus-lrs", default="-1..3", help="exponents of 2 for mus")
+    ap.add_argument("--mup-lrs", default="-10..-6", help="exponents of 2 for mup (with --only ...,mup)")
     ap.add_argument("--tau", type=float, default=0.4)
     ap.add_argument("--base-width", type=int, default=64)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", default="sp,mus", help="parametrizations to run")
+    ap.add_argument("--only", default="sp,mus", help="parametrizations to run (sp, mus, mup)")
     ap.add_argument("--json", default=None, help="write every loss here")
     a = ap.parse_args()
     widths = [int(w) for w in a.widths.split(",")]
     arms = {"sp": (ParametrizationConfig(), exponents(a.sp_lrs)),
-            "mus": (ParametrizationConfig("mus", tau=a.tau, base_width=a.base_width), exponents(a.mus_lrs))}
+            "mus": (ParametrizationConfig("mus", tau=a.tau, base_width=a.base_width), exponents(a.mus_lrs)),
+            "mup": (ParametrizationConfig("mup", base_width=a.base_width), exponents(a.mup_lrs))}
     torch.set_num_threads(1)
     t0 = time.time()
     results: dict[str, dict[int, dict[int, float]]] = {}

@@ -125,7 +125,8 @@ def n_eff(params: Any, N: Any, P_w: Any, P_a: Any | None = None, P_kv: Any | Non
 def optimal_training_precision(params: Any, bits_range: tuple[float, float] = (1.0, 32.0)) -> float:
     """The compute-optimal training precision P* = argmax f(P)/P (bits, real-valued), f the product of
     the three capacity factors at P_w = P_a = P_kv = P, for C = k P N D with N and D chosen (see the
-    module docstring: independent of C, k, A, B, alpha). Found on a 1e-4-bit grid, then refined."""
+    module docstring: independent of C, k, A, B, alpha). Found on a 1e-3-bit grid, then refined
+    between the neighbours of the best point (about 1e-6 bits)."""
     p = resolve_params("kumar", PARAM_NAMES, params)
     lo, hi = (float(v) for v in bits_range)
     if not (0 < lo < hi and np.isfinite(hi)):

@@ -45,7 +45,7 @@ _GRID = 4001   # ln N grid of the Sun plan, refined by a parabola through the be
 def check_bits(bits: Sequence[Any], law: str) -> list[int]:
     """Integer bit widths, sorted, distinct; at least 2 for Sun's law (a sign and one more bit), 1 for Kumar's; at most 64."""
     lo = 2 if law == "precision" else 1
-    expected = f"a list of integers from {lo} to 64 (total bits of the format, e.g. 4..16)"
+    expected = f"an integer from {lo} to 64 (total bits of the format)"
     out = []
     for b in bits:
         ok = not isinstance(b, bool) and isinstance(b, (int, float)) and float(b).is_integer() and lo <= b <= 64
@@ -53,7 +53,7 @@ def check_bits(bits: Sequence[Any], law: str) -> list[int]:
             raise ParameterError(invalid("Each value of the 'bits' parameter", b, expected))
         out.append(int(b))
     if not out:
-        raise ParameterError(invalid("The 'bits' parameter", list(bits), expected))
+        raise ParameterError(invalid("The 'bits' parameter", list(bits), "a non-empty list of bit widths, e.g. 4..16"))
     return sorted(set(out))
 
 
