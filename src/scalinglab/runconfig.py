@@ -195,6 +195,42 @@ class SparsityConfig:
             raise ConfigError(invalid("The 'sparsity.ift' field", self.ift, "a boolean"))
 
 
+# -- parametrization (sp | mup | mus) ----------------------------------------------------------------
+PARAMETRIZATION_NAMES = ("sp", "mup", "mus")
+#: the width at which mup and mus runs get their hyperparameters unscaled, when not given
+DEFAULT_BASE_WIDTH = 64
+
+
+@dataclass(frozen=True)
+class ParametrizationConfig:
+    """How init, multipliers, the block and per-layer learning rates follow the width (``ladder.parametrization``).
+
+    ``sp``: standard practice (GPT-2 init, pre-norm); ``mup``: muP by hand (Yang et al. 2022);
+    ``mus``: muNit Scaling (Narayan et al. 2025), which needs ``tau``. ``base_width`` (mup, mus) is the
+    d_model at which every multiplier is 1 (0: :data:`DEFAULT_BASE_WIDTH`); sp takes neither.
+    A bare string (``parametrization = "mus"`` in TOML, ``--set parametrization=mus``) sets ``name``.
+    """
+
+    name: str = "sp"
+    tau: float = 0.0                # mus: residual branch weight, x <- sqrt(1-tau) x + sqrt(tau) LN(f(x))
+    base_width: int = 0             # mup, mus: the reference d_model, elements (0: DEFAULT_BASE_WIDTH)
+
+    def __post_init__(self) -> None:
+        _check_str("parametrization.name", self.name, PARAMETRIZATION_NAMES)
+        mus = self.name == "mus"
+        expected = ("a residual fraction in (0, 1) for 'mus' (0.4 at 4 layers in Narayan et al. 2025)" if mus
+                    else f"0 for {self.name!r} (only 'mus' has a residual tau)")
+        _check_number("parametrization.tau", self.tau, 0.0, 1.0, lo_open=mus, hi_open=True, expected=expected)
+        if not mus and self.tau:
+            raise ConfigError(invalid("The 'parametrization.tau' field", self.tau, expected))
+        sp = self.name == "sp"
+        _check_int("parametrization.base_width", self.base_width, 0, 1 if sp else None,
+                   expected="0 ('sp' has no base width)" if sp else "a positive width in elements (0: the default)")
+        if not sp and not self.base_width:
+            object.__setattr__(self, "base_width", DEFAULT_BASE_WIDTH)
+        object.__setattr__(self, "tau", float(self.tau))
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one training run (and so its curve, given the machine)."""
@@ -216,6 +252,7 @@ class RunConfig:
     grad_clip: float = 1.0
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     sparsity: SparsityConfig = field(default_factory=SparsityConfig)
+    parametrization: ParametrizationConfig = field(default_factory=ParametrizationConfig)
     dtype: str = "auto"             # auto | float32 | bfloat16 (autocast)
     evals: int = 12                 # number of log-spaced evaluation points (plus the last step)
     eval_tokens: int = 65_536       # held-out tokens per evaluation
@@ -239,6 +276,11 @@ class RunConfig:
             raise ConfigError(invalid("The 'schedule' field", self.schedule, "a table of schedule settings"))
         if not isinstance(self.sparsity, SparsityConfig):
             raise ConfigError(invalid("The 'sparsity' field", self.sparsity, "a table of sparsity settings"))
+        if isinstance(self.parametrization, str):     # "mus": the name alone
+            object.__setattr__(self, "parametrization", ParametrizationConfig(name=self.parametrization))
+        if not isinstance(self.parametrization, ParametrizationConfig):
+            raise ConfigError(invalid("The 'parametrization' field", self.parametrization,
+                                      f"one of {PARAMETRIZATION_NAMES} or a table (name, tau, base_width)"))
         for f in ("n_layer", "d_model", "n_head", "context", "vocab", "tokens", "batch_tokens", "evals",
                   "eval_tokens"):
             v = getattr(self, f)
@@ -330,9 +372,9 @@ class RunConfig:
         """A short hash of every field but the name: equal configs give equal digests.
 
         Fields added after stores existed (``schedule.branches``, ``schedule.warmup_steps``,
-        ``branch_budgets``, ``noise_scale``, ``adaptive_batch_eta``, ``max_batch_tokens``) enter the
-        hash only when set, and ``schedule.power_a``/``power_b`` only for a 'power' schedule, so a config
-        that does not use them keeps the digest (and the run name) it always had.
+        ``branch_budgets``, ``noise_scale``, ``adaptive_batch_eta``, ``max_batch_tokens``; ``parametrization``
+        unless ``sp``) enter the hash only when set, and ``schedule.power_a``/``power_b`` only for a 'power'
+        schedule, so a config that does not use them keeps the digest (and the run name) it always had.
         """
         d = self.to_dict()
         d.pop("name")
@@ -347,6 +389,8 @@ class RunConfig:
         for key in ("branches", "warmup_steps"):
             if not d["schedule"][key]:
                 del d["schedule"][key]
+        if d["parametrization"] == dataclasses.asdict(ParametrizationConfig()):
+            del d["parametrization"]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
     @classmethod
@@ -364,6 +408,12 @@ class RunConfig:
                 if bad:
                     raise ConfigError(invalid(f"The {key} config key", bad[0], f"one of {sorted(sk)}"))
                 d[key] = sub(**d[key])
+        if isinstance(d.get("parametrization"), dict):
+            pk = {f.name for f in dataclasses.fields(ParametrizationConfig)}
+            bad = sorted(set(d["parametrization"]) - pk)
+            if bad:
+                raise ConfigError(invalid("The parametrization config key", bad[0], f"one of {sorted(pk)}"))
+            d["parametrization"] = ParametrizationConfig(**d["parametrization"])
         try:
             return cls(**d)
         except TypeError as exc:

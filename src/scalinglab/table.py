@@ -47,6 +47,13 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "e_bits": ("exponent bits of the number format", "bits", "nonnegative"),
     "m_bits": ("mantissa bits of the number format", "bits", "nonnegative"),
     "block": ("elements sharing one scaling factor", "elements", "positive"),
+    # the training and post-training precision of Kumar et al. 2024 and Ouyang et al. 2024 (laws kumar,
+    # kumar_ptq, ouyang_qid)
+    "P_w": ("bits of the weights during training", "bits", "positive"),
+    "P_a": ("bits of the activations during training", "bits", "positive"),
+    "P_kv": ("bits of the attention keys and values during training", "bits", "positive"),
+    "P_post": ("bits of the post-training quantisation", "bits", "positive"),
+    "dL_ptq": ("loss increase from post-training quantisation", "nats/token", "positive"),
     "V": ("vocabulary size", "count", "positive"),
     "d_model": ("embedding width", "count", "positive"),
     "H": ("training characters", "characters", "positive"),

@@ -227,3 +227,41 @@ def test_design_and_ladder_files_import_neither_torch_nor_scipy() -> None:
             "print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_parametrizations_grid_with_lr_grid(tmp_path: Path) -> None:
+    made = design.make_design(design.DesignRequest(
+        params=[2e4, 8e4], tokens=[1e5], lrs=[1e-3, 4e-3], parametrizations=["sp", "mus", "mup"],
+        overrides={"parametrization": {"tau": 0.4, "base_width": 32}}))
+    runs = made.runs
+    assert len(runs) == 2 * 2 * 3 and len({r.name for r in runs}) == 12
+    assert made.meta["parametrizations"] == ["sp", "mus", "mup"] and made.meta["design"] == "lr_batch"
+    by = {p: [r for r in runs if r.parametrization.name == p] for p in ("sp", "mus", "mup")}
+    assert [(r.d_model, r.lr) for r in by["sp"]] == [(r.d_model, r.lr) for r in by["mus"]]
+    assert all(r.parametrization.tau == 0.0 and r.parametrization.base_width == 0 for r in by["sp"])
+    assert all(r.parametrization.tau == 0.4 and r.parametrization.base_width == 32 for r in by["mus"])
+    assert all(r.parametrization.tau == 0.0 and r.parametrization.base_width == 32 for r in by["mup"])
+    # sp runs are the runs of the plain design (names and digests unchanged); others are marked
+    plain = design.make_design(design.DesignRequest(params=[2e4, 8e4], tokens=[1e5], lrs=[1e-3, 4e-3]))
+    assert [r.name for r in by["sp"]] == [r.name for r in plain.runs]
+    assert all("-mus-" in r.name for r in by["mus"]) and all("-mup-" in r.name for r in by["mup"])
+    path = tmp_path / "l.toml"
+    ladderfile.write_toml(path, runs, made.meta)
+    assert ladderfile.read_toml(path) == runs
+
+
+@pytest.mark.parametrize("names,overrides,message", [
+    (["sp", "mus"], {}, "'parametrization.tau'"),
+    (["sp", "foo"], {}, "'parametrizations'"),
+    ([], {}, "'parametrizations'"),
+    (["mus", "mus"], {"parametrization": {"tau": 0.4}}, "'parametrizations'"),
+])
+def test_parametrizations_errors(names: list[str], overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        design.make_design(design.DesignRequest(params=[2e4], tokens=[1e5], parametrizations=names,
+                                                overrides=overrides))
+
+
+def test_parametrization_by_name_in_overrides() -> None:
+    runs = design.grid_nd([2e4], [1e5], parametrization="mup")
+    assert runs[0].parametrization.name == "mup" and runs[0].parametrization.base_width == 64

@@ -29,7 +29,7 @@ from .paths import check_out_file, write_error
 #: the planners' names of their parameters (plan.dispatch.plan_fit) -> the plan command's options
 PLAN_FLAGS = {"flops": "--flops", "max_tokens": "--max-tokens", "n_nonzero": "--n-nonzero",
               "tokens_per_d": "--tokens-per-d", "max_sparsity": "--max-sparsity", "fixed": "--at",
-              "contour_n": "--contour-n", "contour_flops": "--contour-flops"}
+              "contour_n": "--contour-n", "contour_flops": "--contour-flops", "bits": "--bits"}
 
 
 # -- options shared by the fitting commands ---------------------------------------------------------
@@ -343,12 +343,15 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
 @click.option("--max-tokens", type=float, default=None,
               help="The most training tokens the run may use (e.g. 4 epochs of your corpus): when the optimum "
                    "needs more, plan D = this and the larger N = C/(6 D) (data-constrained).")
+@click.option("--bits", default=None, metavar="LO..HI|P1,P2,...",
+              help="Precision laws (precision, kumar): plan the format over these bit widths, e.g. 4..16 "
+                   "(best E/M split, compute-optimal precision at C = (6/16) P N D, critical data size).")
 @click.option("--seed", default=0, type=int, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flops: float, at: Sequence[str],
              n_nonzero: float | None, tokens_per_d: float | None, max_sparsity: float, contour_n: str | None,
-             contour_flops: str | None, plot_path: str | None, max_tokens: float | None, seed: int,
-             as_json: bool) -> None:
+             contour_flops: str | None, plot_path: str | None, max_tokens: float | None, bits: str | None,
+             seed: int, as_json: bool) -> None:
     """Compute-optimal N, D, tokens per parameter and predicted loss (with interval) at --flops.
 
     For the sparse law (Frantar et al. 2023): the optimal sparsity (at --n-nonzero N, or jointly with
@@ -360,7 +363,11 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
         res = plan_fit(fit, flops, fixed=floats(at, "--at"), max_tokens=max_tokens, n_nonzero=n_nonzero,
                        tokens_per_d=tokens_per_d, max_sparsity=max_sparsity,
                        contour_n=numbers(contour_n, "--contour-n"),
-                       contour_flops=numbers(contour_flops, "--contour-flops"), seed=seed)
+                       contour_flops=numbers(contour_flops, "--contour-flops"), seed=seed,
+                       bits=_bit_widths(bits))
+    if bits is not None:
+        emit_json(res) if as_json else _print_bits_plan(fit, res)
+        return
     if plot_path:
         if res["law"] != "sparse":
             raise ParameterError(f"--plot only applies to the sparse law; this fit is of law {fit.law!r}.")
@@ -371,6 +378,44 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
         _print_sparse_plan(fit, res)
     else:
         _print_plan(fit, res, max_tokens)
+
+
+def _bit_widths(text: str | None) -> list[float] | None:
+    """``--bits 4..16`` (an integer range) or ``4,6,8``; the planner checks the values."""
+    if text is None:
+        return None
+    lo, sep, hi = text.partition("..")
+    if sep:
+        if not (lo.strip().isdigit() and hi.strip().isdigit() and int(lo) <= int(hi)):
+            raise ParameterError(invalid("The --bits argument", text, "LO..HI with integers LO <= HI, or a list"))
+        return [float(b) for b in range(int(lo), int(hi) + 1)]
+    return numbers(text, "--bits")
+
+
+def _print_bits_plan(fit: Fit, res: dict[str, Any]) -> None:
+    """The format plan: one row per bit width, then the compute-optimal precision."""
+    out = console()
+    sun = res["law"] == "precision"
+    t = Table(title=f"format plan at C = {res['flops']:.3g} FLOPs = {res['k']:.4g} P N D ({fit.law}"
+                    + (f", preset {fit.preset}" if fit.preset else "") + (f", block {res['block']:g}" if sun else "")
+                    + ")")
+    cols = ["P (bits)"] + (["split", "agree"] if sun else ["N_eff/N"]) + \
+        [f"N ({res['n_convention']})", "D (tokens)", "loss", "loss interval"] + (["D_crit", "D_crit interval"] if sun else [])
+    for c in cols:
+        t.add_column(c)
+    for r in res["rows"]:
+        agree = "" if r.get("split_agreement") is None else f"{100 * r['split_agreement']:.0f}%"
+        head = [f"E{r['e_bits']}M{r['m_bits']}", agree] if sun else [f"{r['N_eff_fraction']:.4f}"]
+        tail = [fmt(r["D_crit"]), fmt(r.get("D_crit_interval"))] if sun else []
+        t.add_row(str(r["P"]), *head, fmt(r["N"]), fmt(r["D"]), fmt(r["loss"]), fmt(r.get("loss_interval")), *tail)
+    out.print(t)
+    o = res["optimum"]
+    out.print(f"compute-optimal precision: P = {o['P']:.2f} bits (interval {fmt(o['P_interval'])}); best listed "
+              f"width {o['best_bits']} bits: N = {fmt(o['N'])}, D = {fmt(o['D'])}, loss {fmt(o['loss'])}")
+    if res.get("note"):
+        out.print(res["note"])
+    for w in res["warnings"]:
+        out.print(f"warning: {w}")
 
 
 def _ratio(x: float) -> str:

@@ -30,7 +30,7 @@ DESIGN_FLAGS = {
     "budgets": "--budgets", "sizes": "--sizes", "tokens_per_param": "--tokens-per-param", "span": "--span",
     "params": "--params", "tokens": "--tokens", "sparsities": "--sparsities", "lrs": "--lr-grid",
     "batches": "--batch-grid", "batch_keep": "--batch-grid-keep", "lr_batch_rule": "--lr-batch-rule",
-    "wsd_branches": "--wsd-branches", "merge_prefixes": "--merge-prefixes",
+    "parametrizations": "--parametrizations", "wsd_branches": "--wsd-branches", "merge_prefixes": "--merge-prefixes",
     "rule.aspect": "--aspect", "rule.head_dim": "--head-dim", "rule.min_layers": "--min-layers",
     "rule.width_step": "--width-step", "rule.lr_width_exponent": "--lr-width-exponent",
     "rule.lr_ref_width": "--lr-ref-width", "rule.min_steps": "--min-steps",
@@ -48,7 +48,7 @@ def _run_rows(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
                      "N_nonembed": c["N_nonembed"], "N_total": c["N_total"], "S": r.sparsity.target,
                      "N_nonzero": c["N_nonzero"], "tokens": tokens, "steps": r.steps,
                      "batch_tokens": r.batch_tokens, "lr": r.lr, "C": c["flops_per_token_full"] * tokens,
-                     "budget_flops": r.budget_flops,
+                     "budget_flops": r.budget_flops, "parametrization": r.parametrization.name,
                      "branch_ends": [b.end_step for b in schedules.branches(r.schedule, r.lr, r.steps)]})
     return rows
 
@@ -87,6 +87,9 @@ def ladder() -> None:
 @click.option("--lr-batch-rule", default="none", show_default=True, type=click.Choice(["none", "sqrt", "linear"]),
               help="Each learning rate (--lr, --lr-grid) is at --batch-tokens; a batch B gets lr x (B / "
                    "batch_tokens)^k, k = 0, 1/2 or 1.")
+@click.option("--parametrizations", default=None, metavar="P1,P2,...",
+              help="The design once per parametrization: sp, mup (muP), mus (muNit Scaling; needs --set "
+                   "parametrization.tau=T), e.g. sp,mus; --set parametrization.base_width=W sets mup/mus's base.")
 @click.option("--vocab", default=None, type=int, help="Vocabulary size (256 = bytes).")
 @click.option("--context", default=None, type=int, help="Context length, tokens.")
 @click.option("--batch-tokens", default=None, type=int, help="Tokens per optimizer step.")
@@ -127,7 +130,7 @@ def ladder() -> None:
 def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: float, params: str | None,
                tokens: str | None, sparsities: str | None, sparsity_method: str | None, nm: str | None,
                lr_grid: str | None, batch_grid: str | None, batch_grid_keep: str, lr_batch_rule: str,
-               vocab: int | None,
+               parametrizations: str | None, vocab: int | None,
                context: int | None, batch_tokens: int | None, lr: float | None, schedule: str | None,
                wsd_branches: str | None, warmup_steps: int | None, merge_prefixes: bool, evals: int | None,
                seed: int | None, corpus: str | None, sets: Sequence[str], aspect: float,
@@ -160,7 +163,8 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
         rule=_design.ShapeRule(aspect=aspect, head_dim=head_dim, min_layers=min_layers, width_step=width_step,
                                lr_width_exponent=lr_width_exponent, lr_ref_width=lr_ref_width,
                                min_steps=min_steps),
-        overrides=overrides, merge_prefixes=merge_prefixes, note={"set": list(sets)} if sets else {})
+        overrides=overrides, merge_prefixes=merge_prefixes, note={"set": list(sets)} if sets else {},
+        parametrizations=None if parametrizations is None else [p.strip() for p in parametrizations.split(",")])
     with flags(DESIGN_FLAGS):
         made = _design.make_design(request)
     ladderfile.write_toml(out, made.runs, made.meta)
@@ -175,6 +179,8 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
         columns[4:4] = ["S", "N_nonzero"]
     if any(r.schedule.branches for r in made.runs):
         columns.append("branch_ends")
+    if any(r.parametrization.name != "sp" for r in made.runs):
+        columns.insert(1, "parametrization")
     print_rows(rows, columns, title=f"{len(made.runs)} runs written to {out}")
 
 

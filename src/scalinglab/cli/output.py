@@ -118,7 +118,8 @@ def floats(items: Sequence[str], what: str) -> dict[str, float]:
 
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
-    """``--set KEY=VALUE`` (TOML values; bare words are strings; ``schedule.name=wsd`` for sub-tables)."""
+    """``--set KEY=VALUE`` (TOML values; bare words are strings; ``schedule.name=wsd`` for sub-tables; a
+    bare word given for a sub-table beside its keys is its name: ``parametrization=mus``)."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -131,7 +132,12 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
             value = raw.strip()
         head, dot, sub = key.partition(".")
         if dot:
-            out.setdefault(head, {})[sub] = value
+            table = out.setdefault(head, {})
+            if not isinstance(table, dict):   # parametrization=mus then parametrization.tau=0.4
+                table = out[head] = {"name": table}
+            table[sub] = value
+        elif isinstance(out.get(key), dict) and isinstance(value, str):
+            out[key]["name"] = value          # a bare word for a sub-table names it
         else:
             out[key] = value
     return out

@@ -46,7 +46,7 @@ import numpy as np
 from .. import units
 from ..accounting import counts
 from ..errors import ConfigError, ParameterError, invalid
-from ..runconfig import RunConfig
+from ..runconfig import PARAMETRIZATION_NAMES, RunConfig
 from . import schedules
 from .merge import merge_prefixes
 
@@ -135,10 +135,12 @@ def _name_part(group: str) -> str:
 
 
 def run_name(config: RunConfig) -> str:
-    """The deterministic name of a run: ``{group}-{budget|D}-n{L}d{d}[-s{S}]-{digest[:6]}``."""
+    """The deterministic name of a run: ``{group}-{budget|D}-n{L}d{d}[-s{S}][-mup|-mus]-{digest[:6]}``."""
     tag = f"{_num(config.budget_flops)}" if config.budget_flops > 0 else f"D{_num(config.steps * config.batch_tokens)}"
     sparse = f"-s{config.sparsity.target:g}" if config.sparsity.target > 0 else ""
-    return f"{_name_part(config.group) or 'run'}-{tag}-n{config.n_layer}d{config.d_model}{sparse}-{config.digest()[:6]}"
+    par = "" if config.parametrization.name == "sp" else f"-{config.parametrization.name}"
+    return (f"{_name_part(config.group) or 'run'}-{tag}-n{config.n_layer}d{config.d_model}{sparse}{par}-"
+            f"{config.digest()[:6]}")
 
 
 def _named(config: RunConfig) -> RunConfig:
@@ -166,6 +168,8 @@ def _template(base: RunConfig | None, overrides: Mapping[str, Any], group: str) 
                           f"rule=ShapeRule({rule_fields[0]}=...) to the design.")
     d = (base or RunConfig()).to_dict()
     for key, value in overrides.items():
+        if key in SUBCONFIGS and isinstance(value, str):   # parametrization="mus": its name
+            value = {"name": value}
         if key in SUBCONFIGS and isinstance(value, Mapping):
             d[key] = {**d[key], **value}
         elif key in SUBCONFIGS and dataclasses.is_dataclass(value):
@@ -450,6 +454,9 @@ class DesignRequest:
             ``wsd`` schedule; Hägele et al. 2024).
         merge_prefixes: train runs that differ only in length as one (:func:`scalinglab.ladder.merge.merge_prefixes`).
         note: entries added to the design's record (the ladder file's ``[ladder]`` table).
+        parametrizations: the design repeated under each of these parametrizations (``sp``, ``mup``,
+            ``mus``); ``tau`` and ``base_width`` come from ``overrides["parametrization"]`` and apply
+            to the parametrizations that take them (``mus``: both; ``mup``: ``base_width``).
     """
 
     budgets: Sequence[float] | None = None
@@ -468,6 +475,7 @@ class DesignRequest:
     wsd_branches: Sequence[float] | None = None
     merge_prefixes: bool = False
     note: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    parametrizations: Sequence[str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -488,10 +496,34 @@ def _listed(values: Sequence[Any] | None) -> list[Any] | None:
     return None if values is None else list(values)
 
 
+def _per_parametrization(request: DesignRequest) -> Design:
+    """The design once per parametrization of ``request.parametrizations``, runs concatenated."""
+    names = list(request.parametrizations or [])
+    if not names or any(not isinstance(n, str) or n not in PARAMETRIZATION_NAMES for n in names) \
+            or len(set(names)) != len(names):
+        raise ConfigError(invalid("The 'parametrizations' parameter", names,
+                                  f"a non-empty list of distinct names from {PARAMETRIZATION_NAMES}"))
+    given = request.overrides.get("parametrization", {})
+    given = {"name": given} if isinstance(given, str) else _sub(request.overrides, "parametrization")
+    runs: list[RunConfig] = []
+    meta: dict[str, Any] = {}
+    for name in names:
+        takes = {"sp": (), "mup": ("base_width",), "mus": ("tau", "base_width")}[name]
+        par = {"name": name, **{k: v for k, v in given.items() if k in takes}}
+        one = make_design(dataclasses.replace(request, parametrizations=None,
+                                              overrides={**request.overrides, "parametrization": par}))
+        runs.extend(one.runs)
+        meta = one.meta
+    meta["parametrizations"] = names
+    return Design(_dedupe(runs), meta)
+
+
 def make_design(request: DesignRequest) -> Design:
     """The ladder ``request`` asks for (see :class:`DesignRequest`), every run's cooldown branches
     checked (:func:`check_branches`). Errors name the request's fields (``'budgets'``, ``'rule.width_step'``)."""
     q = request
+    if q.parametrizations is not None:
+        return _per_parametrization(q)
     overrides = dict(q.overrides)
     fractions = _listed(q.wsd_branches)
     if fractions is not None:

@@ -8,8 +8,9 @@ agree.
 Two things are injected, so features change the model without editing it: ``linear``, the factory of
 every linear layer (``linear(in_features, out_features, role)`` returning an ``nn.Linear`` or a subclass,
 so pruning and counts keep working; roles ``attn.qkv``, ``attn.proj``, ``mlp.fc``, ``mlp.proj``,
-``lm_head``), and ``parametrization`` (initialisation, attention scale, output multiplier; see
-``ladder.parametrization``, default standard practice). ``ladder.build.build_model`` makes both from a
+``lm_head``), and ``parametrization`` (initialisation, attention scale, the static multipliers of
+the hidden linears and the logits, pre-norm or Res-Post-LN blocks; see ``ladder.parametrization``,
+default standard practice). ``ladder.build.build_model`` makes both from a
 run config.
 """
 
@@ -42,17 +43,26 @@ class GPTConfig:
     vocab: int = 256
 
 
+def _scaled(y: torch.Tensor, multiplier: float) -> torch.Tensor:
+    """``y x multiplier``; ``y`` itself when the multiplier is 1 (standard practice, bit for bit)."""
+    return y if multiplier == 1.0 else y * multiplier
+
+
 class CausalSelfAttention(nn.Module):
-    def __init__(self, cfg: GPTConfig, linear: LinearFactory, scale: float | None) -> None:
+    def __init__(self, cfg: GPTConfig, linear: LinearFactory, scale: float | None,
+                 parametrization: Parametrization | None = None) -> None:
         super().__init__()
+        parametrization = parametrization or SP()
         self.n_head = cfg.n_head
         self.scale = scale    # None: 1/sqrt(head_dim)
         self.c_attn = linear(cfg.d_model, 3 * cfg.d_model, "attn.qkv")  # q, k, v in one matmul
         self.c_proj = linear(cfg.d_model, cfg.d_model, "attn.proj")
+        self.m_attn = parametrization.linear_multiplier("attn.qkv", cfg.d_model)
+        self.m_proj = parametrization.linear_multiplier("attn.proj", cfg.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = torch.split(_scaled(self.c_attn(x), self.m_attn), C, dim=2)
         # (B, T, C) -> (B, n_head, T, head_dim)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
@@ -63,30 +73,43 @@ class CausalSelfAttention(nn.Module):
                                                    scale=self.scale)
         else:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
-        out: torch.Tensor = self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
-        return out
+        return _scaled(self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)), self.m_proj)
 
 
 class MLP(nn.Module):
-    def __init__(self, cfg: GPTConfig, linear: LinearFactory) -> None:
+    def __init__(self, cfg: GPTConfig, linear: LinearFactory, parametrization: Parametrization | None = None) -> None:
         super().__init__()
+        parametrization = parametrization or SP()
         self.c_fc = linear(cfg.d_model, 4 * cfg.d_model, "mlp.fc")
         self.c_proj = linear(4 * cfg.d_model, cfg.d_model, "mlp.proj")
+        self.m_fc = parametrization.linear_multiplier("mlp.fc", cfg.d_model)
+        self.m_proj = parametrization.linear_multiplier("mlp.proj", 4 * cfg.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
-        return out
+        h = F.gelu(_scaled(self.c_fc(x), self.m_fc), approximate="tanh")
+        return _scaled(self.c_proj(h), self.m_proj)
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: GPTConfig, linear: LinearFactory, attention_scale: float | None) -> None:
+    """Pre-norm (``x + f(LN(x))``), or Res-Post-LN (``a x + b LN(f(x))``) when the parametrization's
+    ``residual`` gives ``(a, b)`` (μnit Scaling); the same LayerNorm modules in either place."""
+
+    def __init__(self, cfg: GPTConfig, linear: LinearFactory, attention_scale: float | None,
+                 parametrization: Parametrization | None = None) -> None:
         super().__init__()
+        parametrization = parametrization or SP()
         self.ln_1 = nn.LayerNorm(cfg.d_model, bias=False)
-        self.attn = CausalSelfAttention(cfg, linear, attention_scale)
+        self.attn = CausalSelfAttention(cfg, linear, attention_scale, parametrization)
         self.ln_2 = nn.LayerNorm(cfg.d_model, bias=False)
-        self.mlp = MLP(cfg, linear)
+        self.mlp = MLP(cfg, linear, parametrization)
+        self.post_ln = parametrization.residual(cfg.n_layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.post_ln is not None:
+            a, b = self.post_ln
+            x = a * x + b * self.ln_1(self.attn(x))
+            post: torch.Tensor = a * x + b * self.ln_2(self.mlp(x))
+            return post
         x = x + self.attn(self.ln_1(x))
         out: torch.Tensor = x + self.mlp(self.ln_2(x))
         return out
@@ -101,10 +124,11 @@ class GPT(nn.Module):
         scale = self.parametrization.attention_scale(cfg.d_model // cfg.n_head)
         self.wte = nn.Embedding(cfg.vocab, cfg.d_model)
         self.wpe = nn.Embedding(cfg.context, cfg.d_model)
-        self.blocks = nn.ModuleList(Block(cfg, linear, scale) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(Block(cfg, linear, scale, self.parametrization) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model, bias=False)
         self.lm_head = linear(cfg.d_model, cfg.vocab, "lm_head")
         self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf 2017), as in GPT-2
+        self.logit_scale = self.parametrization.output_scale(cfg.d_model)
         self.reset_parameters(generator)
 
     @torch.no_grad()
@@ -130,8 +154,8 @@ class GPT(nn.Module):
         for block in self.blocks:
             x = block(x)
         logits = self.lm_head(self.ln_f(x))
-        if self.parametrization.output_multiplier != 1.0:
-            logits = logits * self.parametrization.output_multiplier
+        if self.logit_scale != 1.0:
+            logits = logits * self.logit_scale
         if targets is None:
             return logits, None
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))

@@ -10,7 +10,19 @@ A law module holds formulas, closed forms and presets only: the numerical optimi
 from __future__ import annotations
 
 # Importing a law module registers its laws.
-from . import anneal, chinchilla, datablations, kaplan, overtrain, precision, sparse, steplaw, vocab  # noqa: F401
+from . import (  # noqa: F401
+    anneal,
+    chinchilla,
+    datablations,
+    kaplan,
+    kumar,
+    ouyang,
+    overtrain,
+    precision,
+    sparse,
+    steplaw,
+    vocab,
+)
 from ._base import Law, Objective, Param, Preset, available, get, positive_array, register, resolve_params
 
 __all__ = ["Law", "Objective", "Param", "Preset", "available", "get", "positive_array", "register", "resolve_params"]

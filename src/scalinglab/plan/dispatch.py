@@ -13,6 +13,8 @@ from typing import Any
 
 from ..errors import ParameterError, invalid
 from ..fit.result import Fit
+from .bits import LAWS as BITS_LAWS
+from .bits import plan_bits
 from .compute import plan
 from .sparsity import plan_sparse
 
@@ -22,7 +24,7 @@ __all__ = ["plan_fit"]
 def plan_fit(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, max_tokens: float | None = None,
              n_nonzero: float | None = None, tokens_per_d: float | None = None, max_sparsity: float = 0.99,
              contour_n: Sequence[float] | None = None, contour_flops: Sequence[float] | None = None,
-             seed: int = 0) -> dict[str, Any]:
+             seed: int = 0, bits: Sequence[float] | None = None) -> dict[str, Any]:
     """Plan a run of ``flops`` FLOPs from ``fit``: :func:`plan_sparse` for the sparse law, :func:`plan`
     for every other law. The result's ``law`` says which.
 
@@ -35,6 +37,8 @@ def plan_fit(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None
         n_nonzero, tokens_per_d, max_sparsity, contour_n, contour_flops: the sparse law's settings
             (:func:`plan_sparse`); the first four are refused for any other law when given.
         seed: seed of the interval's residual draws.
+        bits: bit widths P of a format plan (:func:`scalinglab.plan.bits.plan_bits`; laws
+            ``precision`` and ``kumar``); ``fixed`` may then hold only ``block`` (Sun's law).
 
     The result's ``warnings`` hold the fit's warnings, then the plan's own (a replicate without an
     optimum; a plan below one parameter or one token). ``fixed`` may only name the law's inputs other
@@ -43,6 +47,16 @@ def plan_fit(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None
     if isinstance(flops, bool) or not (isinstance(flops, (int, float)) and math.isfinite(flops) and flops > 0):
         raise ParameterError(invalid("The FLOP budget 'flops'", flops, "a positive number of FLOPs"))
     fixed = dict(fixed or {})
+    if bits is not None:     # a format plan over bit widths (precision laws)
+        if fit.law_.name not in BITS_LAWS:
+            raise ParameterError(invalid("The law of a 'bits' plan", fit.law, f"one of {list(BITS_LAWS)}"))
+        allowed = {"block"} if fit.law_.name == "precision" else set()
+        bad = sorted(set(fixed) - allowed) or ([] if max_tokens is None else ["max_tokens"])
+        if bad:
+            raise ParameterError(invalid("The 'fixed' input of a 'bits' plan", bad[0],
+                                         "only block (Sun's law; default 128)" if allowed else "none for law 'kumar'"))
+        res = plan_bits(fit, flops, bits, block=fixed.get("block", 128.0))
+        return res
     if fit.law_.name == "sparse":
         if max_tokens is not None:
             raise ParameterError("The 'max_tokens' parameter does not apply to the sparse law's plan.")
