@@ -15,6 +15,7 @@ from .. import laws as _laws
 from .. import table as _table
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit, LawFit
+from ..fit.anneal import add_store_areas
 from ..fit.backtest import backtest as _backtest
 from ..fit.predict import check_input_names
 from ..fit.predict import predict as _predict
@@ -23,6 +24,7 @@ from ..laws import Objective
 from ..plan.dispatch import plan_fit
 from ..report.contour import save_sparsity_contour
 from . import main
+from .dynamics import add_hparams, anneal_requested, hparam_options, predict_anneal, print_hparams, schedule_options
 from .output import console, emit_json, flags, floats, fmt, numbers, sci
 from .paths import check_out_file, write_error
 
@@ -83,6 +85,7 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
         from ..store import Store  # the store is part of the ladder work; imported only when asked
         with Store(store_path, create=False) as store:
             df = store.to_table(points=points or "annealed", failed=False)   # no failed run's points
+            df = add_store_areas(df, {r.name: r.config for r in store.runs()})   # S1, S2 (the anneal law)
         if mapping:
             df = _table.apply_map(df, _table.parse_assignments(mapping, "--map"))
         df = _table.apply_where(_table.derive_standard(df), where)
@@ -184,6 +187,8 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
     """Fit a law to DATA (CSV, TSV, JSONL or Parquet) or to a run store."""
     if out:
         check_out_file(out)
+    if law_name == "anneal" and store_path and point_selection is None:
+        point_selection = "all"   # the anneal law fits whole curves
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal)
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
     with warnings.catch_warnings():
@@ -265,10 +270,14 @@ def _load_fit(fit_path: str | None, law_name: str | None, preset: str | None) ->
 @click.option("--map", "mapping", multiple=True, metavar="COL=SOURCE", help="Column mapping for --points.")
 @click.option("--seed", default=0, type=int, show_default=True, help="Seed of the residual draws.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@schedule_options
 def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, at: Sequence[str],
-                points: str | None, mapping: Sequence[str], seed: int, as_json: bool) -> None:
-    """Predict with a fit (or a published preset) at given inputs, with a prediction interval."""
+                points: str | None, mapping: Sequence[str], seed: int, as_json: bool, **sched: Any) -> None:
+    """Predict with a fit (or a published preset) at given inputs, with a prediction interval; for an
+    anneal fit, the whole loss curve of a schedule (--schedule) or of a file of run, step, lr (--points)."""
     fit = _load_fit(fit_path, law_name, preset)
+    if anneal_requested(sched) or (fit.law == "anneal" and points and not at):
+        return predict_anneal(fit, points, mapping, seed, as_json, sched)
     if points and at:
         raise ParameterError("give either --at values or --points FILE, not both.")
     if points:
@@ -331,10 +340,11 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
                    "needs more, plan D = this and the larger N = C/(6 D) (data-constrained).")
 @click.option("--seed", default=0, type=int, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@hparam_options
 def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flops: float, at: Sequence[str],
              n_nonzero: float | None, tokens_per_d: float | None, max_sparsity: float, contour_n: str | None,
              contour_flops: str | None, plot_path: str | None, max_tokens: float | None, seed: int,
-             as_json: bool) -> None:
+             as_json: bool, hparams: str | None, critical_batch: str | None) -> None:
     """Compute-optimal N, D, tokens per parameter and predicted loss (with interval) at --flops.
 
     For the sparse law (Frantar et al. 2023): the optimal sparsity (at --n-nonzero N, or jointly with
@@ -347,6 +357,7 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
                        tokens_per_d=tokens_per_d, max_sparsity=max_sparsity,
                        contour_n=numbers(contour_n, "--contour-n"),
                        contour_flops=numbers(contour_flops, "--contour-flops"), seed=seed)
+    res = add_hparams(res, hparams, critical_batch, seed)
     if plot_path:
         if res["law"] != "sparse":
             raise ParameterError(f"--plot only applies to the sparse law; this fit is of law {fit.law!r}.")
@@ -357,6 +368,7 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
         _print_sparse_plan(fit, res)
     else:
         _print_plan(fit, res, max_tokens)
+        print_hparams(res)
 
 
 def _ratio(x: float) -> str:
