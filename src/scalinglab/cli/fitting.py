@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from ..fit.predict import check_input_names
 from ..fit.predict import predict as _predict
 from ..fit.report import fit_report
 from ..laws import Objective
+from ..laws.anneal import derive_areas
 from ..plan.dispatch import plan_fit
 from ..report.contour import save_sparsity_contour
 from . import main
@@ -95,7 +97,11 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
     if points is not None:
         raise DataError(invalid("The --points option", points, "given only with --store (a DATA file's rows "
                                 "are all used; select them with --where)"))
-    return _table.load(data, mapping=_table.parse_assignments(mapping, "--map"), where=where), str(data)
+    df = _table.load(data, mapping=_table.parse_assignments(mapping, "--map"))
+    if {"step", "lr"} <= set(df.columns) and "S1" not in df.columns:   # curves: S1, S2 before --where drops rows
+        with contextlib.suppress(DataError):   # not curves after all: an anneal fit's own derive says why
+            df = derive_areas(df)
+    return _table.apply_where(df, where), str(data)
 
 
 def make_fitter(law_name: str, bootstrap: int, seed: int, objective_kind: str | None, space: str | None,
