@@ -23,14 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _dynamics import train_all
 from threadpoolctl import threadpool_limits
 
 from scalinglab.fit import LawFit
 from scalinglab.fit.anneal import add_store_areas, lr_curve, predict_curve
 from scalinglab.plan.anneal import best_wsd_decay
 from scalinglab.runconfig import RunConfig, ScheduleConfig
-
-from _dynamics import train_all
 
 torch.set_num_threads(1)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _dynamics import train_all
 from threadpoolctl import threadpool_limits
 
 from scalinglab.fit import LawFit
@@ -34,8 +35,6 @@ from scalinglab.fit.critical import critical_batch_study
 from scalinglab.laws.kaplan import s_min
 from scalinglab.plan.steps import loss_floor, loss_trajectory, steps_to_loss
 from scalinglab.runconfig import RunConfig, ScheduleConfig
-
-from _dynamics import train_all
 
 torch.set_num_threads(1)
 

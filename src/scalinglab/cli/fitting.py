@@ -26,7 +26,14 @@ from ..laws.anneal import derive_areas
 from ..plan.dispatch import plan_fit
 from ..report.contour import save_sparsity_contour
 from . import main
-from .dynamics import add_hparams, anneal_requested, hparam_options, predict_anneal, print_hparams, schedule_options
+from .dynamics import (
+    add_hparams,
+    anneal_requested,
+    hparam_options,
+    predict_anneal,
+    print_hparams,
+    schedule_options,
+)
 from .output import console, emit_json, flags, floats, fmt, numbers, sci
 from .paths import check_out_file, write_error
 

@@ -23,7 +23,8 @@ from ..fit.result import Fit
 from ..ladder.schedules import WSD_SHAPES
 
 #: decay fractions searched by default: 0.01 .. 0.9
-DECAY_FRACS = tuple(float(f) for f in np.round(np.r_[np.arange(0.01, 0.1, 0.01), np.arange(0.1, 0.905, 0.025)], 4))
+DECAY_FRACS: tuple[float, ...] = tuple(
+    round(float(f), 4) for f in np.r_[np.arange(0.01, 0.1, 0.01), np.arange(0.1, 0.905, 0.025)])
 
 __all__ = ["DECAY_FRACS", "best_wsd_decay"]
 
