@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, ParameterError, invalid
+from ..errors import ConfigError, ParameterError, ScalingLabError, invalid
 from ..ladder import schedules as _schedules
 from ..laws.anneal import DECAY, curve_areas
 from ..runconfig import RunConfig, ScheduleConfig
@@ -46,7 +46,8 @@ def lr_curve(config: RunConfig, branch: int = 0) -> Array:
 
 def add_store_areas(df: pd.DataFrame, configs: Mapping[str, RunConfig], decay: float = DECAY) -> pd.DataFrame:
     """Add ``S1``, ``S2`` and ``warmup`` (the run's warmup, steps) to a store table (``Store.to_table``)
-    from each row's run config: the exact areas at the row's step on its own line (main or branch)."""
+    from each row's run config: the exact areas at the row's step on its own line (main or branch).
+    A row whose line its config cannot rebuild (no such branch) gets NaN, which an anneal fit refuses."""
     S1 = np.full(len(df), np.nan)
     S2 = np.full(len(df), np.nan)
     warm = np.full(len(df), np.nan)
@@ -54,8 +55,13 @@ def add_store_areas(df: pd.DataFrame, configs: Mapping[str, RunConfig], decay: f
         return df.assign(S1=S1, S2=S2, warmup=warm)
     keys = pd.DataFrame({"run": df["run"].to_numpy(), "branch": df["branch"].to_numpy().astype(int)})
     for (run, branch), pos in keys.groupby(["run", "branch"], sort=False).indices.items():
-        cfg = configs[run]
-        eta = lr_curve(cfg, branch)
+        cfg = configs.get(run)
+        try:
+            eta = lr_curve(cfg, branch) if cfg is not None else None
+        except ScalingLabError:   # a line its config cannot rebuild (a branch it does not have): no areas
+            eta = None
+        if eta is None:
+            continue
         a1, a2 = curve_areas(eta, decay)
         idx = np.clip(df["step"].to_numpy()[pos].astype(int), 1, len(eta)) - 1
         S1[pos], S2[pos] = a1[idx], a2[idx]
