@@ -26,8 +26,7 @@ import torch
 from _dynamics import train_all
 from threadpoolctl import threadpool_limits
 
-from scalinglab.fit import LawFit
-from scalinglab.fit.anneal import add_store_areas, lr_curve, predict_curve
+from scalinglab.fit.anneal import DECAYS, add_store_areas, fit_decay_profile, lr_curve, predict_curve
 from scalinglab.plan.anneal import best_wsd_decay
 from scalinglab.runconfig import RunConfig, ScheduleConfig
 
@@ -45,6 +44,8 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=25, help="evaluate every this many steps")
     ap.add_argument("--eval-tokens", type=int, default=32768)
     ap.add_argument("--bootstrap", type=int, default=100)
+    ap.add_argument("--decays", default=",".join(f"{d:g}" for d in DECAYS),
+                    help="momentum factors lambda of S2 profiled (0.999 alone: the reimplementation's)")
     ap.add_argument("--out", type=Path, default=Path("anneal-out"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -69,10 +70,12 @@ def main() -> None:
     train = df[df["run"].isin([c.name for c in fit_runs])]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = LawFit("anneal", bootstrap=args.bootstrap, seed=0, source="anneal benchmark").fit(train).result_
+        fit = fit_decay_profile(train, configs, [float(x) for x in args.decays.split(",")],
+                                bootstrap=args.bootstrap, seed=0, source="anneal benchmark")
     fit.to_json(args.out / "anneal_fit.json")
     print(f"fit on {len(train)} points of {[c.name for c in fit_runs]}: "
-          + ", ".join(f"{k} = {v:.5g}" for k, v in fit.params.items()))
+          + ", ".join(f"{k} = {v:.5g}" for k, v in fit.params.items())
+          + f"; lambda = {fit.data['anneal_decay']:g} (objective by lambda {fit.data['anneal_decay_profile']})")
     for w in fit.warnings or [str(c.message) for c in caught]:
         print(f"  warning: {w}")
     print(f"{'run':<16}{'points':>7}{'mean |rel err|':>16}{'max':>9}{'final pred':>12}{'final meas':>12}{'final err':>11}")

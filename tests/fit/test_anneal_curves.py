@@ -184,3 +184,31 @@ def test_predict_curve_refuses_other_laws_and_bad_stride() -> None:
         predict_curve(Fit(law="anneal", params=dict(TRUE)), np.ones(10), stride=0)
     with pytest.raises(DataError, match="lacks"):
         LawFit("anneal").fit(pd.DataFrame({"run": ["a"], "step": [1], "loss": [3.0]}))
+
+
+def test_decay_profile_finds_the_lambda_of_the_data(tmp_path: Path) -> None:
+    from scalinglab.fit.anneal import fit_decay, fit_decay_profile
+
+    cfgs = [_cfg("const", name="constant"), _cfg("cos", name="cosine")]
+    with Store(tmp_path / "r.db") as st:
+        st.add_planned(cfgs)
+        for cfg in cfgs:
+            steps = np.arange(25, STEPS + 1, 5)
+            S1, S2 = curve_areas(lr_curve(cfg), 0.99)
+            for s, loss in zip(steps, LAW.predict(TRUE, {"S1": S1[steps - 1], "S2": S2[steps - 1]})):
+                st.add_point(cfg.name, {"step": int(s), "tokens": int(s) * 4096, "eval_loss": float(loss)})
+            st.mark_done(cfg.name, {"N_total": 1000, "N_nonembed": 800, "tokens": cfg.tokens})
+        df, configs = st.to_table(points="all"), {r.name: r.config for r in st.runs()}
+    fit = fit_decay_profile(df, configs, (0.9, 0.99, 0.999))
+    assert fit_decay(fit) == 0.99 and fit.data["anneal_decay_profile"]["0.99"] < 1e-12
+    assert fit.params["C"] == pytest.approx(TRUE["C"], rel=1e-4)
+    path = tmp_path / "f.json"
+    fit.to_json(path)
+    back = Fit.from_json(path)
+    assert fit_decay(back) == 0.99     # predict uses the fit's own lambda
+    eta = lr_curve(_cfg("lin", name="linear"))
+    S1, S2 = curve_areas(eta, 0.99)
+    got = predict_curve(back, eta, stride=STEPS)["prediction"].iloc[-1]
+    assert got == pytest.approx(float(LAW.predict(TRUE, {"S1": S1[-1:], "S2": S2[-1:]})[0]), rel=1e-4)
+    with pytest.raises(ParameterError, match="decays"):
+        fit_decay_profile(df, configs, ())

@@ -16,7 +16,7 @@ import pandas as pd
 from .. import table as _table
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit
-from ..fit.anneal import predict_curve, schedule_curve
+from ..fit.anneal import fit_decay, predict_curve, schedule_curve
 from ..fit.critical import critical_batch_study
 from ..laws.anneal import curve_areas_for_points
 from ..plan.anneal import best_wsd_decay
@@ -96,7 +96,7 @@ def predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: i
                             "an anneal prediction needs run, step and lr.")
         if "run" not in pts.columns:
             pts = pts.assign(run="run")
-        pts = curve_areas_for_points(pts)
+        pts = curve_areas_for_points(pts, fit_decay(fit))
         from ..fit.predict import predict
         pred = predict(fit, pts[["S1", "S2"]], seed=seed)
         out = pd.concat([pts[["run", "step", "lr"]].reset_index(drop=True), pred.reset_index(drop=True)], axis=1)

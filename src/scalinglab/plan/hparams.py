@@ -33,10 +33,13 @@ __all__ = ["plan_hparams"]
 HPARAM_PRESETS = ("li2025", "li2025_released_refit", "deepseek2024")
 
 
-def _steplaw_fit(spec: str) -> Fit:
-    if spec in _steplaw.PRESETS:
+def _steplaw_fit(spec: str | Fit) -> Fit:
+    if isinstance(spec, Fit):
+        fit = spec
+    elif spec in _steplaw.PRESETS:
         return Fit.from_preset("steplaw", spec)
-    fit = Fit.from_json(spec)
+    else:
+        fit = Fit.from_json(spec)
     if fit.law != "steplaw":
         raise ParameterError(invalid("The law of the hyperparameter fit", fit.law, "'steplaw'"))
     return fit
@@ -47,15 +50,19 @@ def _span(values: list[float], draws: Any, fn: Any, level: float) -> list[float]
     out: list[float] = list(values)
     if draws is not None and len(draws) > 1:
         q = [(1 - level) / 2, (1 + level) / 2]
-        v = np.array([fn(row) for row in draws.to_dict("records")])
-        out += [float(np.quantile(v, q[0])), float(np.quantile(v, q[1]))]
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = np.array([fn(row) for row in draws.to_dict("records")])
+        v = v[np.isfinite(v)]   # a replicate whose law overflows at this (N, D) has no value there
+        if v.size > 1:
+            out += [float(np.quantile(v, q[0])), float(np.quantile(v, q[1]))]
     return [min(out), max(out)] if len(out) > 1 else None
 
 
-def plan_hparams(res: dict[str, Any], hparams: str | None, critical: Mapping[str, Any] | None, *,
+def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mapping[str, Any] | None, *,
                  seed: int = 0) -> dict[str, Any]:
     """``res`` (a plan) with ``lr``, ``batch_tokens``, ``b_crit_tokens``, their intervals and
-    ``hparams_source``. ``hparams`` is a Step-Law preset name, ``deepseek2024``, or a steplaw FIT.json."""
+    ``hparams_source``. ``hparams`` is a Step-Law preset name, ``deepseek2024``, a steplaw FIT.json or
+    a steplaw :class:`Fit`."""
     del seed   # the intervals use no random draws
     out = dict(res)
     N, D, C = float(res["N"]), float(res["D"]), float(res["flops"])
@@ -81,7 +88,8 @@ def plan_hparams(res: dict[str, Any], hparams: str | None, critical: Mapping[str
         out["lr_interval"] = _span(ends_lr, draws, lambda r: float(_steplaw.optimal_lr(r, N, D)), fit.ci_level)
         out["batch_tokens_interval"] = _span(ends_b, draws, lambda r: float(_steplaw.optimal_batch(r, D)),
                                              fit.ci_level)
-        what = f"steplaw preset {fit.preset}" if fit.preset else f"steplaw fit {hparams}"
+        what = (f"steplaw preset {fit.preset}" if fit.preset else
+                f"steplaw fit {hparams if isinstance(hparams, str) else fit.data.get('source', '')}")
         src["lr"] = f"{what} at N = {N:.4g}, D = {D:.4g}"
         src["batch_tokens"] = f"{what} at D = {D:.4g}"
         warns += [f"hyperparameter fit: {w}" for w in fit.warnings]
