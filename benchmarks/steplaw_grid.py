@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _dynamics import train_all
 from threadpoolctl import threadpool_limits
 
 from scalinglab import units
@@ -32,8 +33,6 @@ from scalinglab.fit.steplaw import fit_steplaw, lr_batch_exponent
 from scalinglab.laws.steplaw import PRESETS
 from scalinglab.plan.hparams import plan_hparams
 from scalinglab.runconfig import RunConfig, ScheduleConfig
-
-from _dynamics import train_all
 
 torch.set_num_threads(1)
 CONTEXT = 128

@@ -16,11 +16,12 @@ import pandas as pd
 from .. import table as _table
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit
-from ..fit.anneal import fit_decay, predict_curve, schedule_curve
+from ..fit.anneal import add_store_areas, fit_decay, predict_curve, schedule_curve
 from ..fit.critical import critical_batch_study
 from ..laws.anneal import curve_areas_for_points
 from ..plan.anneal import best_wsd_decay
 from ..plan.hparams import plan_hparams
+from ..plan.su import fit_su, su_backtest
 from . import main
 from .output import console, emit_json, fmt, print_rows
 from .paths import check_out_file, write_error
@@ -136,22 +137,37 @@ def _lr(kw: dict[str, Any]) -> float:
 @click.option("--where", default=None, help="Keep curve points where an expression is true (README, 'Expressions').")
 @click.option("--seed", default=0, type=int, show_default=True, help="Seed of the bootstraps.")
 @click.option("--ci-level", default=0.95, type=float, show_default=True, help="Interval level.")
+@click.option("--su-held-out", "held_out", default=None, metavar="RUN",
+              help="Su et al.'s recipe: leave RUN out, fit kaplan_steps on S_min of the other curves, and "
+                   "back-test RUN's predicted trajectory against its curve.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON here (CB.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | None, seed: int, ci_level: float,
-                       out: str | None, as_json: bool) -> None:
+                       held_out: str | None, out: str | None, as_json: bool) -> None:
     """Critical batch per target loss from the stored curves (McCandlish hyperbola, Zhang's 20% rule,
-    B_simple), and B_crit against the loss (Kaplan) and the tokens (Zhang, Bergsma)."""
+    B_simple), and B_crit against the loss (Kaplan) and the tokens (Zhang, Bergsma); with
+    --su-held-out, Su et al.'s trajectory of a held-out run."""
     if out:
         check_out_file(out)
     from ..store import Store
     with Store(store_path, create=False) as store:
-        df = store.to_table(points="all", failed=False)
+        df = add_store_areas(store.to_table(points="all", failed=False), {r.name: r.config for r in store.runs()})
     df = _table.apply_where(df, where)
+    if held_out is not None and held_out not in set(df["run"]):
+        raise DataError(invalid("The --su-held-out run", held_out, "a run of the store with curve points"))
+    fit_df = df if held_out is None else df[df["run"] != held_out]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = critical_batch_study(df, list(targets), seed=seed, ci_level=ci_level)
+        res = critical_batch_study(fit_df, list(targets), seed=seed, ci_level=ci_level)
     res["source"] = f"store {store_path}"
+    if held_out is not None:
+        law = res["pooled"].get("vs_loss") or next(iter(res["vs_loss"].values()), None)
+        if not law or not law.get("alpha_B") or law["alpha_B"] <= 0:
+            raise DataError("Su et al.'s trajectory needs a B_crit(L) that falls as L rises (alpha_B > 0) from "
+                            f"2 or more target losses; got {law}.")
+        su = fit_su(fit_df, law["B_star"], law["alpha_B"])
+        res["su"] = {"kaplan_steps": su.params, "warnings": su.warnings,
+                     **su_backtest(df, held_out, su, law["B_star"], law["alpha_B"], min(targets))}
     if out:
         try:
             with open(out, "w") as fh:
@@ -169,6 +185,13 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
                         f"(1/alpha_B interval {fmt(v['inverse_alpha_B_interval'])}); "
                         f"vs tokens: B_crit ~ D^{fmt(res['vs_tokens'][n]['exponent'])} "
                         f"(interval {fmt(res['vs_tokens'][n]['exponent_interval'])})")
+    if "su" in res:
+        su = res["su"]
+        console().print(f"Su et al.: kaplan_steps {', '.join(f'{k} = {fmt(v)}' for k, v in su['kaplan_steps'].items())}; "
+                        f"held-out {su['run']} ({su['points']} points): mean |rel err| "
+                        f"{100 * su['mean_abs_rel_error']:.2f}%, max {100 * su['max_abs_rel_error']:.2f}%; "
+                        f"loss floor {fmt(su['loss_floor'])}; to {fmt(su['to_target']['target'])}: "
+                        f"{fmt(su['to_target']['steps'])} steps, {fmt(su['to_target']['tokens'])} tokens")
     for w in res["warnings"]:
         console().print(f"warning: {w}")
     if out:
