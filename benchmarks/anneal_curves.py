@@ -78,7 +78,8 @@ def main() -> None:
           + f"; lambda = {fit.data['anneal_decay']:g} (objective by lambda {fit.data['anneal_decay_profile']})")
     for w in fit.warnings or [str(c.message) for c in caught]:
         print(f"  warning: {w}")
-    print(f"{'run':<16}{'points':>7}{'mean |rel err|':>16}{'max':>9}{'final pred':>12}{'final meas':>12}{'final err':>11}")
+    print(f"{'run':<16}{'points':>7}{'mean |rel err|':>16}{'max':>9}{'mean, 2nd half':>16}{'final pred':>12}"
+          f"{'final meas':>12}{'final err':>11}")
     ok = True
     finals = {}
     for cfg in fit_runs + held:
@@ -91,7 +92,8 @@ def main() -> None:
         tag = "" if cfg in fit_runs else (" (held out)")
         if cfg not in fit_runs:
             ok &= bool(rel.mean() <= 0.01 and abs(fe) <= 0.005)
-        print(f"{cfg.name:<16}{len(g):>7}{100 * rel.mean():>15.2f}%{100 * rel.max():>8.2f}%"
+        late = rel[g["step"].to_numpy() > args.steps // 2]
+        print(f"{cfg.name:<16}{len(g):>7}{100 * rel.mean():>15.2f}%{100 * rel.max():>8.2f}%{100 * late.mean():>15.2f}%"
               f"{p[-1]:>12.4f}{g['loss'].iloc[-1]:>12.4f}{100 * fe:>+10.2f}%{tag}")
     print(f"targets (held out: mean <= 1%, final within 0.5%): {'met' if ok else 'NOT met'}")
     best = best_wsd_decay(fit, args.steps, args.lr, warmup_steps=args.warmup, final_lr_frac=0.0)
