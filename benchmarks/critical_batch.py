@@ -4,8 +4,8 @@
    learning rate after a warmup, ``lr = --lr x sqrt(B / B_0)`` capped at ``--lr-max``: the square-root
    rule for Adam) at each ``--d-models`` width; with the trainer's gradient-noise-scale feature when it
    exists (``noise_scale = true``, two micro-batches), the runs also record ``B_simple``.
-2. Steps to each of ``--n-targets`` target losses (between the loss every run reaches and 12% above
-   it), interpolated in ln step; per model and target, the ``critical_batch`` hyperbola (S_min, B_crit,
+2. Steps to each of ``--n-targets`` target losses (from the lowest loss three batch sizes of every
+   width reach to 20% above it), interpolated in ln step; per model and target, the ``critical_batch`` hyperbola (S_min, B_crit,
    intervals), Zhang et al.'s 20% batch, B_simple beside it; then B_crit against L (Kaplan) and D.
 3. Su et al. (2024) end to end: ``kaplan_steps`` fitted on every point after warmup of the runs but the
    held-out one (``--held-out-batch`` at the largest width), with S_min = S / (1 + B_crit(L)/B) and the
@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--warmup-tokens", type=float, default=1e5)
     ap.add_argument("--held-out-batch", type=int, default=2048)
     ap.add_argument("--n-targets", type=int, default=4)
+    ap.add_argument("--targets", default="", help="target losses (comma-separated) instead of the automatic ones")
     ap.add_argument("--evals", type=int, default=30)
     ap.add_argument("--eval-tokens", type=int, default=16384)
     ap.add_argument("--out", type=Path, default=Path("critical-out"))
@@ -77,12 +78,15 @@ def main() -> None:
     d_big = max(widths)
     held = f"cb-d{d_big}-b{args.held_out_batch}"
     fit_df = df[df["run"] != held]
-    reach = float(fit_df.groupby("run")["loss"].min().max())
-    targets = list(np.round(np.geomspace(reach * 1.12, reach * 1.001, args.n_targets), 4))
+    # the lowest target: one that 3 batch sizes of every width reach (the hyperbola needs 3 points)
+    best = fit_df.groupby("run").agg(loss=("loss", "min"), d=("d_model", "first"))
+    reach = float(best.groupby("d")["loss"].apply(lambda x: np.sort(x.to_numpy())[min(2, len(x) - 1)]).max())
+    targets = ([float(x) for x in args.targets.split(",")] if args.targets else
+               [float(x) for x in np.round(np.geomspace(reach * 1.2, reach * 1.002, args.n_targets), 4)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = critical_batch_study(fit_df, targets, seed=0)
-    print(f"targets (nats/token): {targets}  (every fitted run reaches {reach:.4f})")
+    print(f"targets (nats/token): {targets}  (3 batch sizes of every width reach {reach:.4f})")
     print(f"{'N_nonembed':>11}{'target':>8}{'S_min':>9}{'B_crit':>10}{'95% interval':>22}{'B_zhang':>9}"
           f"{'hyp. 20%':>9}{'B_simple':>10}")
     for f in res["fits"]:
@@ -125,6 +129,9 @@ def main() -> None:
           f"max {100 * rel.max():.2f}%, final pred {pred[-1]:.4f} vs {h['loss'].iloc[-1]:.4f}  "
           f"(target mean <= 2%: {'met' if rel.mean() <= 0.02 else 'NOT met'})")
     low = min(targets)
+    if low <= float(loss_floor(N, ks.params)):
+        print(f"  the lowest target {low} lies below the fitted loss floor of N = {N:.0f}: no steps to it")
+        return
     st = steps_to_loss(low, N, batch=float(args.held_out_batch), params=ks.params, B_star=B_star, alpha_B=alpha_B)
     print(f"  minimum loss of N = {N:.0f}: {float(loss_floor(N, ks.params)):.4f}; to reach {low}: S_min "
           f"{float(st.S_min):.0f} steps, E_min {float(st.E_min):.3g} tokens, at B = {args.held_out_batch}: "

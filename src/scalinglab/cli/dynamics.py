@@ -15,8 +15,8 @@ import pandas as pd
 
 from .. import table as _table
 from ..errors import DataError, ParameterError, invalid
-from ..fit import Fit
-from ..fit.anneal import add_store_areas, fit_decay, predict_curve, schedule_curve
+from ..fit import Fit, LawFit
+from ..fit.anneal import add_store_areas, fit_decay, fit_decay_profile, predict_curve, schedule_curve
 from ..fit.critical import critical_batch_study
 from ..laws.anneal import curve_areas_for_points
 from ..plan.anneal import best_wsd_decay
@@ -54,6 +54,16 @@ def schedule_options(f: Any) -> Any:
     for o in reversed(opts):
         f = o(f)
     return f
+
+
+def anneal_store_fit(fitter: LawFit, store_path: str, df: pd.DataFrame) -> Fit:
+    """``fit --store --law anneal``: the fit with the momentum factor lambda of S2 profiled over
+    ``fit.anneal.DECAYS`` (``fit_decay_profile``), the fitter's settings kept."""
+    from ..store import Store
+    with Store(store_path, create=False) as store:
+        configs = {r.name: r.config for r in store.runs()}
+    return fit_decay_profile(df, configs, objective=fitter.objective, fixed=fitter.fixed, bootstrap=fitter.bootstrap,
+                             seed=fitter.seed, ci_level=fitter.ci_level, source=fitter.source)
 
 
 def anneal_requested(kw: dict[str, Any]) -> bool:

@@ -29,6 +29,7 @@ from . import main
 from .dynamics import (
     add_hparams,
     anneal_requested,
+    anneal_store_fit,
     hparam_options,
     predict_anneal,
     print_hparams,
@@ -206,7 +207,8 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = fitter.fit(df).result_
+        result = (anneal_store_fit(fitter, store_path, df) if law_name == "anneal" and store_path
+                  else fitter.fit(df).result_)   # the anneal law: lambda of S2 profiled
     result.data.update({"source": source, "where": where, "map": list(mapping)})
     if out:
         try:

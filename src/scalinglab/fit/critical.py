@@ -13,7 +13,10 @@ target, and B_crit against the loss (Kaplan) and against tokens (Zhang et al., B
    factor) at the crossing, where the runs record it.
 3. Then ``ln B_crit`` against ``ln L`` by least squares: ``B_crit = B_* / L^(1/alpha_B)`` (Kaplan Eq.
    1.4) and against the tokens at the critical batch ``D_crit = 2 E_min`` (``B_crit = k D^b``: Zhang et
-   al. 2024, Bergsma et al. 2025), with bootstrap intervals over the targets' replicates.
+   al. 2024, Bergsma et al. 2025), with bootstrap intervals over the targets' replicates. A hyperbola
+   whose B_crit or S_min ends at a bound, with S_min below one step or B_crit beyond 10x the largest
+   batch (steps that do not bend with the batch: the sweep does not measure it) is marked
+   ``degenerate`` and left out of these trends, with a warning.
 
 Units: batch, B_crit, E_min, D in tokens; S in optimizer steps; L in nats per token.
 
@@ -37,6 +40,9 @@ __all__ = ["critical_batch_study", "steps_to_target", "zhang_batch"]
 
 #: Zhang et al. 2024: the critical batch is where steps exceed linear scaling by this fraction
 ZHANG_EXCESS = 0.2
+#: a hyperbola with B_crit beyond this multiple of the sweep's largest batch (or S_min below one step) is
+#: not measured by the sweep: it is marked degenerate and left out of the trends
+DEGENERATE = 10.0
 #: bootstrap replicates of each hyperbola fit
 BOOTSTRAP = 200
 
@@ -169,6 +175,12 @@ def critical_batch_study(curves: pd.DataFrame, targets: Sequence[float], *, seed
                              "the hyperbola needs at least 3; skipped.")
                 continue
             h = _hyperbola(sub, seed, ci_level)
+            h["degenerate"] = bool(any("bound" in w and ("'B_crit'" in w or "'S_min'" in w) for w in h["warnings"])
+                                   or h["S_min"] < 1.0 or h["B_crit"] > DEGENERATE * sub["batch"].max())
+            if h["degenerate"]:
+                warns.append(f"target {t:g}, N_nonembed {n:.6g}: the hyperbola is degenerate (S_min {h['S_min']:.3g} "
+                             f"steps, B_crit {h['B_crit']:.3g} tokens, beyond {DEGENERATE:g}x the largest batch: the "
+                             "steps do not bend with the batch); left out of the B_crit trends.")
             h.update({"N_nonembed": float(n), "target": float(t), "n_runs": len(sub),
                       "runs": sub[["run", "batch", "steps", "tokens"]].to_dict("records"),
                       "B_zhang": zhang_batch(sub["batch"], sub["steps"])})
@@ -180,8 +192,9 @@ def critical_batch_study(curves: pd.DataFrame, targets: Sequence[float], *, seed
                         + " ".join(warns))
     vs_loss: dict[str, Any] = {}
     vs_tokens: dict[str, Any] = {}
-    for n in sorted({f["N_nonembed"] for f in fits}):
-        fs = [f for f in fits if f["N_nonembed"] == n]
+    good = [f for f in fits if not f["degenerate"]]
+    for n in sorted({f["N_nonembed"] for f in good}):
+        fs = [f for f in good if f["N_nonembed"] == n]
         key = f"{n:.6g}"
         tl = _trend([f["target"] for f in fs], [f["B_crit"] for f in fs], [f["_draws"] for f in fs], ci_level, 0)
         if tl is not None:
@@ -198,10 +211,10 @@ def critical_batch_study(curves: pd.DataFrame, targets: Sequence[float], *, seed
         if any(b2 < b1 for b1, b2 in zip(bc, bc[1:])):
             warns.append(f"N_nonembed {n:.6g}: the fitted B_crit does not grow monotonically as the target falls.")
     pooled = {}
-    if len(fits) >= 2:
-        k, b = _power_fit([f["target"] for f in fits], [f["B_crit"] for f in fits])
+    if len(good) >= 2:
+        k, b = _power_fit([f["target"] for f in good], [f["B_crit"] for f in good])
         pooled["vs_loss"] = {"B_star": k, "alpha_B": -1.0 / b if b else None, "inverse_alpha_B": -b}
-        k, b = _power_fit([f["D_crit"] for f in fits], [f["B_crit"] for f in fits])
+        k, b = _power_fit([f["D_crit"] for f in good], [f["B_crit"] for f in good])
         pooled["vs_tokens"] = {"scale": k, "exponent": b}
     for f in fits:
         f.pop("_draws")
