@@ -166,7 +166,8 @@ def test_bad_inputs_are_one_line_exit_2(tmp_path: Path) -> None:
     Fit.from_preset("chinchilla", "hoffmann2022").to_json(chin)
     cases = [
         (["fit", str(f), "--law", "anneal"], "lacks ['lr']"),
-        (["predict", str(fit), "--schedule", "cyclic", "--steps", "100", "--lr", "1e-3"], "schedule.name"),
+        (["predict", str(fit), "--schedule", "cyclic", "--steps", "100", "--lr", "1e-3"], "error: --schedule must be"),
+        (["predict", str(fit), "--schedule", "wsd", "--steps", "100", "--lr", "-1"], "--lr must be"),
         (["predict", str(chin), "--schedule", "wsd", "--steps", "100", "--lr", "1e-3"], "'anneal'"),
         (["predict", str(fit), "--schedule", "wsd", "--lr", "1e-3"], "--steps"),
         (["predict", str(fit), "--schedule", "cosine", "--steps", "100", "--lr", "1e-3", "--best-decay"], "'wsd'"),

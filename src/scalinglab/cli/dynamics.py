@@ -23,7 +23,7 @@ from ..plan.anneal import best_wsd_decay
 from ..plan.hparams import plan_hparams
 from ..plan.su import fit_su, su_backtest
 from . import main
-from .output import console, emit_json, fmt, print_rows
+from .output import console, emit_json, flags, fmt, print_rows
 from .paths import check_out_file, write_error
 
 
@@ -77,6 +77,21 @@ def predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: i
     if fit.law != "anneal":
         raise ParameterError(invalid("The law of the fit given --schedule", fit.law,
                                      "'anneal' (only the learning-rate annealing law reads a schedule)"))
+    with flags(SCHEDULE_FLAGS):
+        _predict_anneal(fit, points, mapping, seed, as_json, kw)
+
+
+#: the run-config and schedule names of a schedule's fields -> predict's options
+SCHEDULE_FLAGS = {"The 'schedule.name' field": "--schedule", "'schedule.name' field": "--schedule", "'schedule.decay_shape' field": "--decay-shape",
+                  "'schedule.decay_frac' field": "--decay-frac", "'schedule.warmup_frac' field": "--warmup-frac",
+                  "'schedule.warmup_steps' field": "--warmup", "'schedule.final_lr_frac' field": "--final-lr-frac",
+                  "The 'peak' learning rate": "--lr", "'total_steps' parameter": "--steps",
+                  "'warmup_steps' parameter": "--warmup",
+                  "The 'steps' of the schedule": "--steps", "The 'stride'": "--stride"}
+
+
+def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: int, as_json: bool,
+                    kw: dict[str, Any]) -> None:
     sched = kw.get("schedule")
     if points and sched:
         raise ParameterError("give either --points CURVE or --schedule, not both.")
