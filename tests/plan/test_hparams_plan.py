@@ -78,3 +78,10 @@ def test_bad_hparams_are_one_line(tmp_path: Path) -> None:
         r = CliRunner().invoke(main, [*PLAN, *args])
         assert r.exit_code == 2, r.output
         assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_hparams_refuse_a_plan_without_n_and_d() -> None:
+    from scalinglab.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="compute-optimal plan"):
+        plan_hparams({"law": "sparse", "N_nonzero": 1e6, "tokens": 1e8, "flops": 1e15, "loss": 3.0}, "li2025", None)

@@ -64,6 +64,10 @@ def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mappi
     ``hparams_source``. ``hparams`` is a Step-Law preset name, ``deepseek2024``, a steplaw FIT.json or
     a steplaw :class:`Fit`."""
     del seed   # the intervals use no random draws
+    if not all(isinstance(res.get(k), (int, float)) for k in ("N", "D", "flops", "loss")):
+        raise ParameterError(invalid("The plan given to plan_hparams", sorted(res),
+                                     f"a compute-optimal plan with N, D, flops and loss (the {res.get('law')!r} "
+                                     "law's plan has none)"))
     out = dict(res)
     N, D, C = float(res["N"]), float(res["D"]), float(res["flops"])
     src: dict[str, str] = {}
