@@ -134,3 +134,18 @@ def test_a_steplaw_fit_round_trips_through_its_json(dense_fit, tmp_path):
     dense_fit.to_json(path)
     back = Fit.from_json(path)
     assert back.to_json() == dense_fit.to_json() and len(back.draws()) == 1000
+
+
+def test_lr_batch_exponent_of_a_parabolic_grid() -> None:
+    from scalinglab.fit.steplaw import lr_batch_exponent
+
+    rows = []
+    for n, d in ((1e6, 1e8), (4e6, 2e8)):
+        for b in (256, 1024, 4096):
+            best = 0.01 * (n / 1e6) ** -0.5 * (b / 256) ** 0.5      # lr_opt ~ B^0.5
+            for lr in np.geomspace(1e-4, 1e-1, 13):
+                rows.append({"N": n, "D": d, "batch": b, "lr": lr,
+                             "loss": 3.0 + 0.05 * (np.log(lr) - np.log(best)) ** 2})
+    res = lr_batch_exponent(pd.DataFrame(rows))
+    assert res["exponent"] == pytest.approx(0.5, abs=1e-9)   # a parabola's vertex is exact
+    assert res["n_cells"] == 2 and not any(p["edge"] for p in res["points"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Sequence
@@ -15,14 +16,25 @@ from .. import laws as _laws
 from .. import table as _table
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit, LawFit
+from ..fit.anneal import add_store_areas
 from ..fit.backtest import backtest as _backtest
 from ..fit.predict import check_input_names
 from ..fit.predict import predict as _predict
 from ..fit.report import fit_report
 from ..laws import Objective
+from ..laws.anneal import derive_areas
 from ..plan.dispatch import plan_fit
 from ..report.contour import save_sparsity_contour
 from . import main
+from .dynamics import (
+    add_hparams,
+    anneal_requested,
+    anneal_store_fit,
+    hparam_options,
+    predict_anneal,
+    print_hparams,
+    schedule_options,
+)
 from .output import console, emit_json, flags, floats, fmt, numbers, sci
 from .paths import check_out_file, write_error
 
@@ -97,6 +109,7 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
         from ..store import Store  # the store is part of the ladder work; imported only when asked
         with Store(store_path, create=False) as store:
             df = store.to_table(points=points or "annealed", failed=False)   # no failed run's points
+            df = add_store_areas(df, {r.name: r.config for r in store.runs()})   # S1, S2 (the anneal law)
         if mapping:
             df = _table.apply_map(df, _table.parse_assignments(mapping, "--map"))
         df = _table.apply_where(_table.derive_standard(df), where)
@@ -106,7 +119,11 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
     if points is not None:
         raise DataError(invalid("The --points option", points, "given only with --store (a DATA file's rows "
                                 "are all used; select them with --where)"))
-    return _table.load(data, mapping=_table.parse_assignments(mapping, "--map"), where=where), str(data)
+    df = _table.load(data, mapping=_table.parse_assignments(mapping, "--map"))
+    if {"step", "lr"} <= set(df.columns) and "S1" not in df.columns:   # curves: S1, S2 before --where drops rows
+        with contextlib.suppress(DataError):   # not curves after all: an anneal fit's own derive says why
+            df = derive_areas(df)
+    return _table.apply_where(df, where), str(data)
 
 
 def make_fitter(law_name: str, bootstrap: int, seed: int, objective_kind: str | None, space: str | None,
@@ -198,11 +215,14 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
     """Fit a law to DATA (CSV, TSV, JSONL or Parquet) or to a run store."""
     if out:
         check_out_file(out)
+    if law_name == "anneal" and store_path and point_selection is None:
+        point_selection = "all"   # the anneal law fits whole curves
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset)
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = fitter.fit(df).result_
+        result = (anneal_store_fit(fitter, store_path, df) if law_name == "anneal" and store_path
+                  else fitter.fit(df).result_)   # the anneal law: lambda of S2 profiled
     result.data.update({"source": source, "where": where, "map": list(mapping)})
     if out:
         try:
@@ -279,10 +299,14 @@ def _load_fit(fit_path: str | None, law_name: str | None, preset: str | None) ->
 @click.option("--map", "mapping", multiple=True, metavar="COL=SOURCE", help="Column mapping for --points.")
 @click.option("--seed", default=0, type=int, show_default=True, help="Seed of the residual draws.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@schedule_options
 def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, at: Sequence[str],
-                points: str | None, mapping: Sequence[str], seed: int, as_json: bool) -> None:
-    """Predict with a fit (or a published preset) at given inputs, with a prediction interval."""
+                points: str | None, mapping: Sequence[str], seed: int, as_json: bool, **sched: Any) -> None:
+    """Predict with a fit (or a published preset) at given inputs, with a prediction interval; for an
+    anneal fit, the whole loss curve of a schedule (--schedule) or of a file of run, step, lr (--points)."""
     fit = _load_fit(fit_path, law_name, preset)
+    if anneal_requested(sched) or (fit.law == "anneal" and points and not at):
+        return predict_anneal(fit, points, mapping, seed, as_json, sched)
     if points and at:
         raise ParameterError("give either --at values or --points FILE, not both.")
     if points:
@@ -348,10 +372,11 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
                    "(best E/M split, compute-optimal precision at C = (6/16) P N D, critical data size).")
 @click.option("--seed", default=0, type=int, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@hparam_options
 def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flops: float, at: Sequence[str],
              n_nonzero: float | None, tokens_per_d: float | None, max_sparsity: float, contour_n: str | None,
              contour_flops: str | None, plot_path: str | None, max_tokens: float | None, bits: str | None,
-             seed: int, as_json: bool) -> None:
+             seed: int, as_json: bool, hparams: str | None, critical_batch: str | None) -> None:
     """Compute-optimal N, D, tokens per parameter and predicted loss (with interval) at --flops.
 
     For the sparse law (Frantar et al. 2023): the optimal sparsity (at --n-nonzero N, or jointly with
@@ -366,8 +391,11 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
                        contour_flops=numbers(contour_flops, "--contour-flops"), seed=seed,
                        bits=_bit_widths(bits))
     if bits is not None:
+        if hparams is not None or critical_batch is not None:
+            raise ParameterError("--hparams and --critical-batch apply to a size plan, not to a --bits format plan.")
         emit_json(res) if as_json else _print_bits_plan(fit, res)
         return
+    res = add_hparams(res, hparams, critical_batch, seed)
     if plot_path:
         if res["law"] != "sparse":
             raise ParameterError(f"--plot only applies to the sparse law; this fit is of law {fit.law!r}.")
@@ -378,6 +406,7 @@ def plan_cmd(fit_path: str | None, law_name: str | None, preset: str | None, flo
         _print_sparse_plan(fit, res)
     else:
         _print_plan(fit, res, max_tokens)
+        print_hparams(res)
 
 
 def _bit_widths(text: str | None) -> list[float] | None:

@@ -181,3 +181,41 @@ def batch_exponents(df: pd.DataFrame, threshold: float = FILTER_THRESHOLD) -> di
     return {"batch_scale": float(np.exp(coef[0])), "batch_exp_N": float(coef[1]),
             "batch_exp_D": float(coef[2]),
             "batch_exp_N_stderr": float(se[1]), "batch_exp_D_stderr": float(se[2])}
+
+
+def lr_batch_exponent(df: pd.DataFrame) -> dict[str, Any]:
+    """The Adam learning-rate-vs-batch exponent of a learning-rate x batch grid: ``lr_opt ~ B^k``.
+
+    In every (N, D, batch) cell the best learning rate is the vertex of a parabola in ``ln lr``
+    through the lowest-loss grid point and its two neighbours (the grid point itself at an edge of
+    the grid); ``ln lr_opt`` is then regressed on ``ln B`` with one intercept per (N, D) cell (OLS).
+    The square-root rule (Malladi et al. 2022 for Adam) predicts k = 1/2, linear scaling k = 1.
+
+    Returns ``{"exponent", "stderr", "n_cells", "points": [{"N", "D", "batch", "lr_opt", "edge"}]}``;
+    ``edge`` marks a best learning rate at the edge of the grid (a bound, not an optimum).
+    """
+    out = _table.validate(df, ["N", "D", "lr", "batch", "loss"], source="data")
+    pts = []
+    for (n, d, b), g in out.groupby(["N", "D", "batch"], sort=True):
+        g = g.groupby("lr", as_index=False)["loss"].min().sort_values("lr")
+        x, y = np.log(g["lr"].to_numpy(dtype=float)), g["loss"].to_numpy(dtype=float)
+        i = int(np.argmin(y))
+        edge = i == 0 or i == len(y) - 1
+        lr_opt = x[i]
+        if not edge:
+            c2, c1, _ = np.polyfit(x[i - 1:i + 2], y[i - 1:i + 2], 2)
+            if c2 > 0:
+                lr_opt = float(np.clip(-c1 / (2 * c2), x[i - 1], x[i + 1]))
+        pts.append({"N": float(n), "D": float(d), "batch": float(b), "lr_opt": float(np.exp(lr_opt)), "edge": edge})
+    p = pd.DataFrame(pts)
+    cells = p.groupby(["N", "D"]).ngroup().to_numpy()
+    if p["batch"].nunique() < 2:
+        raise FitError("the learning-rate x batch grid needs at least 2 batch sizes to measure the exponent.")
+    X = np.column_stack([np.log(p["batch"].to_numpy(dtype=float))] +
+                        [(cells == c).astype(float) for c in range(cells.max() + 1)])
+    y = np.log(p["lr_opt"].to_numpy(dtype=float))
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    r = y - X @ coef
+    dof = len(y) - X.shape[1]
+    se = float(np.sqrt(np.linalg.pinv(X.T @ X)[0, 0] * float(r @ r) / dof)) if dof > 0 else None
+    return {"exponent": float(coef[0]), "stderr": se, "n_cells": int(cells.max() + 1), "points": pts}

@@ -97,6 +97,66 @@ def areas_for_points(df: pd.DataFrame, decay: float = DECAY, *, warmup_steps: in
                         "areas_for_points needs run, step and lr.")
     steps = pd.to_numeric(df["step"], errors="coerce").to_numpy(dtype=float)
     lrs = pd.to_numeric(df["lr"], errors="coerce").to_numpy(dtype=float)
+    _check_steps_lrs(df, steps, lrs)
+    S1 = np.empty(len(df))
+    S2 = np.empty(len(df))
+    for pos in df.groupby("run", sort=False).indices.values():
+        _, eta = _interpolated(df, pos, steps, lrs)
+        a1, a2 = schedule_areas(eta, decay, warmup_steps=warmup_steps)
+        idx = steps[pos].astype(int) - 1
+        S1[pos], S2[pos] = a1[idx], a2[idx]
+    return df.assign(S1=S1, S2=S2)
+
+
+def curve_areas(lr: Any, decay: float = DECAY) -> tuple[Array, Array]:
+    """S1 and S2 after each step of a whole learning-rate curve, under scalinglab's warmup convention.
+
+    The convention (used for every run of a store, every ``run, step, lr`` file and every schedule
+    ``predict`` is given): the *warmup* is the steps before the curve first reaches its maximum.
+
+    * ``S1`` is the area actually traversed, warmup ramp included: ``S1(s) = sum_{i<=s} eta_i``.
+    * ``S2`` counts annealing only: it is :func:`schedule_areas`'s S2 of the curve with the warmup
+      steps held at the peak, so the rising ramp adds no (negative) annealing area and a constant
+      schedule after warmup has ``S2 = 0``.
+
+    This departs from the reimplementation's convention (warmup at the peak in S1 too, LAWS.md
+    section 6) only in S1, by the half-ramp ``peak x warmup / 2``; it keeps S1 the area under the
+    curve the optimizer really followed.
+    """
+    eta = np.asarray(lr, dtype=float)
+    S1, _ = schedule_areas(eta, decay)          # validates lr and decay
+    warmup = int(np.argmax(eta))                # first step at the maximum
+    _, S2 = schedule_areas(eta, decay, warmup_steps=warmup)
+    return S1, S2
+
+
+def curve_areas_for_points(df: pd.DataFrame, decay: float = DECAY) -> pd.DataFrame:
+    """S1 and S2 (:func:`curve_areas`) at the logged points of a ``run, step, lr`` table.
+
+    As :func:`areas_for_points`: per run the learning rate is interpolated linearly between logged
+    steps on every integer step ``1..max(step)`` (held before the first logged step); ``lr`` is the
+    rate *at* each step. Returns a copy of ``df`` with ``S1`` and ``S2``."""
+    import pandas as pd
+
+    missing = [c for c in ("run", "step", "lr") if c not in df.columns]
+    if missing:
+        raise DataError(f"the anneal law needs S1 and S2, or columns run, step and lr (the learning rate at "
+                        f"each logged step) to derive them; the table lacks {missing} "
+                        f"(columns present: {list(df.columns)}).")
+    steps = pd.to_numeric(df["step"], errors="coerce").to_numpy(dtype=float)
+    lrs = pd.to_numeric(df["lr"], errors="coerce").to_numpy(dtype=float)
+    _check_steps_lrs(df, steps, lrs)
+    S1 = np.empty(len(df))
+    S2 = np.empty(len(df))
+    for pos in df.groupby("run", sort=False).indices.values():
+        grid, eta = _interpolated(df, pos, steps, lrs)
+        a1, a2 = curve_areas(eta, decay)
+        idx = steps[pos].astype(int) - 1
+        S1[pos], S2[pos] = a1[idx], a2[idx]
+    return df.assign(S1=S1, S2=S2)
+
+
+def _check_steps_lrs(df: pd.DataFrame, steps: Array, lrs: Array) -> None:
     bad = ~np.isfinite(steps) | (steps < 1) | (steps != np.round(steps))
     if bad.any():
         i = int(np.argmax(bad))
@@ -105,21 +165,30 @@ def areas_for_points(df: pd.DataFrame, decay: float = DECAY, *, warmup_steps: in
     if bad.any():
         i = int(np.argmax(bad))
         raise DataError(invalid(f"Column 'lr' (row {df.index[i]})", df["lr"].iloc[i], "a non-negative number"))
-    S1 = np.empty(len(df))
-    S2 = np.empty(len(df))
-    for pos in df.groupby("run", sort=False).indices.values():
-        st, lr = steps[pos], lrs[pos]
-        order = np.argsort(st, kind="stable")
-        st_sorted, lr_sorted = st[order], lr[order]
-        if np.any(np.diff(st_sorted) == 0):
-            dup = st_sorted[np.flatnonzero(np.diff(st_sorted) == 0)[0]]
-            run = df["run"].iloc[pos[0]]
-            raise DataError(f"run {run!r} logs step {int(dup)} twice; give one learning rate per step.")
-        grid = np.arange(1, int(st_sorted[-1]) + 1, dtype=float)
-        a1, a2 = schedule_areas(np.interp(grid, st_sorted, lr_sorted), decay, warmup_steps=warmup_steps)
-        idx = st.astype(int) - 1
-        S1[pos], S2[pos] = a1[idx], a2[idx]
-    return df.assign(S1=S1, S2=S2)
+
+
+def _interpolated(df: pd.DataFrame, pos: Any, steps: Array, lrs: Array) -> tuple[Array, Array]:
+    """The integer steps 1..max and the learning rate on them, linear between one run's logged steps."""
+    st, lr = steps[pos], lrs[pos]
+    order = np.argsort(st, kind="stable")
+    st_sorted, lr_sorted = st[order], lr[order]
+    if np.any(np.diff(st_sorted) == 0):
+        dup = st_sorted[np.flatnonzero(np.diff(st_sorted) == 0)[0]]
+        run = df["run"].iloc[pos[0]]
+        raise DataError(f"run {run!r} logs step {int(dup)} twice; give one learning rate per step.")
+    grid = np.arange(1, int(st_sorted[-1]) + 1, dtype=float)
+    return grid, np.interp(grid, st_sorted, lr_sorted)
+
+
+def derive_areas(df: pd.DataFrame) -> pd.DataFrame:
+    """The law's ``derive``: a table that already has S1 and S2 is returned as is; otherwise they are
+    derived from its ``run, step, lr`` columns (:func:`curve_areas_for_points`; ``run`` may be
+    absent when the table holds one run)."""
+    if "S1" in df.columns and "S2" in df.columns:
+        return df
+    if "run" not in df.columns and {"step", "lr"} <= set(df.columns):
+        return curve_areas_for_points(df.assign(run="run")).drop(columns="run")
+    return curve_areas_for_points(df)
 
 
 def loss(p: Params, x: Inputs) -> Any:
@@ -156,6 +225,7 @@ ANNEAL = register(Law(
         Param("C", 0.0, 1e6, (-4.0, -2.0, 0.0, 2.0), log=True, doc="annealing-area coefficient (per LR x step)"),
     ),
     inputs=("S1", "S2"),
+    derive=derive_areas,
     n_convention="none",
     title="Loss curve under learning-rate annealing (Tissue et al. 2024)",
     formula_text="L = L0 + A S1^-alpha - C S2; S1 = sum eta_i, S2 = sum m_i, m_i = lambda m_(i-1) + (eta_(i-1) - eta_i)",

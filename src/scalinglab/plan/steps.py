@@ -130,6 +130,9 @@ def loss_trajectory(steps: Any, N: float, batch: float, *, params: Mapping[str, 
         if np.size(v) != 1:
             raise ParameterError(invalid(f"The {what} of loss_trajectory", f"{np.size(v)} values", "one number"))
     B = float(positive_array("The batch 'batch'", batch))
+    if not (np.isfinite(alpha_B) and alpha_B > 0):
+        raise ParameterError(invalid("The exponent 'alpha_B' of B_crit(L) = B_*/L^(1/alpha_B)", alpha_B,
+                                     "a positive number (B_crit falling as the loss rises)"))
     L_inf = float(loss_floor(N, params))
     Bc_inf = B_star / L_inf ** (1.0 / alpha_B)
     out = np.empty(S.shape)

@@ -1,0 +1,111 @@
+"""Whole loss curves under unseen schedules from the annealing law (Tissue et al. 2024).
+
+Trains one model shape under six schedules of the same length and peak learning rate: constant and
+cosine (the fit), then WSD with decay fractions 0.1, 0.2 and 0.5 and a linear decay to zero (held
+out). Fits the ``anneal`` law on the first two runs' curves from the store (S1 and S2 exact from the
+run configs, ``fit.anneal.add_store_areas``), predicts each held-out run's whole curve from its config
+(``fit.anneal.schedule_curve`` / ``predict_curve``) and prints, per run, the mean absolute relative
+error over the points after warmup and the error of the final loss. Targets: mean <= 1%, final
+<= 0.5%. Then the best WSD decay for this length from the law (``plan.anneal.best_wsd_decay``)
+against the trained WSD runs.
+
+    PYTHONPATH=src python benchmarks/anneal_curves.py [--steps 1200] [--d-model 64] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from _dynamics import train_all
+from threadpoolctl import threadpool_limits
+
+from scalinglab.fit.anneal import DECAYS, add_store_areas, fit_decay_profile, lr_curve, predict_curve
+from scalinglab.plan.anneal import best_wsd_decay
+from scalinglab.runconfig import RunConfig, ScheduleConfig
+
+torch.set_num_threads(1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--n-layer", type=int, default=2)
+    ap.add_argument("--d-model", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=2048, help="tokens per step")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--warmup", type=int, default=50, help="warmup steps (every run)")
+    ap.add_argument("--every", type=int, default=25, help="evaluate every this many steps")
+    ap.add_argument("--eval-tokens", type=int, default=32768)
+    ap.add_argument("--bootstrap", type=int, default=100)
+    ap.add_argument("--decays", default=",".join(f"{d:g}" for d in DECAYS),
+                    help="momentum factors lambda of S2 profiled (0.999 alone: the reimplementation's)")
+    ap.add_argument("--out", type=Path, default=Path("anneal-out"))
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    base = RunConfig(n_layer=args.n_layer, d_model=args.d_model, n_head=2, context=128,
+                     tokens=args.steps * args.batch, batch_tokens=args.batch, lr=args.lr,
+                     evals=12, eval_tokens=args.eval_tokens, seed=0, group="anneal")
+
+    def run(label: str, **sched: object) -> RunConfig:
+        s = ScheduleConfig(warmup_steps=args.warmup, **sched)  # type: ignore[arg-type]
+        return dataclasses.replace(base, name=f"anneal-{label}", schedule=s)
+
+    fit_runs = [run("constant", name="constant"), run("cosine", name="cosine", final_lr_frac=0.1)]
+    held = [run(f"wsd{int(f * 100):02d}", name="wsd", decay_frac=f, final_lr_frac=0.0) for f in (0.1, 0.2, 0.5)]
+    held.append(run("linear", name="linear"))
+    t0 = time.perf_counter()
+    print(f"training {len(fit_runs) + len(held)} runs of {args.steps} steps (load {os.getloadavg()})", flush=True)
+    with threadpool_limits(limits=1):
+        store = train_all(args.out / "runs.db", fit_runs + held, every=args.every)
+    configs = {r.name: r.config for r in store.runs()}
+    df = add_store_areas(store.to_table(points="all", failed=False), configs)
+    df = df[(df["branch"] == 0) & (df["step"] > df["warmup"])]
+    train = df[df["run"].isin([c.name for c in fit_runs])]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = fit_decay_profile(train, configs, [float(x) for x in args.decays.split(",")],
+                                bootstrap=args.bootstrap, seed=0, source="anneal benchmark")
+    fit.to_json(args.out / "anneal_fit.json")
+    print(f"fit on {len(train)} points of {[c.name for c in fit_runs]}: "
+          + ", ".join(f"{k} = {v:.5g}" for k, v in fit.params.items())
+          + f"; lambda = {fit.data['anneal_decay']:g} (objective by lambda {fit.data['anneal_decay_profile']})")
+    for w in fit.warnings or [str(c.message) for c in caught]:
+        print(f"  warning: {w}")
+    print(f"{'run':<16}{'points':>7}{'mean |rel err|':>16}{'max':>9}{'mean, 2nd half':>16}{'final pred':>12}"
+          f"{'final meas':>12}{'final err':>11}")
+    ok = True
+    finals = {}
+    for cfg in fit_runs + held:
+        g = df[df["run"] == cfg.name].sort_values("step")
+        pred = predict_curve(fit, lr_curve(cfg), stride=1)
+        p = pred.set_index("step").loc[g["step"].astype(int), "prediction"].to_numpy()
+        rel = np.abs(p / g["loss"].to_numpy() - 1.0)
+        fe = p[-1] / g["loss"].iloc[-1] - 1.0
+        finals[cfg.name] = g["loss"].iloc[-1]
+        tag = "" if cfg in fit_runs else (" (held out)")
+        if cfg not in fit_runs:
+            ok &= bool(rel.mean() <= 0.01 and abs(fe) <= 0.005)
+        late = rel[g["step"].to_numpy() > args.steps // 2]
+        print(f"{cfg.name:<16}{len(g):>7}{100 * rel.mean():>15.2f}%{100 * rel.max():>8.2f}%{100 * late.mean():>15.2f}%"
+              f"{p[-1]:>12.4f}{g['loss'].iloc[-1]:>12.4f}{100 * fe:>+10.2f}%{tag}")
+    print(f"targets (held out: mean <= 1%, final within 0.5%): {'met' if ok else 'NOT met'}")
+    best = best_wsd_decay(fit, args.steps, args.lr, warmup_steps=args.warmup, final_lr_frac=0.0)
+    b = best["best"]
+    print(f"law's best WSD decay for {args.steps} steps: {b['decay_shape']} over {b['decay_frac']:g} "
+          f"(predicted final {b['loss']:.4f}); linear-shape best {best['by_shape']['linear']['decay_frac']:g}")
+    lin = {r["decay_frac"]: r["loss"] for r in best["table"] if r["decay_shape"] == "linear"}
+    for cfg in held[:3]:
+        f = cfg.schedule.decay_frac
+        print(f"  trained WSD decay {f:g}: measured final {finals[cfg.name]:.4f}, law {lin.get(f, float('nan')):.4f}")
+    print(f"total {time.perf_counter() - t0:.0f} s, load {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

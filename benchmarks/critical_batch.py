@@ -1,0 +1,143 @@
+"""Critical batch size from batch sweeps, and Su et al.'s trajectory at a held-out batch size.
+
+1. Trains batch sweeps (``--batches`` tokens per step, the same ``--tokens`` for every run, constant
+   learning rate after a warmup, ``lr = --lr x sqrt(B / B_0)`` capped at ``--lr-max``: the square-root
+   rule for Adam) at each ``--d-models`` width; with the trainer's gradient-noise-scale feature when it
+   exists (``noise_scale = true``, two micro-batches), the runs also record ``B_simple``.
+2. Steps to each of ``--n-targets`` target losses (from the lowest loss three batch sizes of every
+   width reach to 20% above it), interpolated in ln step; per model and target, the ``critical_batch`` hyperbola (S_min, B_crit,
+   intervals), Zhang et al.'s 20% batch, B_simple beside it; then B_crit against L (Kaplan) and D.
+3. Su et al. (2024) end to end: ``kaplan_steps`` fitted on every point after warmup of the runs but the
+   held-out one (``--held-out-batch`` at the largest width), with S_min = S / (1 + B_crit(L)/B) and the
+   B_crit(L) of step 2 (fitted without the held-out run); the held-out run's curve predicted by
+   ``plan.steps.loss_trajectory`` and scored (mean |relative error| after warmup; target <= 2%), with
+   the minimum loss and the steps and tokens to the lowest target at the held-out batch.
+
+    PYTHONPATH=src:benchmarks python benchmarks/critical_batch.py [--d-models 48,96] [--tokens 2e6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from _dynamics import train_all
+from threadpoolctl import threadpool_limits
+
+from scalinglab.fit import LawFit
+from scalinglab.fit.critical import critical_batch_study
+from scalinglab.laws.kaplan import s_min
+from scalinglab.plan.steps import loss_floor, loss_trajectory, steps_to_loss
+from scalinglab.runconfig import RunConfig, ScheduleConfig
+
+torch.set_num_threads(1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--d-models", default="48,96")
+    ap.add_argument("--n-layer", type=int, default=2)
+    ap.add_argument("--batches", default="256,512,1024,2048,4096,8192")
+    ap.add_argument("--tokens", type=float, default=2e6)
+    ap.add_argument("--lr", type=float, default=1.5e-3, help="peak lr at the smallest batch")
+    ap.add_argument("--lr-max", type=float, default=1e-2)
+    ap.add_argument("--warmup-tokens", type=float, default=1e5)
+    ap.add_argument("--held-out-batch", type=int, default=2048)
+    ap.add_argument("--n-targets", type=int, default=4)
+    ap.add_argument("--targets", default="", help="target losses (comma-separated) instead of the automatic ones")
+    ap.add_argument("--evals", type=int, default=30)
+    ap.add_argument("--eval-tokens", type=int, default=16384)
+    ap.add_argument("--out", type=Path, default=Path("critical-out"))
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    widths = [int(x) for x in args.d_models.split(",")]
+    batches = [int(x) for x in args.batches.split(",")]
+    noise = "noise_scale" in {f.name for f in dataclasses.fields(RunConfig)}
+    configs = []
+    for d in widths:
+        for B in batches:
+            extra = {"noise_scale": True, "micro_batch_tokens": B // 2} if noise and B >= 256 else {}
+            configs.append(RunConfig(
+                name=f"cb-d{d}-b{B}", n_layer=args.n_layer, d_model=d, n_head=2, context=128,
+                tokens=int(args.tokens), batch_tokens=B, lr=min(args.lr * (B / batches[0]) ** 0.5, args.lr_max),
+                schedule=ScheduleConfig(name="constant", warmup_steps=max(1, round(args.warmup_tokens / B))),
+                evals=args.evals, eval_tokens=args.eval_tokens, seed=0, group="critical", **extra))
+    t0 = time.perf_counter()
+    print(f"training {len(configs)} runs (noise scale: {noise}; load {os.getloadavg()})", flush=True)
+    with threadpool_limits(limits=1):
+        store = train_all(args.out / "runs.db", configs)
+    df = store.to_table(points="all", failed=False)
+    df = df[df["branch"] == 0]
+    warm = {c.name: c.schedule.warmup_steps for c in configs}
+    d_big = max(widths)
+    held = f"cb-d{d_big}-b{args.held_out_batch}"
+    fit_df = df[df["run"] != held]
+    # the lowest target: one that 3 batch sizes of every width reach (the hyperbola needs 3 points)
+    best = fit_df.groupby("run").agg(loss=("loss", "min"), d=("d_model", "first"))
+    reach = float(best.groupby("d")["loss"].apply(lambda x: np.sort(x.to_numpy())[min(2, len(x) - 1)]).max())
+    targets = ([float(x) for x in args.targets.split(",")] if args.targets else
+               [float(x) for x in np.round(np.geomspace(reach * 1.2, reach * 1.002, args.n_targets), 4)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = critical_batch_study(fit_df, targets, seed=0)
+    print(f"targets (nats/token): {targets}  (3 batch sizes of every width reach {reach:.4f})")
+    print(f"{'N_nonembed':>11}{'target':>8}{'S_min':>9}{'B_crit':>10}{'95% interval':>22}{'B_zhang':>9}"
+          f"{'hyp. 20%':>9}{'B_simple':>10}")
+    for f in res["fits"]:
+        iv = f["B_crit_interval"]
+        ivs = f"[{iv[0]:.0f}, {iv[1]:.0f}]" if iv else "-"
+        bz = f"{f['B_zhang']:.0f}" if f["B_zhang"] else "-"
+        bs = f"{f['B_simple']:.0f}" if f.get("B_simple") else "-"
+        print(f"{f['N_nonembed']:>11.0f}{f['target']:>8.4f}{f['S_min']:>9.0f}{f['B_crit']:>10.0f}{ivs:>22}{bz:>9}"
+              f"{f['B_zhang_hyperbola']:>9.0f}{bs:>10}")
+    for n, v in res["vs_loss"].items():
+        mono = all(b2["B_crit"] >= b1["B_crit"] for b1, b2 in zip(
+            *(lambda fs: (fs, fs[1:]))(sorted([f for f in res["fits"] if f"{f['N_nonembed']:.6g}" == n],
+                                              key=lambda f: -f["target"]))))
+        print(f"N_nonembed {n}: B_crit = {v['B_star']:.4g} / L^{v['inverse_alpha_B']:.3g} "
+              f"(1/alpha_B interval {v['inverse_alpha_B_interval']}); B_crit ~ D^{res['vs_tokens'][n]['exponent']:.3g} "
+              f"(interval {res['vs_tokens'][n]['exponent_interval']}); grows as the target falls: {mono}")
+    for w in res["warnings"]:
+        print(f"  warning: {w}")
+    # -- Su et al.: kaplan_steps on S_min, the held-out trajectory --------------------------------
+    law = res["pooled"]["vs_loss"]
+    B_star, alpha_B = law["B_star"], law["alpha_B"]
+    pts = fit_df[fit_df["step"] > fit_df["run"].map(warm)].copy()
+    pts["steps"] = s_min(pts["step"].to_numpy(float), pts["batch"].to_numpy(float),
+                         B_star / pts["loss"].to_numpy(float) ** (1 / alpha_B))
+    pts["N"] = pts["N_nonembed"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ks = LawFit("kaplan_steps", source="critical benchmark").fit(pts[["N", "steps", "loss"]]).result_
+    print("kaplan_steps: " + ", ".join(f"{k} = {v:.4g}" for k, v in ks.params.items())
+          + (f"  warnings: {ks.warnings}" if ks.warnings else ""))
+    h = df[(df["run"] == held) & (df["step"] > warm[held])].sort_values("step")
+    N = float(h["N_nonembed"].iloc[0])
+    if not alpha_B or alpha_B <= 0:
+        print(f"Su trajectory: not computed, the fitted B_crit(L) does not fall with L (alpha_B = {alpha_B})")
+        return
+    pred = loss_trajectory(h["step"].to_numpy(float), N, float(args.held_out_batch), params=ks.params,
+                           B_star=B_star, alpha_B=alpha_B)
+    rel = np.abs(pred / h["loss"].to_numpy() - 1)
+    print(f"Su trajectory of held-out {held} ({len(h)} points after warmup): mean |rel err| {100 * rel.mean():.2f}%, "
+          f"max {100 * rel.max():.2f}%, final pred {pred[-1]:.4f} vs {h['loss'].iloc[-1]:.4f}  "
+          f"(target mean <= 2%: {'met' if rel.mean() <= 0.02 else 'NOT met'})")
+    low = min(targets)
+    if low <= float(loss_floor(N, ks.params)):
+        print(f"  the lowest target {low} lies below the fitted loss floor of N = {N:.0f}: no steps to it")
+        return
+    st = steps_to_loss(low, N, batch=float(args.held_out_batch), params=ks.params, B_star=B_star, alpha_B=alpha_B)
+    print(f"  minimum loss of N = {N:.0f}: {float(loss_floor(N, ks.params)):.4f}; to reach {low}: S_min "
+          f"{float(st.S_min):.0f} steps, E_min {float(st.E_min):.3g} tokens, at B = {args.held_out_batch}: "
+          f"{float(st.S):.0f} steps, {float(st.E):.3g} tokens")
+    print(f"total {time.perf_counter() - t0:.0f} s, load {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

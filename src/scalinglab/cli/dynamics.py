@@ -1,0 +1,255 @@
+"""Training dynamics on the command line: whole predicted curves of the annealing law (``predict
+--schedule`` / ``--points`` for an anneal fit, ``--best-decay``), ``critical-batch``, and the
+hyperparameter part of ``plan`` (``--hparams``, ``--critical-batch``)."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import pandas as pd
+
+from .. import table as _table
+from ..errors import DataError, ParameterError, invalid
+from ..fit import Fit, LawFit
+from ..fit.anneal import add_store_areas, fit_decay, fit_decay_profile, predict_curve, schedule_curve
+from ..fit.critical import critical_batch_study
+from ..laws.anneal import curve_areas_for_points
+from ..plan.anneal import best_wsd_decay
+from ..plan.hparams import plan_hparams
+from ..plan.su import fit_su, su_backtest
+from . import main
+from .output import console, emit_json, flags, fmt, print_rows
+from .paths import check_out_file, write_error
+
+
+# -- predict: whole curves of the annealing law -------------------------------------------------------
+def schedule_options(f: Any) -> Any:
+    """The options of ``predict`` that describe a learning-rate schedule (for an anneal fit)."""
+    opts = [
+        click.option("--schedule", "schedule", default=None,
+                     help="Anneal fit: predict the whole curve of this schedule (constant, cosine, linear, wsd, or "
+                          "any the trainer knows)."),
+        click.option("--steps", "sched_steps", type=int, default=None, help="With --schedule: optimizer steps."),
+        click.option("--lr", "sched_lr", type=float, default=None, help="With --schedule: the peak learning rate."),
+        click.option("--warmup", "sched_warmup", type=int, default=0, show_default=True,
+                     help="With --schedule: warmup steps."),
+        click.option("--warmup-frac", "sched_warmup_frac", type=float, default=0.0, show_default=True,
+                     help="With --schedule: warmup as a fraction of the steps (when --warmup is 0)."),
+        click.option("--decay-frac", "sched_decay_frac", type=float, default=0.2, show_default=True,
+                     help="With --schedule wsd: the fraction of steps in the final decay."),
+        click.option("--decay-shape", "sched_decay_shape", default="linear", show_default=True,
+                     help="With --schedule wsd: linear, cosine or sqrt."),
+        click.option("--final-lr-frac", "sched_final", type=float, default=0.1, show_default=True,
+                     help="With --schedule: the cosine / WSD floor as a fraction of the peak."),
+        click.option("--stride", type=int, default=None,
+                     help="Anneal fit: predict every STRIDE-th step (default: about 50 points per curve)."),
+        click.option("--best-decay", is_flag=True,
+                     help="With --schedule wsd: the decay fraction and shape with the lowest predicted final loss."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def anneal_store_fit(fitter: LawFit, store_path: str, df: pd.DataFrame) -> Fit:
+    """``fit --store --law anneal``: the fit with the momentum factor lambda of S2 profiled over
+    ``fit.anneal.DECAYS`` (``fit_decay_profile``), the fitter's settings kept."""
+    from ..store import Store
+    with Store(store_path, create=False) as store:
+        configs = {r.name: r.config for r in store.runs()}
+    return fit_decay_profile(df, configs, objective=fitter.objective, fixed=fitter.fixed, bootstrap=fitter.bootstrap,
+                             seed=fitter.seed, ci_level=fitter.ci_level, source=fitter.source)
+
+
+def anneal_requested(kw: dict[str, Any]) -> bool:
+    """Whether ``predict`` was given a schedule option (only an anneal fit reads them)."""
+    return kw.get("schedule") is not None or bool(kw.get("best_decay"))
+
+
+def predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: int, as_json: bool,
+                   kw: dict[str, Any]) -> None:
+    """``predict`` for an anneal fit: the predicted loss along a schedule or along a file's curves."""
+    if fit.law != "anneal":
+        raise ParameterError(invalid("The law of the fit given --schedule", fit.law,
+                                     "'anneal' (only the learning-rate annealing law reads a schedule)"))
+    with flags(SCHEDULE_FLAGS):
+        _predict_anneal(fit, points, mapping, seed, as_json, kw)
+
+
+#: the run-config and schedule names of a schedule's fields -> predict's options
+SCHEDULE_FLAGS = {"The 'schedule.name' field": "--schedule", "'schedule.name' field": "--schedule", "'schedule.decay_shape' field": "--decay-shape",
+                  "'schedule.decay_frac' field": "--decay-frac", "'schedule.warmup_frac' field": "--warmup-frac",
+                  "'schedule.warmup_steps' field": "--warmup", "'schedule.final_lr_frac' field": "--final-lr-frac",
+                  "The 'peak' learning rate": "--lr", "'total_steps' parameter": "--steps",
+                  "'warmup_steps' parameter": "--warmup",
+                  "The 'steps' of the schedule": "--steps", "The 'stride'": "--stride"}
+
+
+def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: int, as_json: bool,
+                    kw: dict[str, Any]) -> None:
+    sched = kw.get("schedule")
+    if points and sched:
+        raise ParameterError("give either --points CURVE or --schedule, not both.")
+    if kw.get("best_decay"):
+        if sched != "wsd":
+            raise ParameterError(invalid("The --schedule of --best-decay", sched, "'wsd'"))
+        res = best_wsd_decay(fit, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
+                             warmup_frac=kw["sched_warmup_frac"], final_lr_frac=kw["sched_final"], seed=seed)
+        if as_json:
+            emit_json({"law": fit.law, **res, "warnings": list(fit.warnings)})
+            return
+        print_rows(list(res["by_shape"].values()), ["decay_shape", "decay_frac", "loss", "interval"],
+                   title=f"best WSD decay for {res['steps']} steps at lr {res['lr']:g} (predicted final loss)")
+        b = res["best"]
+        console().print(f"best: {b['decay_shape']} decay over {b['decay_frac']:g} of the run, loss {fmt(b['loss'])}")
+        return
+    if sched:
+        eta = schedule_curve(sched, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
+                             warmup_frac=kw["sched_warmup_frac"], decay_frac=kw["sched_decay_frac"],
+                             decay_shape=kw["sched_decay_shape"], final_lr_frac=kw["sched_final"])
+        stride = kw.get("stride") or max(1, len(eta) // 50)
+        out = predict_curve(fit, eta, stride=stride, seed=seed)
+        out.insert(0, "run", sched)
+    elif points:
+        pts = _table.load(points, mapping=_table.parse_assignments(mapping, "--map"))
+        if "lr" not in pts.columns:
+            raise DataError(f"the curve file {points!r} has no column 'lr' (columns: {list(pts.columns)}); "
+                            "an anneal prediction needs run, step and lr.")
+        if "run" not in pts.columns:
+            pts = pts.assign(run="run")
+        pts = curve_areas_for_points(pts, fit_decay(fit))
+        from ..fit.predict import predict
+        pred = predict(fit, pts[["S1", "S2"]], seed=seed)
+        out = pd.concat([pts[["run", "step", "lr"]].reset_index(drop=True), pred.reset_index(drop=True)], axis=1)
+        if kw.get("stride"):
+            out = out.iloc[::kw["stride"]]
+    else:
+        raise ParameterError("give an anneal fit --schedule NAME --steps N --lr X, or --points CURVE (run, step, lr).")
+    rows = [{"run": r.run, "step": int(r.step), "lr": float(r.lr), "S1": float(r.S1), "S2": float(r.S2),
+             "loss": float(r.prediction),
+             "interval": None if math.isnan(r.lo) else [float(r.lo), float(r.hi)]} for r in out.itertuples()]
+    if as_json:
+        emit_json({"law": fit.law, "ci_level": fit.ci_level, "predictions": rows, "warnings": list(fit.warnings)})
+        return
+    print_rows(rows, ["run", "step", "lr", "loss", "interval"], title="anneal law: predicted loss along the curve")
+    for w in fit.warnings:
+        console().print(f"warning: {w}")
+
+
+def _steps(kw: dict[str, Any]) -> int:
+    if kw.get("sched_steps") is None:
+        raise ParameterError("--schedule needs --steps N (optimizer steps).")
+    return int(kw["sched_steps"])
+
+
+def _lr(kw: dict[str, Any]) -> float:
+    if kw.get("sched_lr") is None:
+        raise ParameterError("--schedule needs --lr X (the peak learning rate).")
+    return float(kw["sched_lr"])
+
+
+# -- critical-batch ---------------------------------------------------------------------------------
+@main.command("critical-batch")
+@click.option("--store", "store_path", required=True, type=click.Path(dir_okay=False),
+              help="The run store with the batch sweeps (every point of every run is read).")
+@click.option("--target-loss", "targets", type=float, multiple=True, required=True,
+              help="A target loss (nats/token); repeat for several.")
+@click.option("--where", default=None, help="Keep curve points where an expression is true (README, 'Expressions').")
+@click.option("--seed", default=0, type=int, show_default=True, help="Seed of the bootstraps.")
+@click.option("--ci-level", default=0.95, type=float, show_default=True, help="Interval level.")
+@click.option("--su-held-out", "held_out", default=None, metavar="RUN",
+              help="Su et al.'s recipe: leave RUN out, fit kaplan_steps on S_min of the other curves, and "
+                   "back-test RUN's predicted trajectory against its curve.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON here (CB.json).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | None, seed: int, ci_level: float,
+                       held_out: str | None, out: str | None, as_json: bool) -> None:
+    """Critical batch per target loss from the stored curves (McCandlish hyperbola, Zhang's 20% rule,
+    B_simple), and B_crit against the loss (Kaplan) and the tokens (Zhang, Bergsma); with
+    --su-held-out, Su et al.'s trajectory of a held-out run."""
+    if out:
+        check_out_file(out)
+    from ..store import Store
+    with Store(store_path, create=False) as store:
+        df = add_store_areas(store.to_table(points="all", failed=False), {r.name: r.config for r in store.runs()})
+    df = _table.apply_where(df, where)
+    if held_out is not None and held_out not in set(df["run"]):
+        raise DataError(invalid("The --su-held-out run", held_out, "a run of the store with curve points"))
+    fit_df = df if held_out is None else df[df["run"] != held_out]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = critical_batch_study(fit_df, list(targets), seed=seed, ci_level=ci_level)
+    res["source"] = f"store {store_path}"
+    if held_out is not None:
+        law = res["pooled"].get("vs_loss") or next(iter(res["vs_loss"].values()), None)
+        if not law or not law.get("alpha_B") or law["alpha_B"] <= 0:
+            raise DataError("Su et al.'s trajectory needs a B_crit(L) that falls as L rises (alpha_B > 0) from "
+                            f"2 or more target losses; got {law}.")
+        su = fit_su(fit_df, law["B_star"], law["alpha_B"])
+        res["su"] = {"kaplan_steps": su.params, "warnings": su.warnings,
+                     **su_backtest(df, held_out, su, law["B_star"], law["alpha_B"], min(targets))}
+    if out:
+        try:
+            with open(out, "w") as fh:
+                json.dump(res, fh, indent=2, default=float)
+        except OSError as exc:
+            raise write_error(exc, out) from None
+    if as_json:
+        emit_json(res)
+        return
+    print_rows(res["fits"], ["N_nonembed", "target", "n_runs", "S_min", "S_min_interval", "B_crit", "B_crit_interval",
+                             "E_min", "B_zhang", "B_zhang_hyperbola", "B_simple"],
+               title="critical batch per target loss (batch, B_crit, E_min in tokens; S_min in steps)")
+    for n, v in res["vs_loss"].items():
+        console().print(f"N_nonembed {n}: B_crit = {fmt(v['B_star'])} / L^{fmt(v['inverse_alpha_B'])} "
+                        f"(1/alpha_B interval {fmt(v['inverse_alpha_B_interval'])}); "
+                        f"vs tokens: B_crit ~ D^{fmt(res['vs_tokens'][n]['exponent'])} "
+                        f"(interval {fmt(res['vs_tokens'][n]['exponent_interval'])})")
+    if "su" in res:
+        su = res["su"]
+        console().print(f"Su et al.: kaplan_steps {', '.join(f'{k} = {fmt(v)}' for k, v in su['kaplan_steps'].items())}; "
+                        f"held-out {su['run']} ({su['points']} points): mean |rel err| "
+                        f"{100 * su['mean_abs_rel_error']:.2f}%, max {100 * su['max_abs_rel_error']:.2f}%; "
+                        f"loss floor {fmt(su['loss_floor'])}; to {fmt(su['to_target']['target'])}: "
+                        f"{fmt(su['to_target']['steps'])} steps, {fmt(su['to_target']['tokens'])} tokens")
+    for w in res["warnings"]:
+        console().print(f"warning: {w}")
+    if out:
+        console().print(f"result written to {out}")
+
+
+# -- plan: learning rate and batch ------------------------------------------------------------------
+def hparam_options(f: Any) -> Any:
+    """``plan``'s options for the learning rate and batch of the planned run."""
+    f = click.option("--hparams", default=None, metavar="li2025|deepseek2024|FIT.json",
+                     help="Also plan the peak lr and batch (tokens): a Step-Law preset, DeepSeek's, or a steplaw fit.")(f)
+    f = click.option("--critical-batch", "critical_batch", type=click.Path(dir_okay=False), default=None,
+                     help="A critical-batch result (critical-batch --out): B_crit at the planned loss.")(f)
+    return f
+
+
+def add_hparams(res: dict[str, Any], hparams: str | None, critical_batch: str | None, seed: int) -> dict[str, Any]:
+    """The plan with ``lr``, ``batch_tokens`` and ``b_crit_tokens`` (and where each came from) added."""
+    if hparams is None and critical_batch is None:
+        return res
+    cb = None
+    if critical_batch is not None:
+        try:
+            with open(critical_batch) as fh:
+                cb = json.load(fh)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"cannot read --critical-batch {critical_batch!r}: {exc}") from None
+    return plan_hparams(res, hparams, cb, seed=seed)
+
+
+def print_hparams(res: dict[str, Any]) -> None:
+    """The learning-rate and batch lines of a plan, when it has them."""
+    for key, unit in (("lr", ""), ("batch_tokens", " tokens"), ("b_crit_tokens", " tokens")):
+        if key in res and res[key] is not None:
+            console().print(f"{key}: {fmt(res[key])}{unit} (interval {fmt(res.get(key + '_interval'))}; "
+                            f"from {res['hparams_source'].get(key)})")

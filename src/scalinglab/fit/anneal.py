@@ -1,0 +1,145 @@
+"""The annealing law (Tissue et al. 2024) on whole runs: exact schedule areas from run configs, and
+whole predicted curves under any schedule the trainer knows.
+
+A stored run's learning rate at every update is known exactly: it is the trainer's own schedule
+(:func:`scalinglab.ladder.schedules.from_config`, pure Python) evaluated on the run config. So S1 and
+S2 (:func:`scalinglab.laws.anneal.curve_areas`, whose warmup convention applies everywhere) are
+derived per run and per point with no interpolation. A point reported after ``s`` updates has seen
+``schedule(0) .. schedule(s - 1)``; a cooldown branch's point has seen the main line up to the
+branch's start, then the branch's decay (``schedules.branches``).
+
+Reference: Tissue, Wang, Wang et al. 2024, "Scaling Law with Learning Rate Annealing", arXiv 2408.11029.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, ParameterError, ScalingLabError, invalid
+from ..ladder import schedules as _schedules
+from ..laws.anneal import DECAY, curve_areas
+from ..runconfig import RunConfig, ScheduleConfig
+from ._optimize import Array
+from .predict import predict
+from .result import Fit
+
+__all__ = ["DECAYS", "add_store_areas", "fit_decay_profile", "fit_decay", "lr_curve", "predict_curve",
+           "schedule_curve"]
+
+#: momentum factors lambda of S2 searched by :func:`fit_decay_profile`
+DECAYS = (0.95, 0.98, 0.99, 0.995, 0.998, 0.999)
+
+
+def fit_decay(fit: Fit) -> float:
+    """The momentum factor lambda a fit's S1 and S2 were computed with (``data["anneal_decay"]``,
+    written by :func:`fit_decay_profile`; the reimplementation's 0.999 otherwise)."""
+    v = fit.data.get("anneal_decay", DECAY) if isinstance(fit.data, dict) else DECAY
+    return float(v) if isinstance(v, (int, float)) and 0.0 <= v <= 1.0 else DECAY
+
+
+def fit_decay_profile(df: pd.DataFrame, configs: Mapping[str, RunConfig], decays: Any = DECAYS,
+                      **lawfit: Any) -> Fit:
+    """Fit the anneal law to store rows at every momentum factor lambda of ``decays`` and keep the
+    lowest objective (a profile over lambda, which the law's S2 depends on non-linearly).
+
+    The reimplementation's 0.999 (LAWS.md section 6) delays the loss drop by ~1000 steps: right for
+    runs of tens of thousands of steps, too slow for short CPU runs. The chosen lambda is stored in
+    ``fit.data["anneal_decay"]`` (and the objective of each in ``fit.data["anneal_decay_profile"]``),
+    and :func:`predict_curve` uses it; a choice at the edge of the grid is a warning."""
+    from .core import LawFit
+
+    decays = [float(v) for v in decays]
+    if not decays or not all(0.0 <= v <= 1.0 for v in decays):
+        raise ParameterError(invalid("The momentum factors 'decays'", decays, "a non-empty list of numbers in [0, 1]"))
+    rows = df.drop(columns=[c for c in ("S1", "S2") if c in df.columns])
+    best: Fit | None = None
+    best_lam = decays[0]
+    profile: dict[str, float] = {}
+    for lam in decays:
+        f = LawFit("anneal", **lawfit).fit(add_store_areas(rows, configs, decay=float(lam))).result_
+        profile[f"{lam:g}"] = float(f.objective["value"])
+        if best is None or f.objective["value"] < best.objective["value"]:
+            best, best_lam = f, float(lam)
+    if best is None:   # pragma: no cover  (decays is non-empty)
+        raise ParameterError("no lambda was fitted.")
+    best.data.update({"anneal_decay": best_lam, "anneal_decay_profile": profile})
+    if best_lam in (min(decays), max(decays)) and len(decays) > 1:
+        best.warnings.append(f"the momentum factor lambda = {best_lam:g} is at the edge of the searched grid "
+                             f"{list(decays)}.")
+    return best
+
+
+def lr_curve(config: RunConfig, branch: int = 0) -> Array:
+    """The learning rate of every update of a run's main line (``branch = 0``, length ``config.steps``)
+    or of its k-th cooldown branch (length its end step), exactly as the trainer sets it."""
+    steps = config.steps
+    main = _schedules.from_config(config.schedule, config.lr, steps)
+    if branch == 0:
+        return np.array([main(s) for s in range(steps)], dtype=float)
+    brs = _schedules.branches(config.schedule, config.lr, steps)
+    if not 1 <= branch <= len(brs):
+        raise ConfigError(invalid(f"The branch of run {config.name!r}", branch, f"0 .. {len(brs)}"))
+    br = brs[branch - 1]
+    return np.array([main(s) if s < br.start_step else br.schedule(s) for s in range(br.end_step)], dtype=float)
+
+
+def add_store_areas(df: pd.DataFrame, configs: Mapping[str, RunConfig], decay: float = DECAY) -> pd.DataFrame:
+    """Add ``S1``, ``S2`` and ``warmup`` (the run's warmup, steps) to a store table (``Store.to_table``)
+    from each row's run config: the exact areas at the row's step on its own line (main or branch).
+    A row whose line its config cannot rebuild (no such branch) gets NaN, which an anneal fit refuses."""
+    S1 = np.full(len(df), np.nan)
+    S2 = np.full(len(df), np.nan)
+    warm = np.full(len(df), np.nan)
+    if df.empty:
+        return df.assign(S1=S1, S2=S2, warmup=warm)
+    keys = pd.DataFrame({"run": df["run"].to_numpy(), "branch": df["branch"].to_numpy().astype(int)})
+    for (run, branch), pos in keys.groupby(["run", "branch"], sort=False).indices.items():
+        cfg = configs.get(run)
+        if cfg is None:
+            continue
+        try:
+            eta = lr_curve(cfg, branch)
+        except ScalingLabError:   # a line its config cannot rebuild (a branch it does not have): no areas
+            continue
+        a1, a2 = curve_areas(eta, decay)
+        idx = np.clip(df["step"].to_numpy()[pos].astype(int), 1, len(eta)) - 1
+        S1[pos], S2[pos] = a1[idx], a2[idx]
+        warm[pos] = _schedules.warmup_of(cfg.schedule, cfg.steps)
+    return df.assign(S1=S1, S2=S2, warmup=warm)
+
+
+def schedule_curve(name: str, steps: int, lr: float, *, warmup_steps: int = 0, warmup_frac: float = 0.0,
+                   decay_frac: float = 0.2, decay_shape: str = "linear", final_lr_frac: float = 0.1) -> Array:
+    """The learning rate of each of ``steps`` updates of a schedule the trainer knows, built through
+    the trainer's own :func:`~scalinglab.ladder.schedules.from_config` (so any schedule it learns, this
+    reads). Every default is the run config's (``final_lr_frac`` 0.1: the cosine and WSD floor)."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ParameterError(invalid("The 'steps' of the schedule", steps, "a positive integer"))
+    cfg = ScheduleConfig(name=name, warmup_frac=warmup_frac, warmup_steps=warmup_steps, final_lr_frac=final_lr_frac,
+                         decay_frac=decay_frac, decay_shape=decay_shape)
+    sched = _schedules.from_config(cfg, lr, int(steps))
+    return np.array([sched(s) for s in range(int(steps))], dtype=float)
+
+
+def predict_curve(fit: Fit, lr: Any, *, stride: int = 1, seed: int = 0, decay: float | None = None) -> pd.DataFrame:
+    """The anneal fit's predicted loss after every ``stride``-th update (and the last) of the learning
+    rate curve ``lr`` (one value per update), with the prediction and mean intervals of
+    :func:`scalinglab.fit.predict.predict`. Columns: step, lr, S1, S2, prediction, lo, hi, mean_lo, mean_hi.
+    ``decay`` (lambda of S2) defaults to the fit's own (:func:`fit_decay`)."""
+    if fit.law != "anneal":
+        raise ParameterError(invalid("The law of the fit", fit.law, "'anneal' (a schedule is read only by the "
+                                     "learning-rate annealing law)"))
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise ParameterError(invalid("The 'stride'", stride, "a positive integer"))
+    eta = np.asarray(lr, dtype=float)
+    S1, S2 = curve_areas(eta, fit_decay(fit) if decay is None else decay)
+    steps = np.unique(np.r_[np.arange(stride, len(eta) + 1, stride), len(eta)])
+    pts = pd.DataFrame({"S1": S1[steps - 1], "S2": S2[steps - 1]})
+    out = predict(fit, pts, seed=seed)
+    out.insert(0, "lr", eta[steps - 1])
+    out.insert(0, "step", steps)
+    return out

@@ -1,0 +1,61 @@
+"""The best WSD decay of a run of a given length, from a fitted annealing law (Tissue et al. 2024).
+
+For a warmup-stable-decay run (Hu et al. 2024; Hägele et al. 2024) of ``steps`` updates at peak
+``lr``, the annealing law ``L = L0 + A S1^-alpha - C S2`` trades the forward area S1 a longer decay
+gives up against the annealing area S2 it gains. :func:`best_wsd_decay` evaluates the predicted final
+loss on a grid of decay fractions for every decay shape the trainer knows (linear, cosine, 1 - sqrt)
+and returns the best, with the whole table. Tissue et al. report the law explains a best WSD decay of
+about 10-20% of training (OpenReview record, LAWS.md section 6).
+
+Reference: Tissue, Wang, Wang et al. 2024, arXiv 2408.11029.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ParameterError, invalid
+from ..fit.anneal import predict_curve, schedule_curve
+from ..fit.result import Fit
+from ..ladder.schedules import WSD_SHAPES
+
+#: decay fractions searched by default: 0.01 .. 0.9
+DECAY_FRACS: tuple[float, ...] = tuple(
+    round(float(f), 4) for f in np.r_[np.arange(0.01, 0.1, 0.01), np.arange(0.1, 0.905, 0.025)])
+
+__all__ = ["DECAY_FRACS", "best_wsd_decay"]
+
+
+def best_wsd_decay(fit: Fit, steps: int, lr: float, *, warmup_steps: int = 0, warmup_frac: float = 0.0,
+                   final_lr_frac: float = 0.1, shapes: Sequence[str] = WSD_SHAPES,
+                   fracs: Sequence[float] = DECAY_FRACS, seed: int = 0) -> dict[str, Any]:
+    """The decay fraction and shape of a WSD run of ``steps`` updates with the lowest predicted final loss.
+
+    Returns ``{"best": {"decay_frac", "decay_shape", "loss", "interval"}, "by_shape": {shape: the best of
+    that shape}, "table": [{"decay_shape", "decay_frac", "loss"}, ...]}``. Fractions that leave no room
+    after the warmup are skipped.
+    """
+    unknown = [s for s in shapes if s not in WSD_SHAPES]
+    if unknown or not shapes:
+        raise ParameterError(invalid("The decay shapes", list(shapes), f"a non-empty subset of {WSD_SHAPES}"))
+    table: list[dict[str, Any]] = []
+    for shape in shapes:
+        for f in fracs:
+            warm = warmup_steps or round(warmup_frac * steps)
+            if warm + round(f * steps) > steps:
+                continue
+            eta = schedule_curve("wsd", steps, lr, warmup_steps=warmup_steps, warmup_frac=warmup_frac,
+                                 decay_frac=float(f), decay_shape=shape, final_lr_frac=final_lr_frac)
+            row = predict_curve(fit, eta, stride=steps, seed=seed).iloc[-1]
+            interval = None if np.isnan(row["lo"]) else [float(row["lo"]), float(row["hi"])]
+            table.append({"decay_shape": shape, "decay_frac": float(f), "loss": float(row["prediction"]),
+                          "interval": interval})
+    if not table:
+        raise ParameterError(invalid("The decay fractions", list(fracs), "at least one that fits after the warmup"))
+    by_shape = {s: min((r for r in table if r["decay_shape"] == s), key=lambda r: r["loss"])
+                for s in shapes if any(r["decay_shape"] == s for r in table)}
+    best = min(by_shape.values(), key=lambda r: r["loss"])
+    return {"steps": int(steps), "lr": float(lr), "best": best, "by_shape": by_shape, "table": table}

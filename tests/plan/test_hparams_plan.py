@@ -1,0 +1,87 @@
+"""`plan --hparams / --critical-batch`: the learning rate, batch and critical batch of the planned run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalinglab.cli import main
+from scalinglab.fit import Fit, LawFit
+from scalinglab.plan.hparams import plan_hparams
+
+PLAN = ["plan", "--law", "chinchilla", "--preset", "hoffmann2022", "--flops", "1e21", "--json"]
+
+
+def _plan(*extra: str) -> dict:
+    r = CliRunner().invoke(main, [*PLAN, *extra])
+    assert r.exit_code == 0, r.output
+    return dict(json.loads(r.stdout))
+
+
+def test_li2025_preset_gives_the_closed_forms() -> None:
+    d = _plan("--hparams", "li2025")
+    N, D = d["N"], d["D"]
+    assert d["lr"] == pytest.approx(1.79 * N ** -0.713 * D ** 0.307, rel=1e-12)
+    assert d["batch_tokens"] == pytest.approx(0.58 * D ** 0.571, rel=1e-12)
+    assert "li2025" in d["hparams_source"]["lr"] and d["lr_interval"] is None
+    assert "b_crit_tokens" not in d
+
+
+def test_deepseek_preset_reads_the_compute() -> None:
+    d = _plan("--hparams", "deepseek2024")
+    assert d["lr"] == pytest.approx(0.3118 * 1e21 ** -0.125, rel=1e-12)
+    assert d["batch_tokens"] == pytest.approx(0.2920 * 1e21 ** 0.3271, rel=1e-12)
+
+
+def test_critical_batch_at_the_planned_loss(tmp_path: Path) -> None:
+    cb = tmp_path / "cb.json"
+    cb.write_text(json.dumps({"pooled": {"vs_loss": {"B_star": 2e8, "inverse_alpha_B": 1 / 0.21}},
+                              "source": "store x"}))
+    d = _plan("--critical-batch", str(cb))
+    assert d["b_crit_tokens"] == pytest.approx(2e8 / d["loss"] ** (1 / 0.21), rel=1e-12)
+    assert "store x" in d["hparams_source"]["b_crit_tokens"]
+
+
+def test_a_steplaw_fit_gives_intervals(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in (1e6, 3e6, 1e7):
+        for dd in (1e8, 4e8):
+            rows.append({"N": n, "D": dd, "lr": 2.0 * n ** -0.7 * dd ** 0.3 * np.exp(rng.normal(0, 0.05)),
+                         "batch": 0.5 * dd ** 0.5 * np.exp(rng.normal(0, 0.05)), "loss": 3.0})
+    fit = LawFit("steplaw", bootstrap=200, seed=0).fit(pd.DataFrame(rows)).result_
+    res = plan_hparams({"N": 5e6, "D": 2e8, "flops": 6e15, "loss": 3.0}, None, None)
+    assert "lr" not in res
+    path = tmp_path / "sl.json"
+    fit.to_json(path)
+    res = plan_hparams({"N": 5e6, "D": 2e8, "flops": 6e15, "loss": 3.0, "n_convention": "non-embedding"},
+                       str(path), None)
+    lo, hi = res["lr_interval"]
+    assert lo < res["lr"] < hi
+    assert res["lr"] == pytest.approx(fit.params["lr_scale"] * 5e6 ** fit.params["lr_exp_N"]
+                                      * 2e8 ** fit.params["lr_exp_D"], rel=1e-12)
+
+
+def test_bad_hparams_are_one_line(tmp_path: Path) -> None:
+    chin = tmp_path / "chin.json"
+    Fit.from_preset("chinchilla", "hoffmann2022").to_json(chin)
+    bad = tmp_path / "cb.json"
+    bad.write_text(json.dumps({"fits": []}))
+    for args, msg in ((["--hparams", str(chin)], "'steplaw'"),
+                      (["--hparams", str(tmp_path / "none.json")], "none.json"),
+                      (["--critical-batch", str(bad)], "vs_loss")):
+        r = CliRunner().invoke(main, [*PLAN, *args])
+        assert r.exit_code == 2, r.output
+        assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_hparams_refuse_a_plan_without_n_and_d() -> None:
+    from scalinglab.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="compute-optimal plan"):
+        plan_hparams({"law": "sparse", "N_nonzero": 1e6, "tokens": 1e8, "flops": 1e15, "loss": 3.0}, "li2025", None)
