@@ -421,10 +421,10 @@ def precision_variants(formats: Sequence[str] | None, blocks: Sequence[Any] | No
     arms: list[tuple[str, ...] | None] = [None]
     if operands is not None:
         arms = []
-        for arm in operands:
-            ops = tuple(o.strip().upper() for o in str(arm).split("+"))
+        for spec in operands:
+            ops = tuple(o.strip().upper() for o in str(spec).split("+"))
             if not ops or any(o not in OPERANDS for o in ops) or len(set(ops)) != len(ops):
-                raise ConfigError(invalid("Each value of the 'operands' parameter", arm,
+                raise ConfigError(invalid("Each value of the 'operands' parameter", spec,
                                           f"operand names of {OPERANDS} joined by '+' (e.g. 'P2+P4+P6')"))
             arms.append(ops)
     blks: list[dict[str, Any] | None] = [None]

@@ -348,7 +348,7 @@ class QuantLinear(torch.nn.Linear):
         self.qc = qc
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = _QuantizedMatmul.apply(x, self.weight, self.qc)
+        out: torch.Tensor = _QuantizedMatmul.apply(x, self.weight, self.qc)  # type: ignore[no-untyped-call]
         return out
 
 
