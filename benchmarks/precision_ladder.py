@@ -11,7 +11,7 @@ loss of E1M2 / E2M1 / E3M0 at each N and the largest D) with the law's ``M_opt =
 (fitted, and Table 2's: 1.42, i.e. E2M1); and rank the operands (Sun et al.: P5 alone hurts most).
 
     python benchmarks/precision_ladder.py [--params 1e4,2.5e4,6e4,1.5e5] [--tokens 4e5] [--workers 2]
-        [--store /tmp/precision_ladder.db] [--no-blocks] [--no-operands]
+        [--store /tmp/precision_ladder.db] [--bits 4,5,6] [--no-blocks] [--no-operands]
 
 The default (4 sizes, 3e5 tokens, 51 runs) is sized for ~30 minutes on two free cores; ``--params`` and
 ``--tokens`` shrink it. A store that already holds the runs is reused (only missing runs train).
@@ -39,9 +39,10 @@ from scalinglab.store import Store
 SPLITS = {4: ["E1M2", "E2M1", "E3M0"], 5: ["E1M3", "E2M2", "E3M1"], 6: ["E2M3", "E3M2", "E4M1"]}
 
 
-def design(params: list[float], tokens: float, blocks: bool, operands: bool, base: dict[str, Any]) -> list[RunConfig]:
+def design(params: list[float], tokens: float, blocks: bool, operands: bool, base: dict[str, Any],
+           bits: list[int]) -> list[RunConfig]:
     rule = ShapeRule(min_steps=10)
-    fmts = [f for v in SPLITS.values() for f in v] + ["fp32"]
+    fmts = [f for p in bits for f in SPLITS[p]] + ["fp32"]
     runs = make_design(DesignRequest(params=params, tokens=[tokens], formats=fmts, rule=rule,
                                      wsd_branches=[1 / 3, 2 / 3],
                                      overrides={**base, "precision": {"recipe": "sun"}, "group": "em"})).runs
@@ -69,13 +70,15 @@ def main() -> None:
     ap.add_argument("--batch-tokens", type=int, default=2048)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--store", default="/tmp/precision_ladder.db")
+    ap.add_argument("--bits", default="4,5,6", help="the total bits P of the E/M-split grid (of 4, 5, 6)")
     ap.add_argument("--no-blocks", action="store_true")
     ap.add_argument("--no-operands", action="store_true")
     args = ap.parse_args()
     params = [float(p) for p in args.params.split(",")]
     base = {"vocab": 256, "context": 64, "batch_tokens": args.batch_tokens, "lr": 3e-3, "dtype": "float32",
             "evals": 4, "eval_tokens": 16384, "schedule": {"warmup_steps": 5}}
-    runs = design(params, args.tokens, not args.no_blocks, not args.no_operands, base)
+    runs = design(params, args.tokens, not args.no_blocks, not args.no_operands, base,
+                  [int(b) for b in args.bits.split(",")])
     print(f"load average before: {os.getloadavg()}; {len(runs)} runs")
     t0 = time.time()
     with Store(args.store) as store:
