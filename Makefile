@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QSTAMP := $(VENV)/.installed-ladder
 
-.PHONY: install test test-quick lint quickstart bench clean
+.PHONY: install test test-quick lint quickstart screenshot bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,19 @@ test-quick: lint
 
 quickstart: $(QSTAMP)
 	$(BIN)/scalinglab quickstart --minutes 10 --out quickstart-out
+
+# screenshot: the quickstart report as a full-page PNG (headless Chromium), for a human to look at;
+# runs `make quickstart` first when there is no report yet
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
+SHOT_HEIGHT ?= 7000
+quickstart-out/index.html:
+	$(MAKE) quickstart
+
+screenshot: quickstart-out/index.html
+	@test -n "$(CHROMIUM)" || { echo "no chromium: apt-get install chromium"; exit 2; }
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,$(SHOT_HEIGHT) \
+		--screenshot=quickstart-out/report.png "file://$(CURDIR)/quickstart-out/index.html" 2>/dev/null
+	@echo "screenshot: quickstart-out/report.png"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fit_speed.py

@@ -137,6 +137,10 @@ def test_quickstart_end_to_end_and_resume(tiny_settings: None, tmp_path) -> None
     assert any("epochs of the corpus" in w for w in plan.get("warnings", [])) == (plan["epochs"] > 1)
     html = (out / "index.html").read_text()
     assert "IsoFLOP" in html and "back-test" in html.lower()
+    # the report: inline SVG figures, no image, under 1.5 MB, its footer names the command
+    assert html.count("<figure class='sl-fig'") == 6 and "data:image/png" not in html
+    assert len(html.encode()) < 1.5e6
+    assert "scalinglab quickstart --minutes 0.5" in html and "store sha256" in html
 
     def n_points() -> int:
         with sqlite3.connect(out / "runs.db") as con:

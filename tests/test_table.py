@@ -73,29 +73,29 @@ def test_near_optimal_keeps_each_budgets_lowest_losses() -> None:
             table.near_optimal(df.assign(budget_flops=[1.0, missing, 1.0, 2.0, 2.0, 1.0]), 2)
 
 
-def test_fit_near_optimal_on_porians_isoflop_points(shared_data: Path, tmp_path: Path) -> None:
+def test_fit_near_optimal_on_porians_isoflop_points() -> None:
     """`fit --near-optimal K` fits each budget's K best points: on Porian et al.'s RefinedWeb IsoFLOP
-    points (one setting), exactly the rows pandas picks by hand."""
+    points (one setting, the bundled dataset), exactly the rows pandas picks by hand."""
     from click.testing import CliRunner
 
+    from scalinglab import datasets
     from scalinglab.cli import main
 
-    pts = pd.read_csv(shared_data / "isoflops-porian" / "summary_df_isoflop_points.csv")
+    pts = datasets.load("isoflops-porian:isoflop-points")
     one = pts[(pts.dataset == "rw") & (pts.hparams == "base") & (pts.warmup == "long")
               & (pts.decay == "kaplan") & (pts.param_count == "kaplan")]
-    path = tmp_path / "porian.csv"
-    one.to_csv(path, index=False)
-    by_hand = one.sort_values("loss").groupby("flops").head(3)
-    assert len(by_hand) == 3 * one.flops.nunique() < len(one)
-    args = ["fit", str(path), "--law", "chinchilla", "--map", "N=n", "--map", "D=t", "--map", "budget_flops=flops",
-            "--json"]
+    by_hand = one.sort_values("loss").groupby("budget_flops").head(3)
+    assert len(by_hand) == 3 * one.budget_flops.nunique() < len(one)
+    where = ("dataset == 'rw' and hparams == 'base' and warmup == 'long' and decay == 'kaplan' and "
+             "param_count == 'kaplan'")
+    args = ["fit", "--dataset", "isoflops-porian", "--where", where, "--law", "chinchilla", "--json"]
     r = CliRunner().invoke(main, [*args, "--near-optimal", "3"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["n_points"] == len(by_hand) and "each budget's 3 lowest-loss rows" in d["data"]["source"]
     from scalinglab.fit import LawFit
 
-    direct = LawFit("chinchilla").fit(by_hand.rename(columns={"n": "N", "t": "D"})).result_
+    direct = LawFit("chinchilla").fit(by_hand).result_
     assert d["params"] == pytest.approx(direct.params, rel=1e-6)    # the fit of exactly those rows (row order aside)
     r = CliRunner().invoke(main, [*args, "--near-optimal", "0"])
     assert r.exit_code == 2 and "--near-optimal" in r.stderr

@@ -44,7 +44,8 @@ from .fit.result import json_safe as _clean
 from .ladder import design, ladderfile, schedules
 from .ladder.merge import merge_prefixes
 from .plan import plan as make_plan
-from .report import ladder_report
+from .report import Footer, ladder_report
+from .report.store_report import store_digest, store_export_csv
 from .runconfig import RunConfig
 from .store import Store
 
@@ -188,9 +189,9 @@ def _largest_ladder(minutes: float, workers: int, seed: int, ratios: tuple[float
 
 def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, workers: int | None = None,
                seed: int = 0, bootstrap: int = 200, progress: bool = True,
-               ratios: tuple[float, ...] = RATIOS) -> dict[str, Any]:
+               ratios: tuple[float, ...] = RATIOS, command: str = "") -> dict[str, Any]:
     """Run the whole loop; returns the summary written to ``out/summary.json``. ``ratios``: the
-    budgets' ratios (the largest is held out)."""
+    budgets' ratios (the largest is held out); ``command``: the command line, for the report's footer."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or cpu_count()
@@ -211,12 +212,28 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
     with Store(store_path) as store:
         summary_run = execute(runs, store, checkpoint_dir=out / "checkpoints", workers=workers, threads=1,
                               progress=progress)
+    seconds = time.perf_counter() - t0
+    return analyse(out, runs, seconds=seconds, estimate=estimate, summary_run=summary_run, seed=seed,
+                   bootstrap=bootstrap, command=command)
+
+
+def analyse(out: str | Path, runs: list[RunConfig], *, seconds: float = 0.0, estimate: float = 0.0,
+            summary_run: dict[str, Any] | None = None, seed: int = 0, bootstrap: int = 200,
+            command: str = "") -> dict[str, Any]:
+    """Steps 3-5 of :func:`quickstart` on the runs of ``runs`` in ``out/runs.db`` (however they got
+    there): fit, back-test, plan, write ``out/index.html`` and ``out/summary.json``; returns the summary.
+    ``seconds``, ``estimate`` and ``summary_run`` (the executor's summary) describe the training."""
+    out = Path(out)
+    store_path = out / "runs.db"
+    ladder_path = out / "ladder.toml"
+    summary_run = summary_run or {}
+    with Store(store_path, create=False) as store:
         # one point per design run, under its own budget: the final points and the cooldown-branch ends;
         # of this ladder's runs only (a store may hold other runs too)
         final = own_runs(store.to_table(points="annealed"), runs, store_path)
         points = store.to_table(points="all")
         points = points[points["run"].isin({r.name for r in runs})]
-    seconds = time.perf_counter() - t0
+        export = store_export_csv(store)
 
     held_out = float(final["budget_flops"].max())
     train_where = f"budget_flops < {held_out!r}"
@@ -256,7 +273,9 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
                                     f"ends) on corpus {runs[0].corpus!r} in {seconds / 60:.1f} min "
                                     f"(estimated {estimate / 60:.1f} min); Chinchilla fitted on the "
                                     f"{final['budget_flops'].nunique() - 1} smaller budgets, back-tested on "
-                                    "the largest.")
+                                    "the largest.",
+                           footer=Footer(command=command, store=str(store_path), store_sha256=store_digest(export)),
+                           store_csv=export, seed=seed)
     fit_d = fit.to_dict()
     fit_d.pop("residuals", None)
     fit_d["bootstrap"] = {k: v for k, v in fit_d["bootstrap"].items() if k != "draws"}

@@ -18,7 +18,7 @@ from typing import Any
 from .errors import ConfigError, invalid
 from .numformats import CONVENTIONS, parse_format, parse_ptq
 
-SCHEDULES = ("constant", "cosine", "wsd", "linear")
+SCHEDULES = ("constant", "cosine", "wsd", "linear", "power")
 SPARSITY_METHODS = ("gmp", "static", "nm")
 
 #: a run name: it names the run's checkpoint file, so letters, digits and ``._+-`` only, starting with a
@@ -34,6 +34,10 @@ MAX_VOCAB = 2 ** 24
 #: seeds are integers in [0, 2**63) (torch's generator takes 64 bits; NumPy's SeedSequence any int >= 0)
 MAX_SEED = 2 ** 63
 WSD_SHAPES = ("linear", "cosine", "sqrt")
+
+
+#: the Power scheduler's coefficients of Shen et al. 2024 (``ladder.schedules.power``)
+_POWER_DEFAULTS = {"power_a": 4.6, "power_b": -0.51}
 
 
 def _is_number(v: object) -> bool:
@@ -92,9 +96,22 @@ class ScheduleConfig:
     # wsd: cooldown branches (Hägele et al. 2024): fractions of steps in (0, 1), increasing, at which a
     # branch off the stable phase *ends*, after decaying over decay_frac of its own length
     branches: tuple[float, ...] = ()
+    # power (Shen et al. 2024, ``ladder.schedules.power``): lr = min(lr, power_a x batch_sequences x n^power_b),
+    # n tokens seen; the paper's coefficients by default (they enter the digest only of a 'power' schedule)
+    power_a: float = 4.6
+    power_b: float = -0.51
 
     def __post_init__(self) -> None:
         _check_str("schedule.name", self.name, SCHEDULES)
+        _check_number("schedule.power_a", self.power_a, 0.0, lo_open=True, expected="a positive finite number")
+        _check_number("schedule.power_b", self.power_b, -10.0, 0.0, hi_open=True,
+                      expected="a negative number in [-10, 0)")
+        if self.name != "power":
+            for key in ("power_a", "power_b"):
+                if getattr(self, key) != _POWER_DEFAULTS[key]:
+                    raise ConfigError(invalid(f"The 'schedule.{key}' field", getattr(self, key),
+                                              f"its default {_POWER_DEFAULTS[key]} for schedule.name = "
+                                              f"{self.name!r} (it sets the 'power' schedule)"))
         for key in ("warmup_frac", "final_lr_frac", "decay_frac"):
             _check_number(f"schedule.{key}", getattr(self, key), 0.0, 1.0, expected="a fraction in [0, 1]")
         _check_str("schedule.decay_shape", self.decay_shape, WSD_SHAPES)
@@ -310,6 +327,13 @@ class RunConfig:
     # schedule.branches (empty: the branches carry budget_flops)
     branch_budgets: tuple[float, ...] = ()
     group: str = ""                 # free label (e.g. 'isoflop', 'grid')
+    # the gradient noise scale B_simple (McCandlish et al. 2018, App. A) at every point; needs two or more
+    # micro-batches per step (``ladder.noise.NoiseScaleFeature``)
+    noise_scale: bool = False
+    # adaptive batch by the norm test (Byrd et al. 2012; Lau et al. 2024): > 0 grows the batch, in whole
+    # micro-batches up to max_batch_tokens, when the gradient variance says it is too small (``ladder.noise``)
+    adaptive_batch_eta: float = 0.0
+    max_batch_tokens: int = 0       # the largest batch the adaptive batch may reach, tokens (0: no growth)
     # emulated number formats of the hidden linear layers (default: none, fp32)
     precision: PrecisionConfig = field(default_factory=PrecisionConfig)
     # post-training quantisation settings measured at every evaluation ('int4', 'int3_g32', 'E2M1_g32':
@@ -392,6 +416,34 @@ class RunConfig:
             g = parse_ptq(s).group
             if g and self.d_model % g:
                 raise ConfigError(invalid("The 'ptq' entry", s, f"a group size dividing d_model = {self.d_model}"))
+        self._check_dynamic_batch()
+
+    def _check_dynamic_batch(self) -> None:
+        """The noise-scale and adaptive-batch fields (both need two or more micro-batches per step)."""
+        if not isinstance(self.noise_scale, bool):
+            raise ConfigError(invalid("The 'noise_scale' field", self.noise_scale, "a boolean"))
+        _check_number("adaptive_batch_eta", self.adaptive_batch_eta, 0.0,
+                      expected="a non-negative finite number (0: a fixed batch)")
+        _check_int("max_batch_tokens", self.max_batch_tokens, 0, expected="a non-negative integer")
+        mb = self.micro_batch_tokens
+        n_micro = self.batch_tokens // mb if mb else 1
+        for key, on in (("noise_scale", self.noise_scale), ("adaptive_batch_eta", self.adaptive_batch_eta > 0)):
+            if on and n_micro < 2:
+                raise ConfigError(invalid(f"The {key!r} field with micro_batch_tokens", mb,
+                                          f"a micro-batch of at most half of batch_tokens = {self.batch_tokens} "
+                                          "(the estimate compares two or more micro-batches per step)"))
+        mx = self.max_batch_tokens
+        if self.adaptive_batch_eta > 0:
+            if mx <= self.batch_tokens or mx % mb:
+                raise ConfigError(invalid("The 'max_batch_tokens' field", mx,
+                                          f"a multiple of micro_batch_tokens = {mb} above batch_tokens = "
+                                          f"{self.batch_tokens} (the adaptive batch grows up to it)"))
+            if self.schedule.name == "power":
+                raise ConfigError(invalid("The 'adaptive_batch_eta' field", self.adaptive_batch_eta,
+                                          "0 with schedule.name = 'power' (its learning rate follows a fixed batch)"))
+        elif mx:
+            raise ConfigError(invalid("The 'max_batch_tokens' field", mx,
+                                      "0 when adaptive_batch_eta is 0 (there is no adaptive batch)"))
 
     @property
     def steps(self) -> int:
@@ -405,13 +457,20 @@ class RunConfig:
         """A short hash of every field but the name: equal configs give equal digests.
 
         Fields added after stores existed (``schedule.branches``, ``schedule.warmup_steps``,
-        ``branch_budgets``, ``precision``, ``ptq``) enter the hash only when set, so a config that does not use them keeps the
-        digest (and the run name) it always had.
+        ``branch_budgets``, ``noise_scale``, ``adaptive_batch_eta``, ``max_batch_tokens``, ``precision``,
+        ``ptq``) enter the hash only when set, and ``schedule.power_a``/``power_b`` only for a 'power'
+        schedule, so a config that does not use them keeps the digest (and the run name) it always had.
         """
         d = self.to_dict()
         d.pop("name")
         if not d["branch_budgets"]:
             del d["branch_budgets"]
+        for key in ("noise_scale", "adaptive_batch_eta", "max_batch_tokens"):
+            if not d[key]:
+                del d[key]
+        if d["schedule"]["name"] != "power":
+            for key in _POWER_DEFAULTS:
+                del d["schedule"][key]
         for key in ("branches", "warmup_steps"):
             if not d["schedule"][key]:
                 del d["schedule"][key]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import huber
 
-from scalinglab import laws
+from scalinglab import datasets, laws
 from scalinglab.fit.core import LawFit
 from scalinglab.laws import datablations as DB
 
@@ -19,9 +17,8 @@ BASE = {k: PRESET[k] for k in ("A", "B", "E", "alpha", "beta")}
 
 
 @pytest.fixture(scope="module")
-def runs(shared_data: Path) -> pd.DataFrame:
-    path = shared_data / "datablations" / "datablations_fit_set_182.csv"
-    return pd.read_csv(path).rename(columns={"val_loss": "loss"})
+def runs() -> pd.DataFrame:
+    return datasets.load("datablations:fit-set")
 
 
 def _objective(params: dict[str, float], df: pd.DataFrame) -> float:

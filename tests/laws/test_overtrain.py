@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglab import laws
+from scalinglab import datasets, laws
 from scalinglab.errors import DataError, IdentifiabilityWarning
 from scalinglab.fit.core import LawFit
 from scalinglab.laws import overtrain as OT
@@ -18,9 +17,8 @@ LAW = laws.get("overtrain")
 
 
 @pytest.fixture(scope="module")
-def models(shared_data: Path) -> pd.DataFrame:
-    path = shared_data / "overtraining-gadre" / "models_flat.csv"
-    return pd.read_csv(path).rename(columns={"loss_c4_val": "loss"})
+def models() -> pd.DataFrame:
+    return datasets.load("overtraining-gadre")          # loss: C4 validation
 
 
 def _fit_runs(df: pd.DataFrame) -> pd.DataFrame:
@@ -65,7 +63,7 @@ def test_law_settings():
 @pytest.mark.parametrize("dataset, preset", [
     ("c4_original", "gadre2024_c4"), ("rpj", "gadre2024_rpj"), ("rw_original", "gadre2024_rw")])
 def test_fit_on_five_runs_reproduces_the_official_fit(models, dataset, preset):
-    runs = _fit_runs(models[models["dataset"] == dataset])
+    runs = _fit_runs(models[models["train_data"] == dataset])
     assert len(runs) == 5
     with pytest.warns(IdentifiabilityWarning, match="few points"):
         fit = LawFit("overtrain").fit(runs[["N", "D", "loss"]]).result_
@@ -75,7 +73,7 @@ def test_fit_on_five_runs_reproduces_the_official_fit(models, dataset, preset):
 
 def test_extrapolation_errors_match_the_paper(models):
     # Gadre et al.: RPJ, 1.4B at M = 640 (32x over-trained) 0.71%, 6.9B at M = 20 0.73% relative error
-    rpj = models[models["dataset"] == "rpj"]
+    rpj = models[models["train_data"] == "rpj"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdentifiabilityWarning)
         fit = LawFit("overtrain").fit(_fit_runs(rpj)[["N", "D", "loss"]]).result_

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglab import laws
+from scalinglab import datasets, laws
 from scalinglab.errors import ParameterError
 from scalinglab.fit import LawFit
 from scalinglab.fit._optimize import fd_jacobian
@@ -25,14 +23,9 @@ PRESET = dict(LAW.preset("frantar2023_t5").params)
 
 
 @pytest.fixture(scope="module")
-def t5(shared_data: Path) -> pd.DataFrame:
-    raw = pd.read_csv(shared_data / "sparsity-frantar" / "t5_c4.csv")
-    return pd.DataFrame({
-        "S": raw["sparsity"],
-        "N_nonzero": raw["scale"] * (1 - raw["sparsity"]) * 24 * 12 * 768**2,
-        "D": raw["steps"],
-        "loss": raw["val-loss"],
-    })
+def t5() -> pd.DataFrame:
+    raw = datasets.load("sparsity-frantar:t5")     # N_nonzero = scale (1 - S) 24 x 12 x 768^2
+    return raw[["S", "N_nonzero", "steps", "loss"]].rename(columns={"steps": "D"})    # the notebook's D: steps
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +99,11 @@ def test_cost_multiplier_rejects_bad_input():
         sparse.cost_multiplier(0.5, 0.8, 0.2)
 
 
-def test_vit_preset_reproduces_the_notebook_objective(shared_data: Path):
-    raw = pd.read_json(shared_data / "sparsity-frantar" / "vit_jft.json")
-    x = {"S": raw["sparsity"].to_numpy(), "D": raw["total_examples"].to_numpy(),
-         "N_nonzero": (12 * 12 * 768**2 * raw["scale"] * (1 - raw["sparsity"])).to_numpy()}
-    r = np.abs(LAW.predict(dict(LAW.preset("frantar2023_vit").params), x) - raw["val-loss"].to_numpy())
+def test_vit_preset_reproduces_the_notebook_objective():
+    raw = datasets.load("sparsity-frantar:vit")
+    x = {"S": raw["S"].to_numpy(), "D": raw["examples"].to_numpy(),
+         "N_nonzero": (12 * 12 * 768**2 * raw["scale"] * (1 - raw["S"])).to_numpy()}
+    r = np.abs(LAW.predict(dict(LAW.preset("frantar2023_vit").params), x) - raw["loss"].to_numpy())
     mean_huber = np.mean(np.where(r <= 0.01, 0.5 * r * r, 0.01 * (r - 0.005)))
     # the notebook's best ViT fit: mean Huber(0.01, linear) = 4.929088e-4 (normalised units); the
     # preset is its conversion to raw units, rounded to 5 significant figures

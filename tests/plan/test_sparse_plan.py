@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglab import laws
+from scalinglab import datasets, laws
 from scalinglab.errors import DataError, ParameterError
 from scalinglab.fit import Fit, LawFit
 from scalinglab.laws import sparse
@@ -27,10 +28,8 @@ PRESET = dict(LAW.preset("frantar2023_t5").params)
 
 
 @pytest.fixture(scope="module")
-def t5(shared_data: Path) -> pd.DataFrame:
-    raw = pd.read_csv(shared_data / "sparsity-frantar" / "t5_c4.csv")
-    return pd.DataFrame({"S": raw["sparsity"], "N_nonzero": raw["scale"] * (1 - raw["sparsity"]) * 24 * 12 * 768**2,
-                         "D": raw["steps"], "loss": raw["val-loss"]})
+def t5() -> pd.DataFrame:
+    return datasets.load("sparsity-frantar:t5")[["S", "N_nonzero", "steps", "loss"]].rename(columns={"steps": "D"})
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +132,10 @@ def test_report_shows_the_sparse_sections(tmp_path: Path, t5: pd.DataFrame, t5_f
     out = ladder_report(tmp_path / "index.html", final=t5.assign(run=[f"r{i}" for i in range(len(t5))]),
                         points=None, fit=t5_fit, backtest=None, plan=None, sparse_plan=res)
     text = out.read_text()
-    assert text.count("data:image/png;base64,") == 2     # loss against N_nonzero, contour
+    assert text.count("<figure class='sl-fig'") == 2 and "data:image/png" not in text   # N_nonzero, contour (SVG)
+    # the contour as 41 x 41 cells, each with its S_opt on hover, and the plan starred
+    contour = text[text.index("Optimal sparsity"):]
+    assert len(re.findall(r"<rect x=[^>]*data-tip=", contour)) == 41 * 41 and "&quot;S_opt&quot;" in contour and "the plan" in contour
     assert "Sparse runs: loss against non-zero parameters" in text and "Optimal sparsity" in text
     assert "http" not in text.replace("http-equiv", "")
     assert math.isfinite(res["loss"])

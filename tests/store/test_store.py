@@ -462,7 +462,7 @@ def test_a_store_before_point_metrics_migrates_and_keeps_every_point(tmp_path: P
     with Store(path) as s:
         assert s.migrations() == [name for name, _ in MIGRATIONS]
         assert s.migrations()[3] == "0004_point_metrics"
-        assert s.schema_version == SCHEMA_VERSION == 4
+        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
         columns = [r[1] for r in s._con.execute("PRAGMA table_info(points)")]
         assert columns == ["run_id", *POINT_FIELDS, "metrics"]
         assert s.points("old", branch=None) == sorted(old_points, key=lambda p: (p["branch"], p["step"]))

@@ -21,7 +21,7 @@ def main() -> None:
     """scalinglab: run ladders, store runs, fit scaling laws, plan the big run."""
 
 
-from . import fitting, ladder, quickstart, report  # noqa: E402, F401  (each registers its commands on `main`)
+from . import data, fitting, ladder, quickstart, report  # noqa: E402, F401  (each registers its commands on `main`)
 
 
 def run() -> None:  # pragma: no cover

@@ -40,6 +40,8 @@ def data_options(f: Any) -> Any:
     f = click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
                      help="Read runs from a scalinglab store instead of a file (the rows --points "
                           "selects).")(f)
+    f = click.option("--dataset", default=None, metavar="NAME[:TABLE]",
+                     help="Read a bundled published dataset instead of a file (`scalinglab data list`).")(f)
     f = click.option("--points", "point_selection", type=click.Choice(["annealed", "final", "all"]),
                      default=None,
                      help="With --store: which points to fit. annealed (default): the final point of every "
@@ -67,11 +69,23 @@ def fit_options(f: Any) -> Any:
 
 
 def load_data(data: str | None, store_path: str | None, mapping: Sequence[str], where: str | None,
-              points: str | None = None, near: int | None = None) -> tuple[pd.DataFrame, str]:
-    """The run table from a file (with --map and --where) or from a store (the rows ``points``
-    selects, ``annealed`` by default: see ``Store.to_table``); with ``near``, each budget's ``near``
-    lowest-loss rows (``table.near_optimal``)."""
-    df, source = _load_rows(data, store_path, mapping, where, points)
+              points: str | None = None, near: int | None = None,
+              dataset: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The run table from a file (with --map and --where), a bundled dataset (``datasets.load``, with
+    --map and --where) or a store (the rows ``points`` selects, ``annealed`` by default: see
+    ``Store.to_table``); with ``near``, each budget's ``near`` lowest-loss rows (``table.near_optimal``)."""
+    if dataset is not None:
+        if data is not None or store_path is not None:
+            raise DataError("give one of a DATA file, --store PATH or --dataset NAME.")
+        if points is not None:
+            raise DataError(invalid("The --points option", points, "given only with --store"))
+        from .. import datasets
+        df = datasets.load(dataset)
+        if mapping:
+            df = _table.apply_map(df, _table.parse_assignments(mapping, "--map"))
+        df, source = _table.apply_where(_table.derive_standard(df), where), f"dataset {dataset}"
+    else:
+        df, source = _load_rows(data, store_path, mapping, where, points)
     if near is None:
         return df, source
     return _table.near_optimal(df, near), f"{source}, each budget's {near} lowest-loss rows"
@@ -179,12 +193,12 @@ def laws_cmd(name: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objective_kind: str | None,
             space: str | None, delta: float | None, fix: Sequence[str], ci_level: float, mapping: Sequence[str],
-            where: str | None, store_path: str | None, point_selection: str | None, near_optimal: int | None,
-            out: str | None, as_json: bool) -> None:
+            where: str | None, store_path: str | None, dataset: str | None, point_selection: str | None,
+            near_optimal: int | None, out: str | None, as_json: bool) -> None:
     """Fit a law to DATA (CSV, TSV, JSONL or Parquet) or to a run store."""
     if out:
         check_out_file(out)
-    df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal)
+    df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset)
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -215,10 +229,10 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objective_kind: str | None,
                  space: str | None, delta: float | None, fix: Sequence[str], ci_level: float,
-                 mapping: Sequence[str], where: str | None, store_path: str | None,
+                 mapping: Sequence[str], where: str | None, store_path: str | None, dataset: str | None,
                  point_selection: str | None, near_optimal: int | None, train_where: str, as_json: bool) -> None:
     """Fit on the rows TRAIN-WHERE selects and score the predictions of the others."""
-    df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal)
+    df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset)
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -29,8 +29,9 @@ _RULE = _design.ShapeRule()
 DESIGN_FLAGS = {
     "budgets": "--budgets", "sizes": "--sizes", "tokens_per_param": "--tokens-per-param", "span": "--span",
     "params": "--params", "tokens": "--tokens", "sparsities": "--sparsities", "lrs": "--lr-grid",
-    "batches": "--batch-grid", "wsd_branches": "--wsd-branches", "formats": "--formats", "blocks": "--blocks",
-    "operands": "--operands", "merge_prefixes": "--merge-prefixes",
+    "batches": "--batch-grid", "batch_keep": "--batch-grid-keep", "lr_batch_rule": "--lr-batch-rule",
+    "wsd_branches": "--wsd-branches", "formats": "--formats", "blocks": "--blocks", "operands": "--operands",
+    "merge_prefixes": "--merge-prefixes",
     "rule.aspect": "--aspect", "rule.head_dim": "--head-dim", "rule.min_layers": "--min-layers",
     "rule.width_step": "--width-step", "rule.lr_width_exponent": "--lr-width-exponent",
     "rule.lr_ref_width": "--lr-ref-width", "rule.min_steps": "--min-steps",
@@ -96,6 +97,12 @@ def ladder() -> None:
               help="n:m pattern (e.g. 2:4) for the sparse runs; their sparsity must be 1 - n/m.")
 @click.option("--lr-grid", default=None, help="Learning-rate x batch grid: peak learning rates.")
 @click.option("--batch-grid", default=None, help="Learning-rate x batch grid: batch sizes in tokens.")
+@click.option("--batch-grid-keep", default="tokens", show_default=True, type=click.Choice(["tokens", "steps"]),
+              help="What every batch of --batch-grid shares: the training tokens, or the steps the --batch-tokens "
+                   "batch takes on them.")
+@click.option("--lr-batch-rule", default="none", show_default=True, type=click.Choice(["none", "sqrt", "linear"]),
+              help="Each learning rate (--lr, --lr-grid) is at --batch-tokens; a batch B gets lr x (B / "
+                   "batch_tokens)^k, k = 0, 1/2 or 1.")
 @click.option("--formats", default=None, metavar="F1,F2,...",
               help="Number-format grid on top of the design: every run in each format (ExMy, intK, fp32 = "
                    "unquantised), e.g. E1M2,E2M1,E3M0,fp32; the format of the weights and activations, or of "
@@ -110,7 +117,7 @@ def ladder() -> None:
 @click.option("--context", default=None, type=int, help="Context length, tokens.")
 @click.option("--batch-tokens", default=None, type=int, help="Tokens per optimizer step.")
 @click.option("--lr", default=None, type=float, help="Peak learning rate.")
-@click.option("--schedule", default=None, type=click.Choice(["constant", "cosine", "wsd", "linear"]),
+@click.option("--schedule", default=None, type=click.Choice(["constant", "cosine", "wsd", "linear", "power"]),
               help="Learning-rate schedule.")
 @click.option("--wsd-branches", default=None, metavar="F1,F2,...",
               help="WSD cooldown branches (Hägele et al. 2024): fractions of each run's steps at which a "
@@ -145,8 +152,8 @@ def ladder() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: float, params: str | None,
                tokens: str | None, sparsities: str | None, sparsity_method: str | None, nm: str | None,
-               lr_grid: str | None, batch_grid: str | None, formats: str | None, blocks: str | None,
-               operands: str | None, vocab: int | None,
+               lr_grid: str | None, batch_grid: str | None, batch_grid_keep: str, lr_batch_rule: str,
+               formats: str | None, blocks: str | None, operands: str | None, vocab: int | None,
                context: int | None, batch_tokens: int | None, lr: float | None, schedule: str | None,
                wsd_branches: str | None, warmup_steps: int | None, merge_prefixes: bool, evals: int | None,
                seed: int | None, corpus: str | None, sets: Sequence[str], aspect: float,
@@ -174,6 +181,7 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
         budgets=numbers(budgets, "--budgets"), sizes=sizes, tokens_per_param=tokens_per_param, span=span,
         params=numbers(params, "--params"), tokens=numbers(tokens, "--tokens"),
         lrs=numbers(lr_grid, "--lr-grid"), batches=numbers(batch_grid, "--batch-grid", int),
+        batch_keep=batch_grid_keep, lr_batch_rule=lr_batch_rule,
         sparsities=numbers(sparsities, "--sparsities"), wsd_branches=numbers(wsd_branches, "--wsd-branches"),
         rule=_design.ShapeRule(aspect=aspect, head_dim=head_dim, min_layers=min_layers, width_step=width_step,
                                lr_width_exponent=lr_width_exponent, lr_ref_width=lr_ref_width,
@@ -293,6 +301,11 @@ def list_cmd(store_path: str, status: str | None, as_json: bool) -> None:
                          "target_flops": r.target_flops, "lr": c.lr, "batch_tokens": c.batch_tokens,
                          "schedule": c.schedule.name, "seed": c.seed, "group": c.group,
                          "final_loss": (r.summary or {}).get("final_loss"), "config": c.to_dict()})
+            if r.source is not None:   # an imported run: its known fields, not the placeholder config
+                f = r.source.get("fields", {})
+                rows[-1].update({k: f.get(k) for k in ("n_layer", "d_model", "n_head", "seed", "schedule")},
+                                lr=f.get("lr"), batch_tokens=f.get("batch"), budget_flops=f.get("budget_flops", 0.0),
+                                group="imported", config=None, source=r.source)
     if as_json:
         emit_json({"store": store_path, "runs": rows})
         return
@@ -345,17 +358,48 @@ def export_cmd(store_path: str, out: str, final: bool, point_selection: str | No
 
 
 @runs.command("import")
-@click.argument("source", type=click.Path(dir_okay=False))
+@click.argument("source", type=click.Path())
 @click.option("--store", "store_path", required=True, type=click.Path(dir_okay=False),
               help="The run store to import into (created if missing).")
+@click.option("--from", "fmt", type=click.Choice(["wandb", "tensorboard", "mlflow"]), default=None,
+              help="SOURCE is a tracker's data, not a store: a W&B panel CSV or history dump(s), a TensorBoard "
+                   "log directory, an MLflow mlruns/ folder or tracking database.")
+@click.option("--map", "maps", multiple=True, metavar="TARGET=SOURCE",
+              help="With --from: loss=KEY, train_loss=KEY, lr=KEY, tokens=KEY (logged keys); N=VALUE|KEY, "
+                   "batch=VALUE|KEY, lr_peak=..., schedule=... (run fields: a number, a parameter or a key).")
+@click.option("--run-filter", default=None, metavar="GLOB",
+              help="With --from: only the runs whose name or id matches this glob (fnmatch: * ? [abc]).")
+@click.option("--run-fields", "fields_file", default=None, type=click.Path(dir_okay=False),
+              help="With --from: a table of run fields per run (a 'run' column, then N, batch, ...).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def import_cmd(source: str, store_path: str, as_json: bool) -> None:
-    """Merge the runs, points and fits of another store SOURCE (e.g. from another machine) into --store.
+def import_cmd(source: str, store_path: str, fmt: str | None, maps: tuple[str, ...], run_filter: str | None,
+               fields_file: str | None, as_json: bool) -> None:
+    """Merge the runs, points and fits of another store SOURCE (e.g. from another machine) into --store,
+    or, with --from, import the runs a tracker logged (scalinglab.ingest).
 
-    Runs match by name and must have the same config; missing points are added, and a done run
-    replaces an unfinished one. The import holds --store's writer lock: it fails at once while a
-    `ladder run` writes that store.
+    Store: runs match by name and must have the same config; missing points are added, and a done run
+    replaces an unfinished one. Tracker: each run becomes a done run with its curve points (the steps
+    with a loss) and its provenance; the same source imported again changes nothing. Either way the
+    import holds --store's writer lock: it fails at once while a `ladder run` writes that store.
     """
+    if fmt is not None:
+        from ..ingest import import_into
+        with flags({"maps": "--map", "run_filter": "--run-filter", "fields_file": "--run-fields"}):
+            info = import_into(store_path, source, fmt, maps, run_filter, fields_file)
+        if as_json:
+            emit_json(info)
+            return
+        for note in info["notes"]:
+            click.echo(f"note: {note}", err=True)
+        for warning in info["warnings"]:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(f"imported {info['runs_added']} new {fmt} runs ({info['runs_unchanged']} already there), added "
+                   f"{info['points_added']} points from {source} into {store_path}")
+        return
+    if maps or run_filter or fields_file:
+        raise ConfigError("--map, --run-filter and --run-fields need --from (importing a store takes none).")
+    if Path(source).is_dir():
+        raise ConfigError(f"SOURCE {source!r} is a directory; a store is a file (a tracker's logs need --from).")
     if Path(source).resolve() == Path(store_path).resolve():
         raise ConfigError(f"cannot import store {source!r} into itself.")
     with Store(source, create=False) as other, Store(store_path) as store, store.writer_lock():

@@ -23,10 +23,12 @@ def quickstart_cmd(minutes: float, out: str, workers: int | None, seed: int, boo
                    as_json: bool) -> None:
     """Design, run, fit, back-test and plan an IsoFLOP ladder; write an HTML report."""
     from ..quickstart import quickstart
+    from .report import command_text
 
     check_out_dir(out)
     with flags({"minutes": "--minutes", "out": "--out"}):
-        s = quickstart(minutes, out, workers=workers, seed=seed, bootstrap=bootstrap, progress=progress)
+        s = quickstart(minutes, out, workers=workers, seed=seed, bootstrap=bootstrap, progress=progress,
+                       command=command_text(click.get_current_context()))
     if as_json:
         emit_json(s)
         return

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from ..report.store_report import store_report
 from . import main
 from .output import flags
 from .paths import check_out_dir, write_error
+
+
+def command_text(ctx: click.Context) -> str:
+    """The command as it ran, rebuilt from its parsed options (every option, defaults included), for
+    the report's footer: ``scalinglab report --store runs.db --law chinchilla ...``."""
+    parts = ["scalinglab", *ctx.command_path.split()[1:]]
+    for p in ctx.command.params:
+        v = ctx.params.get(p.name or "")
+        if v is None or not isinstance(p, click.Option):
+            continue
+        if p.is_flag:
+            opt = p.opts[0] if v else (p.secondary_opts[0] if p.secondary_opts else None)
+            if opt and (v or p.secondary_opts):
+                parts.append(opt)
+            continue
+        parts += [p.opts[0], str(v)]
+    return shlex.join(parts)
 
 
 @main.command("report")
@@ -30,10 +49,12 @@ def report_cmd(store_path: str, law_name: str, fit_path: str | None, train_where
                flops: float | None, point_selection: str, bootstrap: int, seed: int, out: str) -> None:
     """Write a self-contained HTML report of the runs in a store."""
     check_out_dir(out)
+    command = command_text(click.get_current_context())
     try:
         with flags({"flops": "--flops"}):
             path = store_report(store_path, out, law=law_name, fit_path=fit_path, train_where=train_where,
-                                flops=flops, points=point_selection, bootstrap=bootstrap, seed=seed)
+                                flops=flops, points=point_selection, bootstrap=bootstrap, seed=seed,
+                                command=command)
     except OSError as exc:
         if exc.filename is None or not str(exc.filename).startswith(str(out)):
             raise

@@ -13,7 +13,7 @@ import torch
 
 from ..accounting import model_shape
 from ..runconfig import RunConfig
-from . import parametrization, precision, ptq
+from . import noise, parametrization, precision, ptq
 from .corpus import TokenData
 from .features import Chain, Feature
 from .model import GPT, GPTConfig, LinearFactory, dense_linear
@@ -60,14 +60,16 @@ def build_optimizer(model: GPT, config: RunConfig) -> torch.optim.AdamW:
 def build_features(config: RunConfig, model: GPT, optimizer: torch.optim.Optimizer, data: TokenData,
                    extra: Sequence[Feature] = ()) -> Chain:
     """The run's trainer features, chained: sparsity (and SPDF), number-format telemetry (when
-    ``precision`` quantises), post-training quantisation (when ``ptq`` lists settings), then ``extra``."""
+    ``precision`` quantises), post-training quantisation (when ``ptq`` lists settings), the gradient
+    noise scale and the adaptive batch when the config turns them on (``noise.features_for``), then
+    ``extra`` in order."""
     feats: list[Feature] = [SparsityFeature(config, model, optimizer, data)]
     qc = precision.quant_context(model)
     if qc is not None:
         feats.append(precision.PrecisionFeature(config, qc))
     if config.ptq:
         feats.append(ptq.PTQFeature(config, model, data))
-    return Chain([*feats, *extra])
+    return Chain([*feats, *noise.features_for(config, model), *extra])
 
 
 __all__ = ["build_features", "build_model", "build_optimizer", "check", "linear_factory", "resolve_device"]

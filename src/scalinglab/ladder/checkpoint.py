@@ -41,6 +41,8 @@ class TrainState:
     features: Feature
     device: torch.device
     step: int = 0                          # updates done on the main line
+    tokens: int = 0                        # tokens seen by those updates (a branch: by the branch's run)
+    batch_tokens: int = 0                  # the config's batch: a checkpoint without ``tokens`` saw step x this
     loss_sum: float = 0.0                  # main-line train loss since the previous point (sum, count)
     loss_n: int = 0
     final_loss: float = math.nan           # the last main-line eval loss
@@ -65,7 +67,7 @@ class TrainState:
             torch.cuda.set_rng_state(rng["cuda"], self.device)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        return {"step": self.step, "tokens": self.tokens, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "features": self.features.state_dict(), "branches_done": self.branches_done,
                 "train_loss_sum": self.loss_sum, "train_loss_n": self.loss_n, "rng": self._rng(),
                 "wall_time": self.wall_time(), "final_loss": self.final_loss}
@@ -74,6 +76,7 @@ class TrainState:
         """Restore :meth:`state_dict` (a resume: the clock continues from the saved wall time)."""
         self._restore(state)
         self.step, self.final_loss = int(state["step"]), float(state["final_loss"])
+        self.tokens = int(state.get("tokens", self.step * self.batch_tokens))
         self.loss_sum, self.loss_n = float(state["train_loss_sum"]), int(state["train_loss_n"])
         self.branches_done = dict(state.get("branches_done") or {})
         self.wall_before = float(state["wall_time"])
@@ -86,14 +89,15 @@ class TrainState:
         self._set_rng(state["rng"])
 
     def snapshot(self) -> dict[str, Any]:
-        """A deep copy of what a cooldown branch changes: model, optimizer, features and RNG."""
+        """A deep copy of what a cooldown branch changes: model, optimizer, features, RNG and tokens seen."""
         return copy.deepcopy({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                              "features": self.features.state_dict(), "rng": self._rng()})
+                              "features": self.features.state_dict(), "rng": self._rng(), "tokens": self.tokens})
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        """Put :meth:`snapshot`'s state back; the main line's progress, the clock and the branches
-        done are kept."""
+        """Put :meth:`snapshot`'s state back (tokens seen included); the main line's step, the clock
+        and the branches done are kept."""
         self._restore(snapshot)
+        self.tokens = int(snapshot["tokens"])
 
 
 def save(path: Path, config: RunConfig, state: TrainState) -> None:

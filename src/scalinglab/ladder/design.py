@@ -288,10 +288,27 @@ def grid_nd(params: Sequence[float], tokens: Sequence[float], *, rule: ShapeRule
     return _dedupe(runs)
 
 
+#: how a batch sweep keeps its runs comparable: the same training tokens, or the same optimizer steps
+BATCH_KEEP = ("tokens", "steps")
+#: the learning rate of a batch B from the grid's one at the base batch B0: ``lr (B / B0) ** k``
+LR_BATCH_RULES = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}
+
+
+def batch_scaled_lr(lr: float, batch_tokens: int, base_batch_tokens: int, rule: str = "none") -> float:
+    """The learning rate at ``batch_tokens`` for ``lr`` at ``base_batch_tokens``, by ``rule``:
+    ``lr (B / B0) ** k`` with k = 0 (``none``: one learning rate), 1/2 (``sqrt``: the square-root rule
+    for Adam, Malladi et al. 2022, "On the SDEs and Scaling Rules for Adaptive Gradient Algorithms") or
+    1 (``linear``: the linear scaling rule of SGD, Goyal et al. 2017), to four significant digits."""
+    if rule not in LR_BATCH_RULES:
+        raise ConfigError(invalid("The 'lr_batch_rule' parameter", rule, f"one of {tuple(LR_BATCH_RULES)}"))
+    k = LR_BATCH_RULES[rule]
+    return float(lr) if k == 0 else float(f"{float(lr) * (batch_tokens / base_batch_tokens) ** k:.4g}")
+
+
 def grid_lr_batch(lrs: Sequence[float], batches: Sequence[int], *, budgets: Sequence[float] | None = None,
                   tokens_per_param: float = 20.0, params: Sequence[float] | None = None,
-                  tokens: Sequence[float] | None = None, rule: ShapeRule = ShapeRule(),
-                  base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
+                  tokens: Sequence[float] | None = None, rule: ShapeRule = ShapeRule(), keep: str = "tokens",
+                  lr_rule: str = "none", base: RunConfig | None = None, **overrides: Any) -> list[RunConfig]:
     """A learning-rate x batch-size grid (as in Step Law, Li et al. 2025) at fixed model sizes and data.
 
     With ``budgets``: at each budget, the compute-optimal size ``N* = sqrt(C / (6 r))`` trained on
@@ -299,10 +316,26 @@ def grid_lr_batch(lrs: Sequence[float], batches: Sequence[int], *, budgets: Sequ
     are in tokens per step (multiples of the context); the group is ``lrbatch`` unless given. Shapes
     follow the ``rule``; the grid's learning rates are used as given (the rule's learning-rate fields
     do not apply).
+
+    A batch sweep (McCandlish et al. 2018; Kaplan et al. 2020, Sec. 5.1) compares the batches at the
+    same model: ``keep = "tokens"`` trains every batch on the same tokens (fewer steps for larger
+    batches); ``keep = "steps"`` gives every batch the steps the template's batch ``B0``
+    (``batch_tokens``) takes on those tokens, ``round(D / B0)``, so a batch B trains on
+    ``round(D / B0) x B`` tokens (with ``params``/``tokens`` only: it changes a budget's compute).
+    Each learning rate of ``lrs`` is the one at ``B0``; a batch B gets :func:`batch_scaled_lr` by
+    ``lr_rule`` (``none``, ``sqrt``, ``linear``).
     """
     lrs_ = _positive_list("lrs", lrs)
     batches_ = [int(b) for b in _positive_list("batches", batches)]
+    if keep not in BATCH_KEEP:
+        raise ConfigError(invalid("The 'batch_keep' parameter", keep, f"one of {BATCH_KEEP}"))
+    if keep == "steps" and budgets is not None:
+        raise ConfigError(invalid("The 'batch_keep' parameter with 'budgets'", keep,
+                                  "'tokens' (the same steps at every batch would change each budget's "
+                                  "compute; give 'params' and 'tokens' instead)"))
+    batch_scaled_lr(1.0, 1, 1, lr_rule)   # the rule's name checked before any work
     template = _template(base, overrides, "lrbatch")
+    b0 = int(template["batch_tokens"])
     points: list[tuple[dict[str, int], float, float]] = []   # (shape, tokens, budget)
     if budgets is not None:
         if params is not None or tokens is not None:
@@ -315,7 +348,8 @@ def grid_lr_batch(lrs: Sequence[float], batches: Sequence[int], *, budgets: Sequ
         for n in _positive_list("params", params):
             for d in _positive_list("tokens", tokens):
                 points.append((rule.shape(n), d, 0.0))
-    runs = [_run(template, shape, d, rule.min_steps, lr=lr, batch_tokens=b, budget_flops=budget)
+    runs = [_run(template, shape, d if keep == "tokens" else max(1, round(d / b0)) * b, rule.min_steps,
+                 lr=batch_scaled_lr(lr, b, b0, lr_rule), batch_tokens=b, budget_flops=budget)
             for shape, d, budget in points for lr in lrs_ for b in batches_]
     return _dedupe(runs)
 
@@ -490,6 +524,9 @@ class DesignRequest:
         sparsities: weight sparsities, fractions in [0, 1).
         lrs: peak learning rates of a learning-rate x batch grid (default: the template's one).
         batches: batch sizes of that grid, tokens per step (default: the template's one).
+        batch_keep: what the batches of that grid share: ``tokens`` (default) or ``steps``.
+        lr_batch_rule: each grid learning rate's scaling with the batch from the template's
+            ``batch_tokens``: ``none`` (default), ``sqrt`` or ``linear`` (:func:`batch_scaled_lr`).
         rule: the shape rule.
         overrides: any other RunConfig field, sub-configs as mappings (``{"schedule": {"name": "wsd"}}``).
         wsd_branches: fractions of each run's steps at which a WSD cooldown branch ends (sets a
@@ -509,6 +546,8 @@ class DesignRequest:
     sparsities: Sequence[float] | None = None
     lrs: Sequence[float] | None = None
     batches: Sequence[int] | None = None
+    batch_keep: str = "tokens"
+    lr_batch_rule: str = "none"
     rule: ShapeRule = ShapeRule()
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     wsd_branches: Sequence[float] | None = None
@@ -563,10 +602,14 @@ def make_design(request: DesignRequest) -> Design:
             raise ConfigError("a learning-rate x batch grid needs 'budgets', or 'params' and 'tokens'.")
         runs = grid_lr_batch(lrs, batches, budgets=budgets, tokens_per_param=q.tokens_per_param,
                              params=None if budgets else params, tokens=None if budgets else tokens,
-                             rule=q.rule, **overrides)
+                             rule=q.rule, keep=q.batch_keep, lr_rule=q.lr_batch_rule, **overrides)
         meta = {"design": "lr_batch", "lrs": lrs, "batches": batches}
+        if (q.batch_keep, q.lr_batch_rule) != ("tokens", "none"):
+            meta.update(batch_keep=q.batch_keep, lr_batch_rule=q.lr_batch_rule, base_batch_tokens=base.batch_tokens)
         meta.update({"budgets": budgets, "tokens_per_param": q.tokens_per_param} if budgets else
                     {"params": params, "tokens": tokens})
+    elif (q.batch_keep, q.lr_batch_rule) != ("tokens", "none"):
+        raise ConfigError("'batch_keep' and 'lr_batch_rule' shape a batch sweep: give 'batches' with them.")
     elif params is not None or tokens is not None:
         if params is None or tokens is None:
             raise ConfigError("an N x D grid needs both 'params' and 'tokens'.")
@@ -612,7 +655,7 @@ def check_branches(runs: Sequence[RunConfig]) -> None:
             raise ConfigError(f"run {r.name!r} ({r.steps} steps): {exc}") from None
 
 
-__all__ = ["SUBCONFIGS", "Design", "DesignRequest", "ShapeRule", "check_branches", "compute_optimal_params",
+__all__ = ["BATCH_KEEP", "LR_BATCH_RULES", "SUBCONFIGS", "Design", "batch_scaled_lr", "DesignRequest", "ShapeRule", "check_branches", "compute_optimal_params",
            "expand_precision", "grid_lr_batch", "grid_nd", "grid_sparse", "isoflop", "make_design",
            "precision_variants", "run_name",
            "sparse_shape", "width_scaled_lr"]

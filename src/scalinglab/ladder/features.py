@@ -7,7 +7,8 @@ stage, in this order, for every optimizer step of the main line and of a cooldow
     lr = schedule(step)
     features.before_forward(step)                 # e.g. new pruning masks
     data = features.train_data(step) or corpus    # e.g. SPDF's fine-tuning corpus
-    for i, micro-batch in enumerate(batch):
+    n_seq = features.batch_sequences(step) or the config's   # e.g. the adaptive batch
+    for i, micro-batch in enumerate(batch of n_seq sequences):
         forward; backward
         features.after_backward(step, i, n_micro) # e.g. per-micro-batch gradient norms
     features.before_clip(step)                    # e.g. zero masked gradients
@@ -56,6 +57,13 @@ class Feature:
 
     def train_data(self, step: int) -> np.ndarray | None:
         """The token stream to draw ``step``'s batch from; None for the run's own training split."""
+        return None
+
+    def batch_sequences(self, step: int) -> int | None:
+        """Sequences in update ``step``'s batch, a multiple of the micro-batch's; None for the config's.
+
+        The loop then runs ``n_seq / micro`` micro-batches, passes that ``n_micro`` to
+        :meth:`after_backward` and counts ``n_seq x context`` tokens seen (the points' ``tokens``)."""
         return None
 
     def before_forward(self, step: int) -> None:
@@ -109,6 +117,13 @@ class Chain(Feature):
             data = f.train_data(step)
             if data is not None:
                 return data
+        return None
+
+    def batch_sequences(self, step: int) -> int | None:
+        for f in self.features:
+            n = f.batch_sequences(step)
+            if n is not None:
+                return n
         return None
 
     def before_forward(self, step: int) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConfigError, invalid
-from ..runconfig import ScheduleConfig
+from ..runconfig import RunConfig, ScheduleConfig
 
 Schedule = Callable[[int], float]
 
@@ -122,6 +122,64 @@ def wsd(peak: float, total_steps: int, warmup_steps: int = 0, decay_steps: int =
     return schedule
 
 
+#: the Power scheduler's coefficients (Shen et al. 2024, arXiv 2408.13359, Sec. 4, with muP): the optimal
+#: learning rate of a WSD run is ``a x batch x n^b``, batch in sequences, n in tokens; see :func:`power`
+POWER_A, POWER_B = 4.6, -0.51
+
+
+def power(peak: float, total_steps: int, *, batch_sequences: int, tokens_per_step: int, a: float = POWER_A,
+          b: float = POWER_B, warmup_steps: int = 0, decay_steps: int = 0, floor: float = 0.0,
+          shape: str = "linear") -> Schedule:
+    """The Power scheduler (Shen et al. 2024, "Power Scheduler: A Batch Size and Token Number Agnostic
+    Learning Rate Scheduler", arXiv 2408.13359): warmup, a power-law phase, a final decay.
+
+    ``eta_power(s) = min(peak, a x beta x n_s^b)`` with ``n_s = (s + 1) x tokens_per_step``.
+
+    Units (the paper's convention): ``beta = batch_sequences`` is the batch size in **sequences**
+    (samples) and ``n`` the **tokens** trained so far; ``a = 4.6`` and ``b = -0.51`` are the paper's
+    fitted values (with muP; as catalogued in ``../shared/LAWS.md`` 12e, where the body's exact
+    figures are marked unverified). IBM's open implementation (``dolomite-engine``,
+    ``PowerScheduler``) computes the same ``min(lr_max, a' (steps x c)^b)`` with the batch folded into
+    ``a'`` and ``c`` tokens per step. ``n_s`` counts the tokens seen *after* update ``s + 1`` so the
+    first update has a finite rate. Because beta counts sequences, the same ``a`` at a shorter context
+    gives a proportionally larger rate for the same batch in tokens: to keep the paper's rate per
+    token of batch, scale ``a`` by ``context / T_paper`` (``T_paper`` the paper's sequence length).
+    The peak ``lr`` of the run is ``eta_max``.
+
+    Phases: linear warmup over ``warmup_steps`` to the power value at the warmup's end,
+    ``lr(s) = eta_power(W - 1) (s + 1) / W``; then ``eta_power(s)``; over the last ``decay_steps``
+    updates a decay of ``shape`` from ``eta_power`` at the decay's start to ``floor`` times it.
+    """
+    _check(peak, total_steps, warmup_steps, floor)
+    for key, v in (("batch_sequences", batch_sequences), ("tokens_per_step", tokens_per_step)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ConfigError(invalid(f"The {key!r} parameter", v, "a positive integer"))
+    if not (isinstance(a, (int, float)) and math.isfinite(a) and a > 0):
+        raise ConfigError(invalid("The 'schedule.power_a' field", a, "a positive finite number"))
+    if not (isinstance(b, (int, float)) and math.isfinite(b) and b < 0):
+        raise ConfigError(invalid("The 'schedule.power_b' field", b, "a negative finite number"))
+    room = total_steps - warmup_steps
+    if not isinstance(decay_steps, int) or not 0 <= decay_steps <= room:
+        raise ConfigError(invalid("The 'decay_steps' parameter", decay_steps,
+                                  f"an integer in [0, total_steps - warmup_steps = {room}]"))
+    if shape not in WSD_SHAPES:
+        raise ConfigError(invalid("The 'shape' parameter", shape, f"one of {WSD_SHAPES}"))
+    decay_start = total_steps - decay_steps
+
+    def level(step: int) -> float:
+        return min(float(peak), float(a * batch_sequences * ((step + 1) * tokens_per_step) ** b))
+
+    def schedule(step: int) -> float:
+        if step < warmup_steps:
+            return level(warmup_steps - 1) * (step + 1) / warmup_steps
+        if step < decay_start:
+            return level(step)
+        p = (step - decay_start) / decay_steps
+        return level(decay_start) * (floor + (1.0 - floor) * _decay(shape, p))
+
+    return schedule
+
+
 def warmup_of(cfg: ScheduleConfig, total_steps: int) -> int:
     """The warmup of a run, in updates: ``schedule.warmup_steps`` when set, else
     ``round(warmup_frac x total_steps)``. A fixed warmup longer than the run is a ConfigError."""
@@ -138,8 +196,14 @@ def updates_with_branches(cfg: ScheduleConfig, peak: float, total_steps: int) ->
     return total_steps + sum(b.decay_steps for b in branches(cfg, peak, total_steps))
 
 
-def from_config(cfg: ScheduleConfig, peak: float, total_steps: int) -> Schedule:
-    """The schedule a run config names, with its fractions turned into whole steps (rounded)."""
+def from_config(cfg: ScheduleConfig, peak: float, total_steps: int, *, batch_tokens: int = 0,
+                context: int = 0) -> Schedule:
+    """The schedule a run config names, with its fractions turned into whole steps (rounded).
+
+    A 'power' schedule also needs the run's ``batch_tokens`` and ``context`` (tokens per sequence):
+    its batch is ``batch_tokens / context`` sequences and it sees ``batch_tokens`` tokens per update;
+    the warmup, ``decay_frac``, ``decay_shape`` and ``final_lr_frac`` work as for 'wsd'.
+    """
     for f in ("warmup_frac", "final_lr_frac", "decay_frac"):
         v = getattr(cfg, f)
         if not 0.0 <= v <= 1.0:
@@ -151,14 +215,29 @@ def from_config(cfg: ScheduleConfig, peak: float, total_steps: int) -> Schedule:
         return cosine(peak, total_steps, warmup, cfg.final_lr_frac)
     if cfg.name == "linear":
         return linear(peak, total_steps, warmup)
-    if cfg.name == "wsd":
+    if cfg.name in ("wsd", "power"):
         decay = round(cfg.decay_frac * total_steps)
         if warmup + decay > total_steps:
             raise ConfigError(invalid("The 'schedule.decay_frac' field", cfg.decay_frac,
                                       f"at most 1 - warmup / steps = {1 - warmup / total_steps:.4g} "
                                       f"(a {warmup}-step warmup of {total_steps} steps)"))
-        return wsd(peak, total_steps, warmup, decay, cfg.final_lr_frac, cfg.decay_shape)
-    raise ConfigError(invalid("The 'schedule.name' field", cfg.name, "one of constant, cosine, wsd, linear"))
+        if cfg.name == "wsd":
+            return wsd(peak, total_steps, warmup, decay, cfg.final_lr_frac, cfg.decay_shape)
+        if batch_tokens <= 0 or context <= 0 or batch_tokens % context:
+            raise ConfigError(invalid("The 'batch_tokens' and 'context' of a 'power' schedule",
+                                      (batch_tokens, context), "positive integers, batch_tokens a multiple of "
+                                      "context (its learning rate follows the batch in sequences)"))
+        return power(peak, total_steps, batch_sequences=batch_tokens // context, tokens_per_step=batch_tokens,
+                     a=cfg.power_a, b=cfg.power_b, warmup_steps=warmup, decay_steps=decay,
+                     floor=cfg.final_lr_frac, shape=cfg.decay_shape)
+    raise ConfigError(invalid("The 'schedule.name' field", cfg.name,
+                              "one of constant, cosine, wsd, linear, power"))
+
+
+def for_run(config: RunConfig) -> Schedule:
+    """The learning rate of ``config``'s main line: :func:`from_config` with its batch and context."""
+    return from_config(config.schedule, config.lr, config.steps, batch_tokens=config.batch_tokens,
+                       context=config.context)
 
 
 @dataclass(frozen=True)
@@ -187,7 +266,8 @@ def branches(cfg: ScheduleConfig, peak: float, total_steps: int) -> list[Branch]
     lies before ``total_steps`` and is distinct, and each branch starts after the warmup and no later
     than the main decay (it leaves the stable phase). Raises ConfigError naming 'schedule.branches'.
     """
-    from_config(cfg, peak, total_steps)   # validates the fractions and the main schedule
+    # validates the fractions and the main schedule (a 'power' one: its batch does not matter here)
+    from_config(cfg, peak, total_steps, batch_tokens=1, context=1)
     if not cfg.branches:
         return []
     warmup = warmup_of(cfg, total_steps)

@@ -55,7 +55,6 @@ class Loop:
         self.info = describe(config)
         self.B, self.T = config.batch_tokens // config.context, config.context
         self.micro = (config.micro_batch_tokens or config.batch_tokens) // self.T   # sequences per pass
-        self.n_micro = self.B // self.micro
         self.x_eval, self.y_eval = (t.to(dev) for t in eval_windows(data.val, config.eval_tokens, self.T))
 
     def _name(self) -> str:
@@ -69,16 +68,19 @@ class Loop:
 
         # forward and backward over the micro-batches of the step's batch
         stream = self.features.train_data(step)
-        x, y = batch(self.data.train if stream is None else stream, self.config.seed, step, self.B, self.T)
+        n_seq = self.features.batch_sequences(step) or self.B
+        n_micro = n_seq // self.micro
+        x, y = batch(self.data.train if stream is None else stream, self.config.seed, step, n_seq, self.T)
         x, y = x.to(self.dev, non_blocking=True), y.to(self.dev, non_blocking=True)
         step_loss = torch.zeros((), device=self.dev)
-        for k, i in enumerate(range(0, self.B, self.micro)):
+        for k, i in enumerate(range(0, n_seq, self.micro)):
             with self.autocast:
                 _, loss = self.model(x[i:i + self.micro], y[i:i + self.micro])
             assert loss is not None
-            (loss / self.n_micro).backward()
-            step_loss += loss.detach() / self.n_micro
-            self.features.after_backward(step, k, self.n_micro)
+            (loss / n_micro).backward()
+            step_loss += loss.detach() / n_micro
+            self.features.after_backward(step, k, n_micro)
+        self.state.tokens += n_seq * self.T
         train_loss = step_loss.item()
         if not math.isfinite(train_loss):
             where = f" of cooldown branch {branch}" if branch else ""
@@ -114,7 +116,7 @@ class Loop:
 
     def point(self, step: int, train_loss: float, eval_loss: float, lr: float, branch: int) -> dict[str, Any]:
         """The reported point after ``step`` updates (see :func:`train`)."""
-        tokens, info = step * self.config.batch_tokens, self.info
+        tokens, info = self.state.tokens, self.info
         return {"branch": branch, "step": step, "tokens": tokens, "flops": info["flops_per_token"] * tokens,
                 "flops_full": info["flops_per_token_full"] * tokens, "train_loss": train_loss,
                 "eval_loss": eval_loss, "lr": lr, "wall_time": self.state.wall_time(),
@@ -160,13 +162,13 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
     branches = schedules.branches(config.schedule, config.lr, steps)   # WSD cooldown branches, maybe none
 
     data = load_tokens(config.corpus, config.vocab)
-    check_batch(data.train, config.batch_tokens, f"corpus {config.corpus!r}")
+    check_batch(data.train, max(config.batch_tokens, config.max_batch_tokens), f"corpus {config.corpus!r}")
     model = build.build_model(config, dev)
     optimizer = build.build_optimizer(model, config)
     feats = build.build_features(config, model, optimizer, data, features)
-    state = TrainState(model, optimizer, feats, dev)
+    state = TrainState(model, optimizer, feats, dev, batch_tokens=config.batch_tokens)
     loop = Loop(config, model, optimizer, feats, data, dev, amp_dtype, state)
-    schedule = schedules.from_config(config.schedule, config.lr, steps)
+    schedule = schedules.for_run(config)
 
     ckpt = checkpoint.load(Path(checkpoint_path), config) if checkpoint_path is not None else None
     if ckpt is not None:

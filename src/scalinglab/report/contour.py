@@ -20,13 +20,14 @@ from ..fit.result import Fit
 from ..plan import sparsity_contour
 from . import plots
 
-__all__ = ["save_sparsity_contour", "sparsity_contour_figure"]
+__all__ = ["contour_grid", "save_sparsity_contour", "sparsity_contour_figure"]
 
 
-def sparsity_contour_figure(res: Mapping[str, Any], fit: Fit | None = None) -> Figure:
-    """The contour of S_opt over non-zero parameters N (x) and training FLOPs C (y) of the sparse plan
-    ``res`` (``plan_sparse``'s result), on a fine grid when the sparse ``fit`` is given."""
-    drawn = res["contour"]
+def contour_grid(res: Mapping[str, Any], fit: Fit | None = None, size: int = 41) -> dict[str, Any]:
+    """The S_opt grid drawn for the sparse plan ``res``: with the sparse ``fit``, ``size`` x ``size`` over
+    the range of the plan's contour table (an axis of one value widened as the module says), else the
+    table itself (``plan.sparsity_contour``'s dict)."""
+    drawn = dict(res["contour"])
     if fit is not None:
         n_lo, n_hi = min(drawn["N_nonzero"]), max(drawn["N_nonzero"])
         c_lo, c_hi = min(drawn["flops"]), max(drawn["flops"])
@@ -35,11 +36,19 @@ def sparsity_contour_figure(res: Mapping[str, Any], fit: Fit | None = None) -> F
         if c_lo == c_hi:
             c_lo, c_hi = c_lo / 10, c_hi * 10
         start, end = res["pruning_window"]
-        drawn = sparsity_contour(fit, np.geomspace(n_lo, n_hi, 41).tolist(), np.geomspace(c_lo, c_hi, 41).tolist(),
-                                 tokens_per_d=res["tokens_per_d"], max_sparsity=res["max_sparsity"],
-                                 start_frac=start, end_frac=end)
+        drawn = dict(sparsity_contour(fit, np.geomspace(n_lo, n_hi, size).tolist(),
+                                      np.geomspace(c_lo, c_hi, size).tolist(), tokens_per_d=res["tokens_per_d"],
+                                      max_sparsity=res["max_sparsity"], start_frac=start, end_frac=end))
+    return drawn
+
+
+def sparsity_contour_figure(res: Mapping[str, Any], fit: Fit | None = None) -> Figure:
+    """The contour of S_opt over non-zero parameters N (x) and training FLOPs (y) of the sparse plan
+    ``res`` (``plan_sparse``'s result), on a fine grid when the sparse ``fit`` is given (matplotlib:
+    ``plan --plot``; the HTML report draws :func:`.figures.sparsity_contour_chart`)."""
+    drawn = contour_grid(res, fit)
     fig = Figure(figsize=(6.5, 5))
-    plots.sparsity_contour(fig.subplots(), dict(drawn), point=(res["N_nonzero"], res["flops"]))
+    plots.sparsity_contour(fig.subplots(), drawn, point=(res["N_nonzero"], res["flops"]))
     return fig
 
 

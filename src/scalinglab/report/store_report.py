@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 
@@ -11,28 +12,44 @@ from ..fit.backtest import backtest as run_backtest
 from ..plan.dispatch import plan_fit
 from ..store import Store
 from . import ladder_report
+from .html import Footer
 
-__all__ = ["store_report"]
+__all__ = ["store_digest", "store_export_csv", "store_report"]
+
+
+def store_export_csv(store: Store) -> str:
+    """The store's content as CSV text: every point (``Store.to_table(points="all")``), exactly what
+    ``scalinglab runs export --store S --out F.csv`` writes."""
+    return str(store.to_table(points="all").to_csv(index=False))
+
+
+def store_digest(csv_text: str) -> str:
+    """The store's hash in the report: the sha256 of :func:`store_export_csv`'s text (UTF-8), so
+    ``scalinglab runs export --store S --out x.csv && sha256sum x.csv`` gives it back. The SQLite file's
+    own bytes are no good: in WAL mode they change with checkpoints, not with content."""
+    return hashlib.sha256(csv_text.encode("utf-8")).hexdigest()
 
 
 def store_report(store_path: str | Path, out: str | Path, *, law: str = "chinchilla", fit_path: str | Path | None = None,
                  train_where: str | None = None, flops: float | None = None, points: str = "annealed",
-                 bootstrap: int = 200, seed: int = 0) -> Path:
+                 bootstrap: int = 200, seed: int = 0, command: str = "") -> Path:
     """Write ``out/index.html`` for the runs of the store at ``store_path`` and return its path.
 
-    The page holds every done run's final point (IsoFLOP plots, run table) and the main lines' loss
-    curves; the fit is ``fit_path``'s or one of ``law`` on the rows ``points`` selects
-    (``Store.to_table``: ``annealed``, ``final`` or ``all``) with ``bootstrap`` replicates. With
-    ``train_where`` (an expression, ``scalinglab.expr``), a back-test fitted on those rows; with
-    ``flops`` (FLOPs), the plan the fit's law calls for (:func:`scalinglab.plan.dispatch.plan_fit`).
-    Fit warnings are recorded in the fit, not printed.
+    The page holds every done run's annealed points (final points and cooldown-branch ends: the
+    IsoFLOP plots, residuals and run table) and every run's loss curves; the fit is ``fit_path``'s or
+    one of ``law`` on the rows ``points`` selects (``Store.to_table``: ``annealed``, ``final`` or
+    ``all``) with ``bootstrap`` replicates. With ``train_where`` (an expression, ``scalinglab.expr``),
+    a back-test fitted on those rows; with ``flops`` (FLOPs), the plan the fit's law calls for
+    (:func:`scalinglab.plan.dispatch.plan_fit`). Fit warnings are recorded in the fit, not printed.
+    The footer names ``command``, the version and the store's hash (:func:`store_digest`).
     """
     with Store(store_path, create=False) as st:
-        final = st.to_table(points="final")          # one row per run: the IsoFLOP plots and the run table
-        fitted = st.to_table(points=points, failed=False)   # the rows the fit and the back-test see
+        shown = st.to_table(points="annealed", failed=False)   # the IsoFLOP points: ends of every decay
+        fitted = st.to_table(points=points, failed=False)      # the rows the fit and the back-test see
         every = st.to_table(points="all")
-    curves = every[every["branch"] == 0].rename(columns={"D": "tokens"})   # the main lines' loss curves
-    if final.empty:
+        export = store_export_csv(st)
+    curves = every.rename(columns={"D": "tokens"})
+    if shown.empty:
         raise DataError(f"store {str(store_path)!r} has no finished runs to report.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -41,6 +58,7 @@ def store_report(store_path: str | Path, out: str | Path, *, law: str = "chinchi
         bt = run_backtest(fitted, fit.law, train_where, bootstrap=bootstrap, seed=seed) if train_where else None
     planned = plan_fit(fit, flops, seed=seed) if flops else None
     sparse = planned is not None and planned["law"] == "sparse"
-    return ladder_report(Path(out) / "index.html", final=final, points=curves, fit=fit, backtest=bt,
+    footer = Footer(command=command, store=str(store_path), store_sha256=store_digest(export))
+    return ladder_report(Path(out) / "index.html", final=shown, points=curves, fit=fit, backtest=bt,
                          plan=None if sparse else planned, sparse_plan=planned if sparse else None,
-                         title=f"scalinglab report: {store_path}")
+                         title=f"scalinglab report: {store_path}", footer=footer, store_csv=export, seed=seed)

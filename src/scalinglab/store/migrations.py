@@ -97,6 +97,12 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         # writes them (the JSON5 tokens NaN, Infinity, -Infinity), so they round-trip.
         "ALTER TABLE points ADD COLUMN metrics TEXT",
     ]),
+    ("0005_run_sources", [
+        # a run imported from another tracker (W&B, TensorBoard, MLflow; scalinglab.ingest): JSON of its
+        # provenance (source format, path, original run id, metric keys) and the run fields known there
+        # (N counts, batch, peak lr, schedule ...); NULL for a run scalinglab trained
+        "ALTER TABLE runs ADD COLUMN source TEXT",
+    ]),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

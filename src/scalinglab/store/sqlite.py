@@ -54,7 +54,7 @@ import logging
 import os
 import shlex
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
@@ -65,6 +65,7 @@ import pandas as pd
 from .. import __version__
 from ..errors import ScalingLabError, StoreError, invalid
 from ..runconfig import RunConfig
+from .imported import ImportedRun, add_imported, imported_row
 from .migrations import FORMAT, MIGRATIONS, SCHEMA_VERSION
 from .precision_columns import PRECISION_COLUMNS, fp32_cells, precision_cells
 
@@ -232,6 +233,8 @@ class RunRecord:
     updated: str
     summary: dict[str, Any] | None
     attempts: int
+    #: an imported run's provenance and known fields (``ingest``; migration ``0005_run_sources``), else None
+    source: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -605,7 +608,7 @@ class Store:
         if selection not in POINT_SELECTIONS:
             raise StoreError(invalid("The 'points' selection", selection, f"one of {POINT_SELECTIONS}"))
         sql = ("SELECT r.name, r.status, r.config, r.N_total, r.N_nonembed, r.N_nonzero, r.target_tokens, "
-               "r.target_flops, p.branch, p.step, p.tokens, p.flops, p.flops_full, p.train_loss, "
+               "r.target_flops, r.source, p.branch, p.step, p.tokens, p.flops, p.flops_full, p.train_loss, "
                "p.eval_loss, p.lr, p.wall_time, p.metrics FROM points p JOIN runs r ON r.id = p.run_id")
         last_of_done_run = ("(r.status = 'done' AND p.branch = 0 AND p.step = "
                             "(SELECT MAX(q.step) FROM points q WHERE q.run_id = r.id AND q.branch = 0))")
@@ -625,7 +628,10 @@ class Store:
                            if r["metrics"] else {})
             cfg = _loads(self.path, r["config"], f"the config of run {r['name']!r}")
             try:
-                rows.append(self._table_row(r, cfg))
+                row = self._table_row(r, cfg)
+                if r["source"]:
+                    row.update(imported_row(_loads(self.path, r["source"], f"the source of run {r['name']!r}"), r))
+                rows.append(row)
                 formats.append(precision_cells(cfg) or fp32_cells(cfg))
             except (KeyError, TypeError, ValueError, IndexError, ScalingLabError) as exc:
                 raise _broken_row(self.path, f"the config of run {r['name']!r}", exc) from None
@@ -688,6 +694,13 @@ class Store:
         return [{"id": r["id"], "law": r["law"], "created": r["created"],
                  "fit": _loads(self.path, r["fit"], f"saved fit {r['id']}")} for r in rows]
 
+    # -- imported runs --------------------------------------------------------------------------
+    @_guarded
+    def add_imported(self, runs: Sequence[ImportedRun]) -> dict[str, int]:
+        """Write runs read from another tracker (``runs import --from``; :mod:`.imported`); returns
+        ``{"runs_added", "runs_unchanged", "points_added"}``. Idempotent: the same runs again add nothing."""
+        return add_imported(self, runs)
+
     # -- merging stores -------------------------------------------------------------------------
     @_guarded
     def merge(self, other: Store) -> dict[str, int]:
@@ -747,6 +760,7 @@ def _record(row: sqlite3.Row, path: str) -> RunRecord:
             raise
         raise _broken_row(path, what, exc) from None
     d["summary"] = _loads(path, d["summary"], f"the summary of run {d.get('name')!r}") if d["summary"] else None
+    d["source"] = _loads(path, d["source"], f"the source of run {d.get('name')!r}") if d.get("source") else None
     return RunRecord(**d)
 
 
