@@ -25,27 +25,32 @@ ResidualFn = Callable[[Array], Array]
 JacobianFn = Callable[[Array], tuple[Array, Array]]
 
 
-def rho(r: Array, kind: str, delta: float) -> Array:
-    """The per-residual objective: Huber(delta) or least squares r^2/2."""
+def _side(r: Array, asym: float) -> Array | float:
+    """The asymmetry factor of each residual: ``asym`` where r > 0 (over-prediction), else 1."""
+    return 1.0 if asym == 1.0 else np.where(r > 0, asym, 1.0)
+
+
+def rho(r: Array, kind: str, delta: float, asym: float = 1.0) -> Array:
+    """The per-residual objective: Huber(delta) or least squares r^2/2, times ``asym`` where r > 0."""
     if kind == "ls":
-        return 0.5 * r * r
+        return 0.5 * r * r * _side(r, asym)
     a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)) * _side(r, asym)
 
 
-def irls_weight(r: Array, kind: str, delta: float) -> Array:
+def irls_weight(r: Array, kind: str, delta: float, asym: float = 1.0) -> Array:
     """w(r) with rho'(r) = w(r) r."""
     if kind == "ls":
-        return np.ones_like(r)
+        return np.ones_like(r) * _side(r, asym)
     a = np.abs(r)
     with np.errstate(divide="ignore"):
-        return np.where(a <= delta, 1.0, delta / np.where(a > 0, a, 1.0))
+        return np.where(a <= delta, 1.0, delta / np.where(a > 0, a, 1.0)) * _side(r, asym)
 
 
-def objective_values(r: Array, weights: Array, kind: str, delta: float) -> Array:
+def objective_values(r: Array, weights: Array, kind: str, delta: float, asym: float = 1.0) -> Array:
     """F for every row of r (K x n); non-finite residuals give +inf."""
     with np.errstate(invalid="ignore", over="ignore"):
-        f = np.sum(weights * rho(r, kind, delta), axis=-1)
+        f = np.sum(weights * rho(r, kind, delta, asym), axis=-1)
     bad = ~np.all(np.isfinite(r), axis=-1)
     return np.where(bad, np.inf, f)
 
@@ -88,6 +93,7 @@ def minimize_batched(
     kind: str = "huber",
     delta: float = 1e-3,
     max_iter: int = 300,
+    asym: float = 1.0,
     ftol: float = 1e-12,
     xtol: float = 1e-10,
 ) -> BatchResult:
@@ -105,7 +111,7 @@ def minimize_batched(
     active = np.ones(K, dtype=bool)
 
     r, J = jac(theta)
-    f = objective_values(r, W, kind, delta)
+    f = objective_values(r, W, kind, delta, asym)
     # Starts where the law is not finite cannot move: leave them at +inf, unconverged.
     active &= np.isfinite(f)
     it = 0
@@ -118,7 +124,7 @@ def minimize_batched(
             ra, Ja, Wa, ta = r, J, W, theta
         else:
             ra, Ja, Wa, ta = r[idx], J[idx], W[idx], theta[idx]
-        w = irls_weight(ra, kind, delta) * Wa
+        w = irls_weight(ra, kind, delta, asym) * Wa
         wJ = Ja * w[:, :, None]
         g = np.matmul(wJ.transpose(0, 2, 1), ra[:, :, None])[:, :, 0]
         H = np.matmul(wJ.transpose(0, 2, 1), Ja)
@@ -140,7 +146,7 @@ def minimize_batched(
         step = np.where(frozen | ~np.isfinite(step), 0.0, step)
         t_new = np.clip(ta + step, lower, upper)
         r_new = residual(t_new)
-        f_new = objective_values(r_new, Wa, kind, delta)
+        f_new = objective_values(r_new, Wa, kind, delta, asym)
         accept = f_new < f[idx]
         # accepted: move, relax damping, test convergence
         acc = idx[accept]
