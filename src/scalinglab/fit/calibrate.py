@@ -120,7 +120,7 @@ def extrapolation_sd(calibration: Mapping[str, Any], points: pd.DataFrame) -> np
     if not calibration or calibration.get("method") != "internal-rollout" or calibration.get("x_max") is None:
         return None
     x = axis_values(points, str(calibration["axis"]))
-    if not np.isfinite(x).all():
+    if not np.isfinite(x).any():
         return None
     d = np.maximum(np.log10(x / float(calibration["x_max"])), 0.0)
     return float(calibration["tau"]) * d

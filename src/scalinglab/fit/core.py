@@ -227,6 +227,11 @@ class LawFit:
                                          "None or 'compute'"))
         return law, objective, fixed
 
+    def check(self) -> LawFit:
+        """Validate the arguments (as ``fit`` does first) without fitting; returns ``self``."""
+        self._validate()
+        return self
+
     def fit(self, df: pd.DataFrame) -> LawFit:
         """Fit the law to ``df`` (canonical columns). Returns ``self``; the result is ``result_``."""
         law, objective, fixed = self._validate()

@@ -20,9 +20,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import optimize
 
 from ..errors import DataError, ParameterError, invalid
+from ..fit.calibrate import EXTRAPOLATION, OBSERVATION, extrapolation_sd
+from ..fit.predict import interval_kind
 from ..fit.result import Fit
 from ..laws import Law
 
@@ -150,6 +153,15 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     eps = rng.choice(resid, size=Ls_a.shape) if resid.size else np.zeros_like(Ls_a)
     with np.errstate(over="ignore", invalid="ignore"):
         noisy = Ls_a * np.exp(eps) if fit.objective.get("space") == "log" else Ls_a + eps
+    kind = interval_kind(fit)
+    if kind == EXTRAPOLATION:   # each replicate's own optimum, d decades beyond the fit's data
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sd = extrapolation_sd(fit.calibration, pd.DataFrame({"N": Ns_a, "D": flops / (6 * Ns_a), "C": flops}))
+        if sd is None:
+            kind = OBSERVATION
+        else:   # a replicate without a finite optimum is dropped below
+            sd = np.where(np.isfinite(sd), sd, 0.0)
+            noisy = noisy * np.exp(np.random.default_rng([seed, 1]).standard_normal(len(sd)) * sd)
     # a replicate whose N term vanished (A or alpha at 0) puts its optimum at N = 0 or infinity:
     # it has no allocation to report; the intervals come from the others, and the plan says how many
     ok = np.isfinite(Ns_a) & (Ns_a > 0) & np.isfinite(noisy)
@@ -164,4 +176,5 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     out["N_interval"] = [float(v) for v in np.quantile(Ns_a[ok], q)]
     out["D_interval"] = [float(v) for v in np.quantile(flops / (6 * Ns_a[ok]), q)]
     out["ci_level"] = level
+    out["interval_kind"] = kind
     return out
