@@ -18,6 +18,7 @@ groups than the full fit, so tau errs on the wide side.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,7 +99,9 @@ def estimate(df: pd.DataFrame, law: str | Law, key: str, *, decades: float | Non
     for k in range(2, len(groups)):
         tr = labels <= groups[k - 1]
         train, test = df[tr], df[~tr]
-        f = LawFit(lw, bootstrap=0, seed=seed, starts=starts, **opts).fit(train).result_
+        with warnings.catch_warnings():   # an internal fit's trouble shows in the errors it makes
+            warnings.simplefilter("ignore")
+            f = LawFit(lw, bootstrap=0, seed=seed, starts=starts, **opts).fit(train).result_
         t = test if lw.derive is None else lw.derive(test)
         pred = lw.predict(f.params, {c: t[c].to_numpy(dtype=float) for c in lw.inputs})
         y = t[lw.target].to_numpy(dtype=float)

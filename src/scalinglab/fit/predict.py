@@ -105,7 +105,11 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
         resid = np.asarray(fit.residuals, dtype=float)
         if resid.size:
             rng = np.random.default_rng(seed)
-            eps = rng.choice(resid, size=preds.shape, replace=True)
+            # residuals of a fit are smaller than its errors by about sqrt((n - p) / n): rescaled
+            # (Davison & Hinkley 1997, Bootstrap Methods, eq. 6.9, the leverage-free form)
+            n, p_free = resid.size, max(fit.n_free, 0)
+            inflate = np.sqrt(n / (n - p_free)) if n > p_free else 1.0
+            eps = inflate * rng.choice(resid, size=preds.shape, replace=True)
             noisy = preds * np.exp(eps) if fit.objective.get("space") == "log" else preds + eps
         else:
             noisy = preds

@@ -51,7 +51,7 @@ def sorted_groups(labels: pd.Series, key: str, min_groups: int = 3) -> list[floa
     groups = sorted(set(labels.tolist()))
     if len(groups) < min_groups:
         raise DataError(invalid(f"The rollout key {key!r}", f"{len(groups)} group(s)",
-                                f"at least {min_groups} distinct values (fit on 2 or more, predict the next)"))
+                                f"a column with at least {min_groups} distinct values (fit on 2 or more, predict the next)"))
     return groups
 
 
