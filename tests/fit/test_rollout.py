@@ -11,7 +11,7 @@ import pytest
 from scalinglab.errors import DataError, ParameterError
 from scalinglab.fit import Fit, LawFit
 from scalinglab.fit.backtest import score
-from scalinglab.fit.calibrate import estimate, extrapolation_sd, ml_tau
+from scalinglab.fit.calibrate import estimate, extrapolation_sd, ml_error_model
 from scalinglab.fit.predict import predict
 from scalinglab.fit.rollout import distance_decades, group_labels, rollout, sorted_groups, steps
 
@@ -106,15 +106,17 @@ def test_coverage_on_noisy_data_matches_nominal() -> None:
 def test_ml_tau_recovers_the_extrapolation_error() -> None:
     rng = np.random.default_rng(0)
     d = rng.uniform(0.2, 2.0, 4000)
-    e = rng.standard_normal(4000) * np.sqrt(0.01 ** 2 + (0.03 * d) ** 2)
-    assert ml_tau(e, d, 0.01) == pytest.approx(0.03, rel=0.05)
-    assert ml_tau(rng.standard_normal(4000) * 0.01, d, 0.01) < 0.002    # no excess error: tau ~ 0
+    e = rng.standard_normal(4000) * np.sqrt(0.01 ** 2 + (0.02 + 0.03 * d) ** 2)
+    a, tau = ml_error_model(e, d, 0.01)
+    assert (a, tau) == (pytest.approx(0.02, rel=0.15), pytest.approx(0.03, rel=0.1))
+    a0, tau0 = ml_error_model(rng.standard_normal(4000) * 0.01, d, 0.01)   # no excess error
+    assert a0 + 2 * tau0 < 0.004
 
 
 def test_extrapolation_sd_grows_linearly_beyond_the_data() -> None:
-    cal = {"method": "internal-rollout", "axis": "C", "x_max": 1e20, "tau": 0.02}
+    cal = {"method": "internal-rollout", "axis": "C", "x_max": 1e20, "a": 0.01, "tau": 0.02}
     pts = pd.DataFrame({"C": [1e19, 1e20, 1e21, 1e22]})
-    assert extrapolation_sd(cal, pts) == pytest.approx([0.0, 0.0, 0.02, 0.04])
+    assert extrapolation_sd(cal, pts) == pytest.approx([0.0, 0.0, 0.03, 0.05])
     assert extrapolation_sd({"method": "none"}, pts) is None
 
 
@@ -125,7 +127,7 @@ def test_calibration_of_a_biased_ladder_widens_only_beyond_the_data() -> None:
     fit = LawFit("chinchilla", bootstrap=50, starts=start(), calibrate="budget_flops").fit(df).result_
     cal = fit.calibration
     assert cal["method"] == "internal-rollout" and cal["n_errors"] == sum(6 * j for j in range(1, 5))
-    assert cal["x_max"] == pytest.approx(1e20) and cal["tau"] > 0
+    assert cal["x_max"] == pytest.approx(1e20) and cal["a"] + cal["tau"] > 0
     inside = pd.DataFrame({"N": [1e9], "D": [1e20 / 6e9]})
     far = pd.DataFrame({"N": [1e10], "D": [1e22 / 6e10]})
     w = {}

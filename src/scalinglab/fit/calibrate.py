@@ -7,13 +7,13 @@ Here the ladder estimates its own extrapolation error. With groups g_1 < ... < g
 budgets, model sizes), fit on g_1..g_k for k = 2 .. m-1 and predict every later group; each predicted
 point gives a log error ``e_i = ln(L_i / L_pred)`` at a distance ``d_i = log10(x_i / x_max)`` decades
 beyond the largest training value of the axis x (compute C for budget keys, else the key itself).
-The errors are modelled as ``e_i ~ Normal(0, s^2 + (tau d_i)^2)``, s the fit's residual RMS (the
-noise already in the observation interval), and tau, the extrapolation error per decade, is their
-maximum-likelihood value. A prediction d decades beyond the full fit's data then gets, on top of
-each bootstrap replicate's prediction and its resampled residual, a log-normal error of sd
-``tau * max(d, 0)``: inside the data the interval is the observation interval; beyond it, it widens
-linearly with the distance (the growth the internal rollouts show). The internal fits have fewer
-groups than the full fit, so tau errs on the wide side.
+The errors are modelled as ``e_i ~ Normal(0, s^2 + (a + tau d_i)^2)``, s the fit's residual RMS
+(the noise already in the observation interval), a the error of stepping beyond the data at all and
+tau its growth per decade, both at their maximum-likelihood values. A prediction d > 0 decades
+beyond the full fit's data then gets, on top of each bootstrap replicate's prediction and its
+resampled residual, a log-normal error of sd ``a + tau d``: inside the data the interval is the
+observation interval; beyond it, it widens linearly with the distance. The internal fits have fewer
+groups than the full fit, so (a, tau) err on the wide side.
 """
 
 from __future__ import annotations
@@ -51,18 +51,25 @@ def axis_values(df: pd.DataFrame, axis: str) -> np.ndarray:
     return pd.to_numeric(d[axis], errors="coerce").to_numpy(dtype=float) if axis in d else np.full(len(df), np.nan)
 
 
-def ml_tau(e: np.ndarray, d: np.ndarray, s: float) -> float:
-    """The maximum-likelihood tau of ``e ~ Normal(0, s^2 + (tau d)^2)`` (tau >= 0)."""
-    d2 = np.maximum(d, 0.0) ** 2
+def ml_error_model(e: np.ndarray, d: np.ndarray, s: float) -> tuple[float, float]:
+    """Maximum-likelihood (a, tau) >= 0 of ``e ~ Normal(0, s^2 + (a + tau d)^2)``, d >= 0 decades."""
+    dd = np.maximum(d, 0.0)
     s2 = max(s * s, 1e-300)
+    floor = np.log(1e-8)
 
-    def nll(log_tau: float) -> float:
-        v = s2 + np.exp(2 * log_tau) * d2
+    def nll(x: np.ndarray) -> float:
+        v = s2 + (np.exp(x[0]) + np.exp(x[1]) * dd) ** 2
         return float(np.sum(np.log(v) + e * e / v))
 
-    res = optimize.minimize_scalar(nll, bounds=(np.log(1e-8), np.log(10.0)), method="bounded")
-    t = float(np.exp(res.x))
-    return 0.0 if nll(np.log(1e-8)) <= float(res.fun) + 1e-12 else t
+    best = None
+    for x0 in ([np.log(1e-3), np.log(1e-2)], [np.log(1e-2), np.log(1e-4)], [floor, np.log(0.05)]):
+        res = optimize.minimize(nll, np.array(x0), method="L-BFGS-B", bounds=[(floor, np.log(10.0))] * 2)
+        if best is None or res.fun < best.fun:
+            best = res
+    assert best is not None
+    a, tau = (float(v) for v in np.exp(best.x))
+    # values at the floor are zero: the term is not needed
+    return (0.0 if best.x[0] <= floor + 1e-6 else a), (0.0 if best.x[1] <= floor + 1e-6 else tau)
 
 
 def estimate(df: pd.DataFrame, law: str | Law, key: str, *, decades: float | None, seed: int,
@@ -112,18 +119,21 @@ def estimate(df: pd.DataFrame, law: str | Law, key: str, *, decades: float | Non
         errors += e[ok].tolist()
         dists += dd[ok].tolist()
     e_a, d_a = np.array(errors), np.array(dists)
-    tau = ml_tau(e_a, d_a, residual_rms) if e_a.size else 0.0
-    return {"method": "internal-rollout", **base, "tau": tau, "s": float(residual_rms), "n_errors": int(e_a.size),
+    a, tau = ml_error_model(e_a, d_a, residual_rms) if e_a.size else (0.0, 0.0)
+    return {"method": "internal-rollout", **base, "a": a, "tau": tau, "s": float(residual_rms),
+            "n_errors": int(e_a.size),
             "errors": e_a.tolist(), "distances": d_a.tolist()}
 
 
 def extrapolation_sd(calibration: Mapping[str, Any], points: pd.DataFrame) -> np.ndarray | None:
-    """The log-scale sd ``tau * max(d, 0)`` of the extrapolation error at each point, or None when
+    """The log-scale sd ``a + tau d`` of the extrapolation error at each point d > 0 decades beyond
+    the data (0 inside it), or None when
     the calibration has none (no internal rollouts) or the points lack its axis."""
     if not calibration or calibration.get("method") != "internal-rollout" or calibration.get("x_max") is None:
         return None
     x = axis_values(points, str(calibration["axis"]))
     if not np.isfinite(x).any():
         return None
-    d = np.maximum(np.log10(x / float(calibration["x_max"])), 0.0)
-    return float(calibration["tau"]) * d
+    d = np.log10(x / float(calibration["x_max"]))
+    a = float(calibration.get("a", 0.0))
+    return np.where(d > 0, a + float(calibration["tau"]) * np.maximum(d, 0.0), 0.0)

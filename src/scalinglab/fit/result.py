@@ -268,8 +268,8 @@ def _validate(kw: dict[str, Any], src: str) -> None:
                 raise _bad(src, f"correlations.{a}.{b}", v, "a correlation in [-1, 1] or null")
     cal = kw.get("calibration", {})
     if cal.get("method") == "internal-rollout":
-        for k in ("tau", "x_max"):
-            if not (_finite(cal.get(k)) and cal[k] >= 0):
+        for k in ("tau", "x_max", "a"):
+            if not (_finite(cal.get(k, 0.0)) and cal.get(k, 0.0) >= 0):
                 raise _bad(src, f"calibration.{k}", cal.get(k), "a finite number >= 0")
         if not isinstance(cal.get("axis"), str):
             raise _bad(src, "calibration.axis", cal.get("axis"), "a column name (a string)")
