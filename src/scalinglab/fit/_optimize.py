@@ -96,12 +96,20 @@ def minimize_batched(
     asym: float = 1.0,
     ftol: float = 1e-12,
     xtol: float = 1e-10,
+    merge_tol: float = 0.0,
+    merge_every: int = 2,
 ) -> BatchResult:
     """Minimise K problems from K starts. ``jac(theta) -> (r, J)``; ``residual(theta) -> r``.
 
     ``weights`` is (n,) or (K, n). A problem converges when an accepted step changes F by less than
     ``ftol * (1 + F)`` and theta by less than ``xtol * (1 + |theta|)``, or when no damped step can
     lower F any more (the damping exceeds 1e12): it sits at a minimum to working precision.
+
+    ``merge_tol > 0`` (one problem, ``weights`` 1-D): every ``merge_every`` iterations, starts whose
+    parameters agree to ``merge_tol`` (the same cell of a grid of that spacing on the optimisation
+    scale) have joined one basin; only the one with the lowest F goes on, and the others end with
+    its result (theta, F, convergence). From the same point the same problem descends the same way,
+    so this drops repeated work, not minima.
     """
     theta = np.clip(np.array(theta0, dtype=float), lower, upper)
     K, P = theta.shape
@@ -109,6 +117,8 @@ def minimize_batched(
     lam = np.full(K, 1e-3)
     converged = np.zeros(K, dtype=bool)
     active = np.ones(K, dtype=bool)
+    follows = np.arange(K)          # the start whose result each start takes (itself unless merged)
+    merge = merge_tol > 0 and np.ndim(weights) == 1
 
     r, J = jac(theta)
     f = objective_values(r, W, kind, delta, asym)
@@ -117,6 +127,8 @@ def minimize_batched(
     it = 0
     eye = np.eye(P)
     for it in range(1, max_iter + 1):  # noqa: B007  (read after the loop: the iterations taken)
+        if merge and it % merge_every == 0:
+            _merge_basins(theta, f, active, follows, merge_tol)
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
@@ -168,4 +180,29 @@ def minimize_batched(
             stuck = lam[rej] > 1e12
             converged[rej[stuck]] = True
             active[rej[stuck]] = False
+    if merge:   # merged starts end where the start they follow ended (chains resolved)
+        for _ in range(64):
+            nxt = follows[follows]
+            if np.array_equal(nxt, follows):
+                break
+            follows = nxt
+        theta, f, converged = theta[follows], f[follows], converged[follows]
     return BatchResult(theta=theta, value=f, converged=converged, n_iter=it)
+
+
+def _merge_basins(theta: Array, f: Array, active: NDArray[np.bool_], follows: NDArray[np.int_],
+                  tol: float) -> None:
+    """Deactivate every active start that shares a ``tol`` grid cell with a lower one (in place)."""
+    idx = np.flatnonzero(active | (follows == np.arange(len(follows))))   # converged starts lead too
+    if idx.size < 2:
+        return
+    cells = np.floor(theta[idx] / tol)
+    order = np.lexsort((f[idx], *cells.T[::-1]))      # by cell, then by F within a cell
+    c = cells[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = np.any(c[1:] != c[:-1], axis=1)
+    head = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    dup = ~first & active[idx[order]]
+    if dup.any():
+        follows[idx[order[dup]]] = idx[order[head[dup]]]
+        active[idx[order[dup]]] = False

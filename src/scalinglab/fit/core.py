@@ -45,6 +45,9 @@ FLAT_COND = 1e10
 FLAT_DIAG = 1e-14
 #: elements of the K x n residual matrix evaluated in one chunk of starts
 _CHUNK = 1_500_000
+#: starts of one fit whose optimisation-scale parameters agree to this have joined one basin and are
+#: merged (``minimize_batched(merge_tol=...)``): the same descent is not repeated
+MERGE_TOL = 1e-4
 
 
 class Problem:
@@ -116,13 +119,13 @@ class Problem:
         """Batched minimisation in chunks that keep the K x n x P Jacobian in memory bounds."""
         W = self.weights if weights is None else weights
         K = len(starts)
-        chunk = max(1, _CHUNK // max(1, self.n * len(self.free)))
+        chunk = max(1, _CHUNK // max(1, self.n * (len(self.free) if W.ndim > 1 else 1)))
         thetas, vals, conv = [], [], []
         for s in range(0, K, chunk):
             w = W if W.ndim == 1 else W[s:s + chunk]
             res = minimize_batched(self.jac, self.residual, starts[s:s + chunk], self.lower, self.upper, w,
                                    kind=self.objective.kind, delta=self.objective.delta, max_iter=max_iter,
-                                   asym=self.asym)
+                                   asym=self.asym, merge_tol=MERGE_TOL if W.ndim == 1 else 0.0)
             thetas.append(res.theta)
             vals.append(res.value)
             conv.append(res.converged)
