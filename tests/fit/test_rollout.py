@@ -11,7 +11,7 @@ import pytest
 from scalinglab.errors import DataError, ParameterError
 from scalinglab.fit import Fit, LawFit
 from scalinglab.fit.backtest import score
-from scalinglab.fit.calibrate import estimate, extrapolation_sd, ml_error_model
+from scalinglab.fit.calibrate import calibrated_interval, conformal_factor, estimate, ml_error_model
 from scalinglab.fit.predict import predict
 from scalinglab.fit.rollout import distance_decades, group_labels, rollout, sorted_groups, steps
 
@@ -113,11 +113,25 @@ def test_ml_tau_recovers_the_extrapolation_error() -> None:
     assert a0 + 2 * tau0 < 0.004
 
 
-def test_extrapolation_sd_grows_linearly_beyond_the_data() -> None:
-    cal = {"method": "internal-rollout", "axis": "C", "x_max": 1e20, "a": 0.01, "tau": 0.02}
+def test_conformal_factor_is_the_finite_sample_rank() -> None:
+    cal = {"method": "internal-rollout", "s": 1.0, "a": 0.0, "tau": 0.0,
+           "errors": [float(v) * (-1) ** v for v in range(1, 20)], "distances": [1.0] * 19}
+    assert conformal_factor(cal, 0.8) == 16.0          # ceil(20 * 0.8) = 16th of |e| = 1..19
+    assert conformal_factor(cal, 0.95) == 19.0         # ceil(20 * 0.95) = 19th
+    few = {**cal, "errors": [0.1, 0.2, 0.3], "distances": [1.0] * 3}
+    assert conformal_factor(few, 0.95) == pytest.approx(1.959964, rel=1e-6)   # rank 4 of 3: the normal quantile
+
+
+def test_calibrated_interval_widens_linearly_beyond_the_data_only() -> None:
+    # sigma(d) = a + tau d with s = 0; scores |e| / sigma = 2 for every error: c = 2
+    cal = {"method": "internal-rollout", "axis": "C", "x_max": 1e20, "s": 0.0, "a": 0.01, "tau": 0.02,
+           "errors": [0.06, -0.06, 0.1], "distances": [1.0, 1.0, 2.0]}
     pts = pd.DataFrame({"C": [1e19, 1e20, 1e21, 1e22]})
-    assert extrapolation_sd(cal, pts) == pytest.approx([0.0, 0.0, 0.03, 0.05])
-    assert extrapolation_sd({"method": "none"}, pts) is None
+    center = np.full(4, 2.0)
+    lo, hi = calibrated_interval(cal, pts, center, center * 0.99, center * 1.01, 0.5)
+    assert lo == pytest.approx([1.98, 1.98, 2 * np.exp(-0.06), 2 * np.exp(-0.10)])
+    assert hi == pytest.approx([2.02, 2.02, 2 * np.exp(0.06), 2 * np.exp(0.10)])
+    assert calibrated_interval({"method": "none"}, pts, center, center, center, 0.5) is None
 
 
 def test_calibration_of_a_biased_ladder_widens_only_beyond_the_data() -> None:
@@ -136,7 +150,7 @@ def test_calibration_of_a_biased_ladder_widens_only_beyond_the_data() -> None:
         assert a.attrs["interval"] == "extrapolation-calibrated" and b.attrs["interval"] == "observation"
         w[name] = (float(a["hi"].iloc[0] - a["lo"].iloc[0]), float(b["hi"].iloc[0] - b["lo"].iloc[0]))
     assert w["inside"][0] == pytest.approx(w["inside"][1], rel=0.05)
-    assert w["far"][0] > 1.5 * w["far"][1]
+    assert w["far"][0] > 1.3 * w["far"][1]
     again = Fit.from_dict(json.loads(fit.to_json()))
     assert again.calibration["tau"] == cal["tau"]
 

@@ -7,13 +7,15 @@ Here the ladder estimates its own extrapolation error. With groups g_1 < ... < g
 budgets, model sizes), fit on g_1..g_k for k = 2 .. m-1 and predict every later group; each predicted
 point gives a log error ``e_i = ln(L_i / L_pred)`` at a distance ``d_i = log10(x_i / x_max)`` decades
 beyond the largest training value of the axis x (compute C for budget keys, else the key itself).
-The errors are modelled as ``e_i ~ Normal(0, s^2 + (a + tau d_i)^2)``, s the fit's residual RMS
-(the noise already in the observation interval), a the error of stepping beyond the data at all and
-tau its growth per decade, both at their maximum-likelihood values. A prediction d > 0 decades
-beyond the full fit's data then gets, on top of each bootstrap replicate's prediction and its
-resampled residual, a log-normal error of sd ``a + tau d``: inside the data the interval is the
-observation interval; beyond it, it widens linearly with the distance. The internal fits have fewer
-groups than the full fit, so (a, tau) err on the wide side.
+The errors are modelled as ``e_i ~ Normal(0, sigma(d_i)^2)``, ``sigma(d)^2 = s^2 + (a + tau d)^2``,
+s the fit's residual RMS, a the error of stepping beyond the data at all and tau its growth per
+decade, both at their maximum-likelihood values. The interval's width then comes from split-conformal
+calibration on the same errors: the multiplier c is the finite-sample quantile of the scores
+``|e_i| / sigma(d_i)`` at the nominal level, so the interval ``L_pred * exp(+-c sigma(d))`` covers
+the internal rollouts' errors at that level whatever their distribution (heavy tails, a bias, the
+correlated errors of one budget's points). A prediction d > 0 decades beyond the full fit's data
+gets the observation interval joined with that one; inside the data, the observation interval.
+The internal fits have fewer groups than the full fit, so the interval errs on the wide side.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import optimize, special
 
 from .. import laws as _laws
 from .. import table as _table
@@ -125,15 +127,49 @@ def estimate(df: pd.DataFrame, law: str | Law, key: str, *, decades: float | Non
             "errors": e_a.tolist(), "distances": d_a.tolist()}
 
 
-def extrapolation_sd(calibration: Mapping[str, Any], points: pd.DataFrame) -> np.ndarray | None:
-    """The log-scale sd ``a + tau d`` of the extrapolation error at each point d > 0 decades beyond
-    the data (0 inside it), or None when
-    the calibration has none (no internal rollouts) or the points lack its axis."""
-    if not calibration or calibration.get("method") != "internal-rollout" or calibration.get("x_max") is None:
+def _sigma(cal: Mapping[str, Any], d: np.ndarray) -> np.ndarray:
+    """The modelled sd of the log error d > 0 decades out: ``sqrt(s^2 + (a + tau d)^2)``."""
+    a, tau, s = (float(cal.get(k, 0.0)) for k in ("a", "tau", "s"))
+    return np.sqrt(s * s + (a + tau * np.maximum(d, 0.0)) ** 2)
+
+
+def conformal_factor(cal: Mapping[str, Any], level: float) -> float:
+    """The split-conformal multiplier of the level-``level`` interval: the ceil((n + 1) level)-th
+    smallest score ``|e_i| / sigma(d_i)`` of the internal rollout errors (Vovk et al. 2005; the
+    finite-sample rank of Lei et al. 2018), or the normal quantile when there are too few errors
+    for that rank."""
+    e = np.abs(np.asarray(cal.get("errors", []), dtype=float))
+    d = np.asarray(cal.get("distances", []), dtype=float)
+    z = float(special.ndtri(0.5 + level / 2))
+    if e.size == 0:
+        return z
+    scores = np.sort(e / np.maximum(_sigma(cal, d), 1e-300))
+    rank = int(np.ceil((e.size + 1) * level))
+    return float(scores[rank - 1]) if rank <= e.size else max(z, float(scores[-1]))
+
+
+def distance(cal: Mapping[str, Any], points: pd.DataFrame) -> np.ndarray | None:
+    """Decades of the calibration's axis from the fit's data to each point (<= 0 inside), or None
+    when the calibration has none (no internal rollouts) or the points lack its axis."""
+    if not cal or cal.get("method") != "internal-rollout" or cal.get("x_max") is None:
         return None
-    x = axis_values(points, str(calibration["axis"]))
+    x = axis_values(points, str(cal["axis"]))
     if not np.isfinite(x).any():
         return None
-    d = np.log10(x / float(calibration["x_max"]))
-    a = float(calibration.get("a", 0.0))
-    return np.where(d > 0, a + float(calibration["tau"]) * np.maximum(d, 0.0), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.log10(x / float(cal["x_max"])), dtype=float)
+
+
+def calibrated_interval(cal: Mapping[str, Any], points: pd.DataFrame, center: np.ndarray, lo: np.ndarray,
+                        hi: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The extrapolation-calibrated interval: inside the data (d <= 0) the observation interval
+    ``[lo, hi]``; beyond it, that interval joined with ``center * exp(+-c sigma(d))``, c the
+    conformal factor at ``level``. None when the calibration cannot say (:func:`distance`)."""
+    d = distance(cal, points)
+    if d is None:
+        return None
+    half = conformal_factor(cal, level) * _sigma(cal, d)
+    beyond = np.isfinite(d) & (d > 0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        c_lo, c_hi = center * np.exp(-half), center * np.exp(half)
+    return np.where(beyond, np.fmin(lo, c_lo), lo), np.where(beyond, np.fmax(hi, c_hi), hi)

@@ -8,8 +8,8 @@ Two intervals are computed at each point, both from the bootstrap replicates of 
   residual of the fit added on the residual scale (multiplied by ``exp(r)`` for log residuals),
   residuals drawn with a seeded generator. This is the interval a back-test's coverage checks.
   A fit with an extrapolation calibration (``LawFit(calibrate=KEY)``, :mod:`scalinglab.fit.calibrate`)
-  adds to each draw, beyond its data, a log-normal extrapolation error of sd ``tau * d`` (d decades
-  past the data): the extrapolation-calibrated interval. ``calibrated=False`` gives the plain one.
+  widens it beyond its data by the error its own internal rollouts made at that distance: the
+  extrapolation-calibrated interval. ``calibrated=False`` gives the plain one.
 
 ``result.attrs["interval"]`` names the interval given (:func:`interval_kind`) and
 ``result.attrs["level"]`` its nominal level.
@@ -28,7 +28,7 @@ import pandas as pd
 
 from .. import table as _table
 from ..errors import ParameterError, invalid
-from .calibrate import EXTRAPOLATION, OBSERVATION, extrapolation_sd
+from .calibrate import EXTRAPOLATION, OBSERVATION, calibrated_interval
 from .result import Fit
 
 
@@ -113,12 +113,13 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
             noisy = preds * np.exp(eps) if fit.objective.get("space") == "log" else preds + eps
         else:
             noisy = preds
-        sd = extrapolation_sd(fit.calibration, df) if out.attrs["interval"] == EXTRAPOLATION else None
-        if sd is not None:
-            z = np.random.default_rng([seed, 1]).standard_normal(preds.shape)
-            noisy = noisy * np.exp(z * sd[None, :])
-        elif out.attrs["interval"] == EXTRAPOLATION:   # the points lack the calibration's axis
-            out.attrs["interval"] = OBSERVATION
         out["lo"], out["hi"] = np.nanquantile(noisy, q, axis=0)
+        if out.attrs["interval"] == EXTRAPOLATION:
+            cal = calibrated_interval(fit.calibration, df, out["prediction"].to_numpy(dtype=float),
+                                      out["lo"].to_numpy(dtype=float), out["hi"].to_numpy(dtype=float), level)
+            if cal is None:                   # the points lack the calibration's axis
+                out.attrs["interval"] = OBSERVATION
+            else:
+                out["lo"], out["hi"] = cal
     return out
 

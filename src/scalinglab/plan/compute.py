@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import optimize
 
 from ..errors import DataError, ParameterError, invalid
-from ..fit.calibrate import EXTRAPOLATION, OBSERVATION, extrapolation_sd
+from ..fit.calibrate import EXTRAPOLATION, OBSERVATION, calibrated_interval
 from ..fit.predict import interval_kind
 from ..fit.result import Fit
 from ..laws import Law
@@ -154,14 +154,6 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     with np.errstate(over="ignore", invalid="ignore"):
         noisy = Ls_a * np.exp(eps) if fit.objective.get("space") == "log" else Ls_a + eps
     kind = interval_kind(fit)
-    if kind == EXTRAPOLATION:   # each replicate's own optimum, d decades beyond the fit's data
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sd = extrapolation_sd(fit.calibration, pd.DataFrame({"N": Ns_a, "D": flops / (6 * Ns_a), "C": flops}))
-        if sd is None:
-            kind = OBSERVATION
-        else:   # a replicate without a finite optimum is dropped below
-            sd = np.where(np.isfinite(sd), sd, 0.0)
-            noisy = noisy * np.exp(np.random.default_rng([seed, 1]).standard_normal(len(sd)) * sd)
     # a replicate whose N term vanished (A or alpha at 0) puts its optimum at N = 0 or infinity:
     # it has no allocation to report; the intervals come from the others, and the plan says how many
     ok = np.isfinite(Ns_a) & (Ns_a > 0) & np.isfinite(noisy)
@@ -172,6 +164,14 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     if ok.sum() < 2:
         return out
     out["interval"] = [float(v) for v in np.quantile(noisy[ok], q)]
+    if kind == EXTRAPOLATION:   # the planned run, d decades beyond the fit's data
+        cal = calibrated_interval(fit.calibration, pd.DataFrame({"N": [N], "D": [D], "C": [float(flops)]}),
+                                  np.array([loss]), np.array(out["interval"][:1]), np.array(out["interval"][1:]),
+                                  level)
+        if cal is None:
+            kind = OBSERVATION
+        else:
+            out["interval"] = [float(cal[0][0]), float(cal[1][0])]
     out["mean_interval"] = [float(v) for v in np.quantile(Ls_a[ok], q)]
     out["N_interval"] = [float(v) for v in np.quantile(Ns_a[ok], q)]
     out["D_interval"] = [float(v) for v in np.quantile(flops / (6 * Ns_a[ok]), q)]
