@@ -16,10 +16,10 @@ from .. import table as _table
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit, LawFit
 from ..fit.backtest import backtest as _backtest
-from ..fit.rollout import rollout as _rollout
 from ..fit.predict import check_input_names
 from ..fit.predict import predict as _predict
 from ..fit.report import fit_report
+from ..fit.rollout import rollout as _rollout
 from ..laws import Objective
 from ..plan.dispatch import plan_fit
 from ..report.contour import save_sparsity_contour

@@ -84,7 +84,7 @@ def estimate(df: pd.DataFrame, law: str | Law, key: str, *, decades: float | Non
     ``n_errors``, ``errors``, ``distances``; or, with fewer than 3 groups, ``method = "none"`` and
     ``reason``.
     """
-    from .core import LawFit   # core calls this module
+    from .core import LawFit  # core calls this module
     lw = _laws.get(law)
     labels = group_labels(df, key, decades)
     groups = sorted(set(labels.tolist()))
@@ -130,7 +130,7 @@ def estimate(df: pd.DataFrame, law: str | Law, key: str, *, decades: float | Non
 def _sigma(cal: Mapping[str, Any], d: np.ndarray) -> np.ndarray:
     """The modelled sd of the log error d > 0 decades out: ``sqrt(s^2 + (a + tau d)^2)``."""
     a, tau, s = (float(cal.get(k, 0.0)) for k in ("a", "tau", "s"))
-    return np.sqrt(s * s + (a + tau * np.maximum(d, 0.0)) ** 2)
+    return np.asarray(np.sqrt(s * s + (a + tau * np.maximum(d, 0.0)) ** 2), dtype=float)
 
 
 def conformal_factor(cal: Mapping[str, Any], level: float) -> float:

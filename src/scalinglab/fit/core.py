@@ -346,7 +346,7 @@ class LawFit:
         r = prob.residual(theta[None, :])[0]
         calibration: dict[str, Any] = {}
         if self.calibrate:
-            from .calibrate import estimate   # calibrate fits internal rollouts with LawFit
+            from .calibrate import estimate  # calibrate fits internal rollouts with LawFit
             with np.errstate(invalid="ignore", divide="ignore"):
                 log_r = np.log(law.predict(params, prob.inputs) / prob.y)
             calibration = estimate(

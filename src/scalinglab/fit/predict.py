@@ -93,7 +93,7 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
     out.attrs["level"] = float(level)
     draws = fit.draws()
     out.attrs["interval"] = interval_kind(fit, calibrated) if draws is not None and len(draws) >= 2 else None
-    if out.attrs["interval"] is None:
+    if draws is None or out.attrs["interval"] is None:
         for c in ("lo", "hi", "mean_lo", "mean_hi"):
             out[c] = np.nan
         return out

@@ -66,7 +66,7 @@ def compute_of(df: pd.DataFrame) -> np.ndarray:
     """Training compute C of every row (the C column, or 6 N D), FLOPs; NaN where unknown."""
     d = _table.derive_standard(df)
     if "C" in d:
-        return pd.to_numeric(d["C"], errors="coerce").to_numpy(dtype=float)
+        return np.asarray(pd.to_numeric(d["C"], errors="coerce"), dtype=float)
     return np.full(len(df), np.nan)
 
 
@@ -88,7 +88,7 @@ def rollout(df: pd.DataFrame, law: str | Law, key: str, *, horizon: int = 1, dec
     ``coverage_80``, ``coverage_95``, ``interval``), and pooled over the steps ``are_mean``,
     ``coverage_80``, ``coverage_95`` (None where no step had an interval) and ``n_points``.
     """
-    from .backtest import score   # backtest imports this module's LEVELS
+    from .backtest import score  # backtest imports this module's LEVELS
     from .core import LawFit
     lw = _laws.get(law)
     labels = group_labels(df, key, decades)
