@@ -17,7 +17,7 @@ Sets (read from ``../shared/data``; a set whose file is missing is skipped):
 * ``epoch``: Hoffmann et al. 2022's points digitised by Epoch (5 highest losses dropped); Chinchilla,
   groups = C in half decades.
 * ``quickstart-SEED``: a quickstart store (``--quickstart-store PATH``, repeatable); Chinchilla on
-  its annealed points, groups = IsoFLOP budgets.
+  its annealed points (``-final``: its final points only), groups = IsoFLOP budgets.
 
     python benchmarks/calibration.py [--sets porian,gadre,datablations,epoch] [--bootstrap 100]
                                      [--variants plain,calibrated] [--json out.json]
@@ -103,17 +103,18 @@ def epoch_sets() -> dict[str, dict[str, Any]]:
 
 
 def quickstart_sets(paths: list[str]) -> dict[str, dict[str, Any]]:
+    """Each store twice: its annealed points (final points and cooldown-branch ends, the default of
+    ``fit --store``) and its final points only (the question "does more of each curve help")."""
     from scalinglab.store import Store
     out = {}
     for path in paths:
-        with Store(path, create=False) as store:
-            df = store.to_table(points="annealed", failed=False)
-        df = df[df["budget_flops"] > 0]
-        if "N_total" in df:
-            df = df.assign(N=df["N_total"])
-        out[f"quickstart-{Path(path).parent.name}"] = {
-            "df": df[["N", "D", "loss", "budget_flops"]].reset_index(drop=True), "law": "chinchilla",
-            "key": "budget_flops", "decades": None, "fit": {}}
+        for points in ("annealed", "final"):
+            with Store(path, create=False) as store:
+                df = store.to_table(points=points, failed=False)
+            df = df[df["budget_flops"] > 0]
+            name = f"quickstart-{Path(path).parent.name}" + ("" if points == "annealed" else "-final")
+            out[name] = {"df": df[["N", "D", "loss", "budget_flops"]].reset_index(drop=True), "law": "chinchilla",
+                         "key": "budget_flops", "decades": None, "fit": {}}
     return out
 
 
