@@ -36,6 +36,7 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from scalinglab.errors import DataError
 from scalinglab.fit.rollout import rollout
 
 HERE = Path(__file__).resolve().parent
@@ -161,7 +162,11 @@ def main() -> None:
         for name, spec in sets.items():
             for v in variants:
                 t0 = time.perf_counter()
-                r = run_set(spec, v, args.bootstrap, args.seed)
+                try:
+                    r = run_set(spec, v, args.bootstrap, args.seed)
+                except DataError as exc:      # e.g. a store whose final points span 2 budgets only
+                    print(f"{name:<44} {v:<18} skipped: {exc}")
+                    continue
                 dt = time.perf_counter() - t0
                 results.setdefault(name, {})[v] = r
 
