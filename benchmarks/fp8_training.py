@@ -14,7 +14,12 @@ last point (``underflow_w/a/g``: fraction of non-zero values flushed to zero, ``
 fraction clipped at the format's max, per role: weights, activations, gradients) are printed.
 
     python benchmarks/fp8_training.py [--widths 64,128] [--layers 2] [--steps 200] [--batch-tokens 1024]
-        [--context 64] [--sp-lr 2^-8@64,2^-9@128] [--mus-lr 1.0] [--tau 0.4] [--json OUT]
+        [--context 64] [--sp-lr 2^-8@64,2^-9@128] [--mus-lr 1.0] [--tau 0.4] [--loss-scale S]
+        [--arms LABELS] [--json OUT]
+
+``--loss-scale S`` adds the arms ``mus fp8-static ls`` and ``sp fp8-static ls``: the static recipe with
+``precision.loss_scale = S`` (dY x S before its E5M2 quantiser, / S after; S = the batch tokens is a
+sum-reduced backward; PRECISION.md section 1 item 9 leaves this choice to the emulation).
 
 Learning rates: ``mus`` 2^0 at every width (its optimum in benchmarks/lr_transfer.py); ``sp`` 2^-8 at
 d 64 and 2^-9 at d 128 (the same benchmark's optima). One thread (threadpoolctl and torch), runs one
@@ -40,6 +45,8 @@ from scalinglab.runconfig import ParametrizationConfig, PrecisionConfig, RunConf
 #: (label, parametrization name, recipe); recipe '' is fp32
 ARMS = (("sp fp32", "sp", ""), ("mus fp32", "mus", ""), ("mus fp8-static", "mus", "fp8-static"),
         ("sp fp8-static", "sp", "fp8-static"), ("sp fp8-dynamic", "sp", "fp8-dynamic"))
+#: with ``--loss-scale S``: the static recipe with a static loss scale (S = batch tokens: a sum-reduced backward)
+LS_ARMS = (("mus fp8-static ls", "mus", "fp8-static"), ("sp fp8-static ls", "sp", "fp8-static"))
 TELEMETRY = tuple(f"{k}_{r}" for k in ("underflow", "saturate") for r in "wag")
 
 
@@ -52,12 +59,13 @@ def sp_lrs(text: str) -> dict[int, float]:
     return out
 
 
-def config(par: str, recipe: str, width: int, lr: float, a: argparse.Namespace) -> RunConfig:
+def config(par: str, recipe: str, width: int, lr: float, a: argparse.Namespace, loss_scale: float = 1.0
+           ) -> RunConfig:
     pc = ParametrizationConfig("mus", tau=a.tau, base_width=a.base_width) if par == "mus" else ParametrizationConfig()
     return RunConfig(group="fp8", n_layer=a.layers, d_model=width, n_head=width // 16, context=a.context,
                      batch_tokens=a.batch_tokens, tokens=a.steps * a.batch_tokens, lr=lr, evals=a.evals,
                      eval_tokens=a.eval_tokens, seed=a.seed, dtype="float32", parametrization=pc,
-                     precision=PrecisionConfig(recipe=recipe), weight_decay=a.weight_decay)
+                     precision=PrecisionConfig(recipe=recipe, loss_scale=loss_scale), weight_decay=a.weight_decay)
 
 
 def run(cfg: RunConfig) -> dict[str, Any]:
@@ -86,6 +94,9 @@ def main() -> None:
     ap.add_argument("--base-width", type=int, default=64)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--loss-scale", type=float, default=0.0,
+                    help="also run fp8-static under mus and sp with this static loss scale (e.g. the batch tokens)")
+    ap.add_argument("--arms", default="", help="only these arms (comma-separated labels; default all)")
     ap.add_argument("--json", default=None, help="write every figure here")
     a = ap.parse_args()
     widths = [int(w) for w in a.widths.split(",")]
@@ -97,9 +108,12 @@ def main() -> None:
     with threadpool_limits(1):
         for w in widths:
             results[w] = {}
-            for label, par, recipe in ARMS:
+            arm_list = ARMS + (LS_ARMS if a.loss_scale > 0 else ())
+            for label, par, recipe in arm_list:
+                if a.arms and label not in a.arms.split(","):
+                    continue
                 lr = a.mus_lr if par == "mus" else sp.get(w, 2.0 ** -8)
-                cfg = config(par, recipe, w, lr, a)
+                cfg = config(par, recipe, w, lr, a, a.loss_scale if label.endswith(" ls") else 1.0)
                 t = time.time()
                 r = run(cfg)
                 r.update(name=run_name(cfg), lr=lr, seconds=time.time() - t)
@@ -113,16 +127,17 @@ def main() -> None:
     verdicts = []
     for w, arms in results.items():
         for label, r in arms.items():
-            base = arms["mus fp32" if label.startswith("mus") else "sp fp32"]["loss"]
+            base = arms.get("mus fp32" if label.startswith("mus") else "sp fp32", {}).get("loss", math.nan)
             gap = 100.0 * (r["loss"] - base) / base if label not in ("sp fp32", "mus fp32") else 0.0
             r["gap_pct"] = gap
             tel = " | ".join(f"{r[k]:.4f}" if k in r else "-" for k in TELEMETRY)
             print(f"| {w} | {label} | {r['lr']:.5g} | {r['loss']:.4f} | {gap:+.2f}% | {tel} |")
-        g = arms["mus fp8-static"]["gap_pct"]
-        verdicts.append(f"d={w}: mus fp8-static {g:+.2f}% vs mus fp32 -> "
-                        f"{'within' if abs(g) <= 1.0 else 'NOT within'} 1%; sp fp8-static "
-                        f"{arms['sp fp8-static']['gap_pct']:+.2f}%, sp fp8-dynamic "
-                        f"{arms['sp fp8-dynamic']['gap_pct']:+.2f}% vs sp fp32")
+        if "mus fp8-static" in arms:
+            g = arms["mus fp8-static"]["gap_pct"]
+            verdicts.append(f"d={w}: mus fp8-static {g:+.2f}% vs mus fp32 -> "
+                            f"{'within' if abs(g) <= 1.0 else 'NOT within'} 1%")
+        verdicts += [f"d={w}: {label} {r['gap_pct']:+.2f}% vs {label.split()[0]} fp32"
+                     for label, r in arms.items() if label not in ("sp fp32", "mus fp32", "mus fp8-static")]
     print("\n" + "\n".join(verdicts))
     if a.json:
         with open(a.json, "w") as f:
