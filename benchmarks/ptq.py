@@ -8,7 +8,10 @@ fixed N and falls with N at fixed D (Ouyang et al. 2024, arXiv 2411.17691: ΔL �
 learning-rate-decay confound (Catalan-Tatjer et al., arXiv 2510.06213): the main line (undecayed)
 against the cooldown branches (decayed) at the same D. Steps are a power of two and the evaluations
 ``log2(steps) + 1``, so the main line evaluates exactly at the branch ends (1/4 and 1/2 of the steps).
-The ``ouyang_qid`` fit is left to the law module (another change); the table here is its input.
+Last, the ``ouyang_qid`` law (``laws/ouyang.py``: ΔL = k D^β / (N^α P^γ), N non-embedding) is fitted
+on every positive ΔL (main line and branch ends, all three bit widths), and on the undecayed main line
+alone, with bootstrap intervals; its exponents are printed beside the published joint fit (Ouyang et
+al. 2024, Eq. 8, as PRECISION.md section 5 gives it: α 0.2261, β 0.5251, γ 5.4967, k 0.017).
 
     python benchmarks/ptq.py [--params 1e4,2.5e4,6e4,1.5e5] [--steps 256] [--store /tmp/ptq.db] [--workers 2]
 """
@@ -26,11 +29,36 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scalinglab import laws
 from scalinglab.execute import execute
+from scalinglab.fit import LawFit
 from scalinglab.ladder.design import DesignRequest, ShapeRule, make_design
 from scalinglab.store import Store
 
 SETTINGS = ("int2_g16", "int3_g16", "int4_g16")
+BITS = {"int2_g16": 2, "int3_g16": 3, "int4_g16": 4}
+
+
+def qid_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The ``ouyang_qid`` inputs from the run table: one row per (point, setting) with ΔL > 0."""
+    parts = [pd.DataFrame({"N": table.N_nonembed, "D": table.D, "P_post": float(BITS[s]),
+                           "dL_ptq": table[f"dloss_ptq_{s}"], "branch": table.branch}) for s in SETTINGS]
+    rows = pd.concat(parts, ignore_index=True)
+    return rows[np.isfinite(rows.dL_ptq) & (rows.dL_ptq > 0)].reset_index(drop=True)
+
+
+def fit_qid(rows: pd.DataFrame, label: str, bootstrap: int) -> dict[str, Any]:
+    """Fit ``ouyang_qid``; print each parameter with its interval beside the published value."""
+    published = dict(laws.get("ouyang_qid").preset("ouyang2024").params)
+    fit = LawFit("ouyang_qid", bootstrap=bootstrap, seed=0).fit(rows[["N", "D", "P_post", "dL_ptq"]]).result_
+    print(f"\nouyang_qid fit, {label}: {fit.n_points} points (ΔL > 0), converged {fit.converged}")
+    for name in ("alpha", "beta", "gamma", "k"):
+        ci = fit.ci.get(name)
+        interval = f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "-"
+        print(f"  {name:5s} {fit.params[name]:10.4g}  95% {interval:22s} published {published[name]:.4g}")
+    for w in fit.warnings:
+        print(f"  warning: {w}")
+    return {"params": fit.params, "ci": fit.ci, "n_points": fit.n_points, "warnings": fit.warnings}
 
 
 def monotone(values: list[float], rising: bool) -> str:
@@ -47,6 +75,7 @@ def main() -> None:
     ap.add_argument("--batch-tokens", type=int, default=2048)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--store", default="/tmp/ptq.db")
+    ap.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates of the ouyang_qid fit")
     args = ap.parse_args()
     if args.steps & (args.steps - 1):
         raise SystemExit("--steps must be a power of two")
@@ -88,8 +117,13 @@ def main() -> None:
         out[s] = {"main": {f"{int(d)}": {f"{int(n)}": float(v) for n, v in row.items() if np.isfinite(v)}
                            for d, row in pivot.iterrows()},
                   "decayed_minus_main_mean": float(both.decayed_minus_main.mean()) if len(both) else None}
+    rows = qid_rows(table[table.D >= 8 * args.batch_tokens])
+    out["ouyang_qid_all"] = fit_qid(rows, "main line and branch ends", args.bootstrap)
+    last_d = table[table.branch == 0].D.max()
+    stable = rows[(rows.branch == 0) & (rows.D < last_d)]
+    out["ouyang_qid_main_undecayed"] = fit_qid(stable, "undecayed main line only", args.bootstrap)
     print(f"load average after: {os.getloadavg()}")
-    print(json.dumps(out))
+    print(json.dumps(out, default=str))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,17 @@ class GPTConfig:
     vocab: int = 256
 
 
+def _fold(layer: nn.Linear, multiplier: float) -> float:
+    """The static multiplier the model still applies after ``layer``'s output: 1.0 when the layer takes
+    it into its own GEMM (a layer with a ``fold_multiplier(m)`` method, e.g. a quantised linear: μS's α
+    inside the matmul, so its gradient operand is the unscaled dY), else ``multiplier``."""
+    fold = getattr(layer, "fold_multiplier", None)
+    if multiplier != 1.0 and callable(fold):
+        fold(multiplier)
+        return 1.0
+    return multiplier
+
+
 def _scaled(y: torch.Tensor, multiplier: float) -> torch.Tensor:
     """``y x multiplier``; ``y`` itself when the multiplier is 1 (standard practice, bit for bit)."""
     return y if multiplier == 1.0 else y * multiplier
@@ -57,8 +68,8 @@ class CausalSelfAttention(nn.Module):
         self.scale = scale    # None: 1/sqrt(head_dim)
         self.c_attn = linear(cfg.d_model, 3 * cfg.d_model, "attn.qkv")  # q, k, v in one matmul
         self.c_proj = linear(cfg.d_model, cfg.d_model, "attn.proj")
-        self.m_attn = parametrization.linear_multiplier("attn.qkv", cfg.d_model)
-        self.m_proj = parametrization.linear_multiplier("attn.proj", cfg.d_model)
+        self.m_attn = _fold(self.c_attn, parametrization.linear_multiplier("attn.qkv", cfg.d_model))
+        self.m_proj = _fold(self.c_proj, parametrization.linear_multiplier("attn.proj", cfg.d_model))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
@@ -82,8 +93,8 @@ class MLP(nn.Module):
         parametrization = parametrization or SP()
         self.c_fc = linear(cfg.d_model, 4 * cfg.d_model, "mlp.fc")
         self.c_proj = linear(4 * cfg.d_model, cfg.d_model, "mlp.proj")
-        self.m_fc = parametrization.linear_multiplier("mlp.fc", cfg.d_model)
-        self.m_proj = parametrization.linear_multiplier("mlp.proj", 4 * cfg.d_model)
+        self.m_fc = _fold(self.c_fc, parametrization.linear_multiplier("mlp.fc", cfg.d_model))
+        self.m_proj = _fold(self.c_proj, parametrization.linear_multiplier("mlp.proj", 4 * cfg.d_model))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.gelu(_scaled(self.c_fc(x), self.m_fc), approximate="tanh")

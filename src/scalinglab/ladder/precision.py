@@ -303,23 +303,27 @@ class QuantContext:
 
 
 class _QuantizedMatmul(torch.autograd.Function):
-    """y = x W^T with the context's operands quantised; the gradient passes straight through each
-    quantiser (straight-through estimator) into the other operand's GEMM."""
+    """y = alpha x W^T with the context's operands quantised; the gradient passes straight through each
+    quantiser (straight-through estimator) into the other operand's GEMM. ``alpha`` is the GEMM's
+    static output multiplier (μS, PRECISION.md section 1 item 2): it scales each GEMM's fp32 result,
+    so the quantised operands are x, W and the unscaled incoming dY (dX = alpha dY W, dW = alpha dY^T x)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, qc: QuantContext) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, qc: QuantContext, alpha: float = 1.0) -> torch.Tensor:
         ops = qc.operands
         xq = qc.q("activations", x) if "P1" in ops else x
         wq = qc.q("weights", w) if "P2" in ops else w
         y = torch.nn.functional.linear(xq, wq)
+        if alpha != 1.0:
+            y = y * alpha
         x6 = (xq if "P1" in ops else qc.q("activations", x)) if "P6" in ops else x
         w4 = (wq if "P2" in ops else qc.q("weights", w)) if "P4" in ops else w
         ctx.save_for_backward(x6, w4)
-        ctx.qc, ctx.x_dtype, ctx.w_dtype = qc, x.dtype, w.dtype
+        ctx.qc, ctx.x_dtype, ctx.w_dtype, ctx.alpha = qc, x.dtype, w.dtype, alpha
         return y
 
     @staticmethod
-    def backward(ctx: Any, *grads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+    def backward(ctx: Any, *grads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None]:
         x6, w4 = ctx.saved_tensors
         qc: QuantContext = ctx.qc
         dy = grads[0].float()
@@ -331,25 +335,38 @@ class _QuantizedMatmul(torch.autograd.Function):
                 dq = dq / ls
         dy3 = dq if "P3" in ops and dq is not None else dy
         dy5 = dq if "P5" in ops and dq is not None else dy
-        dx = (dy3 @ w4.float()).to(ctx.x_dtype)
-        dw = (dy5.reshape(-1, dy5.shape[-1]).t() @ x6.float().reshape(-1, x6.shape[-1])).to(ctx.w_dtype)
-        return dx, dw, None
+        dx = dy3 @ w4.float()
+        dw = dy5.reshape(-1, dy5.shape[-1]).t() @ x6.float().reshape(-1, x6.shape[-1])
+        if ctx.alpha != 1.0:
+            dx, dw = dx * ctx.alpha, dw * ctx.alpha
+        return dx.to(ctx.x_dtype), dw.to(ctx.w_dtype), None, None
 
 
 class QuantLinear(torch.nn.Linear):
     """A bias-free ``nn.Linear`` whose GEMMs see the operands of its :class:`QuantContext` quantised.
 
     The weight stays the fp32 master weight (what the optimizer, pruning and checkpoints see); only
-    the matmul's inputs are rounded, in the forward pass and in both backward GEMMs.
+    the matmul's inputs are rounded, in the forward pass and in both backward GEMMs. ``multiplier`` is
+    the GEMM's static output scale alpha (1 by default; a parametrization's multiplier is folded in by
+    the model through :meth:`fold_multiplier`, as μS applies it inside the FP8 matmul).
     """
 
     def __init__(self, in_features: int, out_features: int, qc: QuantContext) -> None:
         super().__init__(in_features, out_features, bias=False)
         self.qc = qc
+        self.multiplier = 1.0
+
+    def fold_multiplier(self, multiplier: float) -> None:
+        """Take the static output multiplier into this layer's GEMMs (forward and both backward)."""
+        self.multiplier = self.multiplier * multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = _QuantizedMatmul.apply(x, self.weight, self.qc)  # type: ignore[no-untyped-call]
+        out: torch.Tensor = _QuantizedMatmul.apply(  # type: ignore[no-untyped-call]
+            x, self.weight, self.qc, self.multiplier)
         return out
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, multiplier={self.multiplier:g}"
 
 
 #: the linear-layer roles (``ladder.model``) that a precision config quantises: the hidden ones
