@@ -17,9 +17,10 @@ fraction clipped at the format's max, per role: weights, activations, gradients)
         [--context 64] [--sp-lr 2^-8@64,2^-9@128] [--mus-lr 1.0] [--tau 0.4] [--loss-scale S]
         [--arms LABELS] [--json OUT]
 
+The ``fp8-static`` recipe's static loss scale is the batch in tokens (dY x S before its E5M2 quantiser,
+/ S after: a sum-reduced backward; PRECISION.md section 1 item 9 leaves this choice to the emulation).
 ``--loss-scale S`` adds the arms ``mus fp8-static ls`` and ``sp fp8-static ls``: the static recipe with
-``precision.loss_scale = S`` (dY x S before its E5M2 quantiser, / S after; S = the batch tokens is a
-sum-reduced backward; PRECISION.md section 1 item 9 leaves this choice to the emulation).
+``precision.loss_scale = S`` instead (``--loss-scale 1``: the mean-reduced gradients, unscaled).
 
 Learning rates: ``mus`` 2^0 at every width (its optimum in benchmarks/lr_transfer.py); ``sp`` 2^-8 at
 d 64 and 2^-9 at d 128 (the same benchmark's optima). One thread (threadpoolctl and torch), runs one
@@ -95,7 +96,7 @@ def main() -> None:
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--loss-scale", type=float, default=0.0,
-                    help="also run fp8-static under mus and sp with this static loss scale (e.g. the batch tokens)")
+                    help="also run fp8-static under mus and sp with this static loss scale (e.g. 1: unscaled)")
     ap.add_argument("--arms", default="", help="only these arms (comma-separated labels; default all)")
     ap.add_argument("--json", default=None, help="write every figure here")
     a = ap.parse_args()
@@ -113,7 +114,7 @@ def main() -> None:
                 if a.arms and label not in a.arms.split(","):
                     continue
                 lr = a.mus_lr if par == "mus" else sp.get(w, 2.0 ** -8)
-                cfg = config(par, recipe, w, lr, a, a.loss_scale if label.endswith(" ls") else 1.0)
+                cfg = config(par, recipe, w, lr, a, a.loss_scale if label.endswith(" ls") else 0.0)
                 t = time.time()
                 r = run(cfg)
                 r.update(name=run_name(cfg), lr=lr, seconds=time.time() - t)

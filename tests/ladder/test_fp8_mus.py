@@ -24,7 +24,8 @@ TAU = 0.4   # the tau of the parametrization tests and benchmarks (Narayan et al
 MUS_FP8 = RunConfig(name="fp8mus", n_layer=2, d_model=32, n_head=2, context=32, tokens=8 * 512, batch_tokens=512,
                     lr=0.5, evals=2, eval_tokens=1024, seed=3, dtype="float32",
                     parametrization=ParametrizationConfig("mus", tau=TAU),
-                    precision=PrecisionConfig(recipe="fp8-static"))
+                    # loss scale 1: the tests below check where alpha sits, on the raw (unscaled) dY
+                    precision=PrecisionConfig(recipe="fp8-static", loss_scale=1.0))
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -127,12 +127,14 @@ def test_default_precision_keeps_the_digest() -> None:
 
 
 def test_a_quantised_run_trains_reports_telemetry_and_resumes(tmp_path: Path) -> None:
-    cfg = dataclasses.replace(TINY, precision=PrecisionConfig(recipe="fp8-static", rounding="stochastic"),
+    cfg = dataclasses.replace(TINY, precision=PrecisionConfig(recipe="fp8-static", rounding="stochastic",
+                                                              loss_scale=1.0),
                               schedule=ScheduleConfig(name="wsd", decay_frac=0.5, branches=(0.5,)))
     points: list[dict[str, Any]] = []
     summary = train(cfg, on_point=points.append)
     assert all(0.0 <= p[f"{k}_{r}"] <= 1.0 for p in points for k in ("underflow", "saturate") for r in "wag")
-    # SP's tiny mean-reduced gradients mostly flush to zero in E5M2 without a loss scale
+    # SP's tiny mean-reduced gradients mostly flush to zero in E5M2 with loss scale 1 (the recipe's
+    # default, the batch in tokens, is what prevents it)
     assert points[-1]["underflow_g"] > 0.2
     assert any(p["branch"] == 1 and "underflow_w" in p for p in points)
     # a quantised run differs from the fp32 one, and is deterministic
@@ -158,3 +160,15 @@ def test_a_quantised_run_trains_reports_telemetry_and_resumes(tmp_path: Path) ->
     resumed = {(p["branch"], p["step"]): p["eval_loss"] for p in first + rest}
     assert resumed == {(p["branch"], p["step"]): p["eval_loss"] for p in points}   # deterministic too
     assert summary["final_loss"] == [p for p in points if p["branch"] == 0][-1]["eval_loss"]
+
+
+def test_fp8_static_loss_scale_is_the_batch_in_tokens() -> None:
+    """The fp8-static recipe's static loss scale is the run's batch in tokens; an explicit one wins;
+    the other recipes keep 1."""
+    from scalinglab.ladder.precision import QuantContext
+    from scalinglab.runconfig import PrecisionConfig
+
+    assert QuantContext(PrecisionConfig(recipe="fp8-static"), batch_tokens=2048).loss_scale == 2048.0
+    assert QuantContext(PrecisionConfig(recipe="fp8-static", loss_scale=8.0), batch_tokens=2048).loss_scale == 8.0
+    assert QuantContext(PrecisionConfig(recipe="fp8-dynamic"), batch_tokens=2048).loss_scale == 1.0
+    assert QuantContext(PrecisionConfig(recipe="fp8-static")).loss_scale == 1.0   # no batch given

@@ -256,10 +256,11 @@ class QuantContext:
     flushed to zero, values saturated, values seen); the telemetry feature sets it on sampled steps.
     """
 
-    def __init__(self, config: Any, seed: int = 0) -> None:
+    def __init__(self, config: Any, seed: int = 0, batch_tokens: int = 0) -> None:
         r = config.resolved()
         self.operands = frozenset(r["operands"])
-        self.loss_scale = float(r["loss_scale"])
+        # a recipe's batch-sized static loss scale (fp8-static): the run's batch in tokens
+        self.loss_scale = float(batch_tokens if r.get("loss_scale_batch") and batch_tokens else r["loss_scale"])
         self.seed = seed
         self.generator: torch.Generator | None = None
         self.stochastic = r["rounding"] == "stochastic"
@@ -376,7 +377,7 @@ QUANTISED_ROLES = ("attn.qkv", "attn.proj", "mlp.fc", "mlp.proj")
 def quantized_linear_factory(config: RunConfig) -> Any:
     """``linear(in, out, role)`` giving :class:`QuantLinear` layers sharing one context for the hidden
     roles and plain ``nn.Linear`` for the rest (the tied LM head stays in full precision)."""
-    qc = QuantContext(config.precision, seed=config.seed)
+    qc = QuantContext(config.precision, seed=config.seed, batch_tokens=config.batch_tokens)
 
     def linear(in_features: int, out_features: int, role: str) -> torch.nn.Linear:
         if role in QUANTISED_ROLES:
