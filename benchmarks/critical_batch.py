@@ -54,6 +54,8 @@ def main() -> None:
     ap.add_argument("--evals", type=int, default=30)
     ap.add_argument("--eval-tokens", type=int, default=16384)
     ap.add_argument("--out", type=Path, default=Path("critical-out"))
+    ap.add_argument("--train-only", default="", help="train only these batch sizes (comma-separated) and stop: "
+                    "to share one --out store between processes; the analysis is the run without it")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     widths = [int(x) for x in args.d_models.split(",")]
@@ -70,6 +72,11 @@ def main() -> None:
                 evals=args.evals, eval_tokens=args.eval_tokens, seed=0, group="critical", **extra))
     t0 = time.perf_counter()
     print(f"training {len(configs)} runs (noise scale: {noise}; load {os.getloadavg()})", flush=True)
+    if args.train_only:
+        only = {int(x) for x in args.train_only.split(",")}
+        with threadpool_limits(limits=1):
+            train_all(args.out / "runs.db", [c for c in configs if c.batch_tokens in only])
+        return
     with threadpool_limits(limits=1):
         store = train_all(args.out / "runs.db", configs)
     df = store.to_table(points="all", failed=False)
