@@ -6,7 +6,12 @@ out). Fits the ``anneal`` law on the first two runs' curves from the store (S1 a
 run configs, ``fit.anneal.add_store_areas``), predicts each held-out run's whole curve from its config
 (``fit.anneal.schedule_curve`` / ``predict_curve``) and prints, per run, the mean absolute relative
 error over the points after warmup and the error of the final loss. Targets: mean <= 1%, final
-<= 0.5%. Then the best WSD decay for this length from the law (``plan.anneal.best_wsd_decay``)
+<= 0.5%. The fit window (each run's points after k x warmup) and the momentum factor lambda of S2 are
+chosen on the fit runs alone (``fit.anneal.select_by_holdback``: the cosine run's tail after
+``--split-fracs`` of the steps held back, fitted on the rest, mean |relative error| there), never on
+the held-out runs; ``--no-select`` fits every point after warmup and profiles lambda by the objective
+(the first version's method). The eval-to-eval noise of the measured curves (second differences of ln
+loss, late half) is printed beside: no law can score below it. Then the best WSD decay for this length from the law (``plan.anneal.best_wsd_decay``)
 against the trained WSD runs.
 
     PYTHONPATH=src python benchmarks/anneal_curves.py [--steps 1200] [--d-model 64] [--out DIR]
@@ -26,7 +31,14 @@ import torch
 from _dynamics import train_all
 from threadpoolctl import threadpool_limits
 
-from scalinglab.fit.anneal import DECAYS, add_store_areas, fit_decay_profile, lr_curve, predict_curve
+from scalinglab.fit.anneal import (
+    DECAYS,
+    add_store_areas,
+    fit_decay_profile,
+    lr_curve,
+    predict_curve,
+    select_by_holdback,
+)
 from scalinglab.plan.anneal import best_wsd_decay
 from scalinglab.runconfig import RunConfig, ScheduleConfig
 
@@ -46,6 +58,10 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=100)
     ap.add_argument("--decays", default=",".join(f"{d:g}" for d in DECAYS),
                     help="momentum factors lambda of S2 profiled (0.999 alone: the reimplementation's)")
+    ap.add_argument("--skips", default="1,2,4,8", help="fit windows tried: points after k x warmup")
+    ap.add_argument("--split-fracs", default="0.6,0.75", help="the cosine run's held-back tails (fractions of steps)")
+    ap.add_argument("--no-select", action="store_true", help="no selection: every point after warmup, lambda "
+                    "by the objective")
     ap.add_argument("--out", type=Path, default=Path("anneal-out"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -65,21 +81,40 @@ def main() -> None:
     with threadpool_limits(limits=1):
         store = train_all(args.out / "runs.db", fit_runs + held, every=args.every)
     configs = {r.name: r.config for r in store.runs()}
-    df = add_store_areas(store.to_table(points="all", failed=False), configs)
-    df = df[(df["branch"] == 0) & (df["step"] > df["warmup"])]
-    train = df[df["run"].isin([c.name for c in fit_runs])]
+    table = store.to_table(points="all", failed=False)
+    table = table[table["branch"] == 0]
+    df = add_store_areas(table, configs)
+    df = df[df["step"] > df["warmup"]]
+    decays = [float(x) for x in args.decays.split(",")]
+    skip = 1.0
+    if not args.no_select:
+        fit_rows = table[table["run"].isin([c.name for c in fit_runs])]
+        splits = [round(float(f) * args.steps) for f in args.split_fracs.split(",")]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sel = select_by_holdback(fit_rows, configs, run=fit_runs[1].name, split_steps=splits,
+                                     skips=[float(k) for k in args.skips.split(",")], decays=decays)
+        skip, decays = sel["skip"], [sel["decay"]]
+        print(f"chosen on {fit_runs[1].name}'s held-back tails after steps {splits}: fit after {skip:g} x warmup, "
+              f"lambda = {sel['decay']:g} (held-back mean |rel err| {100 * sel['error']:.2f}%)")
+        errs = {}
+        for r in sel["table"]:
+            errs.setdefault((r["skip"], r["decay"]), []).append(100 * r["error"])
+        for k in sorted({k for k, _ in errs}):
+            print(f"  after {k:g} x warmup: " + ", ".join(f"{lam:g}: {sum(v) / len(v):.2f}%"
+                                                       for (kk, lam), v in sorted(errs.items()) if kk == k))
+    train = df[df["run"].isin([c.name for c in fit_runs]) & (df["step"] > skip * df["warmup"])]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = fit_decay_profile(train, configs, [float(x) for x in args.decays.split(",")],
-                                bootstrap=args.bootstrap, seed=0, source="anneal benchmark")
+        fit = fit_decay_profile(train, configs, decays, bootstrap=args.bootstrap, seed=0, source="anneal benchmark")
     fit.to_json(args.out / "anneal_fit.json")
     print(f"fit on {len(train)} points of {[c.name for c in fit_runs]}: "
           + ", ".join(f"{k} = {v:.5g}" for k, v in fit.params.items())
           + f"; lambda = {fit.data['anneal_decay']:g} (objective by lambda {fit.data['anneal_decay_profile']})")
     for w in fit.warnings or [str(c.message) for c in caught]:
         print(f"  warning: {w}")
-    print(f"{'run':<16}{'points':>7}{'mean |rel err|':>16}{'max':>9}{'mean, 2nd half':>16}{'final pred':>12}"
-          f"{'final meas':>12}{'final err':>11}")
+    print(f"{'run':<16}{'points':>7}{'mean |rel err|':>16}{'max':>9}{'after k x wu':>14}{'mean, 2nd half':>16}"
+          f"{'final pred':>12}{'final meas':>12}{'final err':>11}{'eval noise':>12}")
     ok = True
     finals = {}
     for cfg in fit_runs + held:
@@ -93,8 +128,12 @@ def main() -> None:
         if cfg not in fit_runs:
             ok &= bool(rel.mean() <= 0.01 and abs(fe) <= 0.005)
         late = rel[g["step"].to_numpy() > args.steps // 2]
-        print(f"{cfg.name:<16}{len(g):>7}{100 * rel.mean():>15.2f}%{100 * rel.max():>8.2f}%{100 * late.mean():>15.2f}%"
-              f"{p[-1]:>12.4f}{g['loss'].iloc[-1]:>12.4f}{100 * fe:>+10.2f}%{tag}")
+        after = rel[g["step"].to_numpy() > skip * cfg.schedule.warmup_steps]
+        ll = np.log(g["loss"].to_numpy()[len(g) // 2:])
+        noise = float(np.std(np.diff(ll, 2)) / 6 ** 0.5)   # the sd of one point's noise, if independent
+        print(f"{cfg.name:<16}{len(g):>7}{100 * rel.mean():>15.2f}%{100 * rel.max():>8.2f}%{100 * after.mean():>13.2f}%"
+              f"{100 * late.mean():>15.2f}%{p[-1]:>12.4f}{g['loss'].iloc[-1]:>12.4f}{100 * fe:>+10.2f}%"
+              f"{100 * noise:>11.2f}%{tag}")
     print(f"targets (held out: mean <= 1%, final within 0.5%): {'met' if ok else 'NOT met'}")
     best = best_wsd_decay(fit, args.steps, args.lr, warmup_steps=args.warmup, final_lr_frac=0.0)
     b = best["best"]

@@ -35,6 +35,7 @@ from scalinglab.fit.critical import critical_batch_study
 from scalinglab.laws.kaplan import s_min
 from scalinglab.plan.steps import loss_floor, loss_trajectory, steps_to_loss
 from scalinglab.runconfig import RunConfig, ScheduleConfig
+from scalinglab.store import Store
 
 torch.set_num_threads(1)
 
@@ -54,6 +55,10 @@ def main() -> None:
     ap.add_argument("--evals", type=int, default=30)
     ap.add_argument("--eval-tokens", type=int, default=16384)
     ap.add_argument("--out", type=Path, default=Path("critical-out"))
+    ap.add_argument("--analyse-only", action="store_true", help="train nothing: analyse the runs --out's store has "
+                    "finished (those of the sweep that are not there are left out and listed)")
+    ap.add_argument("--train-only", default="", help="train only these batch sizes (comma-separated) and stop: "
+                    "to share one --out store between processes; the analysis is the run without it")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     widths = [int(x) for x in args.d_models.split(",")]
@@ -70,9 +75,22 @@ def main() -> None:
                 evals=args.evals, eval_tokens=args.eval_tokens, seed=0, group="critical", **extra))
     t0 = time.perf_counter()
     print(f"training {len(configs)} runs (noise scale: {noise}; load {os.getloadavg()})", flush=True)
-    with threadpool_limits(limits=1):
-        store = train_all(args.out / "runs.db", configs)
+    if args.train_only:
+        only = {int(x) for x in args.train_only.split(",")}
+        with threadpool_limits(limits=1):
+            train_all(args.out / "runs.db", [c for c in configs if c.batch_tokens in only])
+        return
+    if args.analyse_only:
+        store = Store(str(args.out / "runs.db"))
+        done = {r.name for r in store.runs("done")}
+        missing = [c.name for c in configs if c.name not in done]
+        print(f"analysing the {len(configs) - len(missing)} finished runs; not trained: {missing or 'none'}")
+        configs = [c for c in configs if c.name in done]
+    else:
+        with threadpool_limits(limits=1):
+            store = train_all(args.out / "runs.db", configs)
     df = store.to_table(points="all", failed=False)
+    df = df[df["run"].isin({c.name for c in configs})]
     df = df[df["branch"] == 0]
     warm = {c.name: c.schedule.warmup_steps for c in configs}
     d_big = max(widths)

@@ -55,3 +55,19 @@ def test_recipes_reject_bad_values():
         loss_trajectory([10.0], [1e8, 1e9], 5e5)
     with pytest.raises(ParameterError, match="N_c, alpha_N, S_c and alpha_S"):
         loss_floor(1e8, params={"N_c": 1e13})
+
+
+def test_loss_trajectory_with_a_zero_loss_floor():
+    # a kaplan_steps fit can put N_c at its bound 0: the floor is 0 and B_crit(L_inf) infinite; the
+    # trajectory still solves L = (S_c (1 + B_*/L^(1/alpha_B) / B) / S)^alpha_S (no ZeroDivisionError)
+    from scalinglab.laws.kaplan import ALPHA_B, B_STAR
+
+    p = {"N_c": 0.0, "alpha_N": 0.076, "S_c": 2.1e3, "alpha_S": 0.76}
+    S, B = np.logspace(2, 6, 9), 2.0e5
+    L = loss_trajectory(S, 1e8, B, params=p)
+    resid = (p["S_c"] * (1 + B_STAR / L ** (1 / ALPHA_B) / B) / S) ** p["alpha_S"] - L
+    np.testing.assert_allclose(resid, 0.0, atol=1e-12)
+    assert np.all(np.diff(L) < 0) and np.all(L > 0)
+    # the limit of a tiny positive floor (the ordinary bracket) gives the same curve
+    tiny = loss_trajectory(S, 1e8, B, params={**p, "N_c": 1e-200})
+    np.testing.assert_allclose(L, tiny, rtol=1e-9)

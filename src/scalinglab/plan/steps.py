@@ -134,14 +134,28 @@ def loss_trajectory(steps: Any, N: float, batch: float, *, params: Mapping[str, 
         raise ParameterError(invalid("The exponent 'alpha_B' of B_crit(L) = B_*/L^(1/alpha_B)", alpha_B,
                                      "a positive number (B_crit falling as the loss rises)"))
     L_inf = float(loss_floor(N, params))
-    Bc_inf = B_star / L_inf ** (1.0 / alpha_B)
     out = np.empty(S.shape)
     for idx, s in np.ndenumerate(S):
         def f(L: float, s: float = float(s)) -> float:
-            return float(L_inf + (S_c * (1.0 + B_star / L ** (1.0 / alpha_B) / B) / s) ** alpha_S - L)
+            r = L ** (1.0 / alpha_B)
+            bc = B_star / r if r > 0 else np.inf
+            return float(L_inf + (S_c * (1.0 + bc / B) / s) ** alpha_S - L)
 
-        hi = L_inf + (S_c * (1.0 + Bc_inf / B) / s) ** alpha_S   # f(hi) <= 0 < f(L_inf)
-        out[idx] = hi if f(hi) == 0.0 else brentq(f, L_inf, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps,
+        # bracket: f(L_inf) > 0 (f -> +inf as L -> 0 when the floor is 0, N_c at its bound), and f falls to
+        # -inf as L grows; the upper end by doubling from the constant-batch value, so the bracket stays
+        # narrow even when B_crit(L_inf) is huge (a tiny floor)
+        hi = L_inf + (S_c / s) ** alpha_S + 1.0
+        while f(hi) > 0.0:
+            hi *= 2.0
+        lo = L_inf
+        if lo <= 0.0:
+            lo = hi / 2.0
+            while f(lo) <= 0.0 and lo > 0.0:
+                lo /= 2.0
+            if lo == 0.0:   # pragma: no cover  (f(L) -> +inf as L -> 0 for alpha_S, alpha_B > 0)
+                raise ParameterError(f"loss_trajectory found no root at step {float(s):g}: the loss floor is 0 "
+                                     "and the steps term stays below L down to the smallest float.")
+        out[idx] = hi if f(hi) == 0.0 else brentq(f, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps,
                                                    maxiter=200)
     return out
 
