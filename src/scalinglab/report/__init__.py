@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                   backtest: dict[str, Any] | None, plan: dict[str, Any] | None, title: str = "scalinglab report",
                   held_out: float | None = None, subtitle: str = "",
                   sparse_plan: dict[str, Any] | None = None, footer: Footer | None = None,
-                  store_csv: str | None = None, seed: int = 0) -> Path:
+                  store_csv: str | None = None, seed: int = 0, extra_sections: Sequence[Section] = (),
+                  extra_downloads: Sequence[Download] = ()) -> Path:
     """Write ``out`` (one self-contained HTML file): IsoFLOP profiles with the fit and its prediction
     bands, the fit's diagnostics and residuals, the back-test, the plan on the compute frontier, loss
     curves, the run table, and downloads of the runs, fit and plan (CSV and JSON, embedded).
@@ -33,8 +35,10 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
     Sparse ladders (runs with ``S > 0``) add the loss against non-zero parameters per sparsity, with
     the fitted law when ``fit`` is of law ``sparse``; ``sparse_plan`` (``plan.plan_sparse``'s result)
     adds the optimal-sparsity plan and its contour over (N_nonzero, C). ``footer``: the command,
-    version and store hash; ``store_csv``: the store's export (offered as a download). Every warning
-    appears once on the page, in the first section it belongs to.
+    version and store hash; ``store_csv``: the store's export (offered as a download);
+    ``extra_sections`` (e.g. :func:`.dynamics.dynamics_sections`') go before the loss curves, and
+    ``extra_downloads`` after the others. Every warning appears once on the page, in the first section
+    it belongs to.
     """
     shown: set[str] = set()
 
@@ -105,6 +109,9 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
         sp = _sparse_plan_section(sparse_plan, fit if fit is not None and fit.law == "sparse" else None)
         sp.warnings = once(list(sparse_plan.get("warnings", [])))
         sections.append(sp)
+    for extra in extra_sections:
+        extra.warnings = once(list(extra.warnings))
+        sections.append(extra)
     curves = figures.loss_curve_chart(points) if points is not None and len(points) else None
     if curves is not None:
         sections.append(Section("Loss curves", figures=[curves], anchor="curves",
@@ -112,7 +119,7 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                                      "run in the legend to hide or show it."))
     sections.append(Section("Runs", tables=[final], anchor="runs"))
     return write(out, title, sections, subtitle=subtitle, footer=footer,
-                 downloads=downloads(final, fit, plan or sparse_plan, backtest, store_csv))
+                 downloads=downloads(final, fit, plan or sparse_plan, backtest, store_csv) + list(extra_downloads))
 
 
 def downloads(final: pd.DataFrame, fit: Fit | None, plan: dict[str, Any] | None, backtest: dict[str, Any] | None,
