@@ -15,7 +15,7 @@ from ..errors import DataError, ParameterError
 from ..fit.report import fit_report
 from ..fit.result import Fit, json_safe
 from ..table import apply_where
-from . import figures, plots, svg
+from . import figures, plots, precision, svg
 from .contour import contour_grid, save_sparsity_contour, sparsity_contour_figure
 from .html import Download, Footer, Section, dedupe, write
 
@@ -77,6 +77,7 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                  "sparsity S and one marker per token count D; lines: the fitted sparse law (Frantar et al. 2023) "
                  "at each (S, D). At equal non-zero parameters and tokens, a lower point at higher S means the "
                  "sparse model (a wider dense model, pruned) beat the dense one."))
+    sections += precision.precision_sections(final, points, fit)
     if backtest is not None:
         names = {figures.nd_key(n, d): r for r, n, d in zip(final["run"], final["N"], final["D"])} \
             if {"run", "N", "D"} <= set(final) else {}
