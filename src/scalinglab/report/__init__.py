@@ -16,6 +16,7 @@ from ..fit.report import fit_report
 from ..fit.result import Fit, json_safe
 from ..table import apply_where
 from . import figures, plots, precision, svg
+from . import rollout as rollout_mod
 from .contour import contour_grid, save_sparsity_contour, sparsity_contour_figure
 from .html import Download, Footer, Section, dedupe, write
 
@@ -25,7 +26,7 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                   held_out: float | None = None, subtitle: str = "",
                   sparse_plan: dict[str, Any] | None = None, footer: Footer | None = None,
                   store_csv: str | None = None, seed: int = 0, extra_sections: Sequence[Section] = (),
-                  extra_downloads: Sequence[Download] = ()) -> Path:
+                  extra_downloads: Sequence[Download] = (), rollout: dict[str, Any] | None = None) -> Path:
     """Write ``out`` (one self-contained HTML file): IsoFLOP profiles with the fit and its prediction
     bands, the fit's diagnostics and residuals, the back-test, the plan on the compute frontier, loss
     curves, the run table, and downloads of the runs, fit and plan (CSV and JSON, embedded).
@@ -37,7 +38,10 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
     adds the optimal-sparsity plan and its contour over (N_nonzero, C). ``footer``: the command,
     version and store hash; ``store_csv``: the store's export (offered as a download);
     ``extra_sections`` (e.g. :func:`.dynamics.dynamics_sections`') go before the loss curves, and
-    ``extra_downloads`` after the others. Every warning appears once on the page, in the first section
+    ``extra_downloads`` after the others; ``rollout`` (a rollout back-test's JSON,
+    ``backtest --rollout KEY --json``) adds its error and coverage against the extrapolation distance.
+    Runs with number-format columns or points with PTQ / underflow metrics add the precision section
+    (:func:`.precision.precision_sections`). Every warning appears once on the page, in the first section
     it belongs to.
     """
     shown: set[str] = set()
@@ -97,6 +101,10 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                  f"max {100 * backtest['are_max']:.2f}%"
                  + (f", {100 * cov:.0f}% inside their prediction interval." if cov is not None else ".")
                  + " Bars: the 95% prediction intervals; labels: the error (predicted - measured) in %."))
+    if rollout is not None:
+        ro = rollout_mod.rollout_section(rollout)
+        ro.warnings = once(list(ro.warnings))
+        sections.append(ro)
     if plan is not None:
         keys = ["flops", "N", "D", "tokens_per_param", "loss", "interval", "N_interval", "D_interval"]
         charts = figures.frontier_charts(final, fit, plan, seed=seed) if fit is not None and len(final) else []
@@ -120,7 +128,9 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                                      "run in the legend to hide or show it."))
     sections.append(Section("Runs", tables=[final], anchor="runs"))
     return write(out, title, sections, subtitle=subtitle, footer=footer,
-                 downloads=downloads(final, fit, plan or sparse_plan, backtest, store_csv) + list(extra_downloads))
+                 downloads=downloads(final, fit, plan or sparse_plan, backtest, store_csv) + list(extra_downloads)
+                 + ([Download("rollout.json", json.dumps(json_safe(rollout), indent=1), "application/json",
+                              "rollout back-test (JSON)")] if rollout is not None else []))
 
 
 def downloads(final: pd.DataFrame, fit: Fit | None, plan: dict[str, Any] | None, backtest: dict[str, Any] | None,
