@@ -34,6 +34,10 @@ test: lint
 test-quick: lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# the bundled datasets against a rebuild from the published files (needs ../shared/data)
+check-datasets: $(STAMP)
+	$(BIN)/python -m scalinglab.datasets._build --check ../shared/data
+
 quickstart: $(QSTAMP)
 	$(BIN)/scalinglab quickstart --minutes 10 --out quickstart-out
 

@@ -20,13 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "scalinglab" / "datasets"
 
 
-def test_rebuilt_from_the_published_files_byte_for_byte(shared_data: Path, tmp_path: Path) -> None:
-    written = _build.build(shared_data, tmp_path)
-    assert len(written) == len(_build.BUILDERS) + len(_build.LICENSES)
-    for p in written:
-        assert p.read_bytes() == (PACKAGE / p.relative_to(tmp_path)).read_bytes(), p
-
-
+# The bundle against a rebuild from ../shared/data is `make check-datasets` (CI runs it where the
+# published data are), so that a fresh clone without them skips only the two unbundled sets' tests.
 @pytest.mark.parametrize("name, rows", [
     ("datablations", 182), ("datablations:all-runs", 296), ("overtraining-gadre", 104),
     ("isoflops-porian", 1745), ("isoflops-porian:optimal-pairs", 177), ("isoflops-porian:fits", 15),

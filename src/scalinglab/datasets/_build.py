@@ -121,6 +121,25 @@ def build(src: Path, dest: Path) -> list[Path]:
     return written
 
 
+def check(src: Path) -> list[str]:
+    """Rebuild into a temporary folder and list the bundled files that differ from the rebuild."""
+    import tempfile
+
+    here = Path(__file__).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        written = build(src, Path(tmp))
+        return [str(p.relative_to(tmp)) for p in written
+                if p.read_bytes() != (here / p.relative_to(tmp)).read_bytes()]
+
+
 if __name__ == "__main__":  # pragma: no cover
+    # python -m scalinglab.datasets._build SRC          rewrite the bundle from the published data in SRC
+    # python -m scalinglab.datasets._build --check SRC  exit 1 when the bundle differs from a rebuild
+    if sys.argv[1] == "--check":
+        differ = check(Path(sys.argv[2]))
+        for name in differ:
+            print(f"differs from its rebuild: {name}")
+        print("bundle: identical to its rebuild" if not differ else f"bundle: {len(differ)} files differ")
+        sys.exit(1 if differ else 0)
     for p in build(Path(sys.argv[1]), Path(__file__).parent):
         print(p)
