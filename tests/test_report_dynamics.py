@@ -22,6 +22,7 @@ from scalinglab.fit import LawFit
 from scalinglab.fit.anneal import add_store_areas, lr_curve
 from scalinglab.fit.critical import critical_batch_study
 from scalinglab.laws.anneal import curve_areas
+from scalinglab.report.figures import MAX_CURVE_MARKERS
 from scalinglab.report.store_report import store_report
 from scalinglab.report.svg import fmt
 from scalinglab.runconfig import RunConfig, ScheduleConfig
@@ -183,10 +184,13 @@ def test_critical_batch_and_b_simple(tmp_path: Path) -> None:
     noise = _section(page, "noise-scale")
     assert noise.count("<figure class='sl-fig'") == 1
     ntips = _tips(noise)
-    assert len(ntips) == len(df)
-    got = {(t["run"], t["step"]): t["B_simple (tokens)"] for t in ntips}
-    for x in df.itertuples():
-        assert got[(x.run, fmt(x.step))] == fmt(x.B_simple)
+    assert len(ntips) == len(BATCHES) * MAX_CURVE_MARKERS         # at most 40 hover markers per line
+    by = {(x.run, fmt(x.step)): x for x in df.itertuples()}
+    for t in ntips:
+        x = by[(t["run"], t["step"])]
+        assert t["B_simple (tokens)"] == fmt(x.B_simple) and t["tokens"] == fmt(x.D)
+    last = df.sort_values("step").groupby("run").tail(1)         # every line's last point has its marker
+    assert {(x.run, fmt(x.step)) for x in last.itertuples()} <= {(t["run"], t["step"]) for t in ntips}
     assert "critical-batch.json" in page
     assert _section(page, "anneal") == ""
 

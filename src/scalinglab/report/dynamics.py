@@ -27,6 +27,7 @@ from ..fit.critical import critical_batch_study
 from ..fit.result import Fit
 from ..laws.anneal import curve_areas
 from ..runconfig import RunConfig
+from .figures import MAX_CURVE_MARKERS
 from .html import Section
 from .svg import PALETTE, Chart, fmt, ramp
 
@@ -221,7 +222,8 @@ def _iv(v: Any) -> str:
 
 def b_simple_chart(points: pd.DataFrame) -> Chart | None:
     """The measured gradient noise scale B_simple (tokens) of every point against tokens seen, one
-    series per run (branches dashed); None when no point has it."""
+    series per run (branches dashed; hover markers on at most ``figures.MAX_CURVE_MARKERS`` points
+    per line, evenly spread); None when no point has it."""
     if "B_simple" not in points or "tokens" not in points:
         return None
     pts = points[np.isfinite(points["B_simple"].astype(float)) & (points["B_simple"].astype(float) > 0)
@@ -235,10 +237,12 @@ def b_simple_chart(points: pd.DataFrame) -> Chart | None:
             line = line.sort_values("tokens")
             ch.line(line["tokens"].tolist(), line["B_simple"].tolist(), series=key, dash="4 3" if b else None,
                     width=1.2)
-            ch.scatter(line["tokens"].tolist(), line["B_simple"].tolist(), series=key, size=2.8,
+            idx = np.unique(np.linspace(0, len(line) - 1, min(len(line), MAX_CURVE_MARKERS)).round().astype(int))
+            sel = line.iloc[idx]
+            ch.scatter(sel["tokens"].tolist(), sel["B_simple"].tolist(), series=key, size=2.8,
                        tips=[[("run", str(run)), ("branch", int(b)), ("step", r["step"]), ("tokens", r["tokens"]),
                               ("B_simple (tokens)", r["B_simple"]), ("loss", r["loss"]),
-                              ("batch (tokens)", r.get("batch"))] for _, r in line.iterrows()])
+                              ("batch (tokens)", r.get("batch"))] for _, r in sel.iterrows()])
     return ch
 
 
