@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError, invalid
+from .numformats import CONVENTIONS, parse_format, parse_ptq
 
 SCHEDULES = ("constant", "cosine", "wsd", "linear", "power")
 SPARSITY_METHODS = ("gmp", "static", "nm")
@@ -231,6 +232,107 @@ class ParametrizationConfig:
         object.__setattr__(self, "tau", float(self.tau))
 
 
+#: the six GEMM operands of a linear layer y = x W^T (Sun et al. 2025, arXiv 2501.02423, Fig. 2):
+#: P1 x (forward), P2 W (forward), P3 dy (for dx), P4 W (for dx), P5 dy (for dW), P6 x (for dW)
+OPERANDS = ("P1", "P2", "P3", "P4", "P5", "P6")
+#: the role (and so the format) of each operand: activations, weights or gradients
+OPERAND_ROLES = {"P1": "activations", "P2": "weights", "P3": "gradients", "P4": "weights", "P5": "gradients",
+                 "P6": "activations"}
+PRECISION_SCALINGS = ("none", "tensor", "channel", "block")
+PRECISION_ROUNDINGS = ("nearest", "stochastic")
+#: named recipes (``precision.recipe``): the values of the fields a config leaves unset
+PRECISION_RECIPES: dict[str, dict[str, Any]] = {
+    # unit-scaled FP8 (Narayan et al. 2025, arXiv 2502.05967): E4M3 weights and activations, E5M2
+    # gradients in every hidden GEMM, clipped to the format's range, no scale factors
+    "fp8-static": {"weights": "E4M3", "activations": "E4M3", "gradients": "E5M2", "operands": OPERANDS,
+                   "scaling": "none", "convention": "ocp"},
+    # TransformerEngine-style: the same formats with a per-tensor scale from the current absmax
+    "fp8-dynamic": {"weights": "E4M3", "activations": "E4M3", "gradients": "E5M2", "operands": OPERANDS,
+                    "scaling": "tensor", "convention": "ocp"},
+    # Sun et al. 2025: weights in both passes and the activation saved for dW (P2, P4, P6), absmax
+    # scales per channel (set scaling = 'block' and block = B for blocks), every code finite
+    "sun": {"weights": "E4M3", "activations": "E4M3", "gradients": "fp32", "operands": ("P2", "P4", "P6"),
+            "scaling": "channel", "convention": "finite"},
+}
+
+
+@dataclass(frozen=True)
+class PrecisionConfig:
+    """Emulated number formats of the hidden linear layers (``ladder.precision``); all unset: fp32.
+
+    An empty field takes the recipe's value (:data:`PRECISION_RECIPES`), else its default: formats
+    ``fp32``, operands every one whose role has a format other than fp32, scaling ``none`` (``block``
+    when ``block`` is set), rounding ``nearest``, convention ``ocp``, scales ``fp32``, loss scale 1.
+    :meth:`resolved` gives the values in force.
+    """
+
+    recipe: str = ""                # '' | fp8-static | fp8-dynamic | sun
+    weights: str = ""               # format of P2, P4 (e.g. E4M3, E2M1, int4, fp32)
+    activations: str = ""           # format of P1, P6
+    gradients: str = ""             # format of P3, P5
+    operands: tuple[str, ...] = ()  # which of P1..P6 are quantised
+    scaling: str = ""               # none | tensor | channel | block (absmax scales)
+    block: int = 0                  # elements per scale along the last (contraction) dimension
+    rounding: str = ""              # nearest | stochastic
+    convention: str = ""            # ocp | finite | ieee
+    scale_format: str = ""          # fp32 | pow2
+    # the gradients reaching the quantiser are multiplied by this and divided after it (a static loss
+    # scale: what scaling the loss does to the quantised gradients; the update is unchanged)
+    loss_scale: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("recipe", "weights", "activations", "gradients", "scaling", "rounding", "convention",
+                    "scale_format"):
+            _check_str(f"precision.{key}", getattr(self, key))
+        if self.recipe and self.recipe not in PRECISION_RECIPES:
+            raise ConfigError(invalid("The 'precision.recipe' field", self.recipe,
+                                      f"one of {tuple(PRECISION_RECIPES)} (or empty)"))
+        ops = self.operands
+        if isinstance(ops, (list, str)):
+            ops = tuple([ops] if isinstance(ops, str) else ops)
+            object.__setattr__(self, "operands", ops)
+        if not isinstance(ops, tuple) or any(o not in OPERANDS for o in ops) or len(set(ops)) != len(ops):
+            raise ConfigError(invalid("The 'precision.operands' field", list(ops) if isinstance(ops, tuple) else ops,
+                                      f"distinct operand names of {OPERANDS}"))
+        _check_int("precision.block", self.block, 0, expected="a non-negative number of elements (0: none)")
+        _check_number("precision.loss_scale", self.loss_scale, 0.0, expected="a positive number (0: unset, 1)")
+        r = self.resolved()
+        for key, choices in (("scaling", PRECISION_SCALINGS), ("rounding", PRECISION_ROUNDINGS),
+                             ("convention", CONVENTIONS), ("scale_format", ("fp32", "pow2"))):
+            _check_str(f"precision.{key}", r[key], choices)
+        for role in ("weights", "activations", "gradients"):
+            parse_format(r[role], r["convention"], what=f"The 'precision.{role}' field")
+        if r["scaling"] == "block" and r["block"] < 1:
+            raise ConfigError(invalid("The 'precision.block' field", self.block,
+                                      "a positive number of elements with scaling = 'block'"))
+        if r["block"] and r["scaling"] != "block":
+            raise ConfigError(invalid("The 'precision.block' field", self.block,
+                                      f"0 with scaling = {r['scaling']!r} (a block needs scaling = 'block')"))
+
+    def resolved(self) -> dict[str, Any]:
+        """The values in force: this config's, else the recipe's, else the defaults (class docstring)."""
+        rec = PRECISION_RECIPES.get(self.recipe, {})
+        out: dict[str, Any] = {}
+        for role in ("weights", "activations", "gradients"):
+            out[role] = getattr(self, role) or rec.get(role, "fp32")
+        ops = self.operands or rec.get("operands") or tuple(
+            o for o in OPERANDS if out[OPERAND_ROLES[o]].strip().lower() not in ("fp32", "float32"))
+        out["operands"] = tuple(ops)
+        out["block"] = self.block
+        out["scaling"] = self.scaling or rec.get("scaling") or ("block" if self.block else "none")
+        out["rounding"] = self.rounding or rec.get("rounding", "nearest")
+        out["convention"] = self.convention or rec.get("convention", "ocp")
+        out["scale_format"] = self.scale_format or rec.get("scale_format", "fp32")
+        out["loss_scale"] = float(self.loss_scale or rec.get("loss_scale", 1.0))
+        return out
+
+    @property
+    def active(self) -> bool:
+        """Whether any operand is quantised to a format other than fp32."""
+        r = self.resolved()
+        return any(parse_format(r[OPERAND_ROLES[o]], r["convention"]).kind != "none" for o in r["operands"])
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one training run (and so its curve, given the machine)."""
@@ -269,9 +371,25 @@ class RunConfig:
     # micro-batches up to max_batch_tokens, when the gradient variance says it is too small (``ladder.noise``)
     adaptive_batch_eta: float = 0.0
     max_batch_tokens: int = 0       # the largest batch the adaptive batch may reach, tokens (0: no growth)
+    # emulated number formats of the hidden linear layers (default: none, fp32)
+    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+    # post-training quantisation settings measured at every evaluation ('int4', 'int3_g32', 'E2M1_g32':
+    # numformats.parse_ptq); each adds the point metric loss_ptq_<setting>
+    ptq: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_name(self.name)
+        if not isinstance(self.precision, PrecisionConfig):
+            raise ConfigError(invalid("The 'precision' field", self.precision, "a table of precision settings"))
+        ptq = self.ptq
+        if isinstance(ptq, (list, str)):
+            ptq = tuple([ptq] if isinstance(ptq, str) else ptq)
+        if not isinstance(ptq, tuple):
+            raise ConfigError(invalid("The 'ptq' field", ptq, "a list of PTQ settings such as ['int4', 'int3_g32']"))
+        names = [parse_ptq(p).name for p in ptq]
+        if len(set(names)) != len(names):
+            raise ConfigError(invalid("The 'ptq' field", list(ptq), "distinct PTQ settings"))
+        object.__setattr__(self, "ptq", tuple(ptq))
         if not isinstance(self.schedule, ScheduleConfig):
             raise ConfigError(invalid("The 'schedule' field", self.schedule, "a table of schedule settings"))
         if not isinstance(self.sparsity, SparsityConfig):
@@ -331,6 +449,15 @@ class RunConfig:
                 not _is_number(x) or not x > 0 for x in bb)):
             raise ConfigError(invalid("The 'branch_budgets' field", list(bb), expected))
         object.__setattr__(self, "branch_budgets", tuple(float(x) for x in bb))
+        rp = self.precision.resolved()
+        if rp["block"] and self.d_model % rp["block"]:
+            raise ConfigError(invalid("The 'precision.block' field", rp["block"],
+                                      f"a divisor of d_model = {self.d_model} (blocks run along each linear "
+                                      "layer's input dimension)"))
+        for s in self.ptq:
+            g = parse_ptq(s).group
+            if g and self.d_model % g:
+                raise ConfigError(invalid("The 'ptq' entry", s, f"a group size dividing d_model = {self.d_model}"))
         self._check_dynamic_batch()
 
     def _check_dynamic_batch(self) -> None:
@@ -372,8 +499,8 @@ class RunConfig:
         """A short hash of every field but the name: equal configs give equal digests.
 
         Fields added after stores existed (``schedule.branches``, ``schedule.warmup_steps``,
-        ``branch_budgets``, ``noise_scale``, ``adaptive_batch_eta``, ``max_batch_tokens``; ``parametrization``
-        unless ``sp``) enter the hash only when set, and ``schedule.power_a``/``power_b`` only for a 'power'
+        ``branch_budgets``, ``noise_scale``, ``adaptive_batch_eta``, ``max_batch_tokens``, ``precision``,
+        ``ptq``; ``parametrization`` unless ``sp``) enter the hash only when set, and ``schedule.power_a``/``power_b`` only for a 'power'
         schedule, so a config that does not use them keeps the digest (and the run name) it always had.
         """
         d = self.to_dict()
@@ -391,6 +518,10 @@ class RunConfig:
                 del d["schedule"][key]
         if d["parametrization"] == dataclasses.asdict(ParametrizationConfig()):
             del d["parametrization"]
+        if d["precision"] == dataclasses.asdict(PrecisionConfig()):
+            del d["precision"]
+        if not d["ptq"]:
+            del d["ptq"]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
     @classmethod
@@ -401,7 +532,8 @@ class RunConfig:
         if unknown:
             raise ConfigError(invalid("The run config key", unknown[0], f"one of {sorted(known)}"))
         d = dict(d)
-        for key, sub in (("schedule", ScheduleConfig), ("sparsity", SparsityConfig)):
+        for key, sub in (("schedule", ScheduleConfig), ("sparsity", SparsityConfig),
+                         ("precision", PrecisionConfig)):
             if key in d and isinstance(d[key], dict):
                 sk = {f.name for f in dataclasses.fields(sub)}
                 bad = sorted(set(d[key]) - sk)

@@ -35,7 +35,7 @@ def test_critical_data_is_where_the_loss_turns_up():
 
 def _synthetic(noise: float) -> pd.DataFrame:
     formats = [(8, 7), (5, 2), (4, 3), (3, 2), (2, 1), (1, 2)]
-    rows = [{"N": N, "D": D, "e_bits": e, "m_bits": m, "block": B}
+    rows = [{"N_nonembed": N, "D": D, "e_bits": e, "m_bits": m, "block": B}
             for N, D, (e, m), B in itertools.product([41e6, 85e6, 154e6, 679e6], [10e9, 20e9, 50e9, 100e9],
                                                      formats, [32, 128, 2**13.1567])]
     df = pd.DataFrame(rows)
@@ -57,6 +57,15 @@ def test_synthetic_refit_with_noise():
            "nu": 0.06}
     for name, tol in rel.items():
         assert fit.params[name] == pytest.approx(PRESET[name], rel=tol), name
+
+
+def test_n_is_the_non_embedding_count():
+    # Sun et al. 2025, Table 3: the smallest model's N = 40,894,464 = 12 (4 * 512^2 + 3 * 512 * 1536),
+    # attention and SwiGLU weights only (../shared/PRECISION.md section 3)
+    assert 12 * (4 * 512 ** 2 + 3 * 512 * 1536) == 40_894_464
+    assert LAW.n_convention == "non-embedding" and LAW.n_input == "N_nonembed" and "N_nonembed" in LAW.inputs
+    x = {"D": 1e10, "e_bits": 4, "m_bits": 3, "block": 128}
+    assert float(LAW.predict(PRESET, {**x, "N_nonembed": 4e7})) == float(LAW.predict(PRESET, {**x, "N": 4e7}))
 
 
 def test_log_jacobian_matches_finite_differences():

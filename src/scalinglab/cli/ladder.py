@@ -30,13 +30,19 @@ DESIGN_FLAGS = {
     "budgets": "--budgets", "sizes": "--sizes", "tokens_per_param": "--tokens-per-param", "span": "--span",
     "params": "--params", "tokens": "--tokens", "sparsities": "--sparsities", "lrs": "--lr-grid",
     "batches": "--batch-grid", "batch_keep": "--batch-grid-keep", "lr_batch_rule": "--lr-batch-rule",
-    "parametrizations": "--parametrizations", "wsd_branches": "--wsd-branches", "merge_prefixes": "--merge-prefixes",
+    "parametrizations": "--parametrizations", "wsd_branches": "--wsd-branches", "formats": "--formats",
+    "blocks": "--blocks", "operands": "--operands", "merge_prefixes": "--merge-prefixes",
     "rule.aspect": "--aspect", "rule.head_dim": "--head-dim", "rule.min_layers": "--min-layers",
     "rule.width_step": "--width-step", "rule.lr_width_exponent": "--lr-width-exponent",
     "rule.lr_ref_width": "--lr-ref-width", "rule.min_steps": "--min-steps",
     "lr_width_exponent": "--lr-width-exponent", "lr_ref_width": "--lr-ref-width",
     "schedule.name = 'wsd'": "--schedule wsd", "'schedule.warmup_steps' > 0": "--warmup-steps N",
 }
+
+
+def _words(text: str | None) -> list[str] | None:
+    """A comma-separated list of words (None when not given)."""
+    return None if text is None else [w.strip() for w in text.split(",") if w.strip()]
 
 
 def _run_rows(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
@@ -49,8 +55,19 @@ def _run_rows(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
                      "N_nonzero": c["N_nonzero"], "tokens": tokens, "steps": r.steps,
                      "batch_tokens": r.batch_tokens, "lr": r.lr, "C": c["flops_per_token_full"] * tokens,
                      "budget_flops": r.budget_flops, "parametrization": r.parametrization.name,
+                     "precision": _precision_text(r),
                      "branch_ends": [b.end_step for b in schedules.branches(r.schedule, r.lr, r.steps)]})
     return rows
+
+
+def _precision_text(r: RunConfig) -> str:
+    """A run's number formats in a few words: ``E2M1 P2+P4+P6 block 32`` (``fp32`` when none)."""
+    if not r.precision.active:
+        return "fp32"
+    p = r.precision.resolved()
+    fmts = "/".join(dict.fromkeys(p[k] for k in ("weights", "activations", "gradients")))
+    scale = f"block {p['block']}" if p["scaling"] == "block" else p["scaling"]
+    return f"{fmts} {'+'.join(p['operands'])} {scale}"
 
 
 # -- ladder -----------------------------------------------------------------------------------------
@@ -90,6 +107,16 @@ def ladder() -> None:
 @click.option("--parametrizations", default=None, metavar="P1,P2,...",
               help="The design once per parametrization: sp, mup (muP), mus (muNit Scaling; needs --set "
                    "parametrization.tau=T), e.g. sp,mus; --set parametrization.base_width=W sets mup/mus's base.")
+@click.option("--formats", default=None, metavar="F1,F2,...",
+              help="Number-format grid on top of the design: every run in each format (ExMy, intK, fp32 = "
+                   "unquantised), e.g. E1M2,E2M1,E3M0,fp32; the format of the weights and activations, or of "
+                   "every role --operands quantises (operands, scaling: --set precision.KEY=VALUE or a recipe).")
+@click.option("--blocks", default=None, metavar="B1,B2,...",
+              help="Scaling-block grid: block sizes in elements along each layer's input (e.g. 8,16,32,64), or "
+                   "channel / tensor / none.")
+@click.option("--operands", default=None, metavar="ARM1,ARM2,...",
+              help="GEMM-operand grid: each arm a set of P1..P6 joined by '+' (P1 x, P2 W forward; P3 dy, P4 W "
+                   "for dx; P5 dy, P6 x for dW), e.g. P1,P2,P3,P4,P5,P6 (one at a time) or P2+P4+P6.")
 @click.option("--vocab", default=None, type=int, help="Vocabulary size (256 = bytes).")
 @click.option("--context", default=None, type=int, help="Context length, tokens.")
 @click.option("--batch-tokens", default=None, type=int, help="Tokens per optimizer step.")
@@ -130,7 +157,8 @@ def ladder() -> None:
 def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: float, params: str | None,
                tokens: str | None, sparsities: str | None, sparsity_method: str | None, nm: str | None,
                lr_grid: str | None, batch_grid: str | None, batch_grid_keep: str, lr_batch_rule: str,
-               parametrizations: str | None, vocab: int | None,
+               parametrizations: str | None, formats: str | None, blocks: str | None, operands: str | None,
+               vocab: int | None,
                context: int | None, batch_tokens: int | None, lr: float | None, schedule: str | None,
                wsd_branches: str | None, warmup_steps: int | None, merge_prefixes: bool, evals: int | None,
                seed: int | None, corpus: str | None, sets: Sequence[str], aspect: float,
@@ -163,6 +191,8 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
         rule=_design.ShapeRule(aspect=aspect, head_dim=head_dim, min_layers=min_layers, width_step=width_step,
                                lr_width_exponent=lr_width_exponent, lr_ref_width=lr_ref_width,
                                min_steps=min_steps),
+        formats=_words(formats), blocks=[int(b) if b.isdigit() else b for b in _words(blocks) or []] if blocks
+        else None, operands=_words(operands),
         overrides=overrides, merge_prefixes=merge_prefixes, note={"set": list(sets)} if sets else {},
         parametrizations=None if parametrizations is None else [p.strip() for p in parametrizations.split(",")])
     with flags(DESIGN_FLAGS):
@@ -181,6 +211,8 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
         columns.append("branch_ends")
     if any(r.parametrization.name != "sp" for r in made.runs):
         columns.insert(1, "parametrization")
+    if any(r.precision.active for r in made.runs):
+        columns.append("precision")
     print_rows(rows, columns, title=f"{len(made.runs)} runs written to {out}")
 
 

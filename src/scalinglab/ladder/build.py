@@ -13,7 +13,7 @@ import torch
 
 from ..accounting import model_shape
 from ..runconfig import RunConfig
-from . import noise, parametrization
+from . import noise, parametrization, precision, ptq
 from .corpus import TokenData
 from .features import Chain, Feature
 from .model import GPT, GPTConfig, LinearFactory, dense_linear
@@ -31,7 +31,11 @@ def check(config: RunConfig) -> None:
 
 
 def linear_factory(config: RunConfig) -> LinearFactory:
-    """The linear layers a run trains with: plain ``nn.Linear`` (emulated formats will add theirs)."""
+    """The linear layers a run trains with: plain ``nn.Linear``, or with emulated number formats
+    (``config.precision``) :class:`~scalinglab.ladder.precision.QuantLinear` for the hidden layers."""
+    if config.precision.active:
+        factory: LinearFactory = precision.quantized_linear_factory(config)
+        return factory
     return dense_linear
 
 
@@ -55,9 +59,17 @@ def build_optimizer(model: GPT, config: RunConfig) -> torch.optim.AdamW:
 
 def build_features(config: RunConfig, model: GPT, optimizer: torch.optim.Optimizer, data: TokenData,
                    extra: Sequence[Feature] = ()) -> Chain:
-    """The run's trainer features, chained: sparsity (and SPDF), the gradient noise scale and the
-    adaptive batch when the config turns them on (``noise.features_for``), then ``extra`` in order."""
-    return Chain([SparsityFeature(config, model, optimizer, data), *noise.features_for(config, model), *extra])
+    """The run's trainer features, chained: sparsity (and SPDF), number-format telemetry (when
+    ``precision`` quantises), post-training quantisation (when ``ptq`` lists settings), the gradient
+    noise scale and the adaptive batch when the config turns them on (``noise.features_for``), then
+    ``extra`` in order."""
+    feats: list[Feature] = [SparsityFeature(config, model, optimizer, data)]
+    qc = precision.quant_context(model)
+    if qc is not None:
+        feats.append(precision.PrecisionFeature(config, qc))
+    if config.ptq:
+        feats.append(ptq.PTQFeature(config, model, data))
+    return Chain([*feats, *noise.features_for(config, model), *extra])
 
 
 __all__ = ["build_features", "build_model", "build_optimizer", "check", "linear_factory", "resolve_device"]

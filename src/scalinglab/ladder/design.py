@@ -46,7 +46,8 @@ import numpy as np
 from .. import units
 from ..accounting import counts
 from ..errors import ConfigError, ParameterError, invalid
-from ..runconfig import PARAMETRIZATION_NAMES, RunConfig
+from ..numformats import parse_format
+from ..runconfig import OPERAND_ROLES, OPERANDS, PARAMETRIZATION_NAMES, RunConfig
 from . import schedules
 from .merge import merge_prefixes
 
@@ -139,8 +140,19 @@ def run_name(config: RunConfig) -> str:
     tag = f"{_num(config.budget_flops)}" if config.budget_flops > 0 else f"D{_num(config.steps * config.batch_tokens)}"
     sparse = f"-s{config.sparsity.target:g}" if config.sparsity.target > 0 else ""
     par = "" if config.parametrization.name == "sp" else f"-{config.parametrization.name}"
-    return (f"{_name_part(config.group) or 'run'}-{tag}-n{config.n_layer}d{config.d_model}{sparse}{par}-"
+    quant = f"-q{_format_tag(config)}" if config.precision.active else ""
+    return (f"{_name_part(config.group) or 'run'}-{tag}-n{config.n_layer}d{config.d_model}{sparse}{quant}{par}-"
             f"{config.digest()[:6]}")
+
+
+def _format_tag(config: RunConfig) -> str:
+    """The format of a quantised run's name: of the weights if quantised, else activations, else gradients."""
+    r = config.precision.resolved()
+    roles = {OPERAND_ROLES[o] for o in r["operands"]}
+    for role in ("weights", "activations", "gradients"):
+        if role in roles and parse_format(r[role], r["convention"]).kind != "none":
+            return str(parse_format(r[role], r["convention"]).name)
+    return "fp32"
 
 
 def _named(config: RunConfig) -> RunConfig:
@@ -425,6 +437,76 @@ def grid_sparse(sparsities: Sequence[float], params: Sequence[float], tokens: Se
     return _dedupe(runs)
 
 
+# -- number-format grids ---------------------------------------------------------------------------
+BLOCK_WORDS = ("channel", "tensor", "none")
+
+
+def precision_variants(formats: Sequence[str] | None, blocks: Sequence[Any] | None,
+                       operands: Sequence[str] | None) -> list[dict[str, Any] | None]:
+    """The precision overrides of a format x block x operand grid (None: the run as designed, fp32).
+
+    ``formats``: each a format name (``E2M1``, ``int4``, ``fp32``: the fp32 arm quantises nothing);
+    it is the format of every role its arm quantises. ``blocks``: each a block size in elements
+    (scaling ``block``) or ``channel`` / ``tensor`` / ``none``. ``operands``: each arm a set of GEMM
+    operands joined by ``+`` (``P2+P4+P6``, ``P5``). Without ``operands`` a format is set for the
+    weights and activations (the operands come from the template: a recipe's, or P1, P2, P4, P6).
+    """
+    fmts = list(formats) if formats is not None else [None]
+    for f in fmts:
+        if f is not None:
+            parse_format(f, "finite", what="Each value of the 'formats' parameter")
+    arms: list[tuple[str, ...] | None] = [None]
+    if operands is not None:
+        arms = []
+        for spec in operands:
+            ops = tuple(o.strip().upper() for o in str(spec).split("+"))
+            if not ops or any(o not in OPERANDS for o in ops) or len(set(ops)) != len(ops):
+                raise ConfigError(invalid("Each value of the 'operands' parameter", spec,
+                                          f"operand names of {OPERANDS} joined by '+' (e.g. 'P2+P4+P6')"))
+            arms.append(ops)
+    blks: list[dict[str, Any] | None] = [None]
+    if blocks is not None:
+        blks = []
+        for b in blocks:
+            if isinstance(b, str) and b.strip().lower() in BLOCK_WORDS:
+                blks.append({"scaling": b.strip().lower(), "block": 0})
+            elif isinstance(b, (int, float)) and not isinstance(b, bool) and float(b).is_integer() and b >= 1:
+                blks.append({"scaling": "block", "block": int(b)})
+            else:
+                raise ConfigError(invalid("Each value of the 'blocks' parameter", b,
+                                          f"a block size in elements or one of {BLOCK_WORDS}"))
+    out: list[dict[str, Any] | None] = []
+    for f in fmts:
+        if f is not None and parse_format(f).kind == "none":
+            out.append(None)
+            continue
+        for arm in arms:
+            for blk in blks:
+                v: dict[str, Any] = {}
+                if f is not None:
+                    roles = {OPERAND_ROLES[o] for o in arm} if arm else {"weights", "activations"}
+                    v.update({role: f for role in roles})
+                if arm is not None:
+                    v["operands"] = list(arm)
+                if blk is not None:
+                    v.update(blk)
+                out.append(v)
+    return out
+
+
+def expand_precision(runs: Sequence[RunConfig], variants: Sequence[dict[str, Any] | None]) -> list[RunConfig]:
+    """Every run in every precision variant (:func:`precision_variants`), renamed; None keeps the run
+    fp32 (no quantisation at all, whatever the template's precision)."""
+    out = []
+    for r in runs:
+        for v in variants:
+            d = r.to_dict()
+            d["name"] = ""
+            d["precision"] = {} if v is None else {**d["precision"], **v}
+            out.append(_named(RunConfig.from_dict(d)))
+    return _dedupe(out)
+
+
 # -- the design a request asks for ----------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class DesignRequest:
@@ -453,6 +535,8 @@ class DesignRequest:
         wsd_branches: fractions of each run's steps at which a WSD cooldown branch ends (sets a
             ``wsd`` schedule; Hägele et al. 2024).
         merge_prefixes: train runs that differ only in length as one (:func:`scalinglab.ladder.merge.merge_prefixes`).
+        formats, blocks, operands: a number-format grid on top of the design (:func:`precision_variants`):
+            every designed run in every format x block x operand arm.
         note: entries added to the design's record (the ladder file's ``[ladder]`` table).
         parametrizations: the design repeated under each of these parametrizations (``sp``, ``mup``,
             ``mus``); ``tau`` and ``base_width`` come from ``overrides["parametrization"]`` and apply
@@ -474,6 +558,9 @@ class DesignRequest:
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     wsd_branches: Sequence[float] | None = None
     merge_prefixes: bool = False
+    formats: Sequence[str] | None = None
+    blocks: Sequence[Any] | None = None
+    operands: Sequence[str] | None = None
     note: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     parametrizations: Sequence[str] | None = None
 
@@ -567,6 +654,10 @@ def make_design(request: DesignRequest) -> Design:
         raise ConfigError("say what to design: 'budgets' (IsoFLOP profiles), 'params' and 'tokens' (N x D grid), "
                           "or 'lrs'/'batches' (learning-rate x batch grid).")
     meta.update(q.rule.record())
+    if q.formats is not None or q.blocks is not None or q.operands is not None:
+        runs = expand_precision(runs, precision_variants(_listed(q.formats), _listed(q.blocks), _listed(q.operands)))
+        meta.update({k: list(v) for k, v in (("formats", q.formats), ("blocks", q.blocks), ("operands", q.operands))
+                     if v is not None})
     if fractions is not None:
         meta["wsd_branches"] = fractions
     meta.update(q.note)
@@ -596,5 +687,6 @@ def check_branches(runs: Sequence[RunConfig]) -> None:
 
 
 __all__ = ["BATCH_KEEP", "LR_BATCH_RULES", "SUBCONFIGS", "Design", "batch_scaled_lr", "DesignRequest", "ShapeRule", "check_branches", "compute_optimal_params",
-           "grid_lr_batch", "grid_nd", "grid_sparse", "isoflop", "make_design", "run_name",
+           "expand_precision", "grid_lr_batch", "grid_nd", "grid_sparse", "isoflop", "make_design",
+           "precision_variants", "run_name",
            "sparse_shape", "width_scaled_lr"]

@@ -37,6 +37,11 @@ from ..errors import ConfigError, ScalingLabError, invalid
 from ..runconfig import RunConfig
 from .design import SUBCONFIGS, run_name
 
+#: sub-tables written only when some run sets them (added after ladder files existed)
+OPTIONAL_SUBCONFIGS = ("precision",)
+#: top-level fields written only when some run sets them
+OPTIONAL_FIELDS = ("ptq",)
+
 __all__ = ["EMBEDDING_RATIO", "check_corpora", "check_corpus", "dumps_toml", "embedding_warnings", "loads_toml", "read_ladder", "read_toml",
            "write_toml"]
 
@@ -93,7 +98,7 @@ def dumps_toml(runs: Sequence[RunConfig], meta: Mapping[str, Any] | None = None)
     if not runs:
         raise ConfigError("a ladder needs at least one run.")
     dicts = [r.to_dict() for r in runs]
-    fields = [k for k in dicts[0] if k != "name"]
+    fields = [k for k in dicts[0] if k != "name" and not (k in OPTIONAL_FIELDS and not any(d[k] for d in dicts))]
     shared: dict[str, Any] = {}
     for key in fields:
         if key in SUBCONFIGS:
@@ -114,17 +119,19 @@ def dumps_toml(runs: Sequence[RunConfig], meta: Mapping[str, Any] | None = None)
         "[defaults]",
         *_table_lines({k: v for k, v in shared.items() if k not in SUBCONFIGS}),
     ]
+    quiet = {key for key in OPTIONAL_SUBCONFIGS if all(d[key] == dataclasses.asdict(SUBCONFIGS[key]()) for d in dicts)}
     for key in SUBCONFIGS:
-        if shared.get(key):
+        if shared.get(key) and key not in quiet:
             lines += ["", f"[defaults.{key}]", *_table_lines(shared[key])]
     for r, d in zip(runs, dicts):
         c = counts(r)
-        own = {k: v for k, v in d.items() if k not in SUBCONFIGS and (k == "name" or k not in shared)}
+        own = {k: v for k, v in d.items() if k not in SUBCONFIGS and (k == "name" or k not in shared)
+               and not (k in OPTIONAL_FIELDS and not v)}
         note = (f"# N_total = {c['N_total']:,}, N_nonembed = {c['N_nonembed']:,}, "
                 f"C = {c['flops_per_token_full'] * r.steps * r.batch_tokens:.4g} FLOPs, {r.steps} steps")
         lines += ["", note, "[[runs]]", *_table_lines(own)]
         for key in SUBCONFIGS:
-            sub = {k: v for k, v in d[key].items() if k not in shared.get(key, {})}
+            sub = {k: v for k, v in d[key].items() if k not in shared.get(key, {}) and key not in quiet}
             if sub:
                 lines += [f"[runs.{key}]", *_table_lines(sub)]
     return "\n".join(lines) + "\n"

@@ -5,8 +5,9 @@
     L(N, D, E, M, B) = \\frac{n}{N^\\alpha} + \\frac{d}{D^\\beta} + \\epsilon
         + \\frac{D^\\beta}{N^\\alpha} \\frac{\\log_2 B}{\\gamma (E + 0.5)^\\delta (M + 0.5)^\\nu}
 
-* N: model parameters as the paper reports them (LAWS.md section 7 gives "model parameters" without
-  saying whether embeddings count; treated as total); D: training tokens; E, M: exponent and
+* N: **non-embedding** parameters (the table's ``N_nonembed``): the paper's Table 3 lists its smallest
+  model at 40,894,464 = 12 x (4 x 512^2 + 3 x 512 x 1536), the attention and SwiGLU weights of its 12
+  blocks and nothing else (../shared/PRECISION.md section 3); D: training tokens; E, M: exponent and
   mantissa bits of the floating-point format (sign bit excluded, P = E + M + 1 bits); B: number of
   elements sharing one scaling factor (channel-wise scaling is equivalent to log2 B ~ 13.1567);
   L: cross-entropy in nats per token.
@@ -53,7 +54,9 @@ K_FLOPS_PER_BIT = 6.0 / 16.0
 
 
 def _inputs(x: Inputs) -> tuple[Any, Any, Any, Any, Any]:
-    n, d, e, m, b = (np.asarray(x[k], dtype=float) for k in ("N", "D", "e_bits", "m_bits", "block"))
+    """N (``N_nonembed``, or ``N`` as the planners pass it), D, E, M, B as float arrays."""
+    n = np.asarray(x["N_nonembed"] if "N_nonembed" in x else x["N"], dtype=float)
+    d, e, m, b = (np.asarray(x[k], dtype=float) for k in ("D", "e_bits", "m_bits", "block"))
     return n, d, e, m, b
 
 
@@ -64,7 +67,8 @@ def _penalty(p: Params, n: Any, d: Any, e: Any, m: Any, b: Any) -> Any:
 
 
 def loss(p: Params, x: Inputs) -> Any:
-    """L = n/N^alpha + d/D^beta + eps + penalty (nats/token); N parameters, D tokens, E/M bits, B elements."""
+    """L = n/N^alpha + d/D^beta + eps + penalty (nats/token); N non-embedding parameters, D tokens,
+    E/M bits, B elements."""
     n, d, e, m, b = _inputs(x)
     return p["n"] * n ** (-p["alpha"]) + p["d"] * d ** (-p["beta"]) + p["eps"] + _penalty(p, n, d, e, m, b)
 
@@ -192,14 +196,14 @@ PRECISION = register(Law(
         Param("delta", 0.0, 20.0, (1.0, 3.0), doc="exponent of (E + 0.5)"),
         Param("nu", 0.0, 20.0, (1.0, 3.0), doc="exponent of (M + 0.5)"),
     ),
-    inputs=("N", "D", "e_bits", "m_bits", "block"),
-    n_input="N",
+    inputs=("N_nonembed", "D", "e_bits", "m_bits", "block"),
+    n_input="N_nonembed",
     d_input="D",
-    n_convention="total",
+    n_convention="non-embedding",
     title="Floating-point quantized training (Sun et al. 2025)",
     formula_text="L = n/N^alpha + d/D^beta + eps + (D^beta/N^alpha) log2(B) / (gamma (E+0.5)^delta (M+0.5)^nu)",
-    units="N: parameters (count); D: training tokens; E, M: exponent and mantissa bits; B: elements per "
-          "scaling factor; L: nats/token",
+    units="N: non-embedding parameters (count, column N_nonembed); D: training tokens; E, M: exponent and "
+          "mantissa bits; B: elements per scaling factor; L: nats/token",
     citation="Sun et al. 2025, arXiv 2501.02423",
     objective=Objective("huber", 1e-3, "log"),
     presets=PRESETS,

@@ -67,6 +67,7 @@ from ..errors import ScalingLabError, StoreError, invalid
 from ..runconfig import RunConfig
 from .imported import ImportedRun, add_imported, imported_row
 from .migrations import FORMAT, MIGRATIONS, SCHEMA_VERSION
+from .precision_columns import PRECISION_COLUMNS, fp32_cells, precision_cells
 
 log = logging.getLogger(__name__)
 
@@ -621,7 +622,7 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY r.id, p.step, p.branch"
-        rows, metrics = [], []
+        rows, metrics, formats = [], [], []
         for r in self._con.execute(sql):
             metrics.append(_loads(self.path, r["metrics"], f"a point's metrics of run {r['name']!r}")
                            if r["metrics"] else {})
@@ -631,12 +632,18 @@ class Store:
                 if r["source"]:
                     row.update(imported_row(_loads(self.path, r["source"], f"the source of run {r['name']!r}"), r))
                 rows.append(row)
-            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                formats.append(precision_cells(cfg) or fp32_cells(cfg))
+            except (KeyError, TypeError, ValueError, IndexError, ScalingLabError) as exc:
                 raise _broken_row(self.path, f"the config of run {r['name']!r}", exc) from None
+        # the number-format columns, when some run quantises (store.precision_columns)
+        fmt_columns = list(PRECISION_COLUMNS) if any(f["format"] != "fp32" for f in formats) else []
+        if fmt_columns:
+            for row, f in zip(rows, formats, strict=True):
+                row.update(f)
         columns = _metric_columns(dict.fromkeys(k for m in metrics for k in m))
         for row, m in zip(rows, metrics, strict=True):
             row.update({columns[k]: _cell(v) for k, v in m.items()})
-        df = pd.DataFrame(rows, columns=[*TABLE_COLUMNS, *columns.values()])
+        df = pd.DataFrame(rows, columns=[*TABLE_COLUMNS, *fmt_columns, *columns.values()])
         df["branch"] = df["branch"].astype(int)
         for col in ("N", "N_total", "N_nonembed", "N_nonzero", "C", "flops", "flops_full", "loss",
                     "train_loss", "lr_step", "wall_time", "target_flops"):
