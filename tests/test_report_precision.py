@@ -115,3 +115,40 @@ def test_only_ptq_gives_one_figure(tmp_path: Path) -> None:
     page = ladder_report(tmp_path / "r.html", final=final, points=points, fit=None, backtest=None,
                          plan=None).read_text()
     assert _section(page).count("<figure class='sl-fig'") == 1
+
+
+def test_store_report_of_quantised_runs(tmp_path: Path) -> None:
+    """A store of runs in E2M1 / E3M0 / fp32 with PTQ and telemetry points: the format columns come from
+    the run configs (``Store.to_table``) and the section shows all three figures."""
+    from scalinglab.report.store_report import store_report
+    from scalinglab.runconfig import PrecisionConfig, RunConfig
+    from scalinglab.store import Store
+
+    cfgs = [RunConfig(name=f"m{d}-{f}", d_model=d, tokens=256 * 40, batch_tokens=256, ptq=("int3_g16",),
+                      precision=PrecisionConfig() if f == "fp32" else PrecisionConfig(weights=f, activations=f))
+            for d in (32, 64) for f in ("fp32", "E2M1", "E3M0")]
+    db = tmp_path / "q.db"
+    with Store(db) as st:
+        st.add_planned(cfgs)
+        for i, c in enumerate(cfgs):
+            for step in (10, 20, 40):
+                loss = 3.5 - 0.2 * np.log(step) + 0.01 * i
+                st.add_point(c.name, {"step": step, "tokens": step * 256, "eval_loss": loss,
+                                      "loss_ptq_int3_g16": loss + 0.001 * step,
+                                      **({} if c.precision == PrecisionConfig() else
+                                         {"underflow_w": 0.01 * i, "underflow_a": 0.02, "saturate_w": 0.0,
+                                          "saturate_a": 0.0})})
+            st.mark_done(c.name, {"N_total": 1000 * (i + 1), "N_nonembed": 500 * (c.d_model // 32),
+                                  "tokens": c.tokens})
+    page = store_report(db, tmp_path / "o", bootstrap=0).read_text()
+    sec = _section(page)
+    figs = re.findall(r"<figure class='sl-fig'.*?</figure>", sec, re.S)
+    assert len(figs) == 3
+    assert {t["format"] for t in _tips(figs[0])} == {"fp32", "E2M1", "E3M0"}
+    assert len(_tips(figs[1])) == 3 * len(cfgs)
+    assert {t["role"] for t in _tips(figs[2])} == {"weights", "activations"}
+    with Store(db, create=False) as st:
+        df = st.to_table(points="all")
+    for t in _tips(figs[1]):
+        r = df[(df["run"] == t["run"]) & (df["step"] == int(t["step"]))].iloc[0]
+        assert t["loss_ptq - loss"] == fmt(r["loss_ptq_int3_g16"] - r["loss"])
