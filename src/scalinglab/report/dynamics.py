@@ -81,8 +81,9 @@ def fit_anneal_group(points: pd.DataFrame, configs: Mapping[str, RunConfig], run
 def anneal_chart(points: pd.DataFrame, configs: Mapping[str, RunConfig], fit: Fit, runs: Sequence[str], *,
                  seed: int = 0) -> tuple[Chart, pd.DataFrame]:
     """Measured loss (points) and the anneal fit's predicted curve (dashed, with its prediction band) of
-    every line (main line and cooldown branches) of ``runs``, against steps; and per line the mean and
-    final absolute relative error after warmup (a table)."""
+    every line (main line and cooldown branches) of ``runs``, against steps, after the warmup (the
+    rows such a fit sees; a branch's curve from the step its learning rate leaves the main line's);
+    and per line the mean and final absolute relative error (a table)."""
     ch = Chart(f"anneal law ({fit.law}): predicted against measured loss", "step", "eval loss (nats/token)",
                xlog=True)
     lam = fit_decay(fit)
@@ -97,8 +98,9 @@ def anneal_chart(points: pd.DataFrame, configs: Mapping[str, RunConfig], fit: Fi
                 eta = lr_curve(cfg, b)
             except ScalingLabError:
                 continue
+            warm = _warmup(cfg)
             line = (g[g["branch"] == b] if "branch" in g else g).sort_values("step")
-            line = line[np.isfinite(line["loss"].astype(float)) & (line["step"] > 0)]
+            line = line[np.isfinite(line["loss"].astype(float)) & (line["step"] > warm)]
             if line.empty:
                 continue
             label = run if b == 0 else f"{run} branch {b}"
@@ -106,8 +108,12 @@ def anneal_chart(points: pd.DataFrame, configs: Mapping[str, RunConfig], fit: Fi
             k += 1
             stride = max(1, len(eta) // CURVE_POINTS)
             pred = predict_curve(fit, eta, stride=stride, seed=seed, decay=lam)
-            if b > 0:    # the branch's own part: from its main line's last point before the branch's first
-                pred = pred[pred["step"] >= max(1, int(line["step"].min()) - 2 * stride)]
+            start = warm
+            if b > 0:    # the branch's own part: from the step its learning rate leaves the main line's
+                main_eta = lr_curve(cfg, 0)[:len(eta)]
+                apart = np.flatnonzero(eta != main_eta)
+                start = max(warm, int(apart[0]) if apart.size else int(line["step"].min()) - stride)
+            pred = pred[pred["step"] >= start]
             if pred[["lo", "hi"]].notna().all().all():
                 ch.band(pred["step"].tolist(), pred["lo"].tolist(), pred["hi"].tolist(), series=key)
             ch.line(pred["step"].tolist(), pred["prediction"].tolist(), series=key, dash="5 3")
@@ -120,10 +126,8 @@ def anneal_chart(points: pd.DataFrame, configs: Mapping[str, RunConfig], fit: Fi
                      ("predicted loss", p), ("error %", e)]
                     for s, i, m, p, e in zip(line["step"], idx, measured, predicted, err)]
             ch.scatter(line["step"].tolist(), measured.tolist(), series=key, tips=tips, size=3.2)
-            after = line["step"].to_numpy() > _warmup(cfg)
-            rows.append({"run": run, "branch": b, "schedule": cfg.schedule.name, "points": int(after.sum()),
-                         "mean |error| % after warmup": float(np.mean(np.abs(err[after]))) if after.any() else np.nan,
-                         "final error %": float(err[-1])})
+            rows.append({"run": run, "branch": b, "schedule": cfg.schedule.name, "points": len(err),
+                         "mean |error| % after warmup": float(np.mean(np.abs(err))), "final error %": float(err[-1])})
     return ch, pd.DataFrame(rows)
 
 
@@ -273,7 +277,7 @@ def dynamics_sections(points: pd.DataFrame, configs: Mapping[str, RunConfig], *,
             text=f"The learning-rate annealing law (Tissue et al. 2024) {'as given' if anneal_fit is not None else 'fitted on the points after warmup of these runs'} "
                  f"({params}; lambda of S2 = {fmt(fit_decay(fit))}): dashed lines and bands are its predicted curve "
                  "and 95% prediction interval along each run's exact learning rate (main lines and cooldown "
-                 "branches); points are the measured eval losses, each with its error (predicted - measured) in %."))
+                 "branches, after warmup); points are the measured eval losses after warmup, each with its error (predicted - measured) in %."))
     tg = list(targets) if targets else sweep_targets(points, configs)
     if tg:
         try:
