@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +22,24 @@ __all__ = ["rollout_charts", "rollout_section"]
 _MARKS = ("circle", "square", "diamond", "triangle", "star")
 
 
+#: rollout keys that are themselves compute (FLOPs): a step without a measured distance gets
+#: log10(test group / largest training group) instead
+COMPUTE_KEYS = ("budget_flops", "C", "flops")
+
+
 def _steps(roll: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The steps with a distance (a table without compute has none: they cannot be placed)."""
-    return [s for s in roll.get("rollout", []) if s.get("distance_decades") is not None]
+    """The steps with a distance. A table without compute has none; when the key is itself compute
+    (:data:`COMPUTE_KEYS`), the distance is log10 of the test group over the largest training group
+    (``distance from`` says which); other steps cannot be placed."""
+    out = []
+    for s in roll.get("rollout", []):
+        if s.get("distance_decades") is not None:
+            out.append({**s, "distance from": "compute of the rows"})
+        elif roll.get("key") in COMPUTE_KEYS and s.get("train_groups") and s["train_groups"][-1] > 0 \
+                and s.get("test_group", 0) > 0:
+            out.append({**s, "distance_decades": math.log10(s["test_group"] / s["train_groups"][-1]),
+                        "distance from": f"the {roll.get('key')} groups"})
+    return out
 
 
 def _kind(roll: Mapping[str, Any]) -> str:
@@ -36,6 +52,7 @@ def _tip(s: Mapping[str, Any]) -> list[tuple[str, Any]]:
            for lv in ("80", "95")]
     return [("train groups", len(s["train_groups"])), ("up to", s["train_groups"][-1]), ("test group", s["test_group"]),
             ("horizon", s.get("horizon", 1)), ("decades of C", s["distance_decades"]),
+            ("distance from", s.get("distance from", "-")),
             ("train points", s.get("train_points")), ("test points", s.get("test_points")),
             ("mean ARE %", 100 * s["are_mean"]), ("max ARE %", 100 * s["are_max"]) if "are_max" in s else
             ("max ARE %", "-"), *cov]
@@ -78,8 +95,10 @@ def rollout_charts(roll: Mapping[str, Any]) -> list[Chart | Figure]:
 
 def rollout_section(roll: Mapping[str, Any]) -> Section:
     """The section: both charts, a table of the steps and the pooled figures."""
+    placed = {(len(s["train_groups"]), s.get("horizon", 1)): s["distance_decades"] for s in _steps(roll)}
     rows = [{"train groups": len(s["train_groups"]), "up to": s["train_groups"][-1], "test group": s["test_group"],
-             "horizon": s.get("horizon", 1), "decades of C": s.get("distance_decades"),
+             "horizon": s.get("horizon", 1),
+             "decades of C": placed.get((len(s["train_groups"]), s.get("horizon", 1))),
              "test points": s.get("test_points"), "mean ARE %": 100 * s["are_mean"],
              "coverage 80%": s.get("coverage_80"), "coverage 95%": s.get("coverage_95")}
             for s in roll.get("rollout", [])]
@@ -94,6 +113,8 @@ def rollout_section(roll: Mapping[str, Any]) -> Section:
         anchor="rollout", warnings=[f"a rollout step's fit: {w}" for w in warns],
         text=f"The {roll.get('law')} law fitted on the first k groups of {roll.get('key')} (sorted; "
              f"{len(roll.get('groups', []))} groups) predicts the next ones (up to {roll.get('horizon', 1)} ahead), "
-             "for every k. Distance: log10 of the test group's median compute over the training rows' largest. "
+             "for every k. Distance: log10 of the test group's median compute over the training rows' largest "
+             "(where the rows have no compute and the key is a FLOP budget: of the test budget over the largest "
+             "training budget). "
              f"Over all {roll.get('n_points')} predicted points: mean ARE {fmt(100 * float(roll.get('are_mean', 0)))}%, "
              f"{cov}." + (f" {missing} step(s) without compute are in the table only." if missing else ""))
