@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 #: budget ratios (the last held out for the back-test): 1.5 decades pin down E, which 1:2:4:8 left loose
 #: (README, "The quickstart's constants"; benchmarks/ladder_extrapolation.py)
 RATIOS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+#: the group key of the fit's extrapolation calibration (LawFit(calibrate=...)): the IsoFLOP budgets
+CALIBRATE = "budget_flops"
 #: the fewest budgets a short time budget may drop the smallest ratios down to (design_ladder)
 MIN_BUDGETS = 4
 SIZES = 5
@@ -240,9 +242,12 @@ def analyse(out: str | Path, runs: list[RunConfig], *, seconds: float = 0.0, est
     train = final[final["budget_flops"] < held_out]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bt = run_backtest(final, LAW, train_where, bootstrap=bootstrap, seed=seed)
+        # intervals calibrated for extrapolation on the ladder's own internal rollouts over its budgets
+        # (fit.calibrate; benchmarks/calibration.py measures their rollout coverage)
+        bt = run_backtest(final, LAW, train_where, bootstrap=bootstrap, seed=seed, calibrate=CALIBRATE)
         bt_alt = run_backtest(final, ALT_LAW, train_where, bootstrap=0, seed=seed)
-        fit = LawFit(LAW, bootstrap=bootstrap, seed=seed, source=str(store_path)).fit(train).result_
+        fit = LawFit(LAW, bootstrap=bootstrap, seed=seed, source=str(store_path), calibrate=CALIBRATE).fit(
+            train).result_
     largest = final[final["budget_flops"] == held_out]
     c_plan = 10.0 * float(np.mean(6.0 * largest["N"] * largest["D"]))
     # Chinchilla assumes unique tokens; the embedded corpus is small: plan with at most MAX_EPOCHS of it,

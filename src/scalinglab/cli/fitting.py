@@ -21,6 +21,7 @@ from ..fit.backtest import backtest as _backtest
 from ..fit.predict import check_input_names
 from ..fit.predict import predict as _predict
 from ..fit.report import fit_report
+from ..fit.rollout import rollout as _rollout
 from ..laws import Objective
 from ..laws.anneal import derive_areas
 from ..plan.dispatch import plan_fit
@@ -77,7 +78,32 @@ def fit_options(f: Any) -> Any:
     f = click.option("--delta", type=float, default=None, help="Huber delta (default: the law's, 1e-3 for most).")(f)
     f = click.option("--fix", multiple=True, metavar="NAME=VALUE", help="Hold a parameter at a value.")(f)
     f = click.option("--ci-level", default=0.95, show_default=True, type=float, help="Interval level.")(f)
+    f = click.option("--bound", multiple=True, metavar="NAME=LO:HI",
+                     help="Bound a parameter inside the law's range, e.g. --bound E=1.5:1.9.")(f)
+    f = click.option("--asymmetry", type=float, default=None, metavar="K",
+                     help="Weight over-prediction K times in the objective (asymmetric Huber).")(f)
+    f = click.option("--weight", type=click.Choice(["none", "compute"]), default="none", show_default=True,
+                     help="Row weights: none, or proportional to training compute C.")(f)
+    f = click.option("--calibrate", default=None, metavar="KEY",
+                     help="Calibrate intervals for extrapolation from internal rollouts over the groups of "
+                          "KEY (budget_flops, C, N); needs --bootstrap.")(f)
+    f = click.option("--group-decades", type=float, default=None, metavar="W",
+                     help="Group KEY (of --calibrate, --rollout) into bins W decades wide.")(f)
     return f
+
+
+def bounds_of(items: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """``["E=1.5:1.9"]`` -> ``{"E": (1.5, 1.9)}`` (--bound)."""
+    out = {}
+    for k, v in _table.parse_assignments(items, "--bound").items():
+        lo, sep, hi = v.partition(":")
+        try:
+            out[k] = (float(lo), float(hi))
+        except ValueError:
+            raise DataError(invalid(f"The value of --bound {k}", v, "LO:HI, two numbers")) from None
+        if not sep:
+            raise DataError(invalid(f"The value of --bound {k}", v, "LO:HI, two numbers"))
+    return out
 
 
 def load_data(data: str | None, store_path: str | None, mapping: Sequence[str], where: str | None,
@@ -127,16 +153,30 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
 
 
 def make_fitter(law_name: str, bootstrap: int, seed: int, objective_kind: str | None, space: str | None,
-                delta: float | None, fix: Sequence[str], ci_level: float, source: str) -> LawFit:
+                delta: float | None, fix: Sequence[str], ci_level: float, source: str, bound: Sequence[str] = (),
+                asymmetry: float | None = None, weight: str = "none", calibrate: str | None = None,
+                group_decades: float | None = None) -> LawFit:
     law = _laws.get(law_name)
     obj = law.objective
-    if objective_kind or space or delta is not None:
-        obj = Objective(objective_kind or obj.kind, obj.delta if delta is None else delta, space or obj.space)
+    if objective_kind or space or delta is not None or asymmetry is not None:
+        obj = Objective(objective_kind or obj.kind, obj.delta if delta is None else delta, space or obj.space,
+                        obj.asymmetry if asymmetry is None else asymmetry)
     fixed = floats(fix, "--fix")
-    for k in fixed:
+    bounds = bounds_of(bound)
+    for k in (*fixed, *bounds):
         law.param(k)  # unknown names are errors
-    return LawFit(law, objective=obj, fixed=fixed, bootstrap=bootstrap, seed=seed, ci_level=ci_level,
-                  source=source)
+    fitter = LawFit(law, objective=obj, fixed=fixed, bootstrap=bootstrap, seed=seed, ci_level=ci_level,
+                    source=source, bounds=bounds, weight_by=None if weight == "none" else weight,
+                    calibrate=calibrate, calibrate_decades=group_decades)
+    return fitter.check()   # bad --bound / --fix values: one line before any work
+
+
+def fitter_kwargs(fitter: LawFit) -> dict[str, Any]:
+    """The options of ``fitter`` as LawFit keyword arguments (for back-tests that refit)."""
+    return {"objective": fitter.objective, "fixed": fitter.fixed, "bootstrap": fitter.bootstrap,
+            "ci_level": fitter.ci_level, "source": fitter.source, "bounds": fitter.bounds,
+            "weight_by": fitter.weight_by, "calibrate": fitter.calibrate,
+            "calibrate_decades": fitter.calibrate_decades}
 
 
 # -- laws -------------------------------------------------------------------------------------------
@@ -211,14 +251,14 @@ def laws_cmd(name: str | None, as_json: bool) -> None:
 def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objective_kind: str | None,
             space: str | None, delta: float | None, fix: Sequence[str], ci_level: float, mapping: Sequence[str],
             where: str | None, store_path: str | None, dataset: str | None, point_selection: str | None,
-            near_optimal: int | None, out: str | None, as_json: bool) -> None:
+            near_optimal: int | None, out: str | None, as_json: bool, **extra: Any) -> None:
     """Fit a law to DATA (CSV, TSV, JSONL or Parquet) or to a run store."""
     if out:
         check_out_file(out)
     if law_name == "anneal" and store_path and point_selection is None:
         point_selection = "all"   # the anneal law fits whole curves
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset)
-    fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
+    fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = (anneal_store_fit(fitter, store_path, df) if law_name == "anneal" and store_path
@@ -245,19 +285,38 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
 @fit_options
 @data_options
-@click.option("--train-where", required=True, help="Rows to fit on (an expression, as --where); the rest are predicted.")
+@click.option("--train-where", default=None, help="Rows to fit on (an expression, as --where); the rest are predicted.")
+@click.option("--rollout", "rollout_key", default=None, metavar="KEY",
+              help="Rollout back-test over the sorted groups of KEY (budget_flops, N): fit on the first k, "
+                   "predict the next (instead of --train-where).")
+@click.option("--horizon", default=1, show_default=True, type=click.IntRange(min=1),
+              help="With --rollout: also predict up to the K-th next group.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objective_kind: str | None,
                  space: str | None, delta: float | None, fix: Sequence[str], ci_level: float,
                  mapping: Sequence[str], where: str | None, store_path: str | None, dataset: str | None,
-                 point_selection: str | None, near_optimal: int | None, train_where: str, as_json: bool) -> None:
-    """Fit on the rows TRAIN-WHERE selects and score the predictions of the others."""
+                 point_selection: str | None, near_optimal: int | None, train_where: str | None,
+                 rollout_key: str | None, horizon: int, as_json: bool, **extra: Any) -> None:
+    """Fit on the rows TRAIN-WHERE selects and score the predictions of the others; or, with
+    --rollout KEY, fit on the first k groups of KEY and predict the next, for every k."""
+    if (train_where is None) == (rollout_key is None):
+        raise ParameterError("give either --train-where EXPR or --rollout KEY (exactly one).")
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset)
-    fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source)
+    fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
+    if rollout_key is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            roll = _rollout(df, fitter.law, rollout_key, horizon=horizon, decades=fitter.calibrate_decades,
+                            seed=seed, **fitter_kwargs(fitter))
+        if as_json:
+            emit_json(roll)
+        else:
+            _print_rollout(roll)
+        return
+    assert train_where is not None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = _backtest(df, fitter.law, train_where, seed=seed, objective=fitter.objective, fixed=fitter.fixed,
-                        bootstrap=bootstrap, ci_level=ci_level, source=source)
+        res = _backtest(df, fitter.law, train_where, seed=seed, **fitter_kwargs(fitter))
     if as_json:
         res["fit"].pop("residuals", None)
         res["fit"]["bootstrap"] = {k: v for k, v in res["fit"].get("bootstrap", {}).items() if k != "draws"}
@@ -272,11 +331,37 @@ def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, obj
         t.add_row(*[fmt(p["inputs"][c]) for c in law.inputs], fmt(p["actual"]), fmt(p["predicted"]),
                   fmt(p["interval"]), f"{100 * p['are']:.2f}%")
     console().print(t)
-    cov = "-" if res["coverage"] is None else f"{100 * res['coverage']:.0f}%"
     console().print(f"mean ARE {100 * res['are_mean']:.2f}%, max ARE {100 * res['are_max']:.2f}%, "
-                  f"coverage of the {100 * ci_level:.0f}% prediction interval: {cov}")
+                    f"coverage: {_coverage_line(res)}")
     for w in res["fit"]["warnings"]:
         console().print(f"[yellow]warning:[/yellow] {w}")
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def _coverage_line(res: dict[str, Any]) -> str:
+    kind = res["interval"]["kind"]
+    if kind is None:
+        return "no intervals (fit with --bootstrap K)"
+    return (f"{_pct(res['coverage_80'])} of nominal 80%, {_pct(res['coverage_95'])} of nominal 95% "
+            f"{kind} prediction intervals")
+
+
+def _print_rollout(roll: dict[str, Any]) -> None:
+    t = Table(title=f"rollout back-test of {roll['law']} over {roll['key']} ({len(roll['groups'])} groups, "
+                    f"horizon {roll['horizon']})")
+    for c in ("train groups", "up to", "test group", "decades of C", "points", "mean ARE", "cov 80%", "cov 95%"):
+        t.add_column(c)
+    for s in roll["rollout"]:
+        d = s["distance_decades"]
+        t.add_row(str(len(s["train_groups"])), fmt(s["train_groups"][-1]), fmt(s["test_group"]),
+                  "-" if d is None else f"{d:.2f}", str(s["test_points"]), f"{100 * s['are_mean']:.2f}%",
+                  _pct(s["coverage_80"]), _pct(s["coverage_95"]))
+    console().print(t)
+    console().print(f"over all {roll['n_points']} predicted points: mean ARE {100 * roll['are_mean']:.2f}%, "
+                    f"coverage: {_coverage_line(roll)}")
 
 
 # -- predict and plan -------------------------------------------------------------------------------
@@ -318,6 +403,7 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     else:
         raise ParameterError(f"give the inputs of law {fit.law!r} ({', '.join(fit.law_.inputs)}) with --at or --points.")
     pred = _predict(fit, pts, seed=seed)
+    kind = {"interval_kind": pred.attrs["interval"], "level": fit.ci_level}
     target = fit.law_.target
     rows: list[dict[str, Any]] = []
     for i in range(len(pred)):
@@ -330,10 +416,10 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
                      "mean_interval": None if math.isnan(mlo) else [float(mlo), float(pred["mean_hi"].iloc[i])]})
     if as_json:
         if len(rows) == 1:
-            emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, **rows[0],
+            emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, **kind, **rows[0],
                        "warnings": list(fit.warnings)})
         else:
-            emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, "predictions": rows,
+            emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, **kind, "predictions": rows,
                        "warnings": list(fit.warnings)})
         return
     t = Table(title=f"{fit.law} predictions" + (f" (preset {fit.preset})" if fit.preset else ""))
@@ -342,8 +428,18 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     for r in rows:
         t.add_row(*[fmt(r["inputs"][c]) for c in fit.law_.inputs], fmt(r[target]), fmt(r["interval"]))
     console().print(t)
+    console().print(_interval_line(kind["interval_kind"], fit.ci_level))
     for w in fit.warnings:
         console().print(f"warning: {w}")
+
+
+def _interval_line(kind: str | None, level: float) -> str:
+    if kind is None:
+        return "interval: none (the fit has no bootstrap draws)"
+    what = ("observation interval: the fitted curve's bootstrap plus the residual scatter" if kind == "observation"
+            else "extrapolation-calibrated interval: the observation interval plus the ladder's own "
+                 "extrapolation error, growing with the distance beyond the data")
+    return f"interval: nominal {100 * level:.0f}% {what}"
 
 
 @main.command("plan")
@@ -465,6 +561,8 @@ def _print_plan(fit: Fit, res: dict[str, Any], max_tokens: float | None) -> None
     t.add_row("tokens per parameter", _ratio(res['tokens_per_param']), "")
     t.add_row("loss", fmt(res["loss"]), fmt(res["interval"]))
     out.print(t)
+    if res["interval"] is not None:
+        out.print(_interval_line(res.get("interval_kind"), res.get("ci_level", fit.ci_level)))
     if res["data_constrained"]:
         u = res["unconstrained"]
         out.print(f"data-constrained: the optimum wants D = {fmt(u['D'])} tokens, more than --max-tokens "

@@ -25,27 +25,32 @@ ResidualFn = Callable[[Array], Array]
 JacobianFn = Callable[[Array], tuple[Array, Array]]
 
 
-def rho(r: Array, kind: str, delta: float) -> Array:
-    """The per-residual objective: Huber(delta) or least squares r^2/2."""
+def _side(r: Array, asym: float) -> Array | float:
+    """The asymmetry factor of each residual: ``asym`` where r > 0 (over-prediction), else 1."""
+    return 1.0 if asym == 1.0 else np.where(r > 0, asym, 1.0)
+
+
+def rho(r: Array, kind: str, delta: float, asym: float = 1.0) -> Array:
+    """The per-residual objective: Huber(delta) or least squares r^2/2, times ``asym`` where r > 0."""
     if kind == "ls":
-        return 0.5 * r * r
+        return 0.5 * r * r * _side(r, asym)
     a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)) * _side(r, asym)
 
 
-def irls_weight(r: Array, kind: str, delta: float) -> Array:
+def irls_weight(r: Array, kind: str, delta: float, asym: float = 1.0) -> Array:
     """w(r) with rho'(r) = w(r) r."""
     if kind == "ls":
-        return np.ones_like(r)
+        return np.ones_like(r) * _side(r, asym)
     a = np.abs(r)
     with np.errstate(divide="ignore"):
-        return np.where(a <= delta, 1.0, delta / np.where(a > 0, a, 1.0))
+        return np.where(a <= delta, 1.0, delta / np.where(a > 0, a, 1.0)) * _side(r, asym)
 
 
-def objective_values(r: Array, weights: Array, kind: str, delta: float) -> Array:
+def objective_values(r: Array, weights: Array, kind: str, delta: float, asym: float = 1.0) -> Array:
     """F for every row of r (K x n); non-finite residuals give +inf."""
     with np.errstate(invalid="ignore", over="ignore"):
-        f = np.sum(weights * rho(r, kind, delta), axis=-1)
+        f = np.sum(weights * rho(r, kind, delta, asym), axis=-1)
     bad = ~np.all(np.isfinite(r), axis=-1)
     return np.where(bad, np.inf, f)
 
@@ -88,14 +93,23 @@ def minimize_batched(
     kind: str = "huber",
     delta: float = 1e-3,
     max_iter: int = 300,
+    asym: float = 1.0,
     ftol: float = 1e-12,
     xtol: float = 1e-10,
+    merge_tol: float = 0.0,
+    merge_every: int = 2,
 ) -> BatchResult:
     """Minimise K problems from K starts. ``jac(theta) -> (r, J)``; ``residual(theta) -> r``.
 
     ``weights`` is (n,) or (K, n). A problem converges when an accepted step changes F by less than
     ``ftol * (1 + F)`` and theta by less than ``xtol * (1 + |theta|)``, or when no damped step can
     lower F any more (the damping exceeds 1e12): it sits at a minimum to working precision.
+
+    ``merge_tol > 0`` (one problem, ``weights`` 1-D): every ``merge_every`` iterations, starts whose
+    parameters agree to ``merge_tol`` (the same cell of a grid of that spacing on the optimisation
+    scale) have joined one basin; only the one with the lowest F goes on, and the others end with
+    its result (theta, F, convergence). From the same point the same problem descends the same way,
+    so this drops repeated work, not minima.
     """
     theta = np.clip(np.array(theta0, dtype=float), lower, upper)
     K, P = theta.shape
@@ -103,14 +117,18 @@ def minimize_batched(
     lam = np.full(K, 1e-3)
     converged = np.zeros(K, dtype=bool)
     active = np.ones(K, dtype=bool)
+    follows = np.arange(K)          # the start whose result each start takes (itself unless merged)
+    merge = merge_tol > 0 and np.ndim(weights) == 1
 
     r, J = jac(theta)
-    f = objective_values(r, W, kind, delta)
+    f = objective_values(r, W, kind, delta, asym)
     # Starts where the law is not finite cannot move: leave them at +inf, unconverged.
     active &= np.isfinite(f)
     it = 0
     eye = np.eye(P)
     for it in range(1, max_iter + 1):  # noqa: B007  (read after the loop: the iterations taken)
+        if merge and it % merge_every == 0:
+            _merge_basins(theta, f, active, follows, merge_tol)
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
@@ -118,7 +136,7 @@ def minimize_batched(
             ra, Ja, Wa, ta = r, J, W, theta
         else:
             ra, Ja, Wa, ta = r[idx], J[idx], W[idx], theta[idx]
-        w = irls_weight(ra, kind, delta) * Wa
+        w = irls_weight(ra, kind, delta, asym) * Wa
         wJ = Ja * w[:, :, None]
         g = np.matmul(wJ.transpose(0, 2, 1), ra[:, :, None])[:, :, 0]
         H = np.matmul(wJ.transpose(0, 2, 1), Ja)
@@ -140,7 +158,7 @@ def minimize_batched(
         step = np.where(frozen | ~np.isfinite(step), 0.0, step)
         t_new = np.clip(ta + step, lower, upper)
         r_new = residual(t_new)
-        f_new = objective_values(r_new, Wa, kind, delta)
+        f_new = objective_values(r_new, Wa, kind, delta, asym)
         accept = f_new < f[idx]
         # accepted: move, relax damping, test convergence
         acc = idx[accept]
@@ -162,4 +180,29 @@ def minimize_batched(
             stuck = lam[rej] > 1e12
             converged[rej[stuck]] = True
             active[rej[stuck]] = False
+    if merge:   # merged starts end where the start they follow ended (chains resolved)
+        for _ in range(64):
+            nxt = follows[follows]
+            if np.array_equal(nxt, follows):
+                break
+            follows = nxt
+        theta, f, converged = theta[follows], f[follows], converged[follows]
     return BatchResult(theta=theta, value=f, converged=converged, n_iter=it)
+
+
+def _merge_basins(theta: Array, f: Array, active: NDArray[np.bool_], follows: NDArray[np.int_],
+                  tol: float) -> None:
+    """Deactivate every active start that shares a ``tol`` grid cell with a lower one (in place)."""
+    idx = np.flatnonzero(active | (follows == np.arange(len(follows))))   # converged starts lead too
+    if idx.size < 2:
+        return
+    cells = np.floor(theta[idx] / tol)
+    order = np.lexsort((f[idx], *cells.T[::-1]))      # by cell, then by F within a cell
+    c = cells[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = np.any(c[1:] != c[:-1], axis=1)
+    head = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    dup = ~first & active[idx[order]]
+    if dup.any():
+        follows[idx[order[dup]]] = idx[order[head[dup]]]
+        active[idx[order[dup]]] = False

@@ -45,13 +45,17 @@ FLAT_COND = 1e10
 FLAT_DIAG = 1e-14
 #: elements of the K x n residual matrix evaluated in one chunk of starts
 _CHUNK = 1_500_000
+#: starts of one fit whose optimisation-scale parameters agree to this have joined one basin and are
+#: merged (``minimize_batched(merge_tol=...)``): the same descent is not repeated
+MERGE_TOL = 1e-4
 
 
 class Problem:
     """A law bound to data: residuals and Jacobians on the optimisation scale of the free parameters."""
 
     def __init__(self, law: Law, df: pd.DataFrame, objective: Objective, fixed: Mapping[str, float],
-                 weights: np.ndarray | None = None) -> None:
+                 weights: np.ndarray | None = None,
+                 bounds: Mapping[str, tuple[float, float]] | None = None) -> None:
         self.law = law
         self.objective = objective
         self.fixed = dict(fixed)
@@ -63,9 +67,16 @@ class Problem:
         self.log_y: Array | None = np.log(self.y) if objective.space == "log" else None
         self.n = len(self.y)
         self.weights = np.ones(self.n) if weights is None else np.asarray(weights, dtype=float)
+        self.asym = float(objective.asymmetry)
         lo, hi = zip(*(p.scaled_bounds for p in self.free))
         self.lower = np.array(lo, dtype=float)
         self.upper = np.array(hi, dtype=float)
+        for j, p in enumerate(self.free):     # user bounds (validated by LawFit) narrow the law's
+            if bounds and p.name in bounds:
+                b_lo, b_hi = bounds[p.name]
+                self.lower[j] = max(self.lower[j], float(p.to_scaled(b_lo)) if b_lo > 0 or not p.log
+                                    else self.lower[j])
+                self.upper[j] = float(p.to_scaled(b_hi))
         self._free_idx = [law.param_names.index(p.name) for p in self.free]
 
     def params_of(self, theta: Array) -> dict[str, Any]:
@@ -102,18 +113,19 @@ class Problem:
 
     def values(self, theta: Array, weights: Array | None = None) -> Array:
         w = self.weights if weights is None else weights
-        return objective_values(self.residual(theta), w, self.objective.kind, self.objective.delta)
+        return objective_values(self.residual(theta), w, self.objective.kind, self.objective.delta, self.asym)
 
     def minimize(self, starts: Array, weights: Array | None = None, max_iter: int = 300) -> Any:
         """Batched minimisation in chunks that keep the K x n x P Jacobian in memory bounds."""
         W = self.weights if weights is None else weights
         K = len(starts)
-        chunk = max(1, _CHUNK // max(1, self.n * len(self.free)))
+        chunk = max(1, _CHUNK // max(1, self.n * (len(self.free) if W.ndim > 1 else 1)))
         thetas, vals, conv = [], [], []
         for s in range(0, K, chunk):
             w = W if W.ndim == 1 else W[s:s + chunk]
             res = minimize_batched(self.jac, self.residual, starts[s:s + chunk], self.lower, self.upper, w,
-                                   kind=self.objective.kind, delta=self.objective.delta, max_iter=max_iter)
+                                   kind=self.objective.kind, delta=self.objective.delta, max_iter=max_iter,
+                                   asym=self.asym, merge_tol=MERGE_TOL if W.ndim == 1 else 0.0)
             thetas.append(res.theta)
             vals.append(res.value)
             conv.append(res.converged)
@@ -125,8 +137,8 @@ class Problem:
 
         def fun(t: Array) -> tuple[float, Array]:
             r, J = self.jac(t[None, :])
-            f = objective_values(r, self.weights, kind, delta)[0]
-            g = np.einsum("n,np->p", irls_weight(r[0], kind, delta) * r[0] * self.weights, J[0])
+            f = objective_values(r, self.weights, kind, delta, self.asym)[0]
+            g = np.einsum("n,np->p", irls_weight(r[0], kind, delta, self.asym) * r[0] * self.weights, J[0])
             if not np.isfinite(f):
                 return 1e300, np.zeros_like(t)
             return float(f), g
@@ -140,7 +152,7 @@ class Problem:
     def curvature(self, theta: Array) -> Array:
         """The IRLS (Gauss-Newton) curvature matrix J^T diag(w) J at theta, (P, P)."""
         r, J = self.jac(theta[None, :])
-        w = irls_weight(r[0], self.objective.kind, self.objective.delta) * self.weights
+        w = irls_weight(r[0], self.objective.kind, self.objective.delta, self.asym) * self.weights
         return np.asarray(np.einsum("n,np,nq->pq", w, J[0], J[0]), dtype=float)
 
 
@@ -158,12 +170,24 @@ class LawFit:
         ci_level: level of the percentile intervals.
         weights: optional observation weights (one per row).
         source: a description of where the data came from, stored in the result.
+        bounds: narrower bounds for parameters, name -> (lo, hi) in natural units, inside the law's
+            own (e.g. ``{"E": (1.5, 1.9)}``, marin#4447's bounded irreducible loss).
+        weight_by: ``"compute"``: row weights proportional to training compute C (normalised to mean
+            1, times ``weights`` when both are given), so the largest budgets pull hardest.
+        calibrate: a group key (``budget_flops``, ``C``, ``N``...): estimate the error of
+            extrapolating from the fit's own internal rollouts over those groups and store it
+            (``Fit.calibration``), so that predictions beyond the data get an extrapolation-calibrated
+            interval (:mod:`scalinglab.fit.calibrate`).
+        calibrate_decades: with ``calibrate``, bin the key into groups this many decades wide
+            (for keys with a value per row, like Epoch's C); None: one group per distinct value.
     """
 
     def __init__(self, law: str | Law, *, objective: Objective | None = None,
                  fixed: Mapping[str, float] | None = None, starts: Array | None = None,
                  bootstrap: int = 0, seed: int = 0, ci_level: float = 0.95,
-                 weights: Sequence[float] | None = None, source: str = "", max_iter: int = 300) -> None:
+                 weights: Sequence[float] | None = None, source: str = "", max_iter: int = 300,
+                 bounds: Mapping[str, tuple[float, float]] | None = None, weight_by: str | None = None,
+                 calibrate: str | None = None, calibrate_decades: float | None = None) -> None:
         self.law = law
         self.objective = objective
         self.fixed = fixed
@@ -174,6 +198,10 @@ class LawFit:
         self.weights = weights
         self.source = source
         self.max_iter = max_iter
+        self.bounds = bounds
+        self.weight_by = weight_by
+        self.calibrate = calibrate
+        self.calibrate_decades = calibrate_decades
 
     def _validate(self) -> tuple[Law, Objective, dict[str, float]]:
         law = _laws.get(self.law)
@@ -189,7 +217,23 @@ class LawFit:
             if not (p.lower <= value <= p.upper):
                 raise ParameterError(invalid(f"The fixed value of parameter {name!r}", value,
                                              f"within its bounds [{p.lower}, {p.upper}]"))
+        for name, (lo, hi) in dict(self.bounds or {}).items():
+            p = law.param(name)
+            if name in fixed:
+                raise ParameterError(invalid(f"The bound of parameter {name!r}", f"{lo}:{hi}",
+                                             "a parameter that is not also fixed"))
+            if not (np.isfinite(lo) and np.isfinite(hi) and p.lower <= lo < hi <= p.upper):
+                raise ParameterError(invalid(f"The bound of parameter {name!r}", f"{lo}:{hi}",
+                                             f"LO:HI with LO < HI inside the law's range [{p.lower:g}, {p.upper:g}]"))
+        if self.weight_by not in (None, "compute"):
+            raise ParameterError(invalid("The 'weight_by' parameter of LawFit", self.weight_by,
+                                         "None or 'compute'"))
         return law, objective, fixed
+
+    def check(self) -> LawFit:
+        """Validate the arguments (as ``fit`` does first) without fitting; returns ``self``."""
+        self._validate()
+        return self
 
     def fit(self, df: pd.DataFrame) -> LawFit:
         """Fit the law to ``df`` (canonical columns). Returns ``self``; the result is ``result_``."""
@@ -207,7 +251,15 @@ class LawFit:
         if weights is not None and (weights.shape != (len(df),) or np.any(weights < 0)):
             raise ParameterError(invalid("The observation weights", f"shape {weights.shape}",
                                          f"{len(df)} non-negative numbers, one per row"))
-        prob = Problem(law, df, objective, fixed, weights)
+        if self.weight_by == "compute":
+            C = _table.derive_standard(df).get("C")
+            if C is None:
+                raise ParameterError(invalid("The compute weighting", "rows without C",
+                                             "rows with C, or N and D (C = 6 N D)"))
+            wc = np.asarray(C, dtype=float)
+            wc = wc / np.mean(wc)
+            weights = wc if weights is None else weights * wc
+        prob = Problem(law, df, objective, fixed, weights, self.bounds)
         starts = law.init_grid([p.name for p in prob.free]) if self.starts is None else np.atleast_2d(
             np.asarray(self.starts, dtype=float))
         if starts.shape[1] != len(prob.free):
@@ -292,13 +344,29 @@ class LawFit:
             warnings.warn(w, category, stacklevel=2)
 
         r = prob.residual(theta[None, :])[0]
+        calibration: dict[str, Any] = {}
+        if self.calibrate:
+            from .calibrate import estimate  # calibrate fits internal rollouts with LawFit
+            with np.errstate(invalid="ignore", divide="ignore"):
+                log_r = np.log(law.predict(params, prob.inputs) / prob.y)
+            calibration = estimate(
+                df, law, self.calibrate, decades=self.calibrate_decades, seed=self.seed,
+                residual_rms=float(np.sqrt(np.mean(log_r ** 2))), best=theta,
+                fit_kwargs={"objective": objective, "fixed": fixed, "bounds": self.bounds,
+                            "weight_by": self.weight_by, "max_iter": self.max_iter})
+            if calibration["method"] == "none":
+                warns.append(f"no extrapolation calibration: {calibration['reason']}; intervals are "
+                             "observation intervals only.")
         self.result_ = Fit(
             law=law.name, params=params, stderr=stderr, ci=ci, ci_level=self.ci_level, n_points=prob.n,
             objective={"name": objective.name, "kind": objective.kind, "space": objective.space,
-                       "delta": objective.delta if objective.kind == "huber" else None, "value": value},
+                       "delta": objective.delta if objective.kind == "huber" else None, "value": value,
+                       "asymmetry": objective.asymmetry},
             converged=converged, n_starts=len(starts), n_at_best=n_at_best, warnings=warns,
             fixed=sorted(fixed), correlations=corr,
-            data={"source": self.source, "rows": prob.n}, bootstrap=boot, residuals=r.tolist(),
+            data={"source": self.source, "rows": prob.n, "weight_by": self.weight_by,
+                  "bounds": {k: [float(v[0]), float(v[1])] for k, v in dict(self.bounds or {}).items()}},
+            bootstrap=boot, residuals=r.tolist(), calibration=calibration,
         )
         self.params_ = params
         return self
@@ -312,9 +380,10 @@ def _bound_warnings(prob: Problem, theta: Array) -> list[str]:
         tol = 1e-6 * (1.0 + abs(t))
         if np.isfinite(lo) and t - lo <= tol:
             floor = " (its term has vanished)" if p.log and p.lower == 0 else ""
-            out.append(f"parameter {p.name!r} = {v:.6g} is at its lower bound {p.lower:g}{floor}.")
+            lo_nat = p.lower if lo == p.scaled_bounds[0] else float(p.from_scaled(lo))
+            out.append(f"parameter {p.name!r} = {v:.6g} is at its lower bound {lo_nat:g}{floor}.")
         elif np.isfinite(hi) and hi - t <= tol:
-            out.append(f"parameter {p.name!r} = {v:.6g} is at its upper bound {p.upper:g}.")
+            out.append(f"parameter {p.name!r} = {v:.6g} is at its upper bound {float(p.from_scaled(hi)):g}.")
     return out
 
 

@@ -7,6 +7,12 @@ Two intervals are computed at each point, both from the bootstrap replicates of 
 * ``interval``: a prediction interval for a new observation: each replicate's prediction with one
   residual of the fit added on the residual scale (multiplied by ``exp(r)`` for log residuals),
   residuals drawn with a seeded generator. This is the interval a back-test's coverage checks.
+  A fit with an extrapolation calibration (``LawFit(calibrate=KEY)``, :mod:`scalinglab.fit.calibrate`)
+  widens it beyond its data by the error its own internal rollouts made at that distance: the
+  extrapolation-calibrated interval. ``calibrated=False`` gives the plain one.
+
+``result.attrs["interval"]`` names the interval given (:func:`interval_kind`) and
+``result.attrs["level"]`` its nominal level.
 
 A fit without bootstrap draws (a published preset, or ``--bootstrap 0``) has no intervals: they are
 reported as ``None``, never invented.
@@ -22,7 +28,17 @@ import pandas as pd
 
 from .. import table as _table
 from ..errors import ParameterError, invalid
+from .calibrate import EXTRAPOLATION, OBSERVATION, calibrated_interval
 from .result import Fit
+
+
+def interval_kind(fit: Fit, calibrated: bool = True) -> str | None:
+    """The prediction interval ``predict`` gives for ``fit``: ``"extrapolation-calibrated"``,
+    ``"observation"``, or None (no bootstrap draws: no interval)."""
+    if fit.draws() is None:
+        return None
+    cal = fit.calibration or {}
+    return EXTRAPOLATION if calibrated and cal.get("method") == "internal-rollout" else OBSERVATION
 
 
 def input_names(fit: Fit) -> list[str]:
@@ -58,7 +74,7 @@ def _inputs_frame(fit: Fit, points: pd.DataFrame | Mapping[str, Any]) -> pd.Data
 
 
 def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float | None = None,
-            seed: int = 0) -> pd.DataFrame:
+            seed: int = 0, calibrated: bool = True) -> pd.DataFrame:
     """Predict the law's target at ``points``; returns the inputs plus ``prediction``, ``lo``, ``hi``
     (prediction interval), ``mean_lo``, ``mean_hi`` (interval of the fitted curve).
 
@@ -72,8 +88,12 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
     out["prediction"] = law.predict(fit.params, x)
     out.attrs["warnings"] = list(fit.warnings)
     level = fit.ci_level if level is None else level
+    if not (isinstance(level, float | int) and 0 < level < 1):
+        raise ParameterError(invalid("The interval level", level, "a number in (0, 1)"))
+    out.attrs["level"] = float(level)
     draws = fit.draws()
-    if draws is None or len(draws) < 2:
+    out.attrs["interval"] = interval_kind(fit, calibrated) if draws is not None and len(draws) >= 2 else None
+    if draws is None or out.attrs["interval"] is None:
         for c in ("lo", "hi", "mean_lo", "mean_hi"):
             out[c] = np.nan
         return out
@@ -85,10 +105,21 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
         resid = np.asarray(fit.residuals, dtype=float)
         if resid.size:
             rng = np.random.default_rng(seed)
-            eps = rng.choice(resid, size=preds.shape, replace=True)
+            # residuals of a fit are smaller than its errors by about sqrt((n - p) / n): rescaled
+            # (Davison & Hinkley 1997, Bootstrap Methods, eq. 6.9, the leverage-free form)
+            n, p_free = resid.size, max(fit.n_free, 0)
+            inflate = np.sqrt(n / (n - p_free)) if n > p_free else 1.0
+            eps = inflate * rng.choice(resid, size=preds.shape, replace=True)
             noisy = preds * np.exp(eps) if fit.objective.get("space") == "log" else preds + eps
         else:
             noisy = preds
         out["lo"], out["hi"] = np.nanquantile(noisy, q, axis=0)
+        if out.attrs["interval"] == EXTRAPOLATION:
+            cal = calibrated_interval(fit.calibration, df, out["prediction"].to_numpy(dtype=float),
+                                      out["lo"].to_numpy(dtype=float), out["hi"].to_numpy(dtype=float), level)
+            if cal is None:                   # the points lack the calibration's axis
+                out.attrs["interval"] = OBSERVATION
+            else:
+                out["lo"], out["hi"] = cal
     return out
 

@@ -37,6 +37,14 @@ def fit_report(fit: Fit) -> str:
         if b:
             lines.append(f"    bootstrap: {b.get('n')} replicates (seed {b.get('seed')}), "
                          + ("skipped: too few points" if fit.too_few_points() else f"{b.get('n_failed', 0)} failed"))
+    cal = fit.calibration or {}
+    if cal.get("method") == "internal-rollout":
+        lines.append(f"    extrapolation calibration: log-loss sd a + tau d, a = {_g(cal.get('a', 0.0))}, "
+                     f"tau = {_g(cal.get('tau'))} per decade d of {cal.get('axis')} beyond "
+                     f"{_g(cal.get('x_max'))}, from {cal.get('n_errors')} internal "
+                     f"rollout errors over {cal.get('key')}")
+    elif cal.get("method") == "none":
+        lines.append(f"    extrapolation calibration: none ({cal.get('reason')})")
     lines.append("[[Parameters]]")
     width = max(len(n) for n in law.param_names)
     level = f"{100 * fit.ci_level:.0f}%"

@@ -44,6 +44,7 @@ class Fit:
     bootstrap: dict[str, Any] = field(default_factory=dict)   # n, seed, n_failed, draws {name: [..]}
     residuals: list[float] = field(default_factory=list)      # on the objective's residual space
     preset: str | None = None
+    calibration: dict[str, Any] = field(default_factory=dict)  # fit.calibrate: the extrapolation error
     version: str = __version__
     format: str = FORMAT
 
@@ -250,7 +251,7 @@ def _validate(kw: dict[str, Any], src: str) -> None:
     fixed = kw.get("fixed", [])
     if not (isinstance(fixed, list) and all(isinstance(f, str) and f in names for f in fixed)):
         raise _bad(src, "fixed", fixed, f"a list of parameter names of law {name!r}")
-    for fld in ("objective", "data", "correlations", "bootstrap"):
+    for fld in ("objective", "data", "correlations", "bootstrap", "calibration"):
         if fld in kw and not isinstance(kw[fld], dict):
             raise _bad(src, fld, kw[fld], "an object")
     obj = kw.get("objective", {})
@@ -265,6 +266,13 @@ def _validate(kw: dict[str, Any], src: str) -> None:
         for b, v in row.items():
             if b not in names or not (v is None or (_finite(v) and -1.000001 <= v <= 1.000001)):
                 raise _bad(src, f"correlations.{a}.{b}", v, "a correlation in [-1, 1] or null")
+    cal = kw.get("calibration", {})
+    if cal.get("method") == "internal-rollout":
+        for k in ("tau", "x_max", "a"):
+            if not (_finite(cal.get(k, 0.0)) and cal.get(k, 0.0) >= 0):
+                raise _bad(src, f"calibration.{k}", cal.get(k), "a finite number >= 0")
+        if not isinstance(cal.get("axis"), str):
+            raise _bad(src, "calibration.axis", cal.get("axis"), "a column name (a string)")
     boot = kw.get("bootstrap", {})
     for k in ("n", "seed", "n_failed"):
         if k in boot and not _nonneg_int(boot[k]):

@@ -92,11 +92,16 @@ class Objective:
     (r = ln prediction - ln observed) or ``"linear"`` (r = prediction - observed). The sum, not the
     mean: averaging shrinks the gradient by 1/n and makes L-BFGS stop early, the documented cause of
     the original Chinchilla fit's error (Besiroglu et al. 2024).
+
+    ``asymmetry`` k weights over-prediction (r > 0) k times: ``rho_k(r) = k rho(r)`` for r > 0 and
+    ``rho(r)`` otherwise (an asymmetric Huber penalty for under-tuned small runs, which sit above the
+    curve a well-tuned run would follow; OLMo-core#554). ``asymmetry = 1`` is the symmetric objective.
     """
 
     kind: str = "huber"
     delta: float = 1e-3
     space: str = "log"
+    asymmetry: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("huber", "ls"):
@@ -106,6 +111,9 @@ class Objective:
         if not (self.delta > 0 and np.isfinite(self.delta)):
             raise ParameterError(invalid("The 'delta' parameter of the objective", self.delta,
                                          "a float in (0, inf)"))
+        if not (self.asymmetry > 0 and np.isfinite(self.asymmetry)):
+            raise ParameterError(invalid("The 'asymmetry' parameter of the objective", self.asymmetry,
+                                         "a float in (0, inf) (over-prediction weighted that many times)"))
 
     @property
     def name(self) -> str:

@@ -20,9 +20,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import optimize
 
 from ..errors import DataError, ParameterError, invalid
+from ..fit.calibrate import EXTRAPOLATION, OBSERVATION, calibrated_interval
+from ..fit.predict import interval_kind
 from ..fit.result import Fit
 from ..laws import Law
 
@@ -150,6 +153,7 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     eps = rng.choice(resid, size=Ls_a.shape) if resid.size else np.zeros_like(Ls_a)
     with np.errstate(over="ignore", invalid="ignore"):
         noisy = Ls_a * np.exp(eps) if fit.objective.get("space") == "log" else Ls_a + eps
+    kind = interval_kind(fit)
     # a replicate whose N term vanished (A or alpha at 0) puts its optimum at N = 0 or infinity:
     # it has no allocation to report; the intervals come from the others, and the plan says how many
     ok = np.isfinite(Ns_a) & (Ns_a > 0) & np.isfinite(noisy)
@@ -160,8 +164,17 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     if ok.sum() < 2:
         return out
     out["interval"] = [float(v) for v in np.quantile(noisy[ok], q)]
+    if kind == EXTRAPOLATION:   # the planned run, d decades beyond the fit's data
+        cal = calibrated_interval(fit.calibration, pd.DataFrame({"N": [N], "D": [D], "C": [float(flops)]}),
+                                  np.array([loss]), np.array(out["interval"][:1]), np.array(out["interval"][1:]),
+                                  level)
+        if cal is None:
+            kind = OBSERVATION
+        else:
+            out["interval"] = [float(cal[0][0]), float(cal[1][0])]
     out["mean_interval"] = [float(v) for v in np.quantile(Ls_a[ok], q)]
     out["N_interval"] = [float(v) for v in np.quantile(Ns_a[ok], q)]
     out["D_interval"] = [float(v) for v in np.quantile(flops / (6 * Ns_a[ok]), q)]
     out["ci_level"] = level
+    out["interval_kind"] = kind
     return out
