@@ -75,3 +75,46 @@ def test_no_rollout_section_without_one(tmp_path: Path) -> None:
     page = ladder_report(tmp_path / "r.html", final=_final(), points=None, fit=None, backtest=None,
                          plan=None).read_text()
     assert _section(page) == "" and "rollout.json" not in page
+
+
+def test_report_rollout_from_the_store_and_from_a_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from synthetic_ladder import synthetic_quickstart_store
+
+    from scalinglab.cli import main
+    from scalinglab.fit.rollout import rollout
+    from scalinglab.store import Store
+
+    db = tmp_path / "q.db"
+    synthetic_quickstart_store(db)
+    r = CliRunner().invoke(main, ["report", "--store", str(db), "--bootstrap", "10", "--rollout", "budget_flops",
+                                  "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "o" / "index.html").read_text()
+    with Store(db, create=False) as st:
+        rows = st.to_table(points="annealed", failed=False)
+    want = rollout(rows, "chinchilla", "budget_flops", seed=0, bootstrap=10)
+    sec = _section(page)
+    figs = re.findall(r"<figure class='sl-fig'.*?</figure>", sec, re.S)
+    assert len(figs) == 2
+    tips = [dict(json.loads(html.unescape(t))) for t in re.findall(r'data-tip="([^"]+)"', figs[0])]
+    assert sorted(t["mean ARE %"] for t in tips) == sorted(fmt(100 * s["are_mean"]) for s in want["rollout"])
+    files = dict(re.findall(r'<a download="([^"]+)" href="data:[^;]+;charset=utf-8;base64,([^"]+)"', page))
+    got = json.loads(base64.b64decode(files["rollout.json"]))
+    assert got["are_mean"] == want["are_mean"] and got["coverage_80"] == want["coverage_80"]
+    saved = tmp_path / "roll.json"
+    saved.write_text(json.dumps(ROLL))
+    r = CliRunner().invoke(main, ["report", "--store", str(db), "--bootstrap", "0", "--rollout-json", str(saved),
+                                  "--out", str(tmp_path / "o2")])
+    assert r.exit_code == 0, r.output
+    assert "extrapolation-calibrated" in _section((tmp_path / "o2" / "index.html").read_text())
+    # bad input: one line, exit 2, no page
+    for args, msg in ((["--rollout", "N_nonembed_missing"], "rollout key"),
+                      (["--rollout-json", str(tmp_path / "o2" / "index.html")], "--rollout-json"),
+                      (["--rollout", "budget_flops", "--rollout-json", str(saved)], "--rollout")):
+        r = CliRunner().invoke(main, ["report", "--store", str(db), "--bootstrap", "0", *args,
+                                      "--out", str(tmp_path / "bad")])
+        assert r.exit_code == 2, r.output
+        last = r.output.strip().splitlines()[-1]
+        assert last.startswith("error:") and msg in last, last
+        assert not (tmp_path / "bad" / "index.html").exists()

@@ -7,11 +7,13 @@ import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit, LawFit
 from ..fit.backtest import backtest as run_backtest
 from ..fit.result import json_safe
+from ..fit.rollout import rollout
 from ..plan.dispatch import plan_fit
 from ..store import Store
 from . import ladder_report
@@ -37,7 +39,8 @@ def store_digest(csv_text: str) -> str:
 def store_report(store_path: str | Path, out: str | Path, *, law: str = "chinchilla", fit_path: str | Path | None = None,
                  train_where: str | None = None, flops: float | None = None, points: str = "annealed",
                  bootstrap: int = 200, seed: int = 0, command: str = "", anneal_fit: str | Path | None = None,
-                 fit_anneal: bool = True, target_losses: Sequence[float] = ()) -> Path:
+                 fit_anneal: bool = True, target_losses: Sequence[float] = (), rollout_key: str | None = None,
+                 horizon: int = 1, rollout_json: str | Path | None = None) -> Path:
     """Write ``out/index.html`` for the runs of the store at ``store_path`` and return its path.
 
     The page holds every done run's annealed points (final points and cooldown-branch ends: the
@@ -53,6 +56,11 @@ def store_report(store_path: str | Path, out: str | Path, *, law: str = "chinchi
     store's runs of one shape when two or more have different schedules (unless ``fit_anneal`` is
     False); the critical batch at ``target_losses`` (picked from the sweep when empty) when one model
     has runs at three or more batch sizes; B_simple against tokens when the points have it.
+
+    Rollout (:mod:`.rollout`): with ``rollout_key`` (``budget_flops``, ``N``), the rollout back-test of
+    the fit's law over that key's groups of the fitted rows (``fit.rollout.rollout``, up to ``horizon``
+    groups ahead, ``bootstrap`` replicates per fit for the intervals); or the JSON at ``rollout_json``
+    (``scalinglab backtest --rollout KEY --json``).
     """
     with Store(store_path, create=False) as st:
         shown = st.to_table(points="annealed", failed=False)   # the IsoFLOP points: ends of every decay
@@ -72,6 +80,15 @@ def store_report(store_path: str | Path, out: str | Path, *, law: str = "chinchi
         fit = Fit.from_json(fit_path) if fit_path else LawFit(
             law, bootstrap=bootstrap, seed=seed, source=f"{store_path} ({points} points)").fit(fitted).result_
         bt = run_backtest(fitted, fit.law, train_where, bootstrap=bootstrap, seed=seed) if train_where else None
+    roll = None
+    if rollout_json and rollout_key:
+        raise ParameterError("give either 'rollout_key' or 'rollout_json', not both.")
+    if rollout_json:
+        roll = _read_rollout(rollout_json)
+    elif rollout_key:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            roll = rollout(fitted, fit.law, rollout_key, horizon=horizon, seed=seed, bootstrap=bootstrap)
     dyn, computed = dynamics_sections(done, configs, anneal_fit=given, fit_anneal=fit_anneal,
                                       targets=list(target_losses), bootstrap=bootstrap, seed=seed)
     extra = []
@@ -87,4 +104,16 @@ def store_report(store_path: str | Path, out: str | Path, *, law: str = "chinchi
     return ladder_report(Path(out) / "index.html", final=shown, points=curves, fit=fit, backtest=bt,
                          plan=None if sparse else planned, sparse_plan=planned if sparse else None,
                          title=f"scalinglab report: {store_path}", footer=footer, store_csv=export, seed=seed,
-                         extra_sections=dyn, extra_downloads=extra)
+                         extra_sections=dyn, extra_downloads=extra, rollout=roll)
+
+
+def _read_rollout(path: str | Path) -> dict[str, Any]:
+    """A rollout back-test's JSON (``backtest --rollout KEY --json``); anything else is a DataError."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(invalid("The 'rollout_json' file", str(path), f"a readable JSON file ({exc})")) from None
+    if not isinstance(data, dict) or not isinstance(data.get("rollout"), list):
+        raise DataError(invalid("The 'rollout_json' file", str(path),
+                                "the JSON of 'scalinglab backtest --rollout KEY --json' (with a 'rollout' list)"))
+    return data
