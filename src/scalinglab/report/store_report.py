@@ -115,5 +115,5 @@ def _read_rollout(path: str | Path) -> dict[str, Any]:
         raise DataError(invalid("The 'rollout_json' file", str(path), f"a readable JSON file ({exc})")) from None
     if not isinstance(data, dict) or not isinstance(data.get("rollout"), list):
         raise DataError(invalid("The 'rollout_json' file", str(path),
-                                "the JSON of 'scalinglab backtest --rollout KEY --json' (with a 'rollout' list)"))
+                                "a rollout back-test's JSON (a 'rollout' list, as the backtest command writes it)"))
     return data
