@@ -66,7 +66,8 @@ def test_rollout_section_plots_error_and_coverage(tmp_path: Path) -> None:
     assert figs[1].count('stroke-dasharray="5 3"') == 2
     assert "nominal 80%" not in re.sub(r"data-tip=\"[^\"]*\"", "", figs[1].split("</svg>")[1])
     assert "extrapolation-calibrated" in figs[1]
-    assert sec.count("warning: a rollout step") == 1   # the same warning of every step shown once
+    assert "<summary>1 distinct warning(s) of the step fits" in sec   # the same warning of every step, once
+    assert sec.count("w at bound") == 1
     files = dict(re.findall(r'<a download="([^"]+)" href="data:[^;]+;charset=utf-8;base64,([^"]+)"', page))
     assert json.loads(base64.b64decode(files["rollout.json"]))["coverage_80"] == 0.72
 

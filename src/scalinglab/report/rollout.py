@@ -110,7 +110,8 @@ def rollout_section(roll: Mapping[str, Any]) -> Section:
     missing = len(roll.get("rollout", [])) - len(_steps(roll))
     return Section(
         f"Rollout back-test over {roll.get('key')}", figures=rollout_charts(roll), tables=[pd.DataFrame(rows)],
-        anchor="rollout", warnings=[f"a rollout step's fit: {w}" for w in warns],
+        anchor="rollout", pre="\n".join(warns),
+        pre_summary=f"{len(warns)} distinct warning(s) of the step fits (small training sets are weakly determined)",
         text=f"The {roll.get('law')} law fitted on the first k groups of {roll.get('key')} (sorted; "
              f"{len(roll.get('groups', []))} groups) predicts the next ones (up to {roll.get('horizon', 1)} ahead), "
              "for every k. Distance: log10 of the test group's median compute over the training rows' largest "
