@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from ..errors import DataError, ParameterError
 from ..fit.report import fit_report
 from ..fit.result import Fit, json_safe
 from ..table import apply_where
-from . import figures, plots, svg
+from . import figures, plots, precision, svg
+from . import rollout as rollout_mod
 from .contour import contour_grid, save_sparsity_contour, sparsity_contour_figure
 from .html import Download, Footer, Section, dedupe, write
 
@@ -23,7 +25,8 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                   backtest: dict[str, Any] | None, plan: dict[str, Any] | None, title: str = "scalinglab report",
                   held_out: float | None = None, subtitle: str = "",
                   sparse_plan: dict[str, Any] | None = None, footer: Footer | None = None,
-                  store_csv: str | None = None, seed: int = 0) -> Path:
+                  store_csv: str | None = None, seed: int = 0, extra_sections: Sequence[Section] = (),
+                  extra_downloads: Sequence[Download] = (), rollout: dict[str, Any] | None = None) -> Path:
     """Write ``out`` (one self-contained HTML file): IsoFLOP profiles with the fit and its prediction
     bands, the fit's diagnostics and residuals, the back-test, the plan on the compute frontier, loss
     curves, the run table, and downloads of the runs, fit and plan (CSV and JSON, embedded).
@@ -33,8 +36,13 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
     Sparse ladders (runs with ``S > 0``) add the loss against non-zero parameters per sparsity, with
     the fitted law when ``fit`` is of law ``sparse``; ``sparse_plan`` (``plan.plan_sparse``'s result)
     adds the optimal-sparsity plan and its contour over (N_nonzero, C). ``footer``: the command,
-    version and store hash; ``store_csv``: the store's export (offered as a download). Every warning
-    appears once on the page, in the first section it belongs to.
+    version and store hash; ``store_csv``: the store's export (offered as a download);
+    ``extra_sections`` (e.g. :func:`.dynamics.dynamics_sections`') go before the loss curves, and
+    ``extra_downloads`` after the others; ``rollout`` (a rollout back-test's JSON,
+    ``backtest --rollout KEY --json``) adds its error and coverage against the extrapolation distance.
+    Runs with number-format columns or points with PTQ / underflow metrics add the precision section
+    (:func:`.precision.precision_sections`). Every warning appears once on the page, in the first section
+    it belongs to.
     """
     shown: set[str] = set()
 
@@ -73,6 +81,7 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                  "sparsity S and one marker per token count D; lines: the fitted sparse law (Frantar et al. 2023) "
                  "at each (S, D). At equal non-zero parameters and tokens, a lower point at higher S means the "
                  "sparse model (a wider dense model, pruned) beat the dense one."))
+    sections += precision.precision_sections(final, points, fit)
     if backtest is not None:
         names = {figures.nd_key(n, d): r for r, n, d in zip(final["run"], final["N"], final["D"])} \
             if {"run", "N", "D"} <= set(final) else {}
@@ -92,6 +101,10 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                  f"max {100 * backtest['are_max']:.2f}%"
                  + (f", {100 * cov:.0f}% inside their prediction interval." if cov is not None else ".")
                  + " Bars: the 95% prediction intervals; labels: the error (predicted - measured) in %."))
+    if rollout is not None:
+        ro = rollout_mod.rollout_section(rollout)
+        ro.warnings = once(list(ro.warnings))
+        sections.append(ro)
     if plan is not None:
         keys = ["flops", "N", "D", "tokens_per_param", "loss", "interval", "N_interval", "D_interval"]
         charts = figures.frontier_charts(final, fit, plan, seed=seed) if fit is not None and len(final) else []
@@ -105,6 +118,9 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
         sp = _sparse_plan_section(sparse_plan, fit if fit is not None and fit.law == "sparse" else None)
         sp.warnings = once(list(sparse_plan.get("warnings", [])))
         sections.append(sp)
+    for extra in extra_sections:
+        extra.warnings = once(list(extra.warnings))
+        sections.append(extra)
     curves = figures.loss_curve_chart(points) if points is not None and len(points) else None
     if curves is not None:
         sections.append(Section("Loss curves", figures=[curves], anchor="curves",
@@ -112,7 +128,9 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                                      "run in the legend to hide or show it."))
     sections.append(Section("Runs", tables=[final], anchor="runs"))
     return write(out, title, sections, subtitle=subtitle, footer=footer,
-                 downloads=downloads(final, fit, plan or sparse_plan, backtest, store_csv))
+                 downloads=downloads(final, fit, plan or sparse_plan, backtest, store_csv) + list(extra_downloads)
+                 + ([Download("rollout.json", json.dumps(json_safe(rollout), indent=1), "application/json",
+                              "rollout back-test (JSON)")] if rollout is not None else []))
 
 
 def downloads(final: pd.DataFrame, fit: Fit | None, plan: dict[str, Any] | None, backtest: dict[str, Any] | None,
