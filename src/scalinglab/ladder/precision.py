@@ -331,15 +331,16 @@ class _QuantizedMatmul(torch.autograd.Function):
         ops, ls = qc.operands, qc.loss_scale
         dq = None
         if "P3" in ops or "P5" in ops:
+            # Q(ls dY): the 1/ls goes into the GEMM's output factor with alpha (one pass fewer over dY)
             dq = qc.q("gradients", dy * ls if ls != 1.0 else dy)
-            if ls != 1.0:
-                dq = dq / ls
-        dy3 = dq if "P3" in ops and dq is not None else dy
-        dy5 = dq if "P5" in ops and dq is not None else dy
+        dy3, f3 = (dq, ctx.alpha / ls) if "P3" in ops and dq is not None else (dy, ctx.alpha)
+        dy5, f5 = (dq, ctx.alpha / ls) if "P5" in ops and dq is not None else (dy, ctx.alpha)
         dx = dy3 @ w4.float()
         dw = dy5.reshape(-1, dy5.shape[-1]).t() @ x6.float().reshape(-1, x6.shape[-1])
-        if ctx.alpha != 1.0:
-            dx, dw = dx * ctx.alpha, dw * ctx.alpha
+        if f3 != 1.0:
+            dx = dx * f3
+        if f5 != 1.0:
+            dw = dw * f5
         return dx.to(ctx.x_dtype), dw.to(ctx.w_dtype), None, None
 
 
