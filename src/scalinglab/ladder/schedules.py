@@ -53,6 +53,17 @@ def _decay(shape: str, p: float) -> float:
     return 1.0 - math.sqrt(p)  # "sqrt": the 1 - sqrt cooldown of Hägele et al. 2024
 
 
+def _decay_start(total_steps: int, warmup_steps: int, decay_steps: int, shape: str) -> int:
+    """The first step of a final decay of ``decay_steps`` updates (checked to fit after the warmup)."""
+    room = total_steps - warmup_steps
+    if not isinstance(decay_steps, int) or not 0 <= decay_steps <= room:
+        raise ConfigError(invalid("The 'decay_steps' parameter", decay_steps,
+                                  f"an integer in [0, total_steps - warmup_steps = {room}]"))
+    if shape not in WSD_SHAPES:
+        raise ConfigError(invalid("The 'shape' parameter", shape, f"one of {WSD_SHAPES}"))
+    return total_steps - decay_steps
+
+
 def constant(peak: float, total_steps: int, warmup_steps: int = 0) -> Schedule:
     """Linear warmup, then ``peak`` for the rest of training."""
     _check(peak, total_steps, warmup_steps)
@@ -103,13 +114,7 @@ def wsd(peak: float, total_steps: int, warmup_steps: int = 0, decay_steps: int =
     ``floor * peak`` at ``total_steps``, with progress ``p = (s - (total - decay)) / decay``.
     """
     _check(peak, total_steps, warmup_steps, floor)
-    room = total_steps - warmup_steps
-    if not isinstance(decay_steps, int) or not 0 <= decay_steps <= room:
-        raise ConfigError(invalid("The 'decay_steps' parameter", decay_steps,
-                                  f"an integer in [0, total_steps - warmup_steps = {room}]"))
-    if shape not in WSD_SHAPES:
-        raise ConfigError(invalid("The 'shape' parameter", shape, f"one of {WSD_SHAPES}"))
-    decay_start = total_steps - decay_steps
+    decay_start = _decay_start(total_steps, warmup_steps, decay_steps, shape)
 
     def schedule(step: int) -> float:
         if step < warmup_steps:
@@ -158,13 +163,7 @@ def power(peak: float, total_steps: int, *, batch_sequences: int, tokens_per_ste
         raise ConfigError(invalid("The 'schedule.power_a' field", a, "a positive finite number"))
     if not (isinstance(b, (int, float)) and math.isfinite(b) and b < 0):
         raise ConfigError(invalid("The 'schedule.power_b' field", b, "a negative finite number"))
-    room = total_steps - warmup_steps
-    if not isinstance(decay_steps, int) or not 0 <= decay_steps <= room:
-        raise ConfigError(invalid("The 'decay_steps' parameter", decay_steps,
-                                  f"an integer in [0, total_steps - warmup_steps = {room}]"))
-    if shape not in WSD_SHAPES:
-        raise ConfigError(invalid("The 'shape' parameter", shape, f"one of {WSD_SHAPES}"))
-    decay_start = total_steps - decay_steps
+    decay_start = _decay_start(total_steps, warmup_steps, decay_steps, shape)
 
     def level(step: int) -> float:
         return min(float(peak), float(a * batch_sequences * ((step + 1) * tokens_per_step) ** b))

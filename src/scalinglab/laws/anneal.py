@@ -89,12 +89,18 @@ def areas_for_points(df: pd.DataFrame, decay: float = DECAY, *, warmup_steps: in
 
     Returns a copy of ``df`` with ``S1`` and ``S2`` (rows in their original order).
     """
-    import pandas as pd
-
     missing = [c for c in ("run", "step", "lr") if c not in df.columns]
     if missing:
         raise DataError(f"the table lacks column(s) {missing} (columns present: {list(df.columns)}); "
                         "areas_for_points needs run, step and lr.")
+    return _areas_by_run(df, lambda eta: schedule_areas(eta, decay, warmup_steps=warmup_steps))
+
+
+def _areas_by_run(df: pd.DataFrame, areas: Any) -> pd.DataFrame:
+    """``df`` with S1 and S2 at its logged points: per run, ``areas(eta)`` of the learning rate
+    interpolated on every integer step (:func:`_interpolated`), read at each logged step."""
+    import pandas as pd
+
     steps = pd.to_numeric(df["step"], errors="coerce").to_numpy(dtype=float)
     lrs = pd.to_numeric(df["lr"], errors="coerce").to_numpy(dtype=float)
     _check_steps_lrs(df, steps, lrs)
@@ -102,7 +108,7 @@ def areas_for_points(df: pd.DataFrame, decay: float = DECAY, *, warmup_steps: in
     S2 = np.empty(len(df))
     for pos in df.groupby("run", sort=False).indices.values():
         _, eta = _interpolated(df, pos, steps, lrs)
-        a1, a2 = schedule_areas(eta, decay, warmup_steps=warmup_steps)
+        a1, a2 = areas(eta)
         idx = steps[pos].astype(int) - 1
         S1[pos], S2[pos] = a1[idx], a2[idx]
     return df.assign(S1=S1, S2=S2)
@@ -136,24 +142,12 @@ def curve_areas_for_points(df: pd.DataFrame, decay: float = DECAY) -> pd.DataFra
     As :func:`areas_for_points`: per run the learning rate is interpolated linearly between logged
     steps on every integer step ``1..max(step)`` (held before the first logged step); ``lr`` is the
     rate *at* each step. Returns a copy of ``df`` with ``S1`` and ``S2``."""
-    import pandas as pd
-
     missing = [c for c in ("run", "step", "lr") if c not in df.columns]
     if missing:
         raise DataError(f"the anneal law needs S1 and S2, or columns run, step and lr (the learning rate at "
                         f"each logged step) to derive them; the table lacks {missing} "
                         f"(columns present: {list(df.columns)}).")
-    steps = pd.to_numeric(df["step"], errors="coerce").to_numpy(dtype=float)
-    lrs = pd.to_numeric(df["lr"], errors="coerce").to_numpy(dtype=float)
-    _check_steps_lrs(df, steps, lrs)
-    S1 = np.empty(len(df))
-    S2 = np.empty(len(df))
-    for pos in df.groupby("run", sort=False).indices.values():
-        grid, eta = _interpolated(df, pos, steps, lrs)
-        a1, a2 = curve_areas(eta, decay)
-        idx = steps[pos].astype(int) - 1
-        S1[pos], S2[pos] = a1[idx], a2[idx]
-    return df.assign(S1=S1, S2=S2)
+    return _areas_by_run(df, lambda eta: curve_areas(eta, decay))
 
 
 def _check_steps_lrs(df: pd.DataFrame, steps: Array, lrs: Array) -> None:
