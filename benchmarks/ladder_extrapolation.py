@@ -55,17 +55,26 @@ from scalinglab.table import near_optimal
 LEVELS = (0.8, 0.95)
 
 
-def shape_for_total(n_total: float, context: int, vocab: int) -> dict[str, int]:
+def shape_for_total(n_total: float, context: int, vocab: int, *, flops: float | None = None,
+                    batch_tokens: int = 1, max_tokens: float | None = None) -> dict[str, int]:
     """The quickstart shape rule's shape (quickstart.SHAPE, a design.ShapeRule) whose N_total is
-    closest to ``n_total``."""
+    closest to ``n_total``; with ``flops`` and ``max_tokens``, among the shapes whose run at that budget
+    (``flops / (6 N_total)`` tokens, whole batches of ``batch_tokens``) stays within ``max_tokens``: the
+    plan holds D to the data limit (plan(max_tokens=...)), and rounding N to a shape must not break it
+    (a smaller shape at the same budget trains on more tokens)."""
     best, err = None, np.inf
-    for target in np.geomspace(n_total / 20, n_total, 200):
+    for target in np.geomspace(n_total / 20, 2 * n_total, 300):
         s = qs.SHAPE.shape(float(target))
         tot = units.param_counts(s["n_layer"], s["d_model"], context, vocab)["N_total"]
+        if flops is not None and max_tokens is not None and \
+                round(flops / (6 * tot) / batch_tokens) * batch_tokens > max_tokens:
+            continue
         e = abs(np.log(tot / n_total))
         if e < err:
             best, err = s, e
-    assert best is not None
+    if best is None:
+        raise SystemExit(f"no shape of the rule near N = {n_total:.3g} trains {flops:.3g} FLOPs within "
+                         f"{max_tokens:.3g} tokens")
     return best
 
 
@@ -119,9 +128,9 @@ def one_seed(args: argparse.Namespace, seed: int, store_path: Path, out: Path) -
     max_tokens = None if args.max_epochs <= 0 else args.max_epochs * unique
     p = plan(fit, c_big, seed=seed, max_tokens=max_tokens)
     context, vocab = SETTINGS["context"], SETTINGS["vocab"]
-    shape = shape_for_total(p["N"], context, vocab)
-    n_total = units.param_counts(shape["n_layer"], shape["d_model"], context, vocab)["N_total"]
     bt = SETTINGS["batch_tokens"]
+    shape = shape_for_total(p["N"], context, vocab, flops=c_big, batch_tokens=bt, max_tokens=max_tokens)
+    n_total = units.param_counts(shape["n_layer"], shape["d_model"], context, vocab)["N_total"]
     tokens = round(c_big / (6 * n_total) / bt) * bt
     lr = qs.SHAPE.lr(SETTINGS["lr"], shape["d_model"])
     cfg = RunConfig.from_dict({**SETTINGS, "n_layer": shape["n_layer"], "d_model": shape["d_model"],

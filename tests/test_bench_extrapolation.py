@@ -55,3 +55,17 @@ def test_the_10x_run_is_trained_once_then_reused(bench: ModuleType, tmp_path: Pa
     assert reused and again["final_loss"] == first["final_loss"]
     with Store(store, create=False) as s:
         assert [r.name for r in s.runs()] == ["extrapolation-tiny"]
+
+
+def test_the_trained_shape_keeps_the_plans_data_limit(bench: ModuleType) -> None:
+    # seed 2's plan: N = 9.53e4 at C = 2.02e13 (6 N_total D). The nearest shape, 2 x 48 (N_total 73,968),
+    # would train 45.4M tokens, 4.07 epochs of the 11.17M-token corpus, past the plan's 4-epoch limit;
+    # within the limit the nearest is 2 x 64 (N_total 123,200: 27.3M tokens, 2.44 epochs)
+    c, n, limit = 20166703349760.0, 9.53e4, 4 * 11_171_747
+    assert bench.shape_for_total(n, 128, 256) == {"n_layer": 2, "d_model": 48, "n_head": 3}
+    s = bench.shape_for_total(n, 128, 256, flops=c, batch_tokens=2048, max_tokens=limit)
+    assert s == {"n_layer": 2, "d_model": 64, "n_head": 4}
+    # a plan whose nearest shape is within the limit keeps it
+    assert bench.shape_for_total(1.08e5, 128, 256, flops=c, batch_tokens=2048, max_tokens=limit) == s
+    tot = {48: 73_968, 64: 123_200}
+    assert round(c / (6 * tot[48]) / 2048) * 2048 > limit >= round(c / (6 * tot[64]) / 2048) * 2048
