@@ -18,6 +18,7 @@ from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit, LawFit
 from ..fit.anneal import add_store_areas
 from ..fit.backtest import backtest as _backtest
+from ..fit.calibrate import DEFAULT_SCHEME, SCHEMES
 from ..fit.predict import check_input_names
 from ..fit.predict import predict as _predict
 from ..fit.report import fit_report
@@ -87,6 +88,11 @@ def fit_options(f: Any) -> Any:
     f = click.option("--calibrate", default=None, metavar="KEY",
                      help="Calibrate intervals for extrapolation from internal rollouts over the groups of "
                           "KEY (budget_flops, C, N); needs --bootstrap.")(f)
+    f = click.option("--calibrate-scheme", type=click.Choice(list(SCHEMES)), default=DEFAULT_SCHEME,
+                     show_default=True,
+                     help="How --calibrate builds the interval: group-* treat each budget's rows as one unit "
+                          "(a shared offset), -rel scales the error with distance / span of the data, -union "
+                          "never narrows below the observation interval; row is the previous scheme.")(f)
     f = click.option("--group-decades", type=float, default=None, metavar="W",
                      help="Group KEY (of --calibrate, --rollout) into bins W decades wide.")(f)
     return f
@@ -155,7 +161,7 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
 def make_fitter(law_name: str, bootstrap: int, seed: int, objective_kind: str | None, space: str | None,
                 delta: float | None, fix: Sequence[str], ci_level: float, source: str, bound: Sequence[str] = (),
                 asymmetry: float | None = None, weight: str = "none", calibrate: str | None = None,
-                group_decades: float | None = None) -> LawFit:
+                group_decades: float | None = None, calibrate_scheme: str | None = None) -> LawFit:
     law = _laws.get(law_name)
     obj = law.objective
     if objective_kind or space or delta is not None or asymmetry is not None:
@@ -167,7 +173,7 @@ def make_fitter(law_name: str, bootstrap: int, seed: int, objective_kind: str | 
         law.param(k)  # unknown names are errors
     fitter = LawFit(law, objective=obj, fixed=fixed, bootstrap=bootstrap, seed=seed, ci_level=ci_level,
                     source=source, bounds=bounds, weight_by=None if weight == "none" else weight,
-                    calibrate=calibrate, calibrate_decades=group_decades)
+                    calibrate=calibrate, calibrate_decades=group_decades, calibrate_scheme=calibrate_scheme)
     return fitter.check()   # bad --bound / --fix values: one line before any work
 
 
@@ -176,7 +182,7 @@ def fitter_kwargs(fitter: LawFit) -> dict[str, Any]:
     return {"objective": fitter.objective, "fixed": fitter.fixed, "bootstrap": fitter.bootstrap,
             "ci_level": fitter.ci_level, "source": fitter.source, "bounds": fitter.bounds,
             "weight_by": fitter.weight_by, "calibrate": fitter.calibrate,
-            "calibrate_decades": fitter.calibrate_decades}
+            "calibrate_decades": fitter.calibrate_decades, "calibrate_scheme": fitter.calibrate_scheme}
 
 
 # -- laws -------------------------------------------------------------------------------------------
@@ -437,8 +443,8 @@ def _interval_line(kind: str | None, level: float) -> str:
     if kind is None:
         return "interval: none (the fit has no bootstrap draws)"
     what = ("observation interval: the fitted curve's bootstrap plus the residual scatter" if kind == "observation"
-            else "extrapolation-calibrated interval: the observation interval plus the ladder's own "
-                 "extrapolation error, growing with the distance beyond the data")
+            else "extrapolation-calibrated interval: inside the data the observation interval, beyond it "
+                 "the ladder's own extrapolation error (internal rollouts), growing with the distance")
     return f"interval: nominal {100 * level:.0f}% {what}"
 
 
