@@ -1,9 +1,24 @@
 """Rollout calibration of prediction intervals on public ladders, before and after calibration.
 
-For each set: a rollout back-test (``scalinglab.fit.rollout``) over its groups, once with the plain
-bootstrap observation interval ("plain") and once with the extrapolation-calibrated interval
-(``LawFit(calibrate=KEY)``, "calibrated"), and any other fit variants asked for. Prints per set and
-variant the pooled mean ARE and the coverage of the nominal 80% and 95% intervals.
+For each set: a rollout back-test over its groups (fit on groups 1..k, predict group k + 1, for
+every k, as ``scalinglab.fit.rollout``), scored with several intervals from the same fits:
+
+* ``plain``: the bootstrap observation interval (``calibrated=False``);
+* ``cal-SCHEME``: the extrapolation-calibrated interval (``LawFit(calibrate=KEY)``) built by each
+  scheme of ``scalinglab.fit.calibrate.SCHEMES`` (``cal-row`` is the scheme before this benchmark
+  chose ``cal-group``);
+* ``asym2``, ``compute``, ``asym2-calibrated``: fit variants (their own fits);
+* ``avg-tied``: model averaging, Chinchilla with Chinchilla-tied (one exponent): the mean of the two
+  predictions and the union of their calibrated intervals (Chinchilla sets only).
+
+Prints per set and variant the pooled mean ARE and the coverage of the nominal 80% and 95% intervals,
+the number of held-out points n and of test groups g they rest on, the binomial standard errors at
+the nominal level over points and over groups (the rows of one group share a curve, so the truth is
+in between), and whether both coverages are in the target band (80%: 70-90, 95%: 85-100). Each set has
+a role: ``tune`` (the RefinedWeb Porian sets and Gadre's C4: the scheme was chosen on these) or
+``check`` (all others: OpenWebText2 Porian, Gadre RedPajama and RefinedWeb, datablations, Epoch); the
+summary counts the sets in band per role. ``--cache DIR`` keeps the fits, so that comparing schemes
+again costs no refits.
 
 Sets (read from ``../shared/data``; a set whose file is missing is skipped):
 
@@ -19,8 +34,8 @@ Sets (read from ``../shared/data``; a set whose file is missing is skipped):
 * ``quickstart-SEED``: a quickstart store (``--quickstart-store PATH``, repeatable); Chinchilla on
   its annealed points (``-final``: its final points only), groups = IsoFLOP budgets.
 
-    python benchmarks/calibration.py [--sets porian,gadre,datablations,epoch] [--bootstrap 100]
-                                     [--variants plain,calibrated] [--json out.json]
+    python benchmarks/calibration.py [--sets porian,gadre,datablations,epoch] [--bootstrap 40]
+                                     [--variants plain,cal-row,cal-group,...] [--cache DIR] [--json out.json]
 """
 
 from __future__ import annotations
@@ -42,6 +57,7 @@ from scalinglab.errors import DataError
 from scalinglab.fit import Fit, LawFit
 from scalinglab.fit.backtest import score
 from scalinglab.fit.calibrate import DEFAULT_SCHEME, SCHEMES, with_scheme
+from scalinglab.fit.predict import predict
 from scalinglab.fit.rollout import group_labels, sorted_groups, steps
 
 HERE = Path(__file__).resolve().parent
@@ -57,6 +73,9 @@ VARIANTS: dict[str, tuple[dict[str, Any], str | None]] = {
     "compute": ({"weight_by": "compute"}, None),
     "asym2-calibrated": ({"asymmetry": 2.0, "calibrate": True}, DEFAULT_SCHEME),
 }
+#: model-averaging variants: name -> {the set's law: the other laws averaged with it}
+AVERAGED: dict[str, dict[str, list[str]]] = {"avg-tied": {"chinchilla": ["chinchilla_tied"]}}
+VARIANTS["avg-tied"] = ({"calibrate": True}, DEFAULT_SCHEME)
 #: the sets the scheme was chosen on; every other set only checks the choice
 TUNE = ("porian-rw-", "gadre-c4_original")
 
@@ -155,24 +174,43 @@ def run_set(spec: dict[str, Any], variants: list[str], bootstrap: int, seed: int
     for ck, text in stored.items():
         fk, _, kk = ck.rpartition("|")
         fits[fk, int(kk)] = Fit.from_dict(json.loads(text))
+    def fitted(law: str, extra: dict[str, Any], k: int, scheme: str | None) -> Fit:
+        fkey = json.dumps(extra, sort_keys=True) + ("" if law == spec["law"] else f"@{law}")
+        if (fkey, k) not in fits:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fits[fkey, k] = LawFit(law, bootstrap=bootstrap, seed=seed,
+                                       **fit_options(spec, extra)).fit(spec["df"][labels <= groups[k - 1]]).result_
+        f = fits[fkey, k]
+        if scheme is not None and f.calibration.get("method") == "internal-rollout":
+            f = dataclasses.replace(f, calibration=with_scheme(f.calibration, scheme))
+        return f
+
     for v in variants:
         extra, scheme = VARIANTS[v]
-        fkey = json.dumps(extra, sort_keys=True)
+        laws = [spec["law"], *AVERAGED.get(v, {}).get(spec["law"], [])]
+        if v in AVERAGED and len(laws) == 1:
+            continue                       # no other law to average this set's with
         per_step = []
         for k, h in steps(len(groups), 1):
-            train = spec["df"][labels <= groups[k - 1]]
             test = spec["df"][labels == groups[k + h - 1]]
-            if (fkey, k) not in fits:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    fits[fkey, k] = LawFit(spec["law"], bootstrap=bootstrap, seed=seed,
-                                           **fit_options(spec, extra)).fit(train).result_
-            f = fits[fkey, k]
-            if scheme is not None and f.calibration.get("method") == "internal-rollout":
-                f = dataclasses.replace(f, calibration=with_scheme(f.calibration, scheme))
-            sc = score(f, test, seed=seed, calibrated=scheme is not None)
-            per_step.append({"k": k, "are": sc["are"], "in80": sc["inside_80"], "in95": sc["inside_95"],
-                             "kind": sc["interval"]["kind"]})
+            if len(laws) == 1:
+                sc = score(fitted(laws[0], extra, k, scheme), test, seed=seed, calibrated=scheme is not None)
+                per_step.append({"k": k, "are": sc["are"], "in80": sc["inside_80"], "in95": sc["inside_95"],
+                                 "kind": sc["interval"]["kind"]})
+                continue
+            # model averaging: the mean of the laws' predictions, the union of their intervals
+            y = test["loss"].to_numpy(dtype=float)
+            pr = {lev: [predict(fitted(law, extra, k, scheme), test, level=lev, seed=seed) for law in laws]
+                  for lev in (0.8, 0.95)}
+            center = np.mean([p["prediction"].to_numpy(dtype=float) for p in pr[0.8]], axis=0)
+            inside = {}
+            for lev, ps in pr.items():
+                lo = np.min([p["lo"].to_numpy(dtype=float) for p in ps], axis=0)
+                hi = np.max([p["hi"].to_numpy(dtype=float) for p in ps], axis=0)
+                inside[lev] = [bool(a) for a in (y >= lo) & (y <= hi)]
+            per_step.append({"k": k, "are": (np.abs(center - y) / y).tolist(), "in80": inside[0.8],
+                             "in95": inside[0.95], "kind": pr[0.8][0].attrs["interval"]})
         if cache is not None:
             cache.write_text(json.dumps({f"{fk}|{kk}": f.to_json() for (fk, kk), f in fits.items()}))
         are = [a for st in per_step for a in st["are"]]
