@@ -16,9 +16,17 @@ import pandas as pd
 from .. import table as _table
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit, LawFit
-from ..fit.anneal import add_store_areas, fit_decay, fit_decay_profile, predict_curve, schedule_curve
+from ..fit.anneal import (
+    CURVE_LAWS,
+    add_store_areas,
+    fit_decay,
+    fit_decay_profile,
+    predict_curve,
+    schedule_curve,
+)
 from ..fit.critical import critical_batch_study
 from ..laws.anneal import curve_areas_for_points
+from ..laws.multipower import derive_curves
 from ..plan.anneal import best_wsd_decay
 from ..plan.hparams import plan_hparams
 from ..plan.su import fit_su, su_backtest
@@ -73,10 +81,11 @@ def anneal_requested(kw: dict[str, Any]) -> bool:
 
 def predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: int, as_json: bool,
                    kw: dict[str, Any]) -> None:
-    """``predict`` for an anneal fit: the predicted loss along a schedule or along a file's curves."""
-    if fit.law != "anneal":
+    """``predict`` for a curve-law fit (anneal, multipower): the predicted loss along a schedule or along
+    a file's curves."""
+    if fit.law not in CURVE_LAWS:
         raise ParameterError(invalid("The law of the fit given --schedule", fit.law,
-                                     "'anneal' (only the learning-rate annealing law reads a schedule)"))
+                                     f"one of {CURVE_LAWS} (only the annealing and multi-power laws read a schedule)"))
     with flags(SCHEDULE_FLAGS):
         _predict_anneal(fit, points, mapping, seed, as_json, kw)
 
@@ -122,21 +131,23 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
                             "an anneal prediction needs run, step and lr.")
         if "run" not in pts.columns:
             pts = pts.assign(run="run")
-        pts = curve_areas_for_points(pts, fit_decay(fit))
+        pts = derive_curves(curve_areas_for_points(pts, fit_decay(fit)))
         from ..fit.predict import predict
-        pred = predict(fit, pts[["S1", "S2"]], seed=seed)
-        out = pd.concat([pts[["run", "step", "lr"]].reset_index(drop=True), pred.reset_index(drop=True)], axis=1)
+        pred = predict(fit, pts[list(fit.law_.inputs)], seed=seed).drop(columns=list(fit.law_.inputs))
+        pts = pts.assign(S2=pts["S2"] if fit.law == "anneal" else float("nan"))
+        out = pd.concat([pts[["run", "step", "lr", "S1", "S2"]].reset_index(drop=True), pred.reset_index(drop=True)],
+                        axis=1)
         if kw.get("stride"):
             out = out.iloc[::kw["stride"]]
     else:
         raise ParameterError("give an anneal fit --schedule NAME --steps N --lr X, or --points CURVE (run, step, lr).")
-    rows = [{"run": r.run, "step": int(r.step), "lr": float(r.lr), "S1": float(r.S1), "S2": float(r.S2),
-             "loss": float(r.prediction),
+    rows = [{"run": r.run, "step": int(r.step), "lr": float(r.lr), "S1": float(r.S1),
+             **({"S2": float(r.S2)} if fit.law == "anneal" else {}), "loss": float(r.prediction),
              "interval": None if math.isnan(r.lo) else [float(r.lo), float(r.hi)]} for r in out.itertuples()]
     if as_json:
         emit_json({"law": fit.law, "ci_level": fit.ci_level, "predictions": rows, "warnings": list(fit.warnings)})
         return
-    print_rows(rows, ["run", "step", "lr", "loss", "interval"], title="anneal law: predicted loss along the curve")
+    print_rows(rows, ["run", "step", "lr", "loss", "interval"], title=f"{fit.law} law: predicted loss along the curve")
     for w in fit.warnings:
         console().print(f"warning: {w}")
 
