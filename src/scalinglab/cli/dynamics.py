@@ -264,3 +264,58 @@ def print_hparams(res: dict[str, Any]) -> None:
         if key in res and res[key] is not None:
             console().print(f"{key}: {fmt(res[key])}{unit} (interval {fmt(res.get(key + '_interval'))}; "
                             f"from {res['hparams_source'].get(key)})")
+
+
+# -- lr-batch: the Adam learning-rate-vs-batch exponent ----------------------------------------------
+@main.command("lr-batch")
+@click.argument("data", required=False, type=click.Path(dir_okay=False))
+@click.option("--store", "store_path", default=None, type=click.Path(dir_okay=False),
+              help="A run store with a learning-rate x batch grid (its final points are read).")
+@click.option("--map", "mapping", multiple=True, metavar="COL=SOURCE",
+              help="Column mapping (e.g. --map N=N_nonembed); DATA needs N, D, lr, batch, loss.")
+@click.option("--where", default=None, help="Keep rows where an expression is true (README, 'Expressions').")
+@click.option("--ci-level", default=0.95, type=float, show_default=True, help="Interval level.")
+@click.option("--d-rtol", default=0.05, type=float, show_default=True,
+              help="Token counts D within this relative tolerance form one (N, D) cell.")
+@click.option("--drop-edges", is_flag=True, help="Leave out batches whose best lr is at an edge of the lr grid.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON here.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def lr_batch_cmd(data: str | None, store_path: str | None, mapping: Sequence[str], where: str | None,
+                 ci_level: float, d_rtol: float, drop_edges: bool, out: str | None, as_json: bool) -> None:
+    """The Adam learning-rate-vs-batch exponent k (lr_opt ~ B^k; square-root rule k = 1/2) of a
+    learning-rate x batch grid: per (N, D) cell the best lr of each batch (parabola in ln lr), then k
+    pooled over the cells (one intercept each) and per cell, with Student-t intervals."""
+    from ..fit.steplaw import lr_batch_exponent
+    if out:
+        check_out_file(out)
+    if (data is None) == (store_path is None):
+        raise DataError("give either a DATA file or --store PATH (exactly one).")
+    if store_path is not None:
+        from ..store import Store
+        with Store(store_path, create=False) as store:
+            df = store.to_table(points="final", failed=False)
+        if mapping:
+            df = _table.apply_map(df, _table.parse_assignments(mapping, "--map"))
+        df = _table.derive_standard(df)
+        source = f"store {store_path} (final points)"
+    else:
+        df = _table.load(data, mapping=_table.parse_assignments(mapping, "--map"))   # type: ignore[arg-type]
+        source = str(data)
+    df = _table.apply_where(df, where)
+    res = lr_batch_exponent(df, level=ci_level, d_rtol=d_rtol, drop_edges=drop_edges)
+    res["source"] = source
+    if out:
+        try:
+            with open(out, "w") as fh:
+                json.dump(res, fh, indent=1)
+        except OSError as exc:
+            raise write_error(exc, out) from None
+    if as_json:
+        emit_json(res)
+        return
+    print_rows(res["by_cell"], ["N", "D", "batches", "edges", "exponent", "interval"],
+               title="learning-rate-vs-batch exponent per (N, D) cell: lr_opt ~ B^k")
+    console().print(f"pooled over {res['n_cells']} cell(s): k = {fmt(res['exponent'])}, "
+                    f"{100 * res['level']:g}% interval {res['interval'] and [fmt(v) for v in res['interval']]} "
+                    f"(square-root rule: 0.5; linear: 1); {res['n_edges']} best lr at a grid edge"
+                    + (" (left out)" if drop_edges else ""))
