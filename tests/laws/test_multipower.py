@@ -201,3 +201,22 @@ def test_cli_points_file_and_bad_inputs(tmp_path: Path) -> None:
                        "--schedule must be")]:
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.output)
+
+
+def test_store_curves_are_rebuilt_when_needed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scalinglab.fit.anneal import add_store_areas
+
+    cfg = _cfg("cos", name="cosine")
+    db = tmp_path / "r.db"
+    with Store(db) as st:
+        st.add_planned([cfg])
+        for s in (100, 400):
+            st.add_point(cfg.name, {"step": s, "tokens": s * 4096, "eval_loss": 2.0, "train_loss": 2.0, "lr": 0.0})
+        st.mark_done(cfg.name, {"N_total": 1000, "N_nonembed": 800, "tokens": cfg.tokens})
+        df = add_store_areas(st.to_table(points="all"), {r.name: r.config for r in st.runs()})
+    key = float(df["curve"].iloc[0])
+    assert key == mp.curve_key(lr_curve(cfg))
+    monkeypatch.setattr(mp, "_CURVES", type(mp._CURVES)())        # nothing prepared (or all evicted)
+    got = LAW.predict(TRUE, {"step": df["step"].to_numpy(dtype=float), "curve": df["curve"].to_numpy()})
+    np.testing.assert_allclose(got, _truth(cfg, np.array([100, 400])), rtol=1e-14)
+    assert key in mp._CURVES

@@ -13,6 +13,7 @@ Reference: Tissue, Wang, Wang et al. 2024, "Scaling Law with Learning Rate Annea
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -164,7 +165,7 @@ def add_store_areas(df: pd.DataFrame, configs: Mapping[str, RunConfig], decay: f
     """Add ``S1``, ``S2``, ``warmup`` (the run's warmup, steps) and ``curve`` to a store table
     (``Store.to_table``) from each row's run config: the exact areas at the row's step on its own line
     (main or branch), and the key of that line's learning-rate curve for the multi-power law
-    (:func:`scalinglab.laws.multipower.register_curve`). A row whose line its config cannot rebuild
+    (:func:`scalinglab.laws.multipower.register_builder`: rebuilt from the config when first needed). A row whose line its config cannot rebuild
     (no such branch) gets NaN, which a curve-law fit refuses."""
     S1 = np.full(len(df), np.nan)
     S2 = np.full(len(df), np.nan)
@@ -185,7 +186,7 @@ def add_store_areas(df: pd.DataFrame, configs: Mapping[str, RunConfig], decay: f
         idx = np.clip(df["step"].to_numpy()[pos].astype(int), 1, len(eta)) - 1
         S1[pos], S2[pos] = a1[idx], a2[idx]
         warm[pos] = _schedules.warmup_of(cfg.schedule, cfg.steps)
-        key[pos] = _multipower.register_curve(eta)
+        key[pos] = _multipower.register_builder(eta, functools.partial(lr_curve, cfg, branch))
     return df.assign(S1=S1, S2=S2, warmup=warm, curve=key)
 
 

@@ -26,9 +26,10 @@ A drop to a rate of exactly 0 has ``x = 0`` until a later update has a positive 
 ``x = inf``, ``G = 1``).
 
 Inputs (columns) are ``step`` (updates done) and ``curve``: the key of the run's learning-rate curve in
-this module's curve cache, set by :func:`register_curve` (the fit and predict paths do it: a store
-run's exact schedule, a ``run, step, lr`` file's interpolated one, a ``predict --schedule`` curve). A
-curve key is a 48-bit digest of the curve, so the same curve has the same key in every process.
+this module's curve cache, set by :func:`register_curve` (a ``run, step, lr`` file's interpolated curve,
+a ``predict --schedule`` curve) or :func:`register_builder` (a store run's exact schedule, rebuilt from
+its config when first needed, so loading a store holds no curve in memory). A curve key is a 48-bit
+digest of the curve, so the same curve has the same key in every process.
 
 Evaluation cost: for ``n`` points of a curve with ``m`` post-warmup updates where the rate changes,
 ``O(n m)`` per parameter vector (the areas ``S_k(t)`` are differences of one cumulative sum, so the
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +79,9 @@ class Curve:
 
 
 _CURVES: OrderedDict[float, Curve] = OrderedDict()
+#: curves known by how to rebuild them (a store run's schedule): prepared on first use, so loading a
+#: store keeps no curve in memory and an evicted curve comes back
+_BUILDERS: dict[float, Callable[[], Any]] = {}
 
 
 def prepare(lr: Any) -> Curve:
@@ -120,15 +125,28 @@ def register_curve(lr: Any) -> float:
     return key
 
 
+def register_builder(lr: Any, build: Callable[[], Any]) -> float:
+    """Register a curve by a function that rebuilds it (``lr`` is used for the key only and may be freed);
+    it is prepared when a prediction first needs it. Returns the key."""
+    key = curve_key(lr)
+    _BUILDERS[key] = build
+    return key
+
+
 def get_curve(key: float) -> Curve:
     """The cached curve of a key; a one-line DataError for a key no curve was registered under."""
+    key = float(key)
+    if key not in _CURVES and key in _BUILDERS:
+        _CURVES[key] = prepare(_BUILDERS[key]())
+        while len(_CURVES) > CACHE_SIZE:
+            _CURVES.popitem(last=False)
     try:
-        cur = _CURVES[float(key)]
+        cur = _CURVES[key]
     except KeyError:
         raise DataError(invalid("The 'curve' input of the multipower law", key,
                                 "the key of a registered learning-rate curve (laws.multipower.register_curve; "
                                 "give the points as run, step, lr or a schedule)")) from None
-    _CURVES.move_to_end(float(key))
+    _CURVES.move_to_end(key)
     return cur
 
 
