@@ -16,7 +16,7 @@ from .. import laws as _laws
 from .. import table as _table
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit, LawFit
-from ..fit.anneal import add_store_areas
+from ..fit.anneal import CURVE_LAWS, add_store_areas
 from ..fit.backtest import backtest as _backtest
 from ..fit.calibrate import DEFAULT_SCHEME, SCHEMES
 from ..fit.predict import check_input_names
@@ -25,6 +25,7 @@ from ..fit.report import fit_report
 from ..fit.rollout import rollout as _rollout
 from ..laws import Objective
 from ..laws.anneal import derive_areas
+from ..laws.multipower import derive_curves
 from ..plan.dispatch import plan_fit
 from ..report.contour import save_sparsity_contour
 from . import main
@@ -153,8 +154,8 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
                                 "are all used; select them with --where)"))
     df = _table.load(data, mapping=_table.parse_assignments(mapping, "--map"))
     if {"step", "lr"} <= set(df.columns) and "S1" not in df.columns:   # curves: S1, S2 before --where drops rows
-        with contextlib.suppress(DataError):   # not curves after all: an anneal fit's own derive says why
-            df = derive_areas(df)
+        with contextlib.suppress(DataError):   # not curves after all: a curve law's own derive says why
+            df = derive_curves(derive_areas(df))
     return _table.apply_where(df, where), str(data)
 
 
@@ -261,8 +262,8 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
     """Fit a law to DATA (CSV, TSV, JSONL or Parquet) or to a run store."""
     if out:
         check_out_file(out)
-    if law_name == "anneal" and store_path and point_selection is None:
-        point_selection = "all"   # the anneal law fits whole curves
+    if law_name in CURVE_LAWS and store_path and point_selection is None:
+        point_selection = "all"   # the anneal and multi-power laws fit whole curves
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset)
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
     with warnings.catch_warnings():
@@ -396,7 +397,7 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     """Predict with a fit (or a published preset) at given inputs, with a prediction interval; for an
     anneal fit, the whole loss curve of a schedule (--schedule) or of a file of run, step, lr (--points)."""
     fit = _load_fit(fit_path, law_name, preset)
-    if anneal_requested(sched) or (fit.law == "anneal" and points and not at):
+    if anneal_requested(sched) or (fit.law in CURVE_LAWS and points and not at):
         return predict_anneal(fit, points, mapping, seed, as_json, sched)
     if points and at:
         raise ParameterError("give either --at values or --points FILE, not both.")
