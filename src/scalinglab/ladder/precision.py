@@ -134,6 +134,7 @@ class Quantizer:
         self._fast = f.e_bits <= 7 and f.m_bits >= 1
         self._magic = self._fast and f.kind == "float" and rounding == "nearest"
         self._ws: torch.Tensor | None = None       # int32 scratch of _nearest, reused across calls
+        self._bufs: dict[torch.dtype, torch.Tensor] = {}   # transient results (see __call__), reused
 
     # -- rounding of magnitudes ------------------------------------------------------------------
     def _round(self, a: torch.Tensor) -> torch.Tensor:
@@ -180,7 +181,16 @@ class Quantizer:
             ws = self._ws = torch.empty(n, dtype=torch.int32, device=device)
         return ws[:n]
 
-    def _nearest(self, y: torch.Tensor, k: float | torch.Tensor = 1.0) -> torch.Tensor:
+    def _buffer(self, y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """A reused tensor of ``y``'s shape in ``dtype`` (the transient result; grown as needed)."""
+        buf = self._bufs.get(dtype)
+        n = y.numel()
+        if buf is None or buf.numel() < n or buf.device != y.device:
+            buf = self._bufs[dtype] = torch.empty(n, dtype=dtype, device=y.device)
+        return buf[:n].view(y.shape)
+
+    def _nearest(self, y: torch.Tensor, k: float | torch.Tensor = 1.0,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
         """``k y`` (float32; ``k > 0``, a number or a scale broadcasting along ``y``'s last dimension)
         rounded to nearest even on the format's grid, saturating (E1-E7, M >= 1).
 
@@ -193,7 +203,8 @@ class Quantizer:
         :data:`CHUNK` values that stay in the core's cache (2x faster than whole-tensor passes at 2M).
         """
         f = self.fmt
-        out = torch.empty(y.shape, dtype=y.dtype, device=y.device)
+        if out is None:
+            out = torch.empty(y.shape, dtype=y.dtype, device=y.device)
         if y.numel() == 0:
             return out
         last = y.shape[-1] if y.dim() else 1
@@ -217,14 +228,23 @@ class Quantizer:
             torch.copysign(a, yc, out=a)
         return out
 
-    def _q(self, y: torch.Tensor, k: float | torch.Tensor = 1.0) -> torch.Tensor:
-        """``k y`` (float32, scaled; ``k > 0``) rounded to the format, saturating; NaN stays NaN."""
+    def _q(self, y: torch.Tensor, k: float | torch.Tensor = 1.0, transient: bool = False) -> torch.Tensor:
+        """``k y`` (float32, scaled; ``k > 0``) rounded to the format, saturating; NaN stays NaN.
+        ``transient``: into this quantiser's reused buffer (valid until its next transient call)."""
         f = self.fmt
+        out = self._buffer(y, torch.float32) if transient and (self.native is not None or self._magic) else None
         if self.native is not None:
-            c = torch.clamp(y, -f.max, f.max) if _unit(k) else torch.mul(y, k).clamp_(-f.max, f.max)
-            return c.to(self.native).to(torch.float32)
+            if _unit(k):
+                c = torch.clamp(y, -f.max, f.max, out=out) if out is not None else torch.clamp(y, -f.max, f.max)
+            else:
+                c = (torch.mul(y, k, out=out) if out is not None else torch.mul(y, k)).clamp_(-f.max, f.max)
+            if out is None:
+                return c.to(self.native).to(torch.float32)
+            b = self._buffer(y, self.native)
+            b.copy_(c)                      # the same conversion as .to(dtype)
+            return out.copy_(b)
         if self._magic:
-            return self._nearest(y, k)
+            return self._nearest(y, k, out)
         if not _unit(k):
             y = y * k
         q = torch.copysign(self._round(torch.clamp(y.abs(), max=f.max)), y)
@@ -237,9 +257,12 @@ class Quantizer:
         return torch.exp2(torch.floor(torch.log2(s))) if self.pow2 else s
 
     def __call__(self, x: torch.Tensor, counts: list[torch.Tensor] | None = None,
-                 prescale: float = 1.0) -> torch.Tensor:
+                 prescale: float = 1.0, transient: bool = False) -> torch.Tensor:
         """``x`` quantised (``prescale * x`` when given: a positive factor applied before the
-        quantiser in the same pass, as the loss scale; the result is not divided by it)."""
+        quantiser in the same pass, as the loss scale; the result is not divided by it).
+
+        ``transient``: the result may live in a buffer of this quantiser that its next transient call
+        overwrites (no allocation; for a result used at once and dropped, as the backward's dY)."""
         if self.fmt.is_identity:
             if counts is not None:
                 _add(counts, torch.zeros((), device=x.device), torch.zeros((), device=x.device))
@@ -261,7 +284,7 @@ class Quantizer:
         elif self.scaling in ("channel", "block") and y.dim():
             s = self._scale(_absmax(y, dim=-1))
         if counts is None:
-            q = self._q(y, s if s is not None else prescale)    # the scale (> 0) enters in the first pass
+            q = self._q(y, s if s is not None else prescale, transient)   # the scale (> 0) enters first
         else:
             ys = y * s if s is not None else y
             q = self._q(ys)
@@ -276,7 +299,7 @@ class Quantizer:
 def _absmax(y: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     """``max |y|`` over the tensor or along ``dim`` (kept), NaN propagating, in one pass (no ``|y|``)."""
     lo, hi = torch.aminmax(y) if dim is None else torch.aminmax(y, dim=dim, keepdim=True)
-    return torch.maximum(lo.neg_(), hi)
+    return torch.maximum(lo.neg_(), hi).abs_()     # abs_: +0 for an all-zero group, as |y|'s max
 
 
 def _unit(k: float | torch.Tensor) -> bool:
@@ -353,15 +376,16 @@ class QuantContext:
         used = {OPERAND_ROLES[o] for o in self.operands}
         return [r for r in ROLES if r in used and not self.quantizers[r].fmt.is_identity]
 
-    def q(self, role: str, x: torch.Tensor, prescale: float = 1.0) -> torch.Tensor:
-        """``prescale * x`` quantised as ``role`` (counted while recording)."""
+    def q(self, role: str, x: torch.Tensor, prescale: float = 1.0, transient: bool = False) -> torch.Tensor:
+        """``prescale * x`` quantised as ``role`` (counted while recording; ``transient``: see
+        :meth:`Quantizer.__call__`)."""
         qz = self.quantizers[role]
         if self.stochastic:
             if self.generator is None or self.generator.device != x.device:
                 self.generator = torch.Generator(device=x.device).manual_seed(self.seed)
             qz.generator = self.generator
         if not self.recording:
-            return qz(x, prescale=prescale)
+            return qz(x, prescale=prescale, transient=transient)
         entry = self.counts.setdefault(role, [[], 0])
         out = qz(x, entry[0], prescale=prescale)
         entry[1] += x.numel()
@@ -409,7 +433,8 @@ class _QuantizedMatmul(torch.autograd.Function):
         dq = None
         if "P3" in ops or "P5" in ops:
             # Q(ls dY): the 1/ls goes into the GEMM's output factor with alpha (one pass fewer over dY)
-            dq = qc.q("gradients", dy, prescale=ls)
+            # transient: dq feeds the two GEMMs below and is dropped (its buffer is reused next call)
+            dq = qc.q("gradients", dy, prescale=ls, transient=True)
         dy3, f3 = (dq, ctx.alpha / ls) if "P3" in ops and dq is not None else (dy, ctx.alpha)
         dy5, f5 = (dq, ctx.alpha / ls) if "P5" in ops and dq is not None else (dy, ctx.alpha)
         dx = _scaled_mm(dy3.reshape(-1, dy3.shape[-1]), w4.float(), f3).view(*dy3.shape[:-1], w4.shape[-1])
