@@ -190,9 +190,10 @@ class Quantizer:
         return buf[:n].view(y.shape)
 
     def _nearest(self, y: torch.Tensor, k: float | torch.Tensor = 1.0,
-                 out: torch.Tensor | None = None) -> torch.Tensor:
+                 out: torch.Tensor | None = None, unscale: bool = False) -> torch.Tensor:
         """``k y`` (float32; ``k > 0``, a number or a scale broadcasting along ``y``'s last dimension)
-        rounded to nearest even on the format's grid, saturating (E1-E7, M >= 1).
+        rounded to nearest even on the format's grid, saturating (E1-E7, M >= 1); ``unscale``: then
+        divided by ``k`` again (an absmax scale's way back, in the same chunk).
 
         The magic-number rounding: with ``c = 2^(max(e, emin) + 23 - M)`` (e the exponent of ``|y|``),
         ``|y| + c`` lies in ``c``'s binade, whose float32 spacing is the format's spacing at ``|y|``
@@ -226,13 +227,23 @@ class Quantizer:
             c.bitwise_and_(_EXP_MASK).add_((23 - f.m_bits) * _EXP_ONE)
             a.add_(cf).sub_(cf)
             torch.copysign(a, yc, out=a)
+            if unscale:
+                a.div_(kc)
         return out
 
-    def _q(self, y: torch.Tensor, k: float | torch.Tensor = 1.0, transient: bool = False) -> torch.Tensor:
+    def _q(self, y: torch.Tensor, k: float | torch.Tensor = 1.0, transient: bool = False,
+           unscale: bool = False) -> torch.Tensor:
         """``k y`` (float32, scaled; ``k > 0``) rounded to the format, saturating; NaN stays NaN.
-        ``transient``: into this quantiser's reused buffer (valid until its next transient call)."""
+        ``transient``: into this quantiser's reused buffer (valid until its next transient call);
+        ``unscale``: the result divided by ``k`` (``k``'s broadcast shape)."""
+        if self._magic:
+            return self._nearest(y, k, self._buffer(y, torch.float32) if transient else None, unscale)
+        q = self._q_other(y, k, transient)
+        return q.div_(k) if unscale else q
+
+    def _q_other(self, y: torch.Tensor, k: float | torch.Tensor, transient: bool) -> torch.Tensor:
         f = self.fmt
-        out = self._buffer(y, torch.float32) if transient and (self.native is not None or self._magic) else None
+        out = self._buffer(y, torch.float32) if transient and self.native is not None else None
         if self.native is not None:
             if _unit(k):
                 c = torch.clamp(y, -f.max, f.max, out=out) if out is not None else torch.clamp(y, -f.max, f.max)
@@ -243,8 +254,6 @@ class Quantizer:
             b = self._buffer(y, self.native)
             b.copy_(c)                      # the same conversion as .to(dtype)
             return out.copy_(b)
-        if self._magic:
-            return self._nearest(y, k, out)
         if not _unit(k):
             y = y * k
         q = torch.copysign(self._round(torch.clamp(y.abs(), max=f.max)), y)
@@ -284,15 +293,16 @@ class Quantizer:
         elif self.scaling in ("channel", "block") and y.dim():
             s = self._scale(_absmax(y, dim=-1))
         if counts is None:
-            q = self._q(y, s if s is not None else prescale, transient)   # the scale (> 0) enters first
+            # the scale (> 0) enters in the first pass and leaves in the last
+            q = self._q(y, s, transient, unscale=True) if s is not None else self._q(y, prescale, transient)
         else:
             ys = y * s if s is not None else y
             q = self._q(ys)
             # with absmax scales nothing saturates (the largest value lands on the max)
             sat = (ys.abs() > self.fmt.max).sum() if s is None else torch.zeros((), device=x.device)
             _add(counts, ((ys != 0) & (q == 0)).sum(), sat)
-        if s is not None:
-            q.div_(s)
+            if s is not None:
+                q.div_(s)
         return q.reshape(shape).to(x.dtype)
 
 
