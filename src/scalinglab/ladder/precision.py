@@ -85,9 +85,9 @@ SCALE_FORMATS = ("fp32", "pow2")
 #: value, 5x the E5M2 one), so E4M3 takes the magic-number path of :meth:`Quantizer._nearest` (2x faster)
 _NATIVE = {("E5M2", "ieee"): torch.float8_e5m2, ("bf16", "ieee"): torch.bfloat16, ("fp16", "ieee"): torch.float16}
 
-#: values per chunk of the magic-number rounding on the CPU (256 KiB of float32: the chunk, its result
+#: values per chunk of the magic-number rounding on the CPU (512 KiB of float32: the chunk, its result
 #: and the scratch stay in a core's L2 cache across the eight passes)
-CHUNK = 1 << 16
+CHUNK = 1 << 17
 
 #: the float32 exponent field, and its lowest bit
 _EXP_MASK, _EXP_ONE = 0x7F800000, 1 << 23
@@ -236,7 +236,7 @@ class Quantizer:
         """``k y`` (float32, scaled; ``k > 0``) rounded to the format, saturating; NaN stays NaN.
         ``transient``: into this quantiser's reused buffer (valid until its next transient call);
         ``unscale``: the result divided by ``k`` (``k``'s broadcast shape)."""
-        if self._magic:
+        if self._magic and self.native is None:
             return self._nearest(y, k, self._buffer(y, torch.float32) if transient else None, unscale)
         q = self._q_other(y, k, transient)
         return q.div_(k) if unscale else q
