@@ -1,6 +1,7 @@
 """A quantiser block (or a PTQ group) must divide the width the trainer builds: with Sparse-IFT that is
 the widened d_model (accounting.model_shape), so the check happens when the config is made (one-line
-ConfigError; `ladder design` exits 2 and writes nothing), not when the run starts."""
+ConfigError; `ladder design` exits 2 and writes nothing), not when the run starts; and `ladder design`
+checks it against each designed run's width, not the template's placeholder d_model."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from scalinglab.accounting import model_shape
 from scalinglab.cli import main
 from scalinglab.errors import ConfigError
 from scalinglab.ladder import build
+from scalinglab.ladder.ladderfile import read_toml
 from scalinglab.runconfig import PrecisionConfig, RunConfig, SparsityConfig
 
 SIFT = SparsityConfig(target=0.5, ift=True)
@@ -53,3 +55,21 @@ def test_ladder_design_rejects_it_in_one_line_and_writes_nothing(tmp_path: Path)
     assert not out.exists()
     r = CliRunner().invoke(main, [*args, "--blocks", "32"], prog_name="scalinglab")   # 32 divides 96
     assert r.exit_code == 0 and out.exists(), r.stderr
+
+
+def test_design_checks_a_group_against_each_designed_width_not_the_templates(tmp_path: Path) -> None:
+    """`--set ptq=[...]` / `precision.block` are checked against the shape each run gets (here d_model
+    48), not the template's placeholder d_model (64): a group of 48 is right for a 48-wide run."""
+    out = tmp_path / "l.toml"
+    base = ["ladder", "design", "--tokens", "1e6", "--vocab", "256", "--context", "64", "--batch-tokens", "512",
+            "--out", str(out)]
+    r = CliRunner().invoke(main, [*base, "--params", "5e4", "--set", 'ptq=["int3_g48"]', "--set",
+                                  "precision.recipe=sun", "--set", "precision.scaling=block", "--set",
+                                  "precision.block=48"], prog_name="scalinglab")
+    assert r.exit_code == 0, r.stderr
+    (run,) = read_toml(out)
+    assert run.d_model == 48 and run.ptq == ("int3_g48",) and run.precision.block == 48
+    out.unlink()
+    r = CliRunner().invoke(main, [*base, "--params", "1e5", "--set", 'ptq=["int3_g48"]'], prog_name="scalinglab")
+    assert r.exit_code == 2 and "d_model = 64" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not out.exists()
