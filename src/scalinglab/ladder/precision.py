@@ -12,9 +12,12 @@ half an ulp (plus the kept bit's parity: round to nearest even) and masking, or,
 rounding, by adding uniform random low bits and masking (exactly unbiased); values below the format's
 smallest normal are rounded on the subnormal grid ``k 2^(emin-M)``. Everything saturates: a magnitude
 beyond the format's largest finite value (inf included) becomes that value, NaN stays NaN, the sign
-(of zero too) is kept. OCP E4M3FN and E5M2 under round-to-nearest with no scaling use torch's native
-float8 casts after clamping (the same values, ~3x fewer passes over memory). Checked bit for bit
-against ``ml_dtypes`` and torch's float8 casts (``tests/ladder/test_quantize.py``).
+(of zero too) is kept. Under round-to-nearest, E5M2, bf16 and fp16 use torch's native casts after
+clamping; every other format with 1-7 exponent bits and at least one mantissa bit (OCP E4M3 among them:
+torch's E4M3 decode is scalar on the CPU) uses the magic-number rounding of
+:meth:`Quantizer._nearest` (add and subtract a power of two whose float32 spacing is the format's),
+in cache-sized chunks. Checked bit for bit against ``ml_dtypes`` and torch's float8 casts
+(``tests/ladder/test_quantize.py``, ``tests/ladder/test_quant_fastpaths.py``).
 
 Scaling (absmax, as Sun et al. 2025 arXiv 2501.02423 and the OCP MX specification): the tensor is
 multiplied by ``S = max_format / max|X|`` over the tensor, each row of the last dimension
