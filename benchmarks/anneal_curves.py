@@ -73,11 +73,15 @@ def main() -> None:
     ap.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
                     help="hold a multipower parameter at a value in the selection and the fit (repeatable), "
                     "e.g. gamma=1; the anneal law is fitted free")
+    ap.add_argument("--bound", action="append", default=[], metavar="NAME=LO:HI",
+                    help="bound a multipower parameter inside the law's range (repeatable), e.g. B=0:1000 "
+                    "(a decay to 0 cannot lower the loss by more than B x peak lr)")
     ap.add_argument("--no-select", action="store_true", help="no selection: every point after warmup, lambda "
                     "by the objective")
     ap.add_argument("--out", type=Path, default=Path("anneal-out"))
     args = ap.parse_args()
     args.fixed = parse_fixed(args.fix)
+    args.bounds = {k: parse_bound(k, v) for k, v in parse_fixed_text(args.bound).items()}
     args.out.mkdir(parents=True, exist_ok=True)
     base = RunConfig(n_layer=args.n_layer, d_model=args.d_model, n_head=2, context=128,
                      tokens=args.steps * args.batch, batch_tokens=args.batch, lr=args.lr,
@@ -118,6 +122,26 @@ def parse_fixed(items: list[str]) -> dict[str, float]:
     return out
 
 
+def parse_fixed_text(items: list[str]) -> dict[str, str]:
+    """``NAME=TEXT`` pairs as a dict (a pair without '=': argparse-style exit)."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"{item!r}: expected NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def parse_bound(name: str, text: str) -> tuple[float, float]:
+    """``LO:HI`` of ``--bound NAME=LO:HI`` (bad text: argparse-style exit)."""
+    lo, sep, hi = text.partition(":")
+    try:
+        return float(lo), float(hi)
+    except ValueError:
+        raise SystemExit(f"--bound {name}={text}: expected LO:HI, two numbers") from None
+
+
 def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.DataFrame,
             configs: dict[str, RunConfig], fit_runs: list[RunConfig], held: list[RunConfig]) -> None:
     """Fit ``law`` on the fit runs (window chosen on their held-back tail), print its errors per run."""
@@ -125,8 +149,11 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
     print(f"\n== law {law} ==", flush=True)
     decays = [float(x) for x in args.decays.split(",")] if law == "anneal" else [DECAYS[-1]]
     fixed = args.fixed if law == "multipower" else {}
-    if fixed:
-        print("fixed: " + ", ".join(f"{k} = {v:g}" for k, v in fixed.items()))
+    bounds = args.bounds if law == "multipower" else {}
+    if fixed or bounds:
+        print("fixed: " + ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
+              + "; bounds: " + ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in bounds.items()))
+    extra = {**({"fixed": fixed} if fixed else {}), **({"bounds": bounds} if bounds else {})}
     skip = 1.0
     if not args.no_select:
         fit_rows = table[table["run"].isin([c.name for c in fit_runs])]
@@ -135,7 +162,7 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
             warnings.simplefilter("ignore")
             sel = select_by_holdback(fit_rows, configs, run=fit_runs[1].name, split_steps=splits,
                                      skips=[float(k) for k in args.skips.split(",")], decays=decays, law=law,
-                                     **({"fixed": fixed} if fixed else {}))
+                                     **extra)
         skip = sel["skip"]
         if law == "anneal":
             decays = [sel["decay"]]
@@ -156,7 +183,7 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
             fit = fit_decay_profile(train, configs, decays, bootstrap=args.bootstrap, seed=0,
                                     source="anneal benchmark")
         else:
-            fit = LawFit(law, fixed=fixed or None, bootstrap=args.bootstrap, seed=0,
+            fit = LawFit(law, fixed=fixed or None, bounds=bounds or None, bootstrap=args.bootstrap, seed=0,
                          source="anneal benchmark").fit(train).result_
     fit.to_json(args.out / f"{law}_fit.json")
     lam = f"; lambda = {fit.data['anneal_decay']:g}" if law == "anneal" else ""
