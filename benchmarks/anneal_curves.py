@@ -70,10 +70,18 @@ def main() -> None:
     ap.add_argument("--skips", default="1,2,4,8", help="fit windows tried: points after k x warmup")
     ap.add_argument("--split-fracs", default="0.6,0.75", help="the cosine run's held-back tails (fractions of steps)")
     ap.add_argument("--laws", default="anneal,multipower", help="the curve laws fitted and scored (each alone)")
+    ap.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
+                    help="hold a multipower parameter at a value in the selection and the fit (repeatable), "
+                    "e.g. gamma=1; the anneal law is fitted free")
+    ap.add_argument("--bound", action="append", default=[], metavar="NAME=LO:HI",
+                    help="bound a multipower parameter inside the law's range (repeatable), e.g. B=0:1000 "
+                    "(a decay to 0 cannot lower the loss by more than B x peak lr)")
     ap.add_argument("--no-select", action="store_true", help="no selection: every point after warmup, lambda "
                     "by the objective")
     ap.add_argument("--out", type=Path, default=Path("anneal-out"))
     args = ap.parse_args()
+    args.fixed = parse_fixed(args.fix)
+    args.bounds = {k: parse_bound(k, v) for k, v in parse_fixed_text(args.bound).items()}
     args.out.mkdir(parents=True, exist_ok=True)
     base = RunConfig(n_layer=args.n_layer, d_model=args.d_model, n_head=2, context=128,
                      tokens=args.steps * args.batch, batch_tokens=args.batch, lr=args.lr,
@@ -100,12 +108,52 @@ def main() -> None:
     print(f"total {time.perf_counter() - t0:.0f} s, load {os.getloadavg()}")
 
 
+def parse_fixed(items: list[str]) -> dict[str, float]:
+    """``--fix NAME=VALUE`` pairs as a dict (a bad pair: argparse-style exit)."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise SystemExit(f"--fix {item!r}: expected NAME=VALUE with a number (e.g. gamma=1)")
+    return out
+
+
+def parse_fixed_text(items: list[str]) -> dict[str, str]:
+    """``NAME=TEXT`` pairs as a dict (a pair without '=': argparse-style exit)."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"{item!r}: expected NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def parse_bound(name: str, text: str) -> tuple[float, float]:
+    """``LO:HI`` of ``--bound NAME=LO:HI`` (bad text: argparse-style exit)."""
+    lo, sep, hi = text.partition(":")
+    try:
+        return float(lo), float(hi)
+    except ValueError:
+        raise SystemExit(f"--bound {name}={text}: expected LO:HI, two numbers") from None
+
+
 def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.DataFrame,
             configs: dict[str, RunConfig], fit_runs: list[RunConfig], held: list[RunConfig]) -> None:
     """Fit ``law`` on the fit runs (window chosen on their held-back tail), print its errors per run."""
     t0 = time.perf_counter()
     print(f"\n== law {law} ==", flush=True)
     decays = [float(x) for x in args.decays.split(",")] if law == "anneal" else [DECAYS[-1]]
+    fixed = args.fixed if law == "multipower" else {}
+    bounds = args.bounds if law == "multipower" else {}
+    if fixed or bounds:
+        print("fixed: " + ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
+              + "; bounds: " + ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in bounds.items()))
+    extra = {**({"fixed": fixed} if fixed else {}), **({"bounds": bounds} if bounds else {})}
     skip = 1.0
     if not args.no_select:
         fit_rows = table[table["run"].isin([c.name for c in fit_runs])]
@@ -113,7 +161,8 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sel = select_by_holdback(fit_rows, configs, run=fit_runs[1].name, split_steps=splits,
-                                     skips=[float(k) for k in args.skips.split(",")], decays=decays, law=law)
+                                     skips=[float(k) for k in args.skips.split(",")], decays=decays, law=law,
+                                     **extra)
         skip = sel["skip"]
         if law == "anneal":
             decays = [sel["decay"]]
@@ -134,16 +183,18 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
             fit = fit_decay_profile(train, configs, decays, bootstrap=args.bootstrap, seed=0,
                                     source="anneal benchmark")
         else:
-            fit = LawFit(law, bootstrap=args.bootstrap, seed=0, source="anneal benchmark").fit(train).result_
+            fit = LawFit(law, fixed=fixed or None, bounds=bounds or None, bootstrap=args.bootstrap, seed=0,
+                         source="anneal benchmark").fit(train).result_
     fit.to_json(args.out / f"{law}_fit.json")
     lam = f"; lambda = {fit.data['anneal_decay']:g}" if law == "anneal" else ""
     print(f"fit on {len(train)} points of {[c.name for c in fit_runs]}: "
           + ", ".join(f"{k} = {v:.5g}" for k, v in fit.params.items()) + lam)
     for w in fit.warnings or [str(c.message) for c in caught]:
         print(f"  warning: {w}")
-    print(f"{'run':<16}{'points':>7}{'mean |rel err|':>16}{'max':>9}{'after k x wu':>14}{'mean, 2nd half':>16}"
+    print(f"{'run':<16}{'points':>7}{'literal mean':>16}{'max':>9}{'windowed':>14}{'mean, 2nd half':>16}"
           f"{'final pred':>12}{'final meas':>12}{'final err':>11}{'vs last-3 mean':>16}{'eval noise':>12}")
     ok = True
+    ok_window = True
     finals = {}
     for cfg in fit_runs + held:
         g = df[df["run"] == cfg.name].sort_values("step")
@@ -160,12 +211,17 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
             ok &= bool(rel.mean() <= 0.01 and abs(fe) <= 0.005)
         late = rel[steps > args.steps // 2]
         after = rel[steps > skip * cfg.schedule.warmup_steps]
+        if cfg not in fit_runs:
+            ok_window &= bool(after.mean() <= 0.01 and abs(fe) <= 0.005)
         ll = np.log(meas[len(g) // 2:])
         noise = float(np.std(np.diff(ll, 2)) / 6 ** 0.5)   # the sd of one point's noise, if independent
         print(f"{cfg.name:<16}{len(g):>7}{100 * rel.mean():>15.2f}%{100 * rel.max():>8.2f}%{100 * after.mean():>13.2f}%"
               f"{100 * late.mean():>15.2f}%{p[-1]:>12.4f}{meas[-1]:>12.4f}{100 * fe:>+10.2f}%{100 * fe3:>+15.2f}%"
               f"{100 * noise:>11.2f}%{tag}")
-    print(f"{law}: targets (held out: mean after warmup <= 1%, final within 0.5%): {'met' if ok else 'NOT met'}")
+    print(f"{law}: 'literal mean' = every point after warmup (the issue's metric); 'windowed' = the points "
+          f"after {skip:g} x warmup (the fit window)")
+    print(f"{law}: targets (held out: literal mean <= 1%, final within 0.5%): {'met' if ok else 'NOT met'}; "
+          f"windowed mean <= 1% and final within 0.5%: {'met' if ok_window else 'NOT met'}")
     best = best_wsd_decay(fit, args.steps, args.lr, warmup_steps=args.warmup, final_lr_frac=0.0)
     b = best["best"]
     print(f"{law}: best WSD decay for {args.steps} steps: {b['decay_shape']} over {b['decay_frac']:g} "
