@@ -211,3 +211,26 @@ def test_quickstart_store_has_no_dynamics_sections(tmp_path: Path) -> None:
     page = store_report(db, tmp_path / "o", bootstrap=0).read_text()
     for anchor in ("anneal", "critical-batch", "noise-scale"):
         assert _section(page, anchor) == ""
+
+
+def test_a_given_multipower_fit_is_plotted(tmp_path: Path) -> None:
+    from scalinglab.fit import Fit
+    from scalinglab.fit.anneal import curve_inputs
+
+    db = tmp_path / "r.db"
+    cfgs = _anneal_store(db)
+    mp = {"L0": 1.3, "A": 0.9, "alpha": 0.45, "B": 60.0, "C": 0.3, "beta": 0.7, "gamma": 0.5}
+    fit_json = tmp_path / "mp.json"
+    Fit(law="multipower", params=mp).to_json(fit_json)
+    r = CliRunner().invoke(main, ["report", "--store", str(db), "--bootstrap", "0", "--no-anneal-fit",
+                                  "--anneal-fit", str(fit_json), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    sec = _section((tmp_path / "o" / "index.html").read_text(), "anneal")
+    assert "multi-power law (Luo et al. 2025) as given" in sec and "lambda of S2" not in sec
+    tips = _tips(sec)
+    assert len(tips) > 20
+    for t in tips:
+        cfg = next(c for c in cfgs if c.name == t["run"])
+        eta = lr_curve(cfg, int(t["branch"]))
+        want = laws.get("multipower").predict(mp, curve_inputs("multipower", eta, [int(t["step"])]))
+        assert t["predicted loss"] == fmt(float(np.asarray(want)[0]))

@@ -455,15 +455,30 @@ class RunConfig:
             raise ConfigError(invalid("The 'branch_budgets' field", list(bb), expected))
         object.__setattr__(self, "branch_budgets", tuple(float(x) for x in bb))
         rp = self.precision.resolved()
-        if rp["block"] and self.d_model % rp["block"]:
-            raise ConfigError(invalid("The 'precision.block' field", rp["block"],
-                                      f"a divisor of d_model = {self.d_model} (blocks run along each linear "
-                                      "layer's input dimension)"))
-        for s in self.ptq:
-            g = parse_ptq(s).group
-            if g and self.d_model % g:
-                raise ConfigError(invalid("The 'ptq' entry", s, f"a group size dividing d_model = {self.d_model}"))
+        groups = [g for g in (parse_ptq(s).group for s in self.ptq) if g]
+        if rp["block"] or groups:
+            d, width = self._built_width()
+            if rp["block"] and d % rp["block"]:
+                raise ConfigError(invalid("The 'precision.block' field", rp["block"],
+                                          f"a divisor of {width} (blocks run along each linear "
+                                          "layer's input dimension)"))
+            for s in self.ptq:
+                g = parse_ptq(s).group
+                if g and d % g:
+                    raise ConfigError(invalid("The 'ptq' entry", s, f"a group size dividing {width}"))
         self._check_dynamic_batch()
+
+    def _built_width(self) -> tuple[int, str]:
+        """The d_model the trainer builds (Sparse-IFT widens it: ``accounting.model_shape``) and its
+        description for a message: a quantiser block or a PTQ group must divide that width, not only
+        the configured one, or the run would fail when it starts."""
+        if not (self.sparsity.ift and self.sparsity.target > 0):
+            return self.d_model, f"d_model = {self.d_model}"
+        from .accounting import model_shape  # accounting imports this module
+
+        d = model_shape(self)["d_model"]
+        return d, (f"the Sparse-IFT width d_model = {d} (d_model {self.d_model} widened at sparsity.target "
+                   f"{self.sparsity.target:g})")
 
     def _check_dynamic_batch(self) -> None:
         """The noise-scale and adaptive-batch fields (both need two or more micro-batches per step)."""

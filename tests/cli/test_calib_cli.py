@@ -122,3 +122,23 @@ def test_calibrated_fit_predict_and_plan_name_their_interval(ladder: Path, tmp_p
     assert json.loads(out)["interval_kind"] == "extrapolation-calibrated"
     code, out, _ = run("plan", str(fit), "--flops", "1e21")
     assert "nominal 95% extrapolation-calibrated" in out
+
+
+def test_calibrate_scheme_option(tmp_path: Path) -> None:
+    ladder5 = isoflop_csv(tmp_path / "l5.csv", (1e17, 1e18, 1e19, 1e20, 1e21))
+    widths = {}
+    for scheme in ("group", "row"):
+        fit = tmp_path / f"{scheme}.json"
+        code, out, err = run("fit", str(ladder5), "--law", "chinchilla", "--bootstrap", "20", "--calibrate",
+                             "budget_flops", "--calibrate-scheme", scheme, "--out", str(fit))
+        assert code == 0, err
+        assert json.loads(fit.read_text())["calibration"]["scheme"] == scheme
+        assert ("extrapolation calibration (group)" in out) == (scheme == "group")
+        code, out, _ = run("predict", str(fit), "--at", "N=3e10", "--at", "D=6e11", "--json")
+        d = json.loads(out)
+        assert d["interval_kind"] == "extrapolation-calibrated"
+        widths[scheme] = d["interval"][1] - d["interval"][0]
+    assert widths["group"] != widths["row"]
+    code, _, err = run("fit", str(ladder5), "--law", "chinchilla", "--calibrate", "budget_flops",
+                       "--calibrate-scheme", "wide")
+    one_line_error(code, err, "--calibrate-scheme", "wide")

@@ -61,7 +61,7 @@ def test_design_format_block_operand_grids(tmp_path: Path) -> None:
     (["--formats", "E2M1", "--blocks", "36"], "precision.block"), (["--blocks", "x"], "--blocks"),
     (["--set", "precision.weights=E4M9"], "precision.weights"), (["--set", "precision.operands=[\"P9\"]"],
                                                                  "precision.operands"),
-    (["--set", "precision.recipe=fp4"], "precision.recipe"), (["--set", "ptq=[\"int4_g24\"]"], "ptq"),
+    (["--set", "precision.recipe=fp4"], "precision.recipe"), (["--set", "ptq=[\"int4_g36\"]"], "ptq"),
 ])
 def test_design_errors_are_one_line(tmp_path: Path, extra: list[str], needle: str) -> None:
     out = tmp_path / "bad.toml"

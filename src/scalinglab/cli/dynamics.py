@@ -16,9 +16,17 @@ import pandas as pd
 from .. import table as _table
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit, LawFit
-from ..fit.anneal import add_store_areas, fit_decay, fit_decay_profile, predict_curve, schedule_curve
+from ..fit.anneal import (
+    CURVE_LAWS,
+    add_store_areas,
+    fit_decay,
+    fit_decay_profile,
+    predict_curve,
+    schedule_curve,
+)
 from ..fit.critical import critical_batch_study
 from ..laws.anneal import curve_areas_for_points
+from ..laws.multipower import derive_curves
 from ..plan.anneal import best_wsd_decay
 from ..plan.hparams import plan_hparams
 from ..plan.su import fit_su, su_backtest
@@ -73,10 +81,11 @@ def anneal_requested(kw: dict[str, Any]) -> bool:
 
 def predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: int, as_json: bool,
                    kw: dict[str, Any]) -> None:
-    """``predict`` for an anneal fit: the predicted loss along a schedule or along a file's curves."""
-    if fit.law != "anneal":
+    """``predict`` for a curve-law fit (anneal, multipower): the predicted loss along a schedule or along
+    a file's curves."""
+    if fit.law not in CURVE_LAWS:
         raise ParameterError(invalid("The law of the fit given --schedule", fit.law,
-                                     "'anneal' (only the learning-rate annealing law reads a schedule)"))
+                                     f"one of {CURVE_LAWS} (only the annealing and multi-power laws read a schedule)"))
     with flags(SCHEDULE_FLAGS):
         _predict_anneal(fit, points, mapping, seed, as_json, kw)
 
@@ -122,21 +131,23 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
                             "an anneal prediction needs run, step and lr.")
         if "run" not in pts.columns:
             pts = pts.assign(run="run")
-        pts = curve_areas_for_points(pts, fit_decay(fit))
+        pts = derive_curves(curve_areas_for_points(pts, fit_decay(fit)))
         from ..fit.predict import predict
-        pred = predict(fit, pts[["S1", "S2"]], seed=seed)
-        out = pd.concat([pts[["run", "step", "lr"]].reset_index(drop=True), pred.reset_index(drop=True)], axis=1)
+        pred = predict(fit, pts[list(fit.law_.inputs)], seed=seed).drop(columns=list(fit.law_.inputs))
+        pts = pts.assign(S2=pts["S2"] if fit.law == "anneal" else float("nan"))
+        out = pd.concat([pts[["run", "step", "lr", "S1", "S2"]].reset_index(drop=True), pred.reset_index(drop=True)],
+                        axis=1)
         if kw.get("stride"):
             out = out.iloc[::kw["stride"]]
     else:
         raise ParameterError("give an anneal fit --schedule NAME --steps N --lr X, or --points CURVE (run, step, lr).")
-    rows = [{"run": r.run, "step": int(r.step), "lr": float(r.lr), "S1": float(r.S1), "S2": float(r.S2),
-             "loss": float(r.prediction),
+    rows = [{"run": r.run, "step": int(r.step), "lr": float(r.lr), "S1": float(r.S1),
+             **({"S2": float(r.S2)} if fit.law == "anneal" else {}), "loss": float(r.prediction),
              "interval": None if math.isnan(r.lo) else [float(r.lo), float(r.hi)]} for r in out.itertuples()]
     if as_json:
         emit_json({"law": fit.law, "ci_level": fit.ci_level, "predictions": rows, "warnings": list(fit.warnings)})
         return
-    print_rows(rows, ["run", "step", "lr", "loss", "interval"], title="anneal law: predicted loss along the curve")
+    print_rows(rows, ["run", "step", "lr", "loss", "interval"], title=f"{fit.law} law: predicted loss along the curve")
     for w in fit.warnings:
         console().print(f"warning: {w}")
 
@@ -253,3 +264,58 @@ def print_hparams(res: dict[str, Any]) -> None:
         if key in res and res[key] is not None:
             console().print(f"{key}: {fmt(res[key])}{unit} (interval {fmt(res.get(key + '_interval'))}; "
                             f"from {res['hparams_source'].get(key)})")
+
+
+# -- lr-batch: the Adam learning-rate-vs-batch exponent ----------------------------------------------
+@main.command("lr-batch")
+@click.argument("data", required=False, type=click.Path(dir_okay=False))
+@click.option("--store", "store_path", default=None, type=click.Path(dir_okay=False),
+              help="A run store with a learning-rate x batch grid (its final points are read).")
+@click.option("--map", "mapping", multiple=True, metavar="COL=SOURCE",
+              help="Column mapping (e.g. --map N=N_nonembed); DATA needs N, D, lr, batch, loss.")
+@click.option("--where", default=None, help="Keep rows where an expression is true (README, 'Expressions').")
+@click.option("--ci-level", default=0.95, type=float, show_default=True, help="Interval level.")
+@click.option("--d-rtol", default=0.05, type=float, show_default=True,
+              help="Token counts D within this relative tolerance form one (N, D) cell.")
+@click.option("--drop-edges", is_flag=True, help="Leave out batches whose best lr is at an edge of the lr grid.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON here.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def lr_batch_cmd(data: str | None, store_path: str | None, mapping: Sequence[str], where: str | None,
+                 ci_level: float, d_rtol: float, drop_edges: bool, out: str | None, as_json: bool) -> None:
+    """The Adam learning-rate-vs-batch exponent k (lr_opt ~ B^k; square-root rule k = 1/2) of a
+    learning-rate x batch grid: per (N, D) cell the best lr of each batch (parabola in ln lr), then k
+    pooled over the cells (one intercept each) and per cell, with Student-t intervals."""
+    from ..fit.steplaw import lr_batch_exponent
+    if out:
+        check_out_file(out)
+    if (data is None) == (store_path is None):
+        raise DataError("give either a DATA file or --store PATH (exactly one).")
+    if store_path is not None:
+        from ..store import Store
+        with Store(store_path, create=False) as store:
+            df = store.to_table(points="final", failed=False)
+        if mapping:
+            df = _table.apply_map(df, _table.parse_assignments(mapping, "--map"))
+        df = _table.derive_standard(df)
+        source = f"store {store_path} (final points)"
+    else:
+        df = _table.load(data, mapping=_table.parse_assignments(mapping, "--map"))   # type: ignore[arg-type]
+        source = str(data)
+    df = _table.apply_where(df, where)
+    res = lr_batch_exponent(df, level=ci_level, d_rtol=d_rtol, drop_edges=drop_edges)
+    res["source"] = source
+    if out:
+        try:
+            with open(out, "w") as fh:
+                json.dump(res, fh, indent=1)
+        except OSError as exc:
+            raise write_error(exc, out) from None
+    if as_json:
+        emit_json(res)
+        return
+    print_rows(res["by_cell"], ["N", "D", "batches", "edges", "exponent", "interval"],
+               title="learning-rate-vs-batch exponent per (N, D) cell: lr_opt ~ B^k")
+    console().print(f"pooled over {res['n_cells']} cell(s): k = {fmt(res['exponent'])}, "
+                    f"{100 * res['level']:g}% interval {res['interval'] and [fmt(v) for v in res['interval']]} "
+                    f"(square-root rule: 0.5; linear: 1); {res['n_edges']} best lr at a grid edge"
+                    + (" (left out)" if drop_edges else ""))

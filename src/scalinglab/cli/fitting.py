@@ -16,14 +16,16 @@ from .. import laws as _laws
 from .. import table as _table
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit, LawFit
-from ..fit.anneal import add_store_areas
+from ..fit.anneal import CURVE_LAWS, add_store_areas
 from ..fit.backtest import backtest as _backtest
+from ..fit.calibrate import DEFAULT_SCHEME, SCHEMES
 from ..fit.predict import check_input_names
 from ..fit.predict import predict as _predict
 from ..fit.report import fit_report
 from ..fit.rollout import rollout as _rollout
 from ..laws import Objective
 from ..laws.anneal import derive_areas
+from ..laws.multipower import derive_curves
 from ..plan.dispatch import plan_fit
 from ..report.contour import save_sparsity_contour
 from . import main
@@ -87,6 +89,11 @@ def fit_options(f: Any) -> Any:
     f = click.option("--calibrate", default=None, metavar="KEY",
                      help="Calibrate intervals for extrapolation from internal rollouts over the groups of "
                           "KEY (budget_flops, C, N); needs --bootstrap.")(f)
+    f = click.option("--calibrate-scheme", type=click.Choice(list(SCHEMES)), default=DEFAULT_SCHEME,
+                     show_default=True,
+                     help="How --calibrate builds the interval: group-* treat each budget's rows as one unit "
+                          "(a shared offset), -rel scales the error with distance / span of the data, -union "
+                          "never narrows below the observation interval; row is the previous scheme.")(f)
     f = click.option("--group-decades", type=float, default=None, metavar="W",
                      help="Group KEY (of --calibrate, --rollout) into bins W decades wide.")(f)
     return f
@@ -147,15 +154,15 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
                                 "are all used; select them with --where)"))
     df = _table.load(data, mapping=_table.parse_assignments(mapping, "--map"))
     if {"step", "lr"} <= set(df.columns) and "S1" not in df.columns:   # curves: S1, S2 before --where drops rows
-        with contextlib.suppress(DataError):   # not curves after all: an anneal fit's own derive says why
-            df = derive_areas(df)
+        with contextlib.suppress(DataError):   # not curves after all: a curve law's own derive says why
+            df = derive_curves(derive_areas(df))
     return _table.apply_where(df, where), str(data)
 
 
 def make_fitter(law_name: str, bootstrap: int, seed: int, objective_kind: str | None, space: str | None,
                 delta: float | None, fix: Sequence[str], ci_level: float, source: str, bound: Sequence[str] = (),
                 asymmetry: float | None = None, weight: str = "none", calibrate: str | None = None,
-                group_decades: float | None = None) -> LawFit:
+                group_decades: float | None = None, calibrate_scheme: str | None = None) -> LawFit:
     law = _laws.get(law_name)
     obj = law.objective
     if objective_kind or space or delta is not None or asymmetry is not None:
@@ -167,7 +174,7 @@ def make_fitter(law_name: str, bootstrap: int, seed: int, objective_kind: str | 
         law.param(k)  # unknown names are errors
     fitter = LawFit(law, objective=obj, fixed=fixed, bootstrap=bootstrap, seed=seed, ci_level=ci_level,
                     source=source, bounds=bounds, weight_by=None if weight == "none" else weight,
-                    calibrate=calibrate, calibrate_decades=group_decades)
+                    calibrate=calibrate, calibrate_decades=group_decades, calibrate_scheme=calibrate_scheme)
     return fitter.check()   # bad --bound / --fix values: one line before any work
 
 
@@ -176,7 +183,7 @@ def fitter_kwargs(fitter: LawFit) -> dict[str, Any]:
     return {"objective": fitter.objective, "fixed": fitter.fixed, "bootstrap": fitter.bootstrap,
             "ci_level": fitter.ci_level, "source": fitter.source, "bounds": fitter.bounds,
             "weight_by": fitter.weight_by, "calibrate": fitter.calibrate,
-            "calibrate_decades": fitter.calibrate_decades}
+            "calibrate_decades": fitter.calibrate_decades, "calibrate_scheme": fitter.calibrate_scheme}
 
 
 # -- laws -------------------------------------------------------------------------------------------
@@ -255,8 +262,8 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
     """Fit a law to DATA (CSV, TSV, JSONL or Parquet) or to a run store."""
     if out:
         check_out_file(out)
-    if law_name == "anneal" and store_path and point_selection is None:
-        point_selection = "all"   # the anneal law fits whole curves
+    if law_name in CURVE_LAWS and store_path and point_selection is None:
+        point_selection = "all"   # the anneal and multi-power laws fit whole curves
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset)
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
     with warnings.catch_warnings():
@@ -390,7 +397,7 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     """Predict with a fit (or a published preset) at given inputs, with a prediction interval; for an
     anneal fit, the whole loss curve of a schedule (--schedule) or of a file of run, step, lr (--points)."""
     fit = _load_fit(fit_path, law_name, preset)
-    if anneal_requested(sched) or (fit.law == "anneal" and points and not at):
+    if anneal_requested(sched) or (fit.law in CURVE_LAWS and points and not at):
         return predict_anneal(fit, points, mapping, seed, as_json, sched)
     if points and at:
         raise ParameterError("give either --at values or --points FILE, not both.")
@@ -437,8 +444,8 @@ def _interval_line(kind: str | None, level: float) -> str:
     if kind is None:
         return "interval: none (the fit has no bootstrap draws)"
     what = ("observation interval: the fitted curve's bootstrap plus the residual scatter" if kind == "observation"
-            else "extrapolation-calibrated interval: the observation interval plus the ladder's own "
-                 "extrapolation error, growing with the distance beyond the data")
+            else "extrapolation-calibrated interval: inside the data the observation interval, beyond it "
+                 "the ladder's own extrapolation error (internal rollouts), growing with the distance")
     return f"interval: nominal {100 * level:.0f}% {what}"
 
 

@@ -308,6 +308,8 @@ def list_cmd(store_path: str, status: str | None, as_json: bool) -> None:
                          "N_nonzero": r.N_nonzero, "tokens": r.target_tokens, "budget_flops": c.budget_flops,
                          "target_flops": r.target_flops, "lr": c.lr, "batch_tokens": c.batch_tokens,
                          "schedule": c.schedule.name, "seed": c.seed, "group": c.group,
+                         "parametrization": c.parametrization.name,
+                         "tau": c.parametrization.tau if c.parametrization.name == "mus" else None,
                          "final_loss": (r.summary or {}).get("final_loss"), "config": c.to_dict()})
             if r.source is not None:   # an imported run: its known fields, not the placeholder config
                 f = r.source.get("fields", {})
@@ -317,7 +319,8 @@ def list_cmd(store_path: str, status: str | None, as_json: bool) -> None:
     if as_json:
         emit_json({"store": store_path, "runs": rows})
         return
-    print_rows(rows, ["run", "status", "n_layer", "d_model", "N_total", "tokens", "budget_flops", "lr",
+    par = ["parametrization"] if any(r["parametrization"] != "sp" for r in rows) else []
+    print_rows(rows, ["run", "status", "n_layer", "d_model", *par, "N_total", "tokens", "budget_flops", "lr",
                        "batch_tokens", "final_loss"], title=f"{len(rows)} runs in {store_path}")
 
 

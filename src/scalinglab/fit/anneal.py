@@ -13,6 +13,7 @@ Reference: Tissue, Wang, Wang et al. 2024, "Scaling Law with Learning Rate Annea
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,17 +22,20 @@ import pandas as pd
 
 from ..errors import ConfigError, ParameterError, ScalingLabError, invalid
 from ..ladder import schedules as _schedules
+from ..laws import multipower as _multipower
 from ..laws.anneal import DECAY, curve_areas
 from ..runconfig import RunConfig, ScheduleConfig
 from ._optimize import Array
 from .predict import predict
 from .result import Fit
 
-__all__ = ["DECAYS", "add_store_areas", "fit_decay_profile", "fit_decay", "lr_curve", "predict_curve",
+__all__ = ["CURVE_LAWS", "DECAYS", "add_store_areas", "curve_inputs", "fit_decay_profile", "fit_decay", "lr_curve", "predict_curve",
            "schedule_curve", "select_by_holdback"]
 
 #: momentum factors lambda of S2 searched by :func:`fit_decay_profile`
 DECAYS = (0.95, 0.98, 0.99, 0.995, 0.998, 0.999)
+#: the laws that read a whole learning-rate curve (a schedule): the annealing law and the multi-power law
+CURVE_LAWS = ("anneal", "multipower")
 
 
 def fit_decay(fit: Fit) -> float:
@@ -74,7 +78,8 @@ def fit_decay_profile(df: pd.DataFrame, configs: Mapping[str, RunConfig], decays
 
 
 def select_by_holdback(df: pd.DataFrame, configs: Mapping[str, RunConfig], *, run: str, split_steps: Any,
-                       skips: Any = (1, 2, 4, 8), decays: Any = DECAYS, **lawfit: Any) -> dict[str, Any]:
+                       skips: Any = (1, 2, 4, 8), decays: Any = DECAYS, law: str = "anneal",
+                       **lawfit: Any) -> dict[str, Any]:
     """Choose the fit window and lambda on the fit runs alone, by a held-back part of one of them.
 
     For every ``k`` of ``skips`` (the fit keeps each run's points after ``k x`` its warmup) and every
@@ -88,12 +93,17 @@ def select_by_holdback(df: pd.DataFrame, configs: Mapping[str, RunConfig], *, ru
     a power law in S1, and a lambda chosen by fit prefers slow annealing responses. Choosing on a
     held-back tail of a fitted run keeps the held-out runs of a benchmark out of the choice.
 
+    ``law`` is a curve law (:data:`CURVE_LAWS`); the multi-power law has no lambda, so only the window
+    is chosen for it (``decays`` is then ignored and reported as the fit's default 0.999).
+
     Returns ``{"skip": k, "decay": lambda, "error": mean error, "table": [{"skip", "decay", "split",
     "error", "final_error"}, ...]}`` (relative errors as fractions)."""
     from .core import LawFit
 
     skips = [float(k) for k in skips]
-    decays = [float(v) for v in decays]
+    if law not in CURVE_LAWS:
+        raise ParameterError(invalid("The law of select_by_holdback", law, f"one of {CURVE_LAWS}"))
+    decays = [float(v) for v in decays] if law == "anneal" else [DECAY]
     splits = [int(s) for s in np.atleast_1d(split_steps)]
     if not skips or not all(k >= 0 for k in skips):
         raise ParameterError(invalid("The warmup multiples 'skips'", skips, "a non-empty list of numbers >= 0"))
@@ -116,7 +126,7 @@ def select_by_holdback(df: pd.DataFrame, configs: Mapping[str, RunConfig], *, ru
             after = steps > k * areas["warmup"].to_numpy(dtype=float)
             for sp in splits:
                 back = mine & (steps > sp)
-                f = LawFit("anneal", **lawfit).fit(areas[after & ~back]).result_
+                f = LawFit(law, **lawfit).fit(areas[after & ~back]).result_
                 pred = np.asarray(_central(f, areas[back]), dtype=float)
                 rel = pred / areas.loc[back, "loss"].to_numpy(dtype=float) - 1.0
                 last = int(np.argmax(steps[back]))
@@ -130,11 +140,11 @@ def select_by_holdback(df: pd.DataFrame, configs: Mapping[str, RunConfig], *, ru
 
 
 def _central(fit: Fit, rows: pd.DataFrame) -> Any:
-    """The fit's central prediction at rows carrying S1 and S2."""
+    """The fit's central prediction at rows carrying its law's inputs (S1, S2 or step, curve)."""
     from .. import laws as _laws
 
-    return _laws.get("anneal").predict(fit.params, {"S1": rows["S1"].to_numpy(dtype=float),
-                                                    "S2": rows["S2"].to_numpy(dtype=float)})
+    law = _laws.get(fit.law)
+    return law.predict(fit.params, {c: rows[c].to_numpy(dtype=float) for c in law.inputs})
 
 
 def lr_curve(config: RunConfig, branch: int = 0) -> Array:
@@ -152,14 +162,17 @@ def lr_curve(config: RunConfig, branch: int = 0) -> Array:
 
 
 def add_store_areas(df: pd.DataFrame, configs: Mapping[str, RunConfig], decay: float = DECAY) -> pd.DataFrame:
-    """Add ``S1``, ``S2`` and ``warmup`` (the run's warmup, steps) to a store table (``Store.to_table``)
-    from each row's run config: the exact areas at the row's step on its own line (main or branch).
-    A row whose line its config cannot rebuild (no such branch) gets NaN, which an anneal fit refuses."""
+    """Add ``S1``, ``S2``, ``warmup`` (the run's warmup, steps) and ``curve`` to a store table
+    (``Store.to_table``) from each row's run config: the exact areas at the row's step on its own line
+    (main or branch), and the key of that line's learning-rate curve for the multi-power law
+    (:func:`scalinglab.laws.multipower.register_builder`: rebuilt from the config when first needed). A row whose line its config cannot rebuild
+    (no such branch) gets NaN, which a curve-law fit refuses."""
     S1 = np.full(len(df), np.nan)
     S2 = np.full(len(df), np.nan)
     warm = np.full(len(df), np.nan)
+    key = np.full(len(df), np.nan)
     if df.empty:
-        return df.assign(S1=S1, S2=S2, warmup=warm)
+        return df.assign(S1=S1, S2=S2, warmup=warm, curve=key)
     keys = pd.DataFrame({"run": df["run"].to_numpy(), "branch": df["branch"].to_numpy().astype(int)})
     for (run, branch), pos in keys.groupby(["run", "branch"], sort=False).indices.items():
         cfg = configs.get(run)
@@ -173,7 +186,8 @@ def add_store_areas(df: pd.DataFrame, configs: Mapping[str, RunConfig], decay: f
         idx = np.clip(df["step"].to_numpy()[pos].astype(int), 1, len(eta)) - 1
         S1[pos], S2[pos] = a1[idx], a2[idx]
         warm[pos] = _schedules.warmup_of(cfg.schedule, cfg.steps)
-    return df.assign(S1=S1, S2=S2, warmup=warm)
+        key[pos] = _multipower.register_builder(eta, functools.partial(lr_curve, cfg, branch))
+    return df.assign(S1=S1, S2=S2, warmup=warm, curve=key)
 
 
 def schedule_curve(name: str, steps: int, lr: float, *, warmup_steps: int = 0, warmup_frac: float = 0.0,
@@ -189,21 +203,41 @@ def schedule_curve(name: str, steps: int, lr: float, *, warmup_steps: int = 0, w
     return np.array([sched(s) for s in range(int(steps))], dtype=float)
 
 
+def curve_inputs(law: str, lr: Any, steps: Any, decay: float = DECAY) -> dict[str, Array]:
+    """The inputs of a curve law (:data:`CURVE_LAWS`) at the points after ``steps`` updates of the
+    learning-rate curve ``lr``: S1 and S2 (with momentum factor ``decay``) for the annealing law, the
+    step and the registered curve's key for the multi-power law."""
+    if law not in CURVE_LAWS:
+        raise ParameterError(invalid("The law of the fit", law, f"one of {CURVE_LAWS} (a schedule is read only "
+                                     "by the learning-rate annealing and multi-power laws)"))
+    eta = np.asarray(lr, dtype=float)
+    st = np.asarray(steps, dtype=np.int64).reshape(-1)
+    if law == "multipower":
+        return {"step": st.astype(float), "curve": np.full(st.size, _multipower.register_curve(eta))}
+    S1, S2 = curve_areas(eta, decay)
+    idx = np.clip(st, 1, len(eta)) - 1
+    return {"S1": S1[idx], "S2": S2[idx]}
+
+
 def predict_curve(fit: Fit, lr: Any, *, stride: int = 1, seed: int = 0, decay: float | None = None) -> pd.DataFrame:
-    """The anneal fit's predicted loss after every ``stride``-th update (and the last) of the learning
-    rate curve ``lr`` (one value per update), with the prediction and mean intervals of
-    :func:`scalinglab.fit.predict.predict`. Columns: step, lr, S1, S2, prediction, lo, hi, mean_lo, mean_hi.
-    ``decay`` (lambda of S2) defaults to the fit's own (:func:`fit_decay`)."""
-    if fit.law != "anneal":
-        raise ParameterError(invalid("The law of the fit", fit.law, "'anneal' (a schedule is read only by the "
-                                     "learning-rate annealing law)"))
+    """A curve law's (:data:`CURVE_LAWS`) predicted loss after every ``stride``-th update (and the last)
+    of the learning rate curve ``lr`` (one value per update), with the prediction and mean intervals of
+    :func:`scalinglab.fit.predict.predict`. Columns: step, lr, S1, S2, prediction, lo, hi, mean_lo,
+    mean_hi (S2 is NaN for the multi-power law, which does not read it). ``decay`` (lambda of S2)
+    defaults to the fit's own (:func:`fit_decay`)."""
+    if fit.law not in CURVE_LAWS:
+        raise ParameterError(invalid("The law of the fit", fit.law, f"one of {CURVE_LAWS} (a schedule is read only "
+                                     "by the learning-rate annealing and multi-power laws)"))
     if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
         raise ParameterError(invalid("The 'stride'", stride, "a positive integer"))
     eta = np.asarray(lr, dtype=float)
-    S1, S2 = curve_areas(eta, fit_decay(fit) if decay is None else decay)
+    lam = fit_decay(fit) if decay is None else decay
+    S1, S2 = curve_areas(eta, lam)
     steps = np.unique(np.r_[np.arange(stride, len(eta) + 1, stride), len(eta)])
-    pts = pd.DataFrame({"S1": S1[steps - 1], "S2": S2[steps - 1]})
-    out = predict(fit, pts, seed=seed)
+    out = predict(fit, pd.DataFrame(curve_inputs(fit.law, eta, steps, lam)), seed=seed)
+    out = out.drop(columns=[c for c in ("S1", "S2", "step", "curve") if c in out.columns])
+    out.insert(0, "S2", S2[steps - 1] if fit.law == "anneal" else np.nan)
+    out.insert(0, "S1", S1[steps - 1])
     out.insert(0, "lr", eta[steps - 1])
     out.insert(0, "step", steps)
     return out

@@ -16,6 +16,22 @@ the internal rollouts' errors at that level whatever their distribution (heavy t
 correlated errors of one budget's points). A prediction d > 0 decades beyond the full fit's data
 gets the observation interval joined with that one; inside the data, the observation interval.
 The internal fits have fewer groups than the full fit, so the interval errs on the wide side.
+That is the ``row`` scheme, the only one of fits stored before schemes existed.
+
+The ``group`` schemes (the default is :data:`DEFAULT_SCHEME`) treat each internal step's predicted
+group as one unit: the rows of a budget share one fitted curve, so their errors share an offset.
+Each (training prefix, test group) pair p has a random offset ``b_p ~ Normal(0, (a + tau x_p)^2)``
+on top of independent row noise ``eps_pi`` of sd ``s w_p^-gamma`` (w_p the decades its training data
+spanned: a fit over a wider range follows the shape of each group better): ``e_pi = b_p + eps_pi``,
+with (s, gamma, a, tau) at their maximum-likelihood values under that compound-symmetric covariance. x is the distance: ``d``
+decades (``group``, ``group-union``), or relative, ``d / w`` with w the decades the training data
+span (``group-rel``, ``group-rel-union``), so that a full fit over a wider range is charged less
+than an internal fit over a narrow one for the same step. The conformal multiplier is a weighted
+quantile of the row scores ``|e| / sqrt(s^2 + (a + tau x)^2)``, each pair weighing 1 whatever its
+rows, at the finite-sample level ``q (P + 1) / P`` for P pairs (the exchangeable units are the
+pairs, not the rows). Without ``-union`` the interval beyond the data is that band alone, so it
+is narrower than the bootstrap observation interval when the ladder's own rollouts erred less;
+with it the band is joined with the observation interval, as in ``row``.
 """
 
 from __future__ import annotations
@@ -30,6 +46,7 @@ from scipy import optimize, special
 
 from .. import laws as _laws
 from .. import table as _table
+from ..errors import ParameterError, invalid
 from ..laws import Law
 from .rollout import compute_of, group_labels
 
@@ -38,6 +55,12 @@ INTERNAL_STARTS = 256
 #: the kinds of interval a prediction can carry
 OBSERVATION = "observation"
 EXTRAPOLATION = "extrapolation-calibrated"
+#: how the interval is built from the internal rollout errors (module docstring)
+SCHEMES = ("row", "group", "group-union", "group-rel", "group-rel-union")
+#: the scheme of new calibrations (chosen on benchmarks/calibration.py's tuning sets)
+DEFAULT_SCHEME = "group"
+#: the narrowest training span of the relative distance, decades
+MIN_SPAN = 1e-3
 
 
 def axis_of(key: str) -> str:
@@ -74,15 +97,90 @@ def ml_error_model(e: np.ndarray, d: np.ndarray, s: float) -> tuple[float, float
     return (0.0 if best.x[0] <= floor + 1e-6 else a), (0.0 if best.x[1] <= floor + 1e-6 else tau)
 
 
+def span_of(x: np.ndarray) -> float:
+    """The decades the values ``x`` span, ``log10(max / min)``, at least :data:`MIN_SPAN`."""
+    return max(float(np.log10(np.max(x) / np.min(x))), MIN_SPAN)
+
+
+def group_error_model(e: np.ndarray, x: np.ndarray, pairs: np.ndarray,
+                      spans: np.ndarray | None = None) -> tuple[float, float, float, float]:
+    """Maximum-likelihood (s, gamma, a, tau) >= 0 of the random-offset model: the errors ``e`` of one
+    pair (same id in ``pairs``) are ``b + eps``, ``b ~ Normal(0, (a + tau x)^2)`` shared, x their mean
+    distance, ``eps ~ Normal(0, s_w^2)`` per row with ``s_w = s w^-gamma``, w the decades the pair's
+    training data spanned (``spans``; 1 when None, and gamma = 0): a fit over a wider range follows
+    the shape of each group better. Closed-form likelihood of the compound-symmetric covariance
+    ``s_w^2 I + b^2 1 1'``: ``log det = (n - 1) log s_w^2 + log(s_w^2 + n b^2)`` and
+    ``e' inv e = (sum e^2 - b^2 (sum e)^2 / (s_w^2 + n b^2)) / s_w^2``."""
+    _, inv = np.unique(pairs, return_inverse=True)
+    n = np.bincount(inv).astype(float)
+    se = np.bincount(inv, weights=e)
+    se2 = np.bincount(inv, weights=e * e)
+    xp = np.maximum(np.bincount(inv, weights=x) / n, 0.0)
+    wp = (np.ones_like(n) if spans is None
+          else np.maximum(np.bincount(inv, weights=np.asarray(spans, dtype=float)) / n, MIN_SPAN))
+    log_w = np.log(wp)
+    floor = np.log(1e-8)
+    g_hi = 0.0 if spans is None else 3.0
+
+    def nll(th: np.ndarray) -> float:
+        s2 = np.exp(2 * (th[0] - th[1] * log_w))
+        b2 = (np.exp(th[2]) + np.exp(th[3]) * xp) ** 2
+        v = s2 + n * b2
+        return float(np.sum((n - 1) * np.log(s2) + np.log(v) + (se2 - b2 * se * se / v) / s2))
+
+    rms = max(float(np.sqrt(np.mean(e * e))), 1e-6) if e.size else 1e-3
+    best = None
+    for x0 in ([np.log(rms), 0.0, np.log(rms), np.log(1e-4)], [np.log(rms / 3), g_hi / 3, np.log(1e-4), np.log(rms)],
+               [np.log(rms / 3), g_hi / 2, np.log(rms / 2), np.log(rms / 2)]):
+        res = optimize.minimize(nll, np.array(x0), method="L-BFGS-B",
+                                bounds=[(floor, np.log(10.0)), (0.0, g_hi), (floor, np.log(10.0)), (floor, np.log(10.0))])
+        if best is None or res.fun < best.fun:
+            best = res
+    assert best is not None
+    s, gamma, a, tau = float(np.exp(best.x[0])), float(best.x[1]), float(np.exp(best.x[2])), float(np.exp(best.x[3]))
+    return (s, gamma, 0.0 if best.x[2] <= floor + 1e-6 else a, 0.0 if best.x[3] <= floor + 1e-6 else tau)
+
+
+def _scheme_x(cal: Mapping[str, Any], d: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """The distance a scheme's error grows with: decades d, or d / span for the relative schemes."""
+    d = np.maximum(np.asarray(d, dtype=float), 0.0)
+    if str(cal.get("scheme", "row")).startswith("group-rel"):
+        return np.asarray(d / np.maximum(spans, MIN_SPAN), dtype=float)
+    return d
+
+
+def with_scheme(cal: Mapping[str, Any], scheme: str) -> dict[str, Any]:
+    """A copy of the calibration record ``cal`` that builds its intervals by ``scheme`` (one of
+    :data:`SCHEMES`), its error model fitted (``group_s``, ``group_gamma``, ``group_a``, ``group_tau``)."""
+    if scheme not in SCHEMES:
+        raise ParameterError(invalid("The calibration scheme", scheme, f"one of {list(SCHEMES)}"))
+    out = {k: v for k, v in cal.items() if not k.startswith("group_")}
+    out["scheme"] = scheme
+    if out.get("method") != "internal-rollout" or scheme == "row":
+        return out
+    e = np.asarray(out.get("errors", []), dtype=float)
+    if e.size == 0:
+        out.update(group_s=float(out.get("s", 0.0)), group_gamma=0.0, group_a=0.0, group_tau=0.0)
+        return out
+    x = _scheme_x(out, np.asarray(out["distances"], dtype=float), np.asarray(out["spans"], dtype=float))
+    s, gamma, a, tau = group_error_model(e, x, np.asarray(out["pairs"], dtype=int),
+                                         np.asarray(out["spans"], dtype=float))
+    out.update(group_s=s, group_gamma=gamma, group_a=a, group_tau=tau)
+    return out
+
+
 def estimate(df: pd.DataFrame, law: str | Law, key: str, *, decades: float | None, seed: int,
-             residual_rms: float, fit_kwargs: Mapping[str, Any], best: np.ndarray | None = None) -> dict[str, Any]:
+             residual_rms: float, fit_kwargs: Mapping[str, Any], best: np.ndarray | None = None,
+             scheme: str = DEFAULT_SCHEME) -> dict[str, Any]:
     """The calibration record of a fit on ``df``: internal rollouts over ``key`` (module docstring).
 
     ``fit_kwargs`` are the full fit's own options (objective, fixed, bounds, weights); ``best`` its
     optimum on the optimisation scale, used as one start of each internal fit. Returns the JSON-ready
-    ``Fit.calibration``: ``method``, ``key``, ``decades``, ``axis``, ``x_max``, ``tau``, ``s``,
-    ``n_errors``, ``errors``, ``distances``; or, with fewer than 3 groups, ``method = "none"`` and
-    ``reason``.
+    ``Fit.calibration``: ``method``, ``scheme``, ``key``, ``decades``, ``axis``, ``x_min``, ``x_max``,
+    ``a``, ``tau``, ``s`` (the row model), ``group_s``, ``group_gamma``, ``group_a``, ``group_tau`` (the group model of
+    the scheme), ``n_errors``, and per internal error ``errors``, ``distances``, ``spans`` (decades
+    its training data spanned), ``pairs`` (the id of its (prefix, test group) pair); or, with fewer
+    than 3 groups, ``method = "none"`` and ``reason``.
     """
     from .core import LawFit  # core calls this module
     lw = _laws.get(law)
@@ -105,8 +203,12 @@ def estimate(df: pd.DataFrame, law: str | Law, key: str, *, decades: float | Non
     opts = {k: v for k, v in fit_kwargs.items() if k not in ("bootstrap", "calibrate", "calibrate_decades", "starts")}
     errors: list[float] = []
     dists: list[float] = []
+    spans: list[float] = []
+    pairs: list[int] = []
+    lab = labels.to_numpy(dtype=float)
+    offset = 0
     for k in range(2, len(groups)):
-        tr = labels <= groups[k - 1]
+        tr = (labels <= groups[k - 1]).to_numpy()
         train, test = df[tr], df[~tr]
         with warnings.catch_warnings():   # an internal fit's trouble shows in the errors it makes
             warnings.simplefilter("ignore")
@@ -116,21 +218,59 @@ def estimate(df: pd.DataFrame, law: str | Law, key: str, *, decades: float | Non
         y = t[lw.target].to_numpy(dtype=float)
         with np.errstate(invalid="ignore", divide="ignore"):
             e = np.log(y / pred)
-        dd = np.log10(x[~tr.to_numpy()] / np.max(x[tr.to_numpy()]))
+        dd = np.log10(x[~tr] / np.max(x[tr]))
+        # each (training prefix, test group) pair is one unit: its rows share one fitted curve
+        pid = offset + np.searchsorted(np.asarray(groups), lab[~tr]) - k
+        offset += len(groups) - k
         ok = np.isfinite(e) & np.isfinite(dd)
         errors += e[ok].tolist()
         dists += dd[ok].tolist()
+        spans += [span_of(x[tr])] * int(ok.sum())
+        pairs += [int(v) for v in pid[ok]]
     e_a, d_a = np.array(errors), np.array(dists)
     a, tau = ml_error_model(e_a, d_a, residual_rms) if e_a.size else (0.0, 0.0)
-    return {"method": "internal-rollout", **base, "a": a, "tau": tau, "s": float(residual_rms),
-            "n_errors": int(e_a.size),
-            "errors": e_a.tolist(), "distances": d_a.tolist()}
+    rec = {"method": "internal-rollout", **base, "x_min": float(np.nanmin(x)), "a": a, "tau": tau,
+           "s": float(residual_rms), "n_errors": int(e_a.size), "errors": e_a.tolist(),
+           "distances": d_a.tolist(), "spans": spans, "pairs": pairs}
+    return with_scheme(rec, scheme)
 
 
 def _sigma(cal: Mapping[str, Any], d: np.ndarray) -> np.ndarray:
     """The modelled sd of the log error d > 0 decades out: ``sqrt(s^2 + (a + tau d)^2)``."""
     a, tau, s = (float(cal.get(k, 0.0)) for k in ("a", "tau", "s"))
     return np.asarray(np.sqrt(s * s + (a + tau * np.maximum(d, 0.0)) ** 2), dtype=float)
+
+
+def _group_sigma(cal: Mapping[str, Any], x: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """The group model's sd of one row's log error at distance x from data spanning ``spans``
+    decades: ``sqrt((s w^-gamma)^2 + (a + tau x)^2)``."""
+    s, g, a, tau = (float(cal.get(k, 0.0)) for k in ("group_s", "group_gamma", "group_a", "group_tau"))
+    s_w = s * np.maximum(np.asarray(spans, dtype=float), MIN_SPAN) ** -g
+    return np.asarray(np.sqrt(s_w * s_w + (a + tau * np.maximum(x, 0.0)) ** 2), dtype=float)
+
+
+def group_conformal_factor(cal: Mapping[str, Any], level: float) -> float:
+    """The group schemes' multiplier: the weighted quantile of the row scores ``|e| / sigma(x)``,
+    each (prefix, test group) pair weighing 1 in all, at the finite-sample level ``level (P + 1) / P``
+    for P pairs (Vovk et al. 2005 with the pairs as the exchangeable units); the largest score, or
+    the normal quantile if larger, when that level exceeds 1."""
+    e = np.abs(np.asarray(cal.get("errors", []), dtype=float))
+    z = float(special.ndtri(0.5 + level / 2))
+    if e.size == 0:
+        return z
+    spans = np.asarray(cal["spans"], dtype=float)
+    x = _scheme_x(cal, np.asarray(cal["distances"], dtype=float), spans)
+    scores = e / np.maximum(_group_sigma(cal, x, spans), 1e-300)
+    _, inv = np.unique(np.asarray(cal["pairs"], dtype=int), return_inverse=True)
+    n_pairs = int(inv.max()) + 1
+    w = 1.0 / np.bincount(inv)[inv] / n_pairs
+    order = np.argsort(scores, kind="stable")
+    cum = np.cumsum(w[order])
+    target = level * (n_pairs + 1) / n_pairs
+    if target > 1 + 1e-12:
+        return max(z, float(scores.max()))
+    i = int(np.searchsorted(cum, target - 1e-12))
+    return float(scores[order[min(i, len(order) - 1)]])
 
 
 def conformal_factor(cal: Mapping[str, Any], level: float) -> float:
@@ -161,15 +301,30 @@ def distance(cal: Mapping[str, Any], points: pd.DataFrame) -> np.ndarray | None:
 
 
 def calibrated_interval(cal: Mapping[str, Any], points: pd.DataFrame, center: np.ndarray, lo: np.ndarray,
-                        hi: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray] | None:
+                        hi: np.ndarray, level: float,
+                        mean: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """The extrapolation-calibrated interval: inside the data (d <= 0) the observation interval
-    ``[lo, hi]``; beyond it, that interval joined with ``center * exp(+-c sigma(d))``, c the
-    conformal factor at ``level``. None when the calibration cannot say (:func:`distance`)."""
+    ``[lo, hi]``; beyond it ``center * exp(+-c sigma(x))`` of the record's scheme, c its conformal
+    factor at ``level``, joined with ``[lo, hi]`` by the ``row`` and ``-union`` schemes, and by the
+    other group schemes with the fitted curve's own interval ``mean`` (``(mean_lo, mean_hi)``) when
+    given: they may narrow below the observation interval, never below the curve's uncertainty.
+    None when the calibration cannot say (:func:`distance`)."""
     d = distance(cal, points)
     if d is None:
         return None
-    half = conformal_factor(cal, level) * _sigma(cal, d)
+    scheme = str(cal.get("scheme", "row"))
+    if scheme == "row":
+        half = conformal_factor(cal, level) * _sigma(cal, d)
+    else:
+        x_min = cal.get("x_min")
+        span = span_of(np.array([float(x_min), float(cal["x_max"])])) if x_min else MIN_SPAN
+        w = np.full(d.shape, span)
+        half = group_conformal_factor(cal, level) * _group_sigma(cal, _scheme_x(cal, d, w), w)
     beyond = np.isfinite(d) & (d > 0)
     with np.errstate(over="ignore", invalid="ignore"):
         c_lo, c_hi = center * np.exp(-half), center * np.exp(half)
-    return np.where(beyond, np.fmin(lo, c_lo), lo), np.where(beyond, np.fmax(hi, c_hi), hi)
+    if scheme in ("row", "group-union", "group-rel-union"):
+        return np.where(beyond, np.fmin(lo, c_lo), lo), np.where(beyond, np.fmax(hi, c_hi), hi)
+    if mean is not None:
+        c_lo, c_hi = np.fmin(c_lo, mean[0]), np.fmax(c_hi, mean[1])
+    return np.where(beyond, c_lo, lo), np.where(beyond, c_hi, hi)

@@ -180,6 +180,8 @@ class LawFit:
             interval (:mod:`scalinglab.fit.calibrate`).
         calibrate_decades: with ``calibrate``, bin the key into groups this many decades wide
             (for keys with a value per row, like Epoch's C); None: one group per distinct value.
+        calibrate_scheme: how the calibrated interval is built from the internal rollout errors,
+            one of :data:`scalinglab.fit.calibrate.SCHEMES` (default ``DEFAULT_SCHEME``).
     """
 
     def __init__(self, law: str | Law, *, objective: Objective | None = None,
@@ -187,7 +189,8 @@ class LawFit:
                  bootstrap: int = 0, seed: int = 0, ci_level: float = 0.95,
                  weights: Sequence[float] | None = None, source: str = "", max_iter: int = 300,
                  bounds: Mapping[str, tuple[float, float]] | None = None, weight_by: str | None = None,
-                 calibrate: str | None = None, calibrate_decades: float | None = None) -> None:
+                 calibrate: str | None = None, calibrate_decades: float | None = None,
+                 calibrate_scheme: str | None = None) -> None:
         self.law = law
         self.objective = objective
         self.fixed = fixed
@@ -202,6 +205,7 @@ class LawFit:
         self.weight_by = weight_by
         self.calibrate = calibrate
         self.calibrate_decades = calibrate_decades
+        self.calibrate_scheme = calibrate_scheme
 
     def _validate(self) -> tuple[Law, Objective, dict[str, float]]:
         law = _laws.get(self.law)
@@ -228,6 +232,11 @@ class LawFit:
         if self.weight_by not in (None, "compute"):
             raise ParameterError(invalid("The 'weight_by' parameter of LawFit", self.weight_by,
                                          "None or 'compute'"))
+        if self.calibrate_scheme is not None:
+            from .calibrate import SCHEMES
+            if self.calibrate_scheme not in SCHEMES:
+                raise ParameterError(invalid("The 'calibrate_scheme' parameter of LawFit", self.calibrate_scheme,
+                                             f"one of {list(SCHEMES)}"))
         return law, objective, fixed
 
     def check(self) -> LawFit:
@@ -346,12 +355,13 @@ class LawFit:
         r = prob.residual(theta[None, :])[0]
         calibration: dict[str, Any] = {}
         if self.calibrate:
-            from .calibrate import estimate  # calibrate fits internal rollouts with LawFit
+            from .calibrate import DEFAULT_SCHEME, estimate  # calibrate fits internal rollouts with LawFit
             with np.errstate(invalid="ignore", divide="ignore"):
                 log_r = np.log(law.predict(params, prob.inputs) / prob.y)
             calibration = estimate(
                 df, law, self.calibrate, decades=self.calibrate_decades, seed=self.seed,
                 residual_rms=float(np.sqrt(np.mean(log_r ** 2))), best=theta,
+                scheme=self.calibrate_scheme or DEFAULT_SCHEME,
                 fit_kwargs={"objective": objective, "fixed": fixed, "bounds": self.bounds,
                             "weight_by": self.weight_by, "max_iter": self.max_iter})
             if calibration["method"] == "none":

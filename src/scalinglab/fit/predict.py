@@ -116,7 +116,8 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
         out["lo"], out["hi"] = np.nanquantile(noisy, q, axis=0)
         if out.attrs["interval"] == EXTRAPOLATION:
             cal = calibrated_interval(fit.calibration, df, out["prediction"].to_numpy(dtype=float),
-                                      out["lo"].to_numpy(dtype=float), out["hi"].to_numpy(dtype=float), level)
+                                      out["lo"].to_numpy(dtype=float), out["hi"].to_numpy(dtype=float), level,
+                                      mean=(out["mean_lo"].to_numpy(dtype=float), out["mean_hi"].to_numpy(dtype=float)))
             if cal is None:                   # the points lack the calibration's axis
                 out.attrs["interval"] = OBSERVATION
             else:

@@ -38,7 +38,14 @@ def fit_report(fit: Fit) -> str:
             lines.append(f"    bootstrap: {b.get('n')} replicates (seed {b.get('seed')}), "
                          + ("skipped: too few points" if fit.too_few_points() else f"{b.get('n_failed', 0)} failed"))
     cal = fit.calibration or {}
-    if cal.get("method") == "internal-rollout":
+    if cal.get("method") == "internal-rollout" and cal.get("scheme", "row") != "row":
+        dist = "d / w" if str(cal["scheme"]).startswith("group-rel") else "d"
+        lines.append(f"    extrapolation calibration ({cal['scheme']}): log-loss sd sqrt((s w^-gamma)^2 + (a + tau x)^2), "
+                     f"s = {_g(cal.get('group_s'))}, gamma = {_g(cal.get('group_gamma'))}, a = {_g(cal.get('group_a'))}, "
+                     f"tau = {_g(cal.get('group_tau'))}, w the decades of {cal.get('axis')} the data span, x = {dist}, "
+                     f"d the decades beyond {_g(cal.get('x_max'))}; from {cal.get('n_errors')} internal rollout "
+                     f"errors in {len(set(cal.get('pairs', [])))} (prefix, group) pairs over {cal.get('key')}")
+    elif cal.get("method") == "internal-rollout":
         lines.append(f"    extrapolation calibration: log-loss sd a + tau d, a = {_g(cal.get('a', 0.0))}, "
                      f"tau = {_g(cal.get('tau'))} per decade d of {cal.get('axis')} beyond "
                      f"{_g(cal.get('x_max'))}, from {cal.get('n_errors')} internal "

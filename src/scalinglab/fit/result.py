@@ -273,6 +273,18 @@ def _validate(kw: dict[str, Any], src: str) -> None:
                 raise _bad(src, f"calibration.{k}", cal.get(k), "a finite number >= 0")
         if not isinstance(cal.get("axis"), str):
             raise _bad(src, "calibration.axis", cal.get("axis"), "a column name (a string)")
+        from .calibrate import SCHEMES
+        if cal.get("scheme", "row") not in SCHEMES:
+            raise _bad(src, "calibration.scheme", cal.get("scheme"), f"one of {list(SCHEMES)}")
+        for k in ("group_s", "group_gamma", "group_a", "group_tau"):
+            if k in cal and not (_finite(cal[k]) and cal[k] >= 0):
+                raise _bad(src, f"calibration.{k}", cal[k], "a finite number >= 0")
+        if cal.get("scheme", "row") != "row":
+            n_err = len(cal.get("errors", []))
+            for k in ("distances", "spans", "pairs"):
+                if not (isinstance(cal.get(k), list) and len(cal[k]) == n_err):
+                    raise _bad(src, f"calibration.{k}", type(cal.get(k)).__name__,
+                               f"a list of {n_err} numbers (one per internal error)")
     boot = kw.get("bootstrap", {})
     for k in ("n", "seed", "n_failed"):
         if k in boot and not _nonneg_int(boot[k]):

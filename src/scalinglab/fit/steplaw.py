@@ -183,18 +183,34 @@ def batch_exponents(df: pd.DataFrame, threshold: float = FILTER_THRESHOLD) -> di
             "batch_exp_N_stderr": float(se[1]), "batch_exp_D_stderr": float(se[2])}
 
 
-def lr_batch_exponent(df: pd.DataFrame) -> dict[str, Any]:
+def lr_batch_exponent(df: pd.DataFrame, *, level: float = 0.95, d_rtol: float = 0.05,
+                      drop_edges: bool = False) -> dict[str, Any]:
     """The Adam learning-rate-vs-batch exponent of a learning-rate x batch grid: ``lr_opt ~ B^k``.
 
     In every (N, D, batch) cell the best learning rate is the vertex of a parabola in ``ln lr``
     through the lowest-loss grid point and its two neighbours (the grid point itself at an edge of
-    the grid); ``ln lr_opt`` is then regressed on ``ln B`` with one intercept per (N, D) cell (OLS).
-    The square-root rule (Malladi et al. 2022 for Adam) predicts k = 1/2, linear scaling k = 1.
+    the grid); ``ln lr_opt`` is then regressed on ``ln B`` with one intercept per (N, D) cell (OLS),
+    and, per (N, D) cell with two or more batches, on ``ln B`` alone (that cell's own exponent).
+    Intervals are Student-t intervals at ``level`` from the OLS standard error (None without a
+    residual degree of freedom). The square-root rule (Malladi et al. 2022 for Adam) predicts k = 1/2,
+    linear scaling k = 1.
 
-    Returns ``{"exponent", "stderr", "n_cells", "points": [{"N", "D", "batch", "lr_opt", "edge"}]}``;
-    ``edge`` marks a best learning rate at the edge of the grid (a bound, not an optimum).
+    D values within ``d_rtol`` of each other (relative) form one cell: a batch sweep at fixed tokens
+    trains ``floor(D / B)`` whole batches, so the tokens differ slightly between batches.
+    ``drop_edges`` leaves out the batches whose best learning rate is at an edge of the grid.
+
+    Returns ``{"exponent", "stderr", "interval", "level", "n_cells", "n_edges", "by_cell": [{"N", "D",
+    "exponent", "stderr", "interval", "batches", "edges"}], "points": [{"N", "D", "batch", "lr_opt",
+    "edge"}]}``; ``edge`` marks a best learning rate at the edge of the grid (a bound, not an optimum).
     """
+    from scipy import stats
+
+    if not (0 < level < 1):
+        raise ParameterError(invalid("The interval level", level, "a number in (0, 1)"))
+    if not (d_rtol >= 0 and np.isfinite(d_rtol)):
+        raise ParameterError(invalid("The relative tolerance 'd_rtol' of D", d_rtol, "a number >= 0"))
     out = _table.validate(df, ["N", "D", "lr", "batch", "loss"], source="data")
+    out = out.assign(D=_merge_close(out["D"].to_numpy(dtype=float), d_rtol))
     pts = []
     for (n, d, b), g in out.groupby(["N", "D", "batch"], sort=True):
         g = g.groupby("lr", as_index=False)["loss"].min().sort_values("lr")
@@ -208,14 +224,52 @@ def lr_batch_exponent(df: pd.DataFrame) -> dict[str, Any]:
                 lr_opt = float(np.clip(-c1 / (2 * c2), x[i - 1], x[i + 1]))
         pts.append({"N": float(n), "D": float(d), "batch": float(b), "lr_opt": float(np.exp(lr_opt)), "edge": edge})
     p = pd.DataFrame(pts)
+    n_edges = int(p["edge"].sum())
+    if drop_edges:
+        p = p[~p["edge"]]
+    if p.empty or p.groupby(["N", "D"])["batch"].nunique().max() < 2:
+        raise FitError("the learning-rate x batch grid needs at least 2 batch sizes in one (N, D) cell with a best "
+                       f"learning rate{' inside the grid' if drop_edges else ''} to measure the exponent "
+                       f"(batches: {sorted(set(p['batch'])) if not p.empty else []}).")
     cells = p.groupby(["N", "D"]).ngroup().to_numpy()
-    if p["batch"].nunique() < 2:
-        raise FitError("the learning-rate x batch grid needs at least 2 batch sizes to measure the exponent.")
     X = np.column_stack([np.log(p["batch"].to_numpy(dtype=float))] +
                         [(cells == c).astype(float) for c in range(cells.max() + 1)])
     y = np.log(p["lr_opt"].to_numpy(dtype=float))
+    k, se, iv = _slope(X, y, level, stats)
+    by_cell = []
+    for (n, d), g in p.groupby(["N", "D"], sort=True):
+        row: dict[str, Any] = {"N": float(n), "D": float(d), "batches": int(g["batch"].nunique()),
+                               "edges": int(g["edge"].sum()), "exponent": None, "stderr": None, "interval": None}
+        if g["batch"].nunique() >= 2:
+            Xc = np.column_stack([np.log(g["batch"].to_numpy(dtype=float)), np.ones(len(g))])
+            row["exponent"], row["stderr"], row["interval"] = _slope(Xc, np.log(g["lr_opt"].to_numpy(dtype=float)),
+                                                                     level, stats)
+        by_cell.append(row)
+    return {"exponent": k, "stderr": se, "interval": iv, "level": float(level), "n_cells": int(cells.max() + 1),
+            "n_edges": n_edges, "by_cell": by_cell, "points": pts}
+
+
+def _slope(X: Any, y: Any, level: float, stats: Any) -> tuple[float, float | None, list[float] | None]:
+    """OLS coefficient of X's first column, its standard error and Student-t interval."""
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     r = y - X @ coef
     dof = len(y) - X.shape[1]
-    se = float(np.sqrt(np.linalg.pinv(X.T @ X)[0, 0] * float(r @ r) / dof)) if dof > 0 else None
-    return {"exponent": float(coef[0]), "stderr": se, "n_cells": int(cells.max() + 1), "points": pts}
+    if dof <= 0:
+        return float(coef[0]), None, None
+    se = float(np.sqrt(np.linalg.pinv(X.T @ X)[0, 0] * float(r @ r) / dof))
+    t = float(stats.t.ppf((1 + level) / 2, dof))
+    return float(coef[0]), se, [float(coef[0] - t * se), float(coef[0] + t * se)]
+
+
+def _merge_close(D: Any, rtol: float) -> Any:
+    """Each D replaced by the largest D of its cluster: sorted values within ``rtol`` of the cluster's first."""
+    order = np.argsort(D, kind="stable")
+    out = np.empty_like(D)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and D[order[j + 1]] <= D[order[i]] * (1 + rtol):
+            j += 1
+        out[order[i:j + 1]] = D[order[j]]
+        i = j + 1
+    return out

@@ -46,8 +46,8 @@ import numpy as np
 from .. import units
 from ..accounting import counts
 from ..errors import ConfigError, ParameterError, invalid
-from ..numformats import parse_format
-from ..runconfig import OPERAND_ROLES, OPERANDS, PARAMETRIZATION_NAMES, RunConfig
+from ..numformats import parse_format, parse_ptq
+from ..runconfig import OPERAND_ROLES, OPERANDS, PARAMETRIZATION_NAMES, PrecisionConfig, RunConfig
 from . import schedules
 from .merge import merge_prefixes
 
@@ -194,8 +194,26 @@ def _template(base: RunConfig | None, overrides: Mapping[str, Any], group: str) 
     batch = d.get("batch_tokens")
     if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0:
         d["tokens"] = batch   # a placeholder: each run gets its own tokens
-    RunConfig.from_dict(d)  # unknown or invalid fields fail here, naming the field
+    RunConfig.from_dict(_shape_free(d))  # unknown or invalid fields fail here, naming the field
     return d
+
+
+def _shape_free(d: dict[str, Any]) -> dict[str, Any]:
+    """The template ``d`` to validate before any shape is chosen: a quantiser block and the PTQ groups
+    must divide the width of each designed run (checked when each run is made), not the template's
+    placeholder d_model, so the probe gets a width they all divide (one head, no Sparse-IFT widening)."""
+    try:
+        block = int(PrecisionConfig(**d["precision"]).resolved()["block"] or 0) \
+            if isinstance(d.get("precision"), Mapping) else 0
+        groups = [parse_ptq(s).group or 0 for s in d.get("ptq") or ()]
+    except (ConfigError, TypeError):
+        return d                          # the probe fails on the same field with the same message
+    widths = [w for w in (block, *groups) if w > 0]
+    if not widths:
+        return d
+    sparsity = d.get("sparsity")
+    return {**d, "d_model": math.lcm(*widths), "n_head": 1,
+            "sparsity": {**sparsity, "ift": False} if isinstance(sparsity, Mapping) else sparsity}
 
 
 def _run(template: Mapping[str, Any], shape: Mapping[str, int], tokens: float, min_steps: int,

@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     datablations,
     kaplan,
     kumar,
+    multipower,
     ouyang,
     overtrain,
     precision,

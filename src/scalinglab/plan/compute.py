@@ -167,7 +167,7 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     if kind == EXTRAPOLATION:   # the planned run, d decades beyond the fit's data
         cal = calibrated_interval(fit.calibration, pd.DataFrame({"N": [N], "D": [D], "C": [float(flops)]}),
                                   np.array([loss]), np.array(out["interval"][:1]), np.array(out["interval"][1:]),
-                                  level)
+                                  level, mean=tuple(np.quantile(Ls_a[ok], q)[:, None]))
         if cal is None:
             kind = OBSERVATION
         else:

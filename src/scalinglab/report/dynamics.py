@@ -22,10 +22,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScalingLabError
-from ..fit.anneal import fit_decay, fit_decay_profile, lr_curve, predict_curve
+from ..fit.anneal import curve_inputs, fit_decay, fit_decay_profile, lr_curve, predict_curve
 from ..fit.critical import critical_batch_study
 from ..fit.result import Fit
-from ..laws.anneal import curve_areas
 from ..runconfig import RunConfig
 from .figures import MAX_CURVE_MARKERS
 from .html import Section
@@ -117,9 +116,8 @@ def anneal_chart(points: pd.DataFrame, configs: Mapping[str, RunConfig], fit: Fi
             if pred[["lo", "hi"]].notna().all().all():
                 ch.band(pred["step"].tolist(), pred["lo"].tolist(), pred["hi"].tolist(), series=key)
             ch.line(pred["step"].tolist(), pred["prediction"].tolist(), series=key, dash="5 3")
-            S1, S2 = curve_areas(eta, lam)
             idx = np.clip(line["step"].to_numpy().astype(int), 1, len(eta)) - 1
-            predicted = np.asarray(law.predict(fit.params, {"S1": S1[idx], "S2": S2[idx]}), dtype=float)
+            predicted = np.asarray(law.predict(fit.params, curve_inputs(fit.law, eta, idx + 1, lam)), dtype=float)
             measured = line["loss"].to_numpy(dtype=float)
             err = 100 * (predicted - measured) / measured
             tips = [[("run", run), ("branch", b), ("step", int(s)), ("lr", float(eta[i])), ("measured loss", m),
@@ -271,11 +269,15 @@ def dynamics_sections(points: pd.DataFrame, configs: Mapping[str, RunConfig], *,
         ch, table = anneal_chart(points, configs, fit, runs, seed=seed)
         out["anneal_fit"] = fit
         params = ", ".join(f"{k} = {fmt(v)}" for k, v in fit.params.items())
+        which = ("The learning-rate annealing law (Tissue et al. 2024)" if fit.law == "anneal"
+                 else "The multi-power law (Luo et al. 2025)")
+        lam = f"; lambda of S2 = {fmt(fit_decay(fit))}" if fit.law == "anneal" else ""
         sections.append(Section(
-            "Dynamics: whole loss curves (annealing law)", figures=[ch], tables=[table], anchor="anneal",
-            warnings=[f"the anneal fit: {w}" for w in fit.warnings],
-            text=f"The learning-rate annealing law (Tissue et al. 2024) {'as given' if anneal_fit is not None else 'fitted on the points after warmup of these runs'} "
-                 f"({params}; lambda of S2 = {fmt(fit_decay(fit))}): dashed lines and bands are its predicted curve "
+            f"Dynamics: whole loss curves ({'annealing' if fit.law == 'anneal' else 'multi-power'} law)",
+            figures=[ch], tables=[table], anchor="anneal",
+            warnings=[f"the {fit.law} fit: {w}" for w in fit.warnings],
+            text=f"{which} {'as given' if anneal_fit is not None else 'fitted on the points after warmup of these runs'} "
+                 f"({params}{lam}): dashed lines and bands are its predicted curve "
                  "and 95% prediction interval along each run's exact learning rate (main lines and cooldown "
                  "branches, after warmup); points are the measured eval losses after warmup, each with its error (predicted - measured) in %."))
     tg = list(targets) if targets else sweep_targets(points, configs)

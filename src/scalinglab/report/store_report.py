@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit, LawFit
+from ..fit.anneal import CURVE_LAWS
 from ..fit.backtest import backtest as run_backtest
 from ..fit.result import json_safe
 from ..fit.rollout import rollout
@@ -71,8 +72,8 @@ def store_report(store_path: str | Path, out: str | Path, *, law: str = "chinchi
         export = store_export_csv(st)
     curves = every.rename(columns={"D": "tokens"})
     given = Fit.from_json(anneal_fit) if anneal_fit else None
-    if given is not None and given.law != "anneal":
-        raise ParameterError(invalid("The law of the 'anneal_fit' fit", given.law, "'anneal'"))
+    if given is not None and given.law not in CURVE_LAWS:
+        raise ParameterError(invalid("The law of the 'anneal_fit' fit", given.law, f"one of {CURVE_LAWS}"))
     if shown.empty:
         raise DataError(f"store {str(store_path)!r} has no finished runs to report.")
     with warnings.catch_warnings():

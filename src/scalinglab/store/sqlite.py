@@ -33,6 +33,9 @@ The run table (:meth:`Store.to_table`) uses these conventions:
   Which rows a fit sees is the ``points`` selection: ``final`` (the last main-line point of every
   done run), ``annealed`` (those, plus every branch point: each is the end of a learning-rate decay)
   or ``all``.
+* ``parametrization`` is the run's ``sp``, ``mup`` or ``mus`` (``sp`` for runs stored before the
+  field existed) and ``tau`` μS's residual fraction (NaN for ``sp`` and ``mup``), so a fit or a plot
+  can group by them.
 * Every field of a point beyond the fixed ``points`` columns (:data:`POINT_FIELDS`) is a per-point
   *metric* (the trainer's ``sparsity``, ``N_nonzero`` and sparse-FLOP counts such as
   ``flops_sparse_kernel`` and ``c_mul``; a branch point's ``decay_steps``), kept as JSON in
@@ -51,6 +54,7 @@ import functools
 import inspect
 import json
 import logging
+import math
 import os
 import shlex
 import sqlite3
@@ -86,12 +90,23 @@ _METRIC_EXPECTED = "a number, bool, string or None, or a list or string-keyed di
 TABLE_COLUMNS = [
     "run", "status", "branch", "step", "D", "loss", "train_loss", "C", "flops", "flops_full", "N", "N_total",
     "N_nonembed", "N_nonzero", "S", "batch", "lr", "lr_step", "schedule", "seed", "budget_flops", "V",
-    "context", "n_layer", "d_model", "n_head", "group", "wall_time", "target_tokens", "target_flops",
+    "context", "n_layer", "d_model", "n_head", "parametrization", "tau", "group", "wall_time", "target_tokens",
+    "target_flops",
 ]
 
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+
+def _parametrization_cells(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The table's ``parametrization`` (sp | mup | mus; ``sp`` for a run stored before the field existed)
+    and ``tau`` (μS's residual fraction; NaN for sp and mup, which have none) of a stored config."""
+    par = cfg.get("parametrization") or {}
+    if isinstance(par, str):
+        par = {"name": par}
+    name = str(par.get("name") or "sp")
+    return {"parametrization": name, "tau": float(par.get("tau") or 0.0) if name == "mus" else math.nan}
 
 
 def _sqlite_message(path: str, exc: sqlite3.Error, run: str | int | None = None) -> str:
@@ -646,7 +661,7 @@ class Store:
         df = pd.DataFrame(rows, columns=[*TABLE_COLUMNS, *fmt_columns, *columns.values()])
         df["branch"] = df["branch"].astype(int)
         for col in ("N", "N_total", "N_nonembed", "N_nonzero", "C", "flops", "flops_full", "loss",
-                    "train_loss", "lr_step", "wall_time", "target_flops"):
+                    "train_loss", "lr_step", "wall_time", "target_flops", "tau"):
             df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
         return df
 
@@ -663,7 +678,7 @@ class Store:
             "lr_step": r["lr"], "schedule": cfg["schedule"]["name"], "seed": cfg["seed"],
             "budget_flops": _budget_of(cfg, r["branch"]), "V": cfg["vocab"], "context": cfg["context"],
             "n_layer": cfg["n_layer"], "d_model": cfg["d_model"], "n_head": cfg["n_head"],
-            "group": cfg["group"], "wall_time": r["wall_time"], "target_tokens": r["target_tokens"],
+            **_parametrization_cells(cfg), "group": cfg["group"], "wall_time": r["wall_time"], "target_tokens": r["target_tokens"],
             "target_flops": r["target_flops"],
         }
 

@@ -1,0 +1,162 @@
+"""The group calibration schemes: random group offsets, pair-weighted conformal ranks, narrowing."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalinglab.errors import DataError, ParameterError
+from scalinglab.fit import Fit, LawFit
+from scalinglab.fit.calibrate import (
+    DEFAULT_SCHEME,
+    SCHEMES,
+    calibrated_interval,
+    estimate,
+    group_conformal_factor,
+    group_error_model,
+    span_of,
+    with_scheme,
+)
+from scalinglab.fit.predict import predict
+
+TRUE = {"E": 1.7, "A": 400.0, "B": 410.0, "alpha": 0.34, "beta": 0.28}
+
+
+def ladder(noise: float, seed: int, budgets: tuple[float, ...]) -> pd.DataFrame:
+    """An IsoFLOP ladder on the Chinchilla surface TRUE: 6 sizes per budget, D = C / (6 N)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in budgets:
+        for n in (c / 6) ** 0.5 / 4 * np.geomspace(0.2, 5, 6):
+            d = c / (6 * n)
+            loss = TRUE["E"] + TRUE["A"] / n ** TRUE["alpha"] + TRUE["B"] / d ** TRUE["beta"]
+            rows.append({"N": n, "D": d, "budget_flops": c, "loss": loss * np.exp(noise * rng.standard_normal())})
+    return pd.DataFrame(rows)
+
+
+def start() -> list[list[float]]:
+    return [[np.log(TRUE["E"]), np.log(TRUE["A"]), np.log(TRUE["B"]), TRUE["alpha"], TRUE["beta"]]]
+
+
+def test_group_model_recovers_a_shared_offset() -> None:
+    # 600 pairs of 8 rows: offset sd 0.02 + 0.03 x shared by a pair, row noise sd 0.01
+    rng = np.random.default_rng(1)
+    x_pair = rng.uniform(0.2, 2.0, 600)
+    b = rng.standard_normal(600) * (0.02 + 0.03 * x_pair)
+    pairs = np.repeat(np.arange(600), 8)
+    e = b[pairs] + 0.01 * rng.standard_normal(pairs.size)
+    s, g, a, tau = group_error_model(e, x_pair[pairs], pairs)
+    assert (s, a, tau) == (pytest.approx(0.01, rel=0.05), pytest.approx(0.02, rel=0.2), pytest.approx(0.03, rel=0.15))
+    assert g == 0.0                                  # no spans: no span dependence
+    # the same errors shuffled across pairs carry no shared offset: it is all row noise
+    s0, _, a0, tau0 = group_error_model(rng.permutation(e), x_pair[pairs], pairs)
+    assert a0 + tau0 < 0.25 * (0.02 + 0.03) and s0 > 0.02
+
+
+def test_group_model_recovers_row_noise_shrinking_with_the_span() -> None:
+    # row noise sd 0.01 w^-1 (w = 0.25 .. 4 decades), offsets sd 0.01 + 0.02 x
+    rng = np.random.default_rng(2)
+    w_pair = np.exp(rng.uniform(np.log(0.25), np.log(4.0), 800))
+    x_pair = rng.uniform(0.1, 1.5, 800)
+    pairs = np.repeat(np.arange(800), 8)
+    e = (rng.standard_normal(800) * (0.01 + 0.02 * x_pair))[pairs] \
+        + 0.01 / w_pair[pairs] * rng.standard_normal(pairs.size)
+    s, g, a, tau = group_error_model(e, x_pair[pairs], pairs, w_pair[pairs])
+    assert (s, g) == (pytest.approx(0.01, rel=0.05), pytest.approx(1.0, abs=0.05))
+    assert (a, tau) == (pytest.approx(0.01, abs=0.004), pytest.approx(0.02, rel=0.2))
+
+
+def test_pair_weighted_conformal_rank_is_exact() -> None:
+    # sigma = 1 everywhere (s = 1, a = tau = 0): the scores are |e|. Pair 0 has 3 rows (weight 1/3
+    # each), pairs 1..4 one row each; P = 5 pairs.
+    cal = {"method": "internal-rollout", "scheme": "group", "group_s": 1.0, "group_gamma": 0.0, "group_a": 0.0,
+           "group_tau": 0.0,
+           "errors": [0.1, -0.2, 0.3, 1.0, -2.0, 3.0, 4.0], "distances": [1.0] * 7, "spans": [1.0] * 7,
+           "pairs": [0, 0, 0, 1, 2, 3, 4]}
+    # sorted scores 0.1 0.2 0.3 | 1 2 3 4 with cumulative weights 1/15 2/15 3/15 | 2/5 3/5 4/5 1
+    assert group_conformal_factor(cal, 0.5) == 2.0     # target 0.5 * 6/5 = 0.6: the 5th score
+    assert group_conformal_factor(cal, 0.2) == 1.0     # target 0.24 > 3/15: the 4th score
+    assert group_conformal_factor(cal, 0.15) == 0.3    # target 0.18 <= 3/15
+    assert group_conformal_factor(cal, 0.8) == pytest.approx(4.0)   # target 0.96: the last
+    # 95%: target 1.14 > 1, too few pairs: the largest score or the normal quantile, the larger
+    assert group_conformal_factor(cal, 0.95) == 4.0
+    small = {**cal, "errors": [0.1, 0.2, 0.3, 0.1, 0.2, 0.3, 0.1]}
+    assert group_conformal_factor(small, 0.95) == pytest.approx(1.959964, rel=1e-6)
+
+
+def test_group_interval_narrows_and_union_does_not() -> None:
+    # internal errors all 0.01 at distance 1 decade: the band is far narrower than a wide observation interval
+    cal = {"method": "internal-rollout", "axis": "C", "x_min": 1e18, "x_max": 1e20, "s": 0.0,
+           "errors": [0.01, -0.01] * 10, "distances": [1.0] * 20, "spans": [1.0] * 20,
+           "pairs": list(range(20))}
+    pts = pd.DataFrame({"C": [1e19, 1e21]})
+    center = np.full(2, 2.0)
+    lo, hi = center * 0.9, center * 1.1
+    g = with_scheme(cal, "group")
+    assert g["group_s"] + g["group_a"] + g["group_tau"] > 0
+    glo, ghi = calibrated_interval(g, pts, center, lo, hi, 0.8)
+    assert (glo[0], ghi[0]) == (1.8, 2.2)                    # inside the data: the observation interval
+    assert 2.0 * np.exp(-0.0101) < glo[1] < 2.0 * np.exp(-0.009) and ghi[1] < 2.0 * np.exp(0.0101)
+    ulo, uhi = calibrated_interval(with_scheme(cal, "group-union"), pts, center, lo, hi, 0.8)
+    assert (ulo[1], uhi[1]) == (1.8, 2.2)                    # the union never narrows
+    # relative distance: the full data span 2 decades, the internal fits 1. Errors 0.02 one decade
+    # out and 0.04 two decades out: 2 decades beyond the full fit is x = 2 (absolute) but x = 1 (relative)
+    grow = {**cal, "errors": [0.02, -0.02] * 10 + [0.04, -0.04] * 10, "distances": [1.0] * 20 + [2.0] * 20,
+            "spans": [1.0] * 40, "pairs": list(range(40))}
+    far = pd.DataFrame({"C": [1e22]})
+    _, rhi = calibrated_interval(with_scheme(grow, "group-rel"), far, center[:1], lo[:1], hi[:1], 0.5)
+    _, ahi = calibrated_interval(with_scheme(grow, "group"), far, center[:1], lo[:1], hi[:1], 0.5)
+    assert np.log(ahi[0] / 2.0) > 1.5 * np.log(rhi[0] / 2.0)
+    assert span_of(np.array([1e18, 1e20])) == pytest.approx(2.0)
+
+
+def test_estimate_records_pairs_and_spans() -> None:
+    budgets = tuple(np.geomspace(1e17, 1e20, 4))
+    df = ladder(0.005, seed=2, budgets=budgets)
+    cal = estimate(df, "chinchilla", "budget_flops", decades=None, seed=0, residual_rms=0.005, fit_kwargs={},
+                   best=np.asarray(start()[0]))
+    assert cal["scheme"] == DEFAULT_SCHEME and cal["n_errors"] == 6 * (2 + 1)
+    # k = 2 predicts budgets 3 and 4 (pairs 0, 1), k = 3 budget 4 (pair 2)
+    assert cal["pairs"] == [0] * 6 + [1] * 6 + [2] * 6
+    assert cal["spans"] == pytest.approx([1.0] * 12 + [2.0] * 6)
+    assert cal["x_min"] == pytest.approx(1e17) and cal["x_max"] == pytest.approx(1e20)
+    for sc in SCHEMES:
+        assert with_scheme(cal, sc)["scheme"] == sc
+    with pytest.raises(ParameterError, match="calibration scheme"):
+        with_scheme(cal, "bogus")
+
+
+def test_calibrated_fit_round_trips_and_old_records_stay_row() -> None:
+    df = ladder(0.005, seed=4, budgets=tuple(np.geomspace(1e17, 1e20, 5)))
+    df["loss"] *= 1 + 0.03 * np.log10(df["budget_flops"] / 1e17)   # a bend the law cannot follow
+    fit = LawFit("chinchilla", bootstrap=30, starts=start(), calibrate="budget_flops").fit(df).result_
+    assert fit.calibration["scheme"] == DEFAULT_SCHEME
+    again = Fit.from_dict(json.loads(fit.to_json()))
+    far = pd.DataFrame({"N": [1e10], "D": [1e22 / 6e10]})
+    p1, p2 = predict(fit, far), predict(again, far)
+    assert p1.attrs["interval"] == "extrapolation-calibrated"
+    assert (p1["lo"].iloc[0], p1["hi"].iloc[0]) == (p2["lo"].iloc[0], p2["hi"].iloc[0])
+    # a record written before schemes existed (no "scheme") is read as the row scheme
+    old = {k: v for k, v in fit.calibration.items()
+           if k not in ("scheme", "spans", "pairs", "x_min") and not k.startswith("group_")}
+    legacy = with_scheme(old, "row")
+    a = predict(dataclasses.replace(fit, calibration=old), far)
+    b = predict(dataclasses.replace(fit, calibration=legacy), far)
+    assert (a["lo"].iloc[0], a["hi"].iloc[0]) == (b["lo"].iloc[0], b["hi"].iloc[0])
+    d = json.loads(fit.to_json())
+    d["calibration"]["scheme"] = "bogus"
+    with pytest.raises(DataError, match="calibration.scheme"):
+        Fit.from_dict(d)
+    d["calibration"]["scheme"] = "group"
+    d["calibration"]["pairs"] = d["calibration"]["pairs"][:-1]
+    with pytest.raises(DataError, match="calibration.pairs"):
+        Fit.from_dict(d)
+
+
+def test_unknown_scheme_is_a_parameter_error() -> None:
+    with pytest.raises(ParameterError, match="calibrate_scheme"):
+        LawFit("chinchilla", calibrate="budget_flops", calibrate_scheme="nope").check()
