@@ -126,5 +126,20 @@ def test_cli(tmp_path: Path) -> None:
     for bad, message in (("4..x", "--bits"), ("8..4", "--bits"), ("1,4", "--bits"), ("4.5", "--bits")):
         code, out, err = run("plan", str(path), "--flops", "1e21", "--bits", bad)
         assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    code, _, err = run("plan", str(path), "--flops", "1e21", "--bits", "1..3")
+    assert code == 2 and err.strip().endswith("Got 1 instead."), err      # an integer shown as one
     code, _, err = run("plan", "--law", "chinchilla", "--preset", "hoffmann2022", "--flops", "1e21", "--bits", "4")
     assert code == 2 and "law of a --bits plan" in err, err
+
+
+def test_splits_beyond_the_emulator_are_flagged() -> None:
+    """A law whose mantissa exponent dominates (delta << nu) puts M_opt near P - 0.5: at 16 bits E0M15 or
+    E1M14, past the ladder's M <= 7. The plan says so; the preset's own splits (at most E8M7) raise nothing."""
+    skewed = dataclasses.replace(SUN, params={**SUN.params, "delta": 0.05 * SUN.params["nu"]})
+    res = plan_bits(skewed, 1e21, [4, 16])
+    rows = {r["P"]: r for r in res["rows"]}
+    assert rows[16]["m_bits"] > 7 and rows[4]["m_bits"] <= 7
+    flagged = [w for w in res["warnings"] if "beyond what the ladder can train" in w]
+    assert len(flagged) == 1 and f"E{rows[16]['e_bits']}M{rows[16]['m_bits']}" in flagged[0]
+    assert f"E{rows[4]['e_bits']}M{rows[4]['m_bits']}" not in flagged[0]
+    assert not [w for w in plan_bits(SUN, 1e21, range(4, 17))["warnings"] if "beyond" in w]

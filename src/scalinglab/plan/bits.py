@@ -39,6 +39,8 @@ from .precision import optimal_layout, optimal_precision
 K_FLOPS_PER_BIT = _precision.K_FLOPS_PER_BIT
 #: the laws this planner serves
 LAWS = ("precision", "kumar")
+#: the ladder's emulated float formats (ladder/precision.py: E0-E8 x M0-M7)
+MAX_EMULATED_E, MAX_EMULATED_M = 8, 7
 _GRID = 4001   # ln N grid of the Sun plan, refined by a parabola through the best three points
 
 
@@ -50,7 +52,8 @@ def check_bits(bits: Sequence[Any], law: str) -> list[int]:
     for b in bits:
         ok = not isinstance(b, bool) and isinstance(b, (int, float)) and float(b).is_integer() and lo <= b <= 64
         if not ok:
-            raise ParameterError(invalid("Each value of the 'bits' parameter", b, expected))
+            shown = int(b) if isinstance(b, float) and b.is_integer() else b
+            raise ParameterError(invalid("Each value of the 'bits' parameter", shown, expected))
         out.append(int(b))
     if not out:
         raise ParameterError(invalid("The 'bits' parameter", list(bits), "a non-empty list of bit widths, e.g. 4..16"))
@@ -141,6 +144,12 @@ def plan_bits(fit: Fit, flops: float, bits: Sequence[Any], *, block: float = 128
     }
     if law == "kumar":
         out["note"] = "Kumar et al.'s training law has no critical data size (more data never raises its loss)."
+    beyond = [f"E{r['e_bits']}M{r['m_bits']}" for r in rows
+              if law == "precision" and (r["m_bits"] > MAX_EMULATED_M or r["e_bits"] > MAX_EMULATED_E)]
+    if beyond:
+        out["warnings"].append(f"the law's best splits {', '.join(beyond)} lie beyond what the ladder can train "
+                               f"(E0-E{MAX_EMULATED_E}, M0-M{MAX_EMULATED_M}): they are the closed form's, "
+                               "not measurable on our own ladders.")
     draws = fit.draws()
     if draws is None or len(draws) < 2:
         if fit.preset:
