@@ -25,13 +25,6 @@ TINY = RunConfig(name="feat", n_layer=1, d_model=32, n_head=2, context=32, token
 BRANCHED = dataclasses.replace(TINY, schedule=ScheduleConfig(name="wsd", decay_frac=0.5, branches=(0.5,)))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SCALINGLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 class StepCounter(Feature):
     """The example feature: counts the optimizer steps it has seen, into every point and the summary."""
 

@@ -28,14 +28,7 @@ MUS_FP8 = RunConfig(name="fp8mus", n_layer=2, d_model=32, n_head=2, context=32, 
                     precision=PrecisionConfig(recipe="fp8-static", loss_scale=1.0))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SCALINGLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _e4m3(t: torch.Tensor) -> torch.Tensor:

@@ -34,13 +34,6 @@ ADAPTIVE = dataclasses.replace(TINY, name="adaptive", noise_scale=False, adaptiv
                                max_batch_tokens=2048)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SCALINGLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 # -- per-micro-batch gradients ----------------------------------------------------------------------
 def test_micro_batch_norms_match_separate_backward_passes() -> None:
     """|g_j|^2 from the accumulated gradients equals each micro-batch's own gradient, computed alone."""

@@ -38,13 +38,6 @@ CASES = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SCALINGLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 def digest(points: list[dict[str, Any]]) -> str:
     """Exact: floats as their hex form."""
     rows = [[p["branch"], p["step"], p["tokens"], p["train_loss"].hex(), p["eval_loss"].hex(), p["lr"].hex(),

@@ -25,14 +25,7 @@ TINY = RunConfig(name="p", n_layer=1, d_model=32, n_head=2, context=32, tokens=1
 SETTINGS = ("int4", "int3_g16", "E2M1_g16", "int2")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SCALINGLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def rtn_int(w: torch.Tensor, bits: int, group: int = 0) -> torch.Tensor:

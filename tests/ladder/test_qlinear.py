@@ -21,14 +21,7 @@ TINY = RunConfig(name="q", n_layer=1, d_model=32, n_head=2, context=32, tokens=1
                  micro_batch_tokens=256, lr=1e-2, evals=3, eval_tokens=1024, seed=1, dtype="float32")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SCALINGLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)     # tiny tensors: one thread is several times faster on a busy machine
-        yield
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _layer(operands: tuple[str, ...], **kw: Any) -> QuantLinear:

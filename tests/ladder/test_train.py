@@ -21,13 +21,6 @@ TINY = RunConfig(name="tiny", n_layer=1, d_model=32, n_head=2, context=32, token
                  lr=1e-2, evals=5, eval_tokens=4096, seed=3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SCALINGLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 def run(cfg: RunConfig, **kw: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     points: list[dict[str, Any]] = []
     summary = train(cfg, on_point=points.append, threads=1, **kw)

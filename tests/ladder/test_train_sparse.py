@@ -24,13 +24,6 @@ BASE = RunConfig(name="tiny-sparse", n_layer=L, d_model=D_MODEL, n_head=2, conte
                  batch_tokens=B, lr=1e-2, evals=4, eval_tokens=2048, seed=3, dtype="float32")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SCALINGLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 def sparse(**kw: Any) -> RunConfig:
     return dataclasses.replace(BASE, sparsity=SparsityConfig(**kw))
 

@@ -7,10 +7,9 @@ from pathlib import Path
 import click
 
 from .. import datasets
-from ..errors import DataError, invalid
 from . import main
 from .output import emit_json, print_rows
-from .paths import check_out_file, write_error
+from .paths import check_out_file, table_suffix, write_error, write_table
 
 _FORMATS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 
@@ -63,29 +62,17 @@ def show_cmd(name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def export_cmd(name: str, out: str, as_json: bool) -> None:
     """Write the table NAME (``NAME`` or ``NAME:TABLE``) to --out; a file in the bundled format is a copy."""
-    suffix = Path(out).suffix.lower()
-    if suffix not in _FORMATS:
-        raise DataError(invalid(f"The extension of --out {out!r}", suffix, f"one of {list(_FORMATS)}"))
+    suffix = table_suffix(out, _FORMATS)
     ds, table = datasets.split(name)
     check_out_file(out)
     df = datasets.load(f"{ds.name}:{table.name}")
-    try:
-        if suffix == Path(table.file).suffix:
+    if suffix == Path(table.file).suffix:
+        try:
             Path(out).write_bytes(datasets.raw_bytes(f"{ds.name}:{table.name}"))
-        elif suffix == ".csv":
-            df.to_csv(out, index=False)
-        elif suffix == ".tsv":
-            df.to_csv(out, index=False, sep="\t")
-        elif suffix == ".jsonl":
-            df.to_json(out, orient="records", lines=True)
-        elif suffix == ".json":
-            df.to_json(out, orient="records")
-        else:
-            df.to_parquet(out, index=False)
-    except ImportError:
-        raise DataError("writing Parquet needs pyarrow: pip install 'scalinglab[parquet]'.") from None
-    except OSError as exc:
-        raise write_error(exc, out) from None
+        except OSError as exc:
+            raise write_error(exc, out) from None
+    else:
+        write_table(df, out, suffix)
     info = {"out": out, "dataset": ds.name, "table": table.name, "rows": len(df), "licence": ds.licence}
     if as_json:
         emit_json(info)

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from ..accounting import counts
-from ..errors import ConfigError, DataError, invalid
+from ..errors import ConfigError, invalid
 from ..execute import DEFAULT_TRAINER, EXECUTORS, execute
 from ..ladder import design as _design
 from ..ladder import ladderfile, schedules
@@ -23,6 +23,7 @@ from ..runconfig import RunConfig
 from ..store import Store
 from . import main
 from .output import emit_json, flags, numbers, parse_set, print_rows
+from .paths import table_suffix, write_table
 
 _RULE = _design.ShapeRule()
 #: the designer's names of its parameters (DesignRequest, ShapeRule) -> this command's options
@@ -324,9 +325,6 @@ def list_cmd(store_path: str, status: str | None, as_json: bool) -> None:
                        "batch_tokens", "final_loss"], title=f"{len(rows)} runs in {store_path}")
 
 
-_WRITERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
-
-
 @runs.command("export")
 @click.option("--store", "store_path", required=True, type=click.Path(dir_okay=False), help="The run store.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
@@ -339,27 +337,13 @@ _WRITERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet
 def export_cmd(store_path: str, out: str, final: bool, point_selection: str | None, as_json: bool) -> None:
     """Write the run table: one row per evaluation point (run, branch, step, D = tokens, loss, C, N ...);
     branch is 0 on a run's main line and k at the end of its k-th WSD cooldown branch."""
-    kind = _WRITERS.get(Path(out).suffix.lower())
-    if kind is None:
-        raise DataError(invalid(f"The extension of --out {out!r}", Path(out).suffix, f"one of {sorted(_WRITERS)}"))
+    suffix = table_suffix(out, (".csv", ".tsv", ".parquet", ".pq", ".jsonl"))
     if final and point_selection not in (None, "final"):
         raise ConfigError(f"--final means --points final; it contradicts --points {point_selection}.")
     selection = point_selection or ("final" if final else "all")
     with Store(store_path, create=False) as store:
         df = store.to_table(points=selection)
-    try:
-        if kind == "csv":
-            df.to_csv(out, index=False)
-        elif kind == "tsv":
-            df.to_csv(out, index=False, sep="\t")
-        elif kind == "jsonl":
-            df.to_json(out, orient="records", lines=True)
-        else:
-            df.to_parquet(out, index=False)
-    except ImportError:
-        raise DataError("writing Parquet needs pyarrow: pip install 'scalinglab[parquet]'.") from None
-    except OSError as exc:
-        raise DataError(f"cannot write {out!r}: {exc.strerror or exc}") from None
+    write_table(df, out, suffix)
     info = {"out": out, "rows": len(df), "runs": int(df["run"].nunique()), "final": selection == "final",
             "points": selection, "columns": list(df.columns)}
     if as_json:

@@ -11,11 +11,19 @@ also wrapped by the command: :func:`write_error`).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..errors import DataError
+from ..errors import DataError, invalid
 
-__all__ = ["check_out_dir", "check_out_file", "write_error"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["check_out_dir", "check_out_file", "table_suffix", "write_error", "write_table"]
+
+#: the table writers of ``--out`` by file extension
+TABLE_WRITERS = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq")
 
 
 def _nearest_existing(p: Path) -> Path:
@@ -66,3 +74,28 @@ def check_out_dir(out: str, option: str = "--out") -> None:
 def write_error(exc: OSError, out: str, option: str = "--out") -> DataError:
     """The one-line error for an OSError met while writing ``out``."""
     return DataError(f"cannot write {option} {out!r}: {exc.strerror or exc}.")
+
+
+def table_suffix(out: str, allowed: Sequence[str] = TABLE_WRITERS) -> str:
+    """The lower-case extension of ``out`` if a table can be written in it (one of ``allowed``), else the
+    one-line error naming it."""
+    suffix = Path(out).suffix.lower()
+    if suffix not in allowed:
+        raise DataError(invalid(f"The extension of --out {out!r}", suffix, f"one of {list(allowed)}"))
+    return suffix
+
+
+def write_table(df: pd.DataFrame, out: str, suffix: str) -> None:
+    """Write ``df`` to ``out`` in the format of ``suffix`` (:func:`table_suffix`); a missing Parquet engine
+    or an OSError is one line."""
+    try:
+        if suffix in (".csv", ".tsv"):
+            df.to_csv(out, index=False, sep="\t" if suffix == ".tsv" else ",")
+        elif suffix in (".jsonl", ".json"):
+            df.to_json(out, orient="records", lines=suffix == ".jsonl")
+        else:
+            df.to_parquet(out, index=False)
+    except ImportError:
+        raise DataError("writing Parquet needs pyarrow: pip install 'scalinglab[parquet]'.") from None
+    except OSError as exc:
+        raise write_error(exc, out) from None
