@@ -395,3 +395,23 @@ def eval_windows(val: np.ndarray, eval_tokens: int, context: int) -> tuple[torch
     starts = np.linspace(0, len(val) - context - 1, n).round().astype(np.int64)
     windows = torch.from_numpy(val[starts[:, None] + np.arange(context + 1)].astype(np.int64))
     return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()
+
+
+def mean_eval_loss(model: Any, x: torch.Tensor, y: torch.Tensor, micro: int, autocast: Any) -> float:
+    """The mean loss (nats/token) of ``model`` over the windows ``x``/``y`` (:func:`eval_windows`), ``micro``
+    windows at a time under ``autocast``, without gradients; the model is left in the mode it was in.
+    The trainer's evaluation and every extra one (post-training quantisation) go through here, so they
+    agree to the bit."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(x), micro):
+            with autocast:
+                _, loss = model(x[i:i + micro], y[i:i + micro])
+            assert loss is not None
+            total += loss.item() * len(x[i:i + micro])
+    model.train(was_training)
+    return total / len(x)

@@ -26,7 +26,7 @@ from ..errors import ConfigError, invalid
 from ..numformats import PTQSetting, parse_ptq
 from ..runconfig import RunConfig
 from . import precision
-from .corpus import TokenData, eval_windows
+from .corpus import TokenData, eval_windows, mean_eval_loss
 from .features import Feature
 from .sparsity import prunable_linears
 
@@ -59,19 +59,9 @@ class PTQFeature(Feature):
         self.x, self.y = (t.to(dev) for t in eval_windows(data.val, config.eval_tokens, config.context))
         self.last: dict[str, float] = {}
 
-    @torch.no_grad()
     def evaluate(self) -> float:
-        """The mean eval loss over the fixed windows, as ``ladder.train.Loop.evaluate`` computes it."""
-        was_training = self.model.training
-        self.model.eval()
-        total = 0.0
-        for i in range(0, len(self.x), self.micro):
-            with self.autocast:
-                _, loss = self.model(self.x[i:i + self.micro], self.y[i:i + self.micro])
-            assert loss is not None
-            total += loss.item() * len(self.x[i:i + self.micro])
-        self.model.train(was_training)
-        return total / len(self.x)
+        """The mean eval loss over the fixed windows, as the trainer computes it (``corpus.mean_eval_loss``)."""
+        return mean_eval_loss(self.model, self.x, self.y, self.micro, self.autocast)
 
     @torch.no_grad()
     def measure(self) -> dict[str, float]:

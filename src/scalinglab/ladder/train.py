@@ -34,7 +34,7 @@ from ..errors import TrainingError
 from ..runconfig import RunConfig
 from . import build, checkpoint, cooldown, precision, schedules
 from .checkpoint import TrainState
-from .corpus import TokenData, batch, check_batch, eval_windows, load_tokens
+from .corpus import TokenData, batch, check_batch, eval_windows, load_tokens, mean_eval_loss
 from .features import Feature
 from .model import GPT
 
@@ -99,15 +99,7 @@ class Loop:
     @torch.no_grad()
     def evaluate(self, step: int, branch: int = 0) -> float:
         """The mean eval loss (nats/token) over the fixed windows; a non-finite one is an error."""
-        self.model.eval()
-        total = 0.0
-        for i in range(0, len(self.x_eval), self.micro):
-            with self.autocast:
-                _, loss = self.model(self.x_eval[i:i + self.micro], self.y_eval[i:i + self.micro])
-            assert loss is not None
-            total += loss.item() * len(self.x_eval[i:i + self.micro])
-        self.model.train()
-        eval_loss = total / len(self.x_eval)
+        eval_loss = mean_eval_loss(self.model, self.x_eval, self.y_eval, self.micro, self.autocast)
         if not math.isfinite(eval_loss):
             where = f" of cooldown branch {branch}" if branch else ""
             raise TrainingError(f"The eval loss of run {self._name()} is {eval_loss} at step {step}{where}.")
