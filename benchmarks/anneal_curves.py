@@ -67,21 +67,33 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=100)
     ap.add_argument("--decays", default=",".join(f"{d:g}" for d in DECAYS),
                     help="momentum factors lambda of S2 profiled (0.999 alone: the reimplementation's)")
-    ap.add_argument("--skips", default="1,2,4,8", help="fit windows tried: points after k x warmup")
+    ap.add_argument("--skips", default="1", help="fit windows: points after k x warmup; one value: that window, "
+                    "no selection (default 1: every point after warmup, the points the metric scores); several: "
+                    "chosen on the fit cosine's held-back tails")
     ap.add_argument("--split-fracs", default="0.6,0.75", help="the cosine run's held-back tails (fractions of steps)")
-    ap.add_argument("--laws", default="anneal,multipower", help="the curve laws fitted and scored (each alone)")
+    ap.add_argument("--laws", default="anneal,multipower,multipower_offset",
+                    help="the curve laws fitted and scored (each alone); multipower_offset: the multi-power law "
+                    "with a warmup-area offset dS (dS = 0: multipower)")
     ap.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
-                    help="hold a multipower parameter at a value in the selection and the fit (repeatable), "
-                    "e.g. gamma=1; the anneal law is fitted free")
+                    help="hold a multipower(_offset) parameter at a value in the selection and the fit "
+                    "(repeatable), e.g. gamma=1 or dS=0; the anneal law is fitted free")
     ap.add_argument("--bound", action="append", default=[], metavar="NAME=LO:HI",
-                    help="bound a multipower parameter inside the law's range (repeatable), e.g. B=0:1000 "
+                    help="bound a multipower(_offset) parameter inside the law's range (repeatable), e.g. B=0:1000 "
                     "(a decay to 0 cannot lower the loss by more than B x peak lr)")
+    ap.add_argument("--cosine-final-frac", type=float, default=0.0,
+                    help="the fit cosine's floor (x peak lr); 0 (default) covers the rates the held-out decays to 0 "
+                    "reach; 0.1 is the first versions' fit run (run name anneal-cosine)")
+    ap.add_argument("--train-only", action="store_true", help="train the runs into the store and stop")
     ap.add_argument("--no-select", action="store_true", help="no selection: every point after warmup, lambda "
                     "by the objective")
     ap.add_argument("--out", type=Path, default=Path("anneal-out"))
     args = ap.parse_args()
     args.fixed = parse_fixed(args.fix)
     args.bounds = {k: parse_bound(k, v) for k, v in parse_fixed_text(args.bound).items()}
+    curve_laws = [x.strip() for x in args.laws.split(",") if x.strip() != "anneal"]
+    for name in [*args.fixed, *args.bounds]:
+        if not any(name in laws.get(law).param_names for law in curve_laws):
+            raise SystemExit(f"--fix/--bound {name}: not a parameter of {curve_laws or 'any multi-power law given'}")
     args.out.mkdir(parents=True, exist_ok=True)
     base = RunConfig(n_layer=args.n_layer, d_model=args.d_model, n_head=2, context=128,
                      tokens=args.steps * args.batch, batch_tokens=args.batch, lr=args.lr,
@@ -91,13 +103,20 @@ def main() -> None:
         s = ScheduleConfig(warmup_steps=args.warmup, **sched)  # type: ignore[arg-type]
         return dataclasses.replace(base, name=f"anneal-{label}", schedule=s)
 
-    fit_runs = [run("constant", name="constant"), run("cosine", name="cosine", final_lr_frac=0.1)]
+    if not 0.0 <= args.cosine_final_frac < 1.0:
+        raise SystemExit(f"--cosine-final-frac {args.cosine_final_frac:g}: expected a fraction in [0, 1)")
+    cos = args.cosine_final_frac
+    cos_label = "cosine" if cos == 0.1 else f"cosine-floor{cos:g}"
+    fit_runs = [run("constant", name="constant"), run(cos_label, name="cosine", final_lr_frac=cos)]
     held = [run(f"wsd{int(f * 100):02d}", name="wsd", decay_frac=f, final_lr_frac=0.0) for f in (0.1, 0.2, 0.5)]
     held.append(run("linear", name="linear"))
     t0 = time.perf_counter()
     print(f"training {len(fit_runs) + len(held)} runs of {args.steps} steps (load {os.getloadavg()})", flush=True)
     with threadpool_limits(limits=1):
         store = train_all(args.out / "runs.db", fit_runs + held, every=args.every)
+    if args.train_only:
+        print(f"trained; total {time.perf_counter() - t0:.0f} s, load {os.getloadavg()}")
+        return
     configs = {r.name: r.config for r in store.runs()}
     table = store.to_table(points="all", failed=False)
     table = table[table["branch"] == 0]
@@ -148,20 +167,25 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
     t0 = time.perf_counter()
     print(f"\n== law {law} ==", flush=True)
     decays = [float(x) for x in args.decays.split(",")] if law == "anneal" else [DECAYS[-1]]
-    fixed = args.fixed if law == "multipower" else {}
-    bounds = args.bounds if law == "multipower" else {}
+    fixed = {k: v for k, v in args.fixed.items() if law != "anneal" and k in laws.get(law).param_names}
+    bounds = {k: v for k, v in args.bounds.items() if law != "anneal" and k in laws.get(law).param_names}
     if fixed or bounds:
         print("fixed: " + ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
               + "; bounds: " + ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in bounds.items()))
     extra = {**({"fixed": fixed} if fixed else {}), **({"bounds": bounds} if bounds else {})}
-    skip = 1.0
-    if not args.no_select:
+    skips = [float(k) for k in args.skips.split(",")]
+    skip = skips[0] if len(skips) == 1 and not args.no_select else 1.0
+    if len(skips) == 1 and not args.no_select:
+        print(f"fit window: every point after {skip:g} x warmup (one window given: no selection)")
+        if law == "anneal" and len(decays) > 1:
+            print("  lambda of S2 by the fit objective (profile over --decays)")
+    if len(skips) > 1 and not args.no_select:
         fit_rows = table[table["run"].isin([c.name for c in fit_runs])]
         splits = [round(float(f) * args.steps) for f in args.split_fracs.split(",")]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sel = select_by_holdback(fit_rows, configs, run=fit_runs[1].name, split_steps=splits,
-                                     skips=[float(k) for k in args.skips.split(",")], decays=decays, law=law,
+                                     skips=skips, decays=decays, law=law,
                                      **extra)
         skip = sel["skip"]
         if law == "anneal":

@@ -34,8 +34,9 @@ __all__ = ["CURVE_LAWS", "DECAYS", "add_store_areas", "curve_inputs", "fit_decay
 
 #: momentum factors lambda of S2 searched by :func:`fit_decay_profile`
 DECAYS = (0.95, 0.98, 0.99, 0.995, 0.998, 0.999)
-#: the laws that read a whole learning-rate curve (a schedule): the annealing law and the multi-power law
-CURVE_LAWS = ("anneal", "multipower")
+#: the laws that read a whole learning-rate curve (a schedule): the annealing law, the multi-power law and
+#: the multi-power law with a warmup-area offset (the last two read ``step`` and ``curve``)
+CURVE_LAWS = ("anneal", "multipower", "multipower_offset")
 
 
 def fit_decay(fit: Fit) -> float:
@@ -212,7 +213,7 @@ def curve_inputs(law: str, lr: Any, steps: Any, decay: float = DECAY) -> dict[st
                                      "by the learning-rate annealing and multi-power laws)"))
     eta = np.asarray(lr, dtype=float)
     st = np.asarray(steps, dtype=np.int64).reshape(-1)
-    if law == "multipower":
+    if law != "anneal":
         return {"step": st.astype(float), "curve": np.full(st.size, _multipower.register_curve(eta))}
     S1, S2 = curve_areas(eta, decay)
     idx = np.clip(st, 1, len(eta)) - 1

@@ -31,6 +31,17 @@ a ``predict --schedule`` curve) or :func:`register_builder` (a store run's exact
 its config when first needed, so loading a store holds no curve in memory). A curve key is a 48-bit
 digest of the curve, so the same curve has the same key in every process.
 
+A second law, ``multipower_offset`` (:data:`MULTIPOWER_OFFSET`), adds one parameter, an offset of the
+warmup area: ``L = L0 + A (S1 + S_W + dS)^-alpha - LD``. The paper's law is its ``dS = 0`` (``fit
+--fix dS=0`` gives it exactly). Why: on short runs the loss falls from ln V at a rate the power law in
+the area cannot follow from the first post-warmup point on (L0 + A S^-alpha is steepest at small S);
+dS is the area the early transient is worth, so the curve after warmup is a power law in a shifted
+area. Bounds: dS >= 0 (a negative offset puts the area term's singularity at a positive area, inside a
+run; with dS >= 0 the law is finite at every area, ``L0 + A dS^-alpha`` at area 0) and dS <=
+:data:`DS_MAX` (no physical cap: a marker of the degenerate limit dS >> every area, where the area term
+is linear in S and A, alpha, dS are identified only together; a fit there is reported at its bound).
+The paper's law keeps its own name, parameters and FIT.json files.
+
 Evaluation cost: for ``n`` points of a curve with ``m`` post-warmup updates where the rate changes,
 ``O(n m)`` per parameter vector (the areas ``S_k(t)`` are differences of one cumulative sum, so the
 curve's length T enters only through m); a constant curve costs ``O(n)``.
@@ -210,8 +221,10 @@ def _blocks(K: int, n: int, m: int) -> list[slice]:
     return [slice(i, min(K, i + step)) for i in range(0, K, step)]
 
 
-def _evaluate(p: Params, x: Inputs, jacobian: bool) -> tuple[Array, Array | None]:
-    names = ("L0", "A", "alpha", "B", "C", "beta", "gamma")
+def _evaluate(p: Params, x: Inputs, jacobian: bool, offset: bool = False) -> tuple[Array, Array | None]:
+    """L (K, n) and, with ``jacobian``, d ln L / d (L0, ln A, alpha, ln B, ln C, beta, gamma[, dS]) (K, n, P);
+    ``offset``: the parameters include the warmup-area offset dS (:data:`MULTIPOWER_OFFSET`)."""
+    names = ("L0", "A", "alpha", "B", "C", "beta", "gamma") + (("dS",) if offset else ())
     K, q = _as_batch(p, names)
     steps = np.asarray(x["step"], dtype=float).reshape(-1)
     keys = np.asarray(x["curve"], dtype=float).reshape(-1)
@@ -246,19 +259,22 @@ def _evaluate(p: Params, x: Inputs, jacobian: bool) -> tuple[Array, Array | None
                     dG[blk, rows, 2] = B * np.einsum("knm,nm->kn", -lg * g, d)
     L0, A, alpha = q["L0"][:, :, 0], q["A"][:, :, 0], q["alpha"][:, :, 0]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        t1 = A * area[None, :] ** (-alpha)
+        whole = area[None, :] + q["dS"][:, :, 0] if offset else area[None, :]     # S1 + S_W (+ dS)
+        t1 = A * whole ** (-alpha)
         L = L0 + t1 - LD
         if dG is None:
             return L, None
         inv = 1.0 / L
-        J = np.empty((K, n, 7))
+        J = np.empty((K, n, len(names)))
         J[..., 0] = inv
         J[..., 1] = t1 * inv
-        J[..., 2] = -t1 * np.log(area)[None, :] * inv
+        J[..., 2] = -t1 * np.log(whole) * inv
         J[..., 3] = -LD * inv
         J[..., 4] = -dG[..., 0] * inv
         J[..., 5] = -dG[..., 1] * inv
         J[..., 6] = -dG[..., 2] * inv
+        if offset:
+            J[..., 7] = -alpha * t1 / whole * inv
     return L, J
 
 
@@ -273,6 +289,21 @@ def loss(p: Params, x: Inputs) -> Any:
     """L = L0 + A (S1 + S_W)^-alpha - LD (nats/token) at the points (step, curve)."""
     L, _ = _evaluate(p, x, jacobian=False)
     return _scalar_shape(p, L)
+
+
+def loss_offset(p: Params, x: Inputs) -> Any:
+    """L = L0 + A (S1 + S_W + dS)^-alpha - LD (nats/token) at the points (step, curve)."""
+    L, _ = _evaluate(p, x, jacobian=False, offset=True)
+    return _scalar_shape(p, L)
+
+
+def log_jacobian_offset(p: Params, x: Inputs) -> tuple[Any, Array]:
+    """ln L of :func:`loss_offset` and its derivatives with respect to (L0, ln A, alpha, ln B, ln C, beta,
+    gamma, dS)."""
+    L, J = _evaluate(p, x, jacobian=True, offset=True)
+    assert J is not None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.log(L), J
 
 
 def loss_drop(p: Params, lr: Any, steps: Any) -> Array:
@@ -344,4 +375,29 @@ MULTIPOWER = register(Law(
     citation="Luo et al. 2025, arXiv 2503.12811",
     objective=Objective("huber", 1e-3, "log"),
     grid_note="L0 {0.5, 1.2}; ln A {-1, 1}; alpha {0.2, 0.5}; ln B {2, 5}; ln C {-4, -1}; beta {0.5}; gamma {0.3, 0.6}",
+))
+
+
+#: the upper bound of the warmup-area offset dS (learning rate x steps); see :data:`MULTIPOWER_OFFSET`
+DS_MAX = 1e3
+
+MULTIPOWER_OFFSET = register(Law(
+    name="multipower_offset",
+    formula=loss_offset,
+    log_jacobian=log_jacobian_offset,
+    params=MULTIPOWER.params + (
+        Param("dS", 0.0, DS_MAX, (0.0, 0.5), doc="offset of the warmup area (learning rate x steps): the area "
+              "the early transient is worth"),
+    ),
+    inputs=("step", "curve"),
+    derive=derive_curves,
+    n_convention="none",
+    title="Loss curve under any learning-rate schedule, multi-power law with a warmup-area offset "
+          "(after Luo et al. 2025)",
+    formula_text="L = L0 + A (S1 + S_W + dS)^-alpha - B sum_k (eta_(k-1) - eta_k) G(eta_k^-gamma S_k(t)); "
+                 "G(x) = 1 - (C x + 1)^-beta, S_k(t) = sum_(tau=k..t) eta_tau; dS = 0 is the multipower law",
+    units="step: updates; curve: key of a registered learning-rate curve; dS: learning rate x steps; L: nats/token",
+    citation="Luo et al. 2025, arXiv 2503.12811 (dS is scalinglab's extension)",
+    objective=Objective("huber", 1e-3, "log"),
+    grid_note="as multipower; dS {0, 0.5}",
 ))

@@ -269,8 +269,9 @@ def dynamics_sections(points: pd.DataFrame, configs: Mapping[str, RunConfig], *,
         ch, table = anneal_chart(points, configs, fit, runs, seed=seed)
         out["anneal_fit"] = fit
         params = ", ".join(f"{k} = {fmt(v)}" for k, v in fit.params.items())
-        which = ("The learning-rate annealing law (Tissue et al. 2024)" if fit.law == "anneal"
-                 else "The multi-power law (Luo et al. 2025)")
+        which = {"anneal": "The learning-rate annealing law (Tissue et al. 2024)",
+                 "multipower_offset": "The multi-power law with a warmup-area offset dS (after Luo et al. 2025)",
+                 }.get(fit.law, "The multi-power law (Luo et al. 2025)")
         lam = f"; lambda of S2 = {fmt(fit_decay(fit))}" if fit.law == "anneal" else ""
         sections.append(Section(
             f"Dynamics: whole loss curves ({'annealing' if fit.law == 'anneal' else 'multi-power'} law)",
