@@ -176,7 +176,7 @@ def parse_bound(name: str, text: str) -> tuple[float, float]:
 
 def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.DataFrame,
             configs: dict[str, RunConfig], fit_runs: list[RunConfig], held: list[RunConfig],
-            extra: list[RunConfig]) -> None:
+            extra_runs: list[RunConfig]) -> None:
     """Fit ``law`` on the fit runs (window chosen on their held-back tail), print its errors per run."""
     t0 = time.perf_counter()
     print(f"\n== law {law} ==", flush=True)
@@ -234,7 +234,7 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
     ok = True
     ok_window = True
     finals = {}
-    for cfg in fit_runs + held + extra:
+    for cfg in fit_runs + held + extra_runs:
         g = df[df["run"] == cfg.name].sort_values("step")
         steps = g["step"].to_numpy().astype(int)
         p = np.asarray(laws.get(law).predict(fit.params, curve_inputs(law, lr_curve(cfg), steps, fit_decay(fit))),
@@ -244,7 +244,7 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
         fe = p[-1] / meas[-1] - 1.0
         fe3 = p[-1] / float(np.mean(meas[-3:])) - 1.0
         finals[cfg.name] = meas[-1]
-        tag = "" if cfg in fit_runs else " (extra, held out)" if cfg in extra else " (held out)"
+        tag = "" if cfg in fit_runs else " (extra, held out)" if cfg in extra_runs else " (held out)"
         if cfg in held:
             ok &= bool(rel.mean() <= 0.01 and abs(fe) <= 0.005)
         late = rel[steps > args.steps // 2]
