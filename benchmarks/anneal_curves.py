@@ -184,8 +184,9 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
     fixed = {k: v for k, v in args.fixed.items() if law != "anneal" and k in laws.get(law).param_names}
     bounds = {k: v for k, v in args.bounds.items() if law != "anneal" and k in laws.get(law).param_names}
     if fixed or bounds:
-        print("fixed: " + ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
-              + "; bounds: " + ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in bounds.items()))
+        print("; ".join(x for x in ("fixed: " + ", ".join(f"{k} = {v:g}" for k, v in fixed.items()) if fixed else "",
+                                    "bounds: " + ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in bounds.items())
+                                    if bounds else "") if x))
     extra = {**({"fixed": fixed} if fixed else {}), **({"bounds": bounds} if bounds else {})}
     skips = [float(k) for k in args.skips.split(",")]
     skip = skips[0] if len(skips) == 1 and not args.no_select else 1.0
