@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 
-from .result import Fit
 from .calibrate import T_FALLBACK
+from .result import Fit
 
 
 def _g(x: float | None, digits: int = 6) -> str:
