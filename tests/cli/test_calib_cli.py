@@ -127,18 +127,22 @@ def test_calibrated_fit_predict_and_plan_name_their_interval(ladder: Path, tmp_p
 def test_calibrate_scheme_option(tmp_path: Path) -> None:
     ladder5 = isoflop_csv(tmp_path / "l5.csv", (1e17, 1e18, 1e19, 1e20, 1e21))
     widths = {}
-    for scheme in ("group", "row"):
+    for scheme in ("group", "row", "default"):
         fit = tmp_path / f"{scheme}.json"
+        opt = [] if scheme == "default" else ["--calibrate-scheme", scheme]
         code, out, err = run("fit", str(ladder5), "--law", "chinchilla", "--bootstrap", "20", "--calibrate",
-                             "budget_flops", "--calibrate-scheme", scheme, "--out", str(fit))
+                             "budget_flops", *opt, "--out", str(fit))
         assert code == 0, err
-        assert json.loads(fit.read_text())["calibration"]["scheme"] == scheme
+        stored = json.loads(fit.read_text())["calibration"]["scheme"]
+        assert stored == ("group-t" if scheme == "default" else scheme)
         assert ("extrapolation calibration (group)" in out) == (scheme == "group")
+        # 6 internal pairs: too few for a 95% conformal rank, the default says it uses Student t
+        assert ("Student t with one degree of freedom per pair" in out) == (scheme == "default")
         code, out, _ = run("predict", str(fit), "--at", "N=3e10", "--at", "D=6e11", "--json")
         d = json.loads(out)
         assert d["interval_kind"] == "extrapolation-calibrated"
         widths[scheme] = d["interval"][1] - d["interval"][0]
-    assert widths["group"] != widths["row"]
+    assert widths["group"] != widths["row"] and widths["default"] != widths["group"]
     code, _, err = run("fit", str(ladder5), "--law", "chinchilla", "--calibrate", "budget_flops",
                        "--calibrate-scheme", "wide")
     one_line_error(code, err, "--calibrate-scheme", "wide")

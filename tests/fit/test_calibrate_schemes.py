@@ -18,6 +18,7 @@ from scalinglab.fit.calibrate import (
     estimate,
     group_conformal_factor,
     group_error_model,
+    small_sample_factor,
     span_of,
     with_scheme,
 )
@@ -88,6 +89,48 @@ def test_pair_weighted_conformal_rank_is_exact() -> None:
     assert group_conformal_factor(small, 0.95) == pytest.approx(1.959964, rel=1e-6)
 
 
+def t3_cdf(t: float) -> float:
+    """Student's t CDF with 3 degrees of freedom in closed form: 1/2 + (u/(1 + u^2) + atan u) / pi, u = t / sqrt 3."""
+    u = t / np.sqrt(3.0)
+    return float(0.5 + (u / (1 + u * u) + np.arctan(u)) / np.pi)
+
+
+def test_small_sample_factor_is_the_student_t_quantile() -> None:
+    # closed forms: t_1(p) = tan(pi (p - 1/2)), t_2(p) = (2p - 1) / sqrt(2 p (1 - p))
+    assert small_sample_factor(1, 0.8) == pytest.approx(np.tan(0.4 * np.pi), rel=1e-12)        # 3.0777
+    assert small_sample_factor(1, 0.95) == pytest.approx(np.tan(0.475 * np.pi), rel=1e-12)      # 12.706
+    assert small_sample_factor(2, 0.8) == pytest.approx(0.8 / np.sqrt(0.18), rel=1e-12)         # 1.8856
+    assert small_sample_factor(2, 0.95) == pytest.approx(0.95 / np.sqrt(2 * 0.975 * 0.025), rel=1e-12)  # 4.3027
+    assert t3_cdf(small_sample_factor(3, 0.8)) == pytest.approx(0.9, abs=1e-12)                 # 1.6377
+    # between the normal quantile and far above it: wider for fewer pairs, the normal one in the limit
+    assert small_sample_factor(3, 0.8) < small_sample_factor(2, 0.8) < small_sample_factor(1, 0.8)
+    assert small_sample_factor(10 ** 6, 0.8) == pytest.approx(1.2815516, rel=1e-5)
+    with pytest.raises(ParameterError, match="internal rollout pairs"):
+        small_sample_factor(0, 0.8)
+
+
+def test_group_t_differs_from_group_only_with_too_few_pairs() -> None:
+    # two pairs (sigma = 1: the scores are |e|): pair 0 two rows, pair 1 one row
+    cal = {"method": "internal-rollout", "scheme": "group-t", "group_s": 1.0, "group_gamma": 0.0, "group_a": 0.0,
+           "group_tau": 0.0, "errors": [0.5, -1.5, 2.5], "distances": [1.0] * 3, "spans": [1.0] * 3,
+           "pairs": [0, 0, 1]}
+    old = {**cal, "scheme": "group"}
+    # 80%: target 0.8 * 3 / 2 = 1.2 > 1. group-t: t_2(0.9); group: max(largest score 2.5, z = 1.28)
+    assert group_conformal_factor(cal, 0.8) == pytest.approx(0.8 / np.sqrt(0.18), rel=1e-12)
+    assert group_conformal_factor(old, 0.8) == 2.5
+    # 50%: target 0.75 <= 1, the conformal rank for both: cumulative weights 1/4 (0.5), 1/2 (1.5), 1 (2.5)
+    assert group_conformal_factor(cal, 0.5) == group_conformal_factor(old, 0.5) == 2.5
+    assert group_conformal_factor(cal, 0.3) == group_conformal_factor(old, 0.3) == 1.5   # target 0.45
+    # one pair: t_1
+    one = {**cal, "errors": [0.5, -1.5], "distances": [1.0] * 2, "spans": [1.0] * 2, "pairs": [3, 3]}
+    assert group_conformal_factor(one, 0.8) == pytest.approx(np.tan(0.4 * np.pi), rel=1e-12)
+    # the interval beyond the data scales with the factor: half-width c * sigma, sigma = 1 here
+    pts = pd.DataFrame({"C": [1e21]})
+    band = {**cal, "axis": "C", "x_min": 1e18, "x_max": 1e20}
+    lo, hi = calibrated_interval(band, pts, np.ones(1), np.ones(1), np.ones(1), 0.8)
+    assert (np.log(hi[0]), -np.log(lo[0])) == (pytest.approx(0.8 / np.sqrt(0.18)), pytest.approx(0.8 / np.sqrt(0.18)))
+
+
 def test_group_interval_narrows_and_union_does_not() -> None:
     # internal errors all 0.01 at distance 1 decade: the band is far narrower than a wide observation interval
     cal = {"method": "internal-rollout", "axis": "C", "x_min": 1e18, "x_max": 1e20, "s": 0.0,
@@ -126,6 +169,9 @@ def test_estimate_records_pairs_and_spans() -> None:
     assert cal["x_min"] == pytest.approx(1e17) and cal["x_max"] == pytest.approx(1e20)
     for sc in SCHEMES:
         assert with_scheme(cal, sc)["scheme"] == sc
+    # three pairs: at 80% (target 0.8 * 4 / 3 > 1) the default multiplier is t_3(0.9)
+    assert DEFAULT_SCHEME == "group-t"
+    assert t3_cdf(group_conformal_factor(cal, 0.8)) == pytest.approx(0.9, abs=1e-12)
     with pytest.raises(ParameterError, match="calibration scheme"):
         with_scheme(cal, "bogus")
 
@@ -155,6 +201,29 @@ def test_calibrated_fit_round_trips_and_old_records_stay_row() -> None:
     d["calibration"]["pairs"] = d["calibration"]["pairs"][:-1]
     with pytest.raises(DataError, match="calibration.pairs"):
         Fit.from_dict(d)
+
+
+def test_a_stored_group_fit_keeps_its_fallback() -> None:
+    # a FIT.json written with scheme "group" (the default before group-t) builds its interval as before
+    df = ladder(0.005, seed=4, budgets=tuple(np.geomspace(1e17, 1e20, 4)))   # 3 internal pairs: the fallback
+    fit = LawFit("chinchilla", bootstrap=30, starts=start(), calibrate="budget_flops",
+                 calibrate_scheme="group").fit(df).result_
+    again = Fit.from_dict(json.loads(fit.to_json()))
+    assert again.calibration["scheme"] == "group"
+    cal = again.calibration
+    scores_max = max(float(special_max(cal)), 1.2815515655446004)
+    assert group_conformal_factor(cal, 0.8) == pytest.approx(scores_max, rel=1e-12)
+    far = pd.DataFrame({"N": [1e10], "D": [1e22 / 6e10]})
+    g, t = predict(again, far, level=0.8), predict(dataclasses.replace(again, calibration=with_scheme(cal, "group-t")),
+                                                   far, level=0.8)
+    assert (g["lo"].iloc[0], g["hi"].iloc[0]) != (t["lo"].iloc[0], t["hi"].iloc[0])
+
+
+def special_max(cal: dict) -> float:
+    """The largest score |e| / sqrt((s w^-gamma)^2 + (a + tau d)^2) of a group record, by hand."""
+    e, d, w = (np.asarray(cal[k], dtype=float) for k in ("errors", "distances", "spans"))
+    s_w = cal["group_s"] * w ** -cal["group_gamma"]
+    return float(np.max(np.abs(e) / np.sqrt(s_w ** 2 + (cal["group_a"] + cal["group_tau"] * d) ** 2)))
 
 
 def test_unknown_scheme_is_a_parameter_error() -> None:

@@ -93,7 +93,9 @@ def fit_options(f: Any) -> Any:
                      show_default=True,
                      help="How --calibrate builds the interval: group-* treat each budget's rows as one unit "
                           "(a shared offset), -rel scales the error with distance / span of the data, -union "
-                          "never narrows below the observation interval; row is the previous scheme.")(f)
+                          "never narrows below the observation interval, -t sizes it by a Student t quantile when "
+                          "there are too few internal rollouts for a conformal one (group is the previous "
+                          "default); row is the first scheme.")(f)
     f = click.option("--group-decades", type=float, default=None, metavar="W",
                      help="Group KEY (of --calibrate, --rollout) into bins W decades wide.")(f)
     return f

@@ -32,6 +32,16 @@ rows, at the finite-sample level ``q (P + 1) / P`` for P pairs (the exchangeable
 pairs, not the rows). Without ``-union`` the interval beyond the data is that band alone, so it
 is narrower than the bootstrap observation interval when the ladder's own rollouts erred less;
 with it the band is joined with the observation interval, as in ``row``.
+
+With too few pairs for that rank (``q (P + 1) / P > 1``: P < 4 at 80%, P < 19 at 95%) no
+distribution-free quantile exists and the multiplier comes from the error model instead. ``group``
+(and its variants) take the largest score, or the normal quantile if larger. ``group-t`` (the
+default) takes the Student t quantile with P degrees of freedom: the model's offset variance is
+estimated from P pair offsets, and a new error standardised by a variance estimated from P
+independent zero-mean normal values follows Student's t with P degrees of freedom (known mean:
+no degree is lost). P counts the units the offset is estimated from; the row noise rests on
+many more rows, so P is the smallest degrees of freedom the total variance can have, exact when the
+offset dominates and conservative otherwise. Everything else in ``group-t`` is ``group``.
 """
 
 from __future__ import annotations
@@ -56,9 +66,11 @@ INTERNAL_STARTS = 256
 OBSERVATION = "observation"
 EXTRAPOLATION = "extrapolation-calibrated"
 #: how the interval is built from the internal rollout errors (module docstring)
-SCHEMES = ("row", "group", "group-union", "group-rel", "group-rel-union")
+SCHEMES = ("row", "group", "group-union", "group-rel", "group-rel-union", "group-t")
 #: the scheme of new calibrations (chosen on benchmarks/calibration.py's tuning sets)
-DEFAULT_SCHEME = "group"
+DEFAULT_SCHEME = "group-t"
+#: the group schemes whose multiplier falls back to the Student t quantile with too few pairs
+T_FALLBACK = ("group-t",)
 #: the narrowest training span of the relative distance, decades
 MIN_SPAN = 1e-3
 
@@ -249,11 +261,22 @@ def _group_sigma(cal: Mapping[str, Any], x: np.ndarray, spans: np.ndarray) -> np
     return np.asarray(np.sqrt(s_w * s_w + (a + tau * np.maximum(x, 0.0)) ** 2), dtype=float)
 
 
+def small_sample_factor(n_pairs: int, level: float) -> float:
+    """The ``group-t`` multiplier when the pairs are too few for a conformal rank: the two-sided
+    ``level`` quantile of Student's t with ``n_pairs`` degrees of freedom, ``t_P((1 + level) / 2)``
+    (the predictive distribution of a new zero-mean normal error standardised by a variance
+    estimated from P independent ones; e.g. Geisser 1993, Predictive Inference, ch. 2)."""
+    if n_pairs < 1:
+        raise ParameterError(invalid("The number of internal rollout pairs", n_pairs, "an integer >= 1"))
+    return float(special.stdtrit(n_pairs, 0.5 + level / 2))
+
+
 def group_conformal_factor(cal: Mapping[str, Any], level: float) -> float:
     """The group schemes' multiplier: the weighted quantile of the row scores ``|e| / sigma(x)``,
     each (prefix, test group) pair weighing 1 in all, at the finite-sample level ``level (P + 1) / P``
-    for P pairs (Vovk et al. 2005 with the pairs as the exchangeable units); the largest score, or
-    the normal quantile if larger, when that level exceeds 1."""
+    for P pairs (Vovk et al. 2005 with the pairs as the exchangeable units). When that level
+    exceeds 1: for ``group-t`` :func:`small_sample_factor` (Student t with P degrees of freedom),
+    for the other group schemes the largest score, or the normal quantile if larger."""
     e = np.abs(np.asarray(cal.get("errors", []), dtype=float))
     z = float(special.ndtri(0.5 + level / 2))
     if e.size == 0:
@@ -268,6 +291,8 @@ def group_conformal_factor(cal: Mapping[str, Any], level: float) -> float:
     cum = np.cumsum(w[order])
     target = level * (n_pairs + 1) / n_pairs
     if target > 1 + 1e-12:
+        if str(cal.get("scheme", "row")) in T_FALLBACK:
+            return small_sample_factor(n_pairs, level)
         return max(z, float(scores.max()))
     i = int(np.searchsorted(cum, target - 1e-12))
     return float(scores[order[min(i, len(order) - 1)]])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from .calibrate import T_FALLBACK
 from .result import Fit
 
 
@@ -44,7 +45,9 @@ def fit_report(fit: Fit) -> str:
                      f"s = {_g(cal.get('group_s'))}, gamma = {_g(cal.get('group_gamma'))}, a = {_g(cal.get('group_a'))}, "
                      f"tau = {_g(cal.get('group_tau'))}, w the decades of {cal.get('axis')} the data span, x = {dist}, "
                      f"d the decades beyond {_g(cal.get('x_max'))}; from {cal.get('n_errors')} internal rollout "
-                     f"errors in {len(set(cal.get('pairs', [])))} (prefix, group) pairs over {cal.get('key')}")
+                     f"errors in {len(set(cal.get('pairs', [])))} (prefix, group) pairs over {cal.get('key')}"
+                     + ("; too few pairs for a conformal rank: Student t with one degree of freedom per pair"
+                        if cal["scheme"] in T_FALLBACK else ""))
     elif cal.get("method") == "internal-rollout":
         lines.append(f"    extrapolation calibration: log-loss sd a + tau d, a = {_g(cal.get('a', 0.0))}, "
                      f"tau = {_g(cal.get('tau'))} per decade d of {cal.get('axis')} beyond "
