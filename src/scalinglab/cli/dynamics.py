@@ -25,6 +25,7 @@ from ..fit.anneal import (
     schedule_curve,
 )
 from ..fit.critical import critical_batch_study
+from ..ladder.schedules import WSD_SHAPES
 from ..laws.anneal import curve_areas_for_points
 from ..laws.multipower import derive_curves
 from ..plan.anneal import best_wsd_decay
@@ -104,9 +105,13 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
     sched = kw.get("schedule")
     if points and sched:
         raise ParameterError("give either --points CURVE or --schedule, not both.")
+    if kw.get("stride") is not None and kw["stride"] < 1:     # 0 read as "the default", -k as reversed rows
+        raise ParameterError(invalid("The 'stride'", kw["stride"], "a positive integer"))
     if kw.get("best_decay"):
         if sched != "wsd":
             raise ParameterError(invalid("The --schedule of --best-decay", sched, "'wsd'"))
+        if kw["sched_decay_shape"] not in WSD_SHAPES:      # --best-decay tries every shape: a typo is still one
+            raise ParameterError(invalid("The --decay-shape", kw["sched_decay_shape"], f"one of {WSD_SHAPES}"))
         res = best_wsd_decay(fit, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
                              warmup_frac=kw["sched_warmup_frac"], final_lr_frac=kw["sched_final"], seed=seed)
         if as_json:
