@@ -321,6 +321,6 @@ def lr_batch_cmd(data: str | None, store_path: str | None, mapping: Sequence[str
     print_rows(res["by_cell"], ["N", "D", "batches", "edges", "exponent", "interval"],
                title="learning-rate-vs-batch exponent per (N, D) cell: lr_opt ~ B^k")
     console().print(f"pooled over {res['n_cells']} cell(s): k = {fmt(res['exponent'])}, "
-                    f"{100 * res['level']:g}% interval {res['interval'] and [fmt(v) for v in res['interval']]} "
+                    f"{100 * res['level']:g}% interval {fmt(res['interval'])} "
                     f"(square-root rule: 0.5; linear: 1); {res['n_edges']} best lr at a grid edge"
                     + (" (left out)" if drop_edges else ""))
