@@ -70,7 +70,7 @@ def anneal_store_fit(fitter: LawFit, store_path: str, df: pd.DataFrame) -> Fit:
     ``fit.anneal.DECAYS`` (``fit_decay_profile``), the fitter's settings kept."""
     from ..store import Store
     with Store(store_path, create=False) as store:
-        configs = {r.name: r.config for r in store.runs()}
+        configs = store.run_configs()
     return fit_decay_profile(df, configs, objective=fitter.objective, fixed=fitter.fixed, bootstrap=fitter.bootstrap,
                              seed=fitter.seed, ci_level=fitter.ci_level, source=fitter.source)
 
@@ -192,7 +192,7 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
         check_out_file(out)
     from ..store import Store
     with Store(store_path, create=False) as store:
-        df = add_store_areas(store.to_table(points="all", failed=False), {r.name: r.config for r in store.runs()})
+        df = add_store_areas(store.to_table(points="all", failed=False), store.run_configs())
     df = _table.apply_where(df, where)
     if held_out is not None and held_out not in set(df["run"]):
         raise DataError(invalid("The --su-held-out run", held_out, "a run of the store with curve points"))

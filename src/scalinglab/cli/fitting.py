@@ -142,7 +142,7 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
         from ..store import Store  # the store is part of the ladder work; imported only when asked
         with Store(store_path, create=False) as store:
             df = store.to_table(points=points or "annealed", failed=False)   # no failed run's points
-            df = add_store_areas(df, {r.name: r.config for r in store.runs()})   # S1, S2 (the anneal law)
+            df = add_store_areas(df, store.run_configs())   # S1, S2 (the anneal law)
         if mapping:
             df = _table.apply_map(df, _table.parse_assignments(mapping, "--map"))
         df = _table.apply_where(_table.derive_standard(df), where)
