@@ -112,6 +112,12 @@ def test_bound_outside_the_range_or_empty(store: Path, law: str, bound: str, nee
                                    "--out", str(store.parent / "fit.json")], needle)
 
 
+def test_bound_given_twice(store: Path) -> None:
+    one_line_exit_2(store.parent, ["fit", "--store", str(store), "--law", "chinchilla", "--bound", "E=1:2",
+                                   "--bound", "E=1.2:1.8"],
+                    "The --bound option must be each parameter bounded once. Got 'E' instead.")
+
+
 def test_bound_on_backtest(store: Path) -> None:
     one_line_exit_2(store.parent, ["backtest", "--store", str(store), "--law", "chinchilla", "--points", "all",
                                    "--rollout", "batch", "--bound", "E=3:2"], "'E'", "'3.0:2.0'")

@@ -102,6 +102,10 @@ def fit_options(f: Any) -> Any:
 def bounds_of(items: Sequence[str]) -> dict[str, tuple[float, float]]:
     """``["E=1.5:1.9"]`` -> ``{"E": (1.5, 1.9)}`` (--bound)."""
     out = {}
+    names = [item.partition("=")[0].strip() for item in items]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:   # the last one silently won
+        raise DataError(invalid("The --bound option", twice, "each parameter bounded once"))
     for k, v in _table.parse_assignments(items, "--bound").items():
         lo, sep, hi = v.partition(":")
         try:
