@@ -38,12 +38,12 @@ import pandas as pd
 from . import units
 from .errors import ConfigError, invalid
 from .execute import cpu_count, execute
-from .fit import LawFit
+from .fit import Fit, LawFit
 from .fit.backtest import backtest as run_backtest
 from .fit.result import json_safe as _clean
 from .ladder import design, ladderfile, schedules
 from .ladder.merge import merge_prefixes
-from .plan import plan as make_plan
+from .plan.dispatch import plan_fit
 from .report import Footer, ladder_report
 from .report.store_report import store_digest, store_export_csv
 from .runconfig import RunConfig
@@ -219,6 +219,33 @@ def quickstart(minutes: float = 10.0, out: str | Path = "quickstart-out", *, wor
                    bootstrap=bootstrap, command=command)
 
 
+def quickstart_plan(fit: Fit, flops: float, unique_tokens: int, *, seed: int = 0) -> dict[str, Any]:
+    """Step 4 of :func:`quickstart`: the plan at ``flops`` (``6 N_total D``) from ``fit``, with D held to
+    :data:`MAX_EPOCHS` epochs of the corpus's ``unique_tokens`` (Chinchilla assumes unique tokens; the
+    embedded corpus is small). Its ``warnings`` are the fit's first (a parameter at a bound,
+    non-convergence, too few points: a plan is no surer than its fit; ``plan.dispatch.plan_fit``, as
+    ``scalinglab plan``), then the plan's own, then the data limit's and the epochs it repeats."""
+    the_plan = plan_fit(fit, flops, seed=seed, max_tokens=MAX_EPOCHS * unique_tokens)
+    the_plan["flops_convention"] = "6 N_total D"
+    the_plan["unique_tokens"] = unique_tokens
+    the_plan["epochs"] = the_plan["D"] / unique_tokens
+    the_plan["max_epochs"] = MAX_EPOCHS
+    if the_plan["data_constrained"]:
+        u = the_plan["unconstrained"]
+        the_plan.setdefault("warnings", []).append(
+            f"the compute-optimal D = {u['D']:.3g} tokens would be {u['D'] / unique_tokens:.1f} epochs of the "
+            f"corpus ({unique_tokens:,} unique training tokens); the plan holds D to {MAX_EPOCHS:g} epochs and "
+            f"takes the larger model (N = {the_plan['N']:.3g} instead of {u['N']:.3g}; unconstrained loss "
+            f"{u['loss']:.4f}).")
+    if the_plan["epochs"] > 1.0:
+        the_plan.setdefault("warnings", []).append(
+            f"the planned D = {the_plan['D']:.3g} tokens is {the_plan['epochs']:.1f} epochs of the corpus "
+            f"({unique_tokens:,} unique training tokens); the Chinchilla law assumes unique data (up to ~4 epochs "
+            "are nearly as good, Muennighoff et al. 2023), so the run may land above the prediction "
+            "(benchmarks/ladder_extrapolation.py measures it). Use a larger corpus, or the datablations law.")
+    return the_plan
+
+
 def analyse(out: str | Path, runs: list[RunConfig], *, seconds: float = 0.0, estimate: float = 0.0,
             summary_run: dict[str, Any] | None = None, seed: int = 0, bootstrap: int = 200,
             command: str = "") -> dict[str, Any]:
@@ -250,26 +277,7 @@ def analyse(out: str | Path, runs: list[RunConfig], *, seconds: float = 0.0, est
             train).result_
     largest = final[final["budget_flops"] == held_out]
     c_plan = 10.0 * float(np.mean(6.0 * largest["N"] * largest["D"]))
-    # Chinchilla assumes unique tokens; the embedded corpus is small: plan with at most MAX_EPOCHS of it,
-    # and say how often the plan repeats it
-    unique = _unique_tokens(runs[0])
-    the_plan = make_plan(fit, c_plan, seed=seed, max_tokens=MAX_EPOCHS * unique)
-    the_plan["flops_convention"] = "6 N_total D"
-    the_plan["unique_tokens"] = unique
-    the_plan["epochs"] = the_plan["D"] / unique
-    the_plan["max_epochs"] = MAX_EPOCHS
-    if the_plan["data_constrained"]:
-        u = the_plan["unconstrained"]
-        the_plan.setdefault("warnings", []).append(
-            f"the compute-optimal D = {u['D']:.3g} tokens would be {u['D'] / unique:.1f} epochs of the corpus "
-            f"({unique:,} unique training tokens); the plan holds D to {MAX_EPOCHS:g} epochs and takes the larger "
-            f"model (N = {the_plan['N']:.3g} instead of {u['N']:.3g}; unconstrained loss {u['loss']:.4f}).")
-    if the_plan["epochs"] > 1.0:
-        the_plan.setdefault("warnings", []).append(
-            f"the planned D = {the_plan['D']:.3g} tokens is {the_plan['epochs']:.1f} epochs of the corpus "
-            f"({unique:,} unique training tokens); the Chinchilla law assumes unique data (up to ~4 epochs are "
-            "nearly as good, Muennighoff et al. 2023), so the run may land above the prediction "
-            "(benchmarks/ladder_extrapolation.py measures it). Use a larger corpus, or the datablations law.")
+    the_plan = quickstart_plan(fit, c_plan, _unique_tokens(runs[0]), seed=seed)
 
     points = points.rename(columns={"D": "tokens"})
     report = ladder_report(out / "index.html", final=final, points=points, fit=fit, backtest=bt, plan=the_plan,

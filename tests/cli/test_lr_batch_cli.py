@@ -68,6 +68,9 @@ def test_interval_covers_the_exponent_of_a_noisy_grid(tmp_path: Path) -> None:
     lo, hi = res["interval"]
     assert lo < K < hi and hi - lo < 0.3
     assert res["stderr"] > 0 and res["level"] == 0.95
+    r = CliRunner().invoke(main, ["lr-batch", "--store", str(db), "--map", "N=N_total"])
+    text = " ".join(r.output.split())       # the console wraps long lines
+    assert r.exit_code == 0 and f"95% interval [{lo:.6g}, {hi:.6g}] (square-root rule" in text, text  # numbers, not quoted strings
     # no merging of D (98,304 .. 99,840 tokens): batches 256 and 512 alone share a cell per N
     split = lr_batch_exponent(df, d_rtol=0.0)
     assert split["n_cells"] == 6 and sorted(c["batches"] for c in split["by_cell"]) == [1, 1, 1, 1, 2, 2]

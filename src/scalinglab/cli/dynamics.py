@@ -25,6 +25,7 @@ from ..fit.anneal import (
     schedule_curve,
 )
 from ..fit.critical import critical_batch_study
+from ..ladder.schedules import WSD_SHAPES
 from ..laws.anneal import curve_areas_for_points
 from ..laws.multipower import derive_curves
 from ..plan.anneal import best_wsd_decay
@@ -69,7 +70,7 @@ def anneal_store_fit(fitter: LawFit, store_path: str, df: pd.DataFrame) -> Fit:
     ``fit.anneal.DECAYS`` (``fit_decay_profile``), the fitter's settings kept."""
     from ..store import Store
     with Store(store_path, create=False) as store:
-        configs = {r.name: r.config for r in store.runs()}
+        configs = store.run_configs()
     return fit_decay_profile(df, configs, objective=fitter.objective, fixed=fitter.fixed, bootstrap=fitter.bootstrap,
                              seed=fitter.seed, ci_level=fitter.ci_level, source=fitter.source)
 
@@ -104,9 +105,13 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
     sched = kw.get("schedule")
     if points and sched:
         raise ParameterError("give either --points CURVE or --schedule, not both.")
+    if kw.get("stride") is not None and kw["stride"] < 1:     # 0 read as "the default", -k as reversed rows
+        raise ParameterError(invalid("The 'stride'", kw["stride"], "a positive integer"))
     if kw.get("best_decay"):
         if sched != "wsd":
             raise ParameterError(invalid("The --schedule of --best-decay", sched, "'wsd'"))
+        if kw["sched_decay_shape"] not in WSD_SHAPES:      # --best-decay tries every shape: a typo is still one
+            raise ParameterError(invalid("The --decay-shape", kw["sched_decay_shape"], f"one of {WSD_SHAPES}"))
         res = best_wsd_decay(fit, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
                              warmup_frac=kw["sched_warmup_frac"], final_lr_frac=kw["sched_final"], seed=seed)
         if as_json:
@@ -187,7 +192,7 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
         check_out_file(out)
     from ..store import Store
     with Store(store_path, create=False) as store:
-        df = add_store_areas(store.to_table(points="all", failed=False), {r.name: r.config for r in store.runs()})
+        df = add_store_areas(store.to_table(points="all", failed=False), store.run_configs())
     df = _table.apply_where(df, where)
     if held_out is not None and held_out not in set(df["run"]):
         raise DataError(invalid("The --su-held-out run", held_out, "a run of the store with curve points"))
@@ -316,6 +321,6 @@ def lr_batch_cmd(data: str | None, store_path: str | None, mapping: Sequence[str
     print_rows(res["by_cell"], ["N", "D", "batches", "edges", "exponent", "interval"],
                title="learning-rate-vs-batch exponent per (N, D) cell: lr_opt ~ B^k")
     console().print(f"pooled over {res['n_cells']} cell(s): k = {fmt(res['exponent'])}, "
-                    f"{100 * res['level']:g}% interval {res['interval'] and [fmt(v) for v in res['interval']]} "
+                    f"{100 * res['level']:g}% interval {fmt(res['interval'])} "
                     f"(square-root rule: 0.5; linear: 1); {res['n_edges']} best lr at a grid edge"
                     + (" (left out)" if drop_edges else ""))

@@ -104,6 +104,10 @@ def fit_options(f: Any) -> Any:
 def bounds_of(items: Sequence[str]) -> dict[str, tuple[float, float]]:
     """``["E=1.5:1.9"]`` -> ``{"E": (1.5, 1.9)}`` (--bound)."""
     out = {}
+    names = [item.partition("=")[0].strip() for item in items]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:   # the last one silently won
+        raise DataError(invalid("The --bound option", twice, "each parameter bounded once"))
     for k, v in _table.parse_assignments(items, "--bound").items():
         lo, sep, hi = v.partition(":")
         try:
@@ -144,7 +148,7 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
         from ..store import Store  # the store is part of the ladder work; imported only when asked
         with Store(store_path, create=False) as store:
             df = store.to_table(points=points or "annealed", failed=False)   # no failed run's points
-            df = add_store_areas(df, {r.name: r.config for r in store.runs()})   # S1, S2 (the anneal law)
+            df = add_store_areas(df, store.run_configs())   # S1, S2 (the anneal law)
         if mapping:
             df = _table.apply_map(df, _table.parse_assignments(mapping, "--map"))
         df = _table.apply_where(_table.derive_standard(df), where)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from . import main
@@ -32,18 +34,30 @@ def quickstart_cmd(minutes: float, out: str, workers: int | None, seed: int, boo
     if as_json:
         emit_json(s)
         return
+    lines, errors = summary_lines(s)
+    for line in lines[:-1]:
+        click.echo(line)
+    for line in errors:
+        click.echo(line, err=True)
+    click.echo(lines[-1])
+
+
+def summary_lines(s: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The quickstart's printed summary from its ``summary.json`` dict: the lines for stdout (the
+    back-test, the plan, last the report's path) and for stderr (the plan's warnings, the fit's among
+    them, then failed runs)."""
     bt, p = s["backtest"], s["plan"]
     alt = s.get("backtest_alt") or {}
-    click.echo(f"{s['runs']} runs, {s['points']} IsoFLOP points (final points and cooldown-branch ends); "
-               f"{s['fit']['law']} fit on {bt['train_points']} points, back-test on the largest budget "
-               f"({bt['test_points']} points): mean ARE {100 * bt['are_mean']:.2f}%, max {100 * bt['are_max']:.2f}%"
-               + (f" ({alt['law']}: {100 * alt['are_mean']:.2f}%)" if alt else ""))
     iv = p.get("interval")
-    click.echo(f"plan at C = {p['flops']:.3g} FLOPs (6 N_total D): N = {p['N']:.3g}, D = {p['D']:.3g} tokens "
-               f"({p['tokens_per_param']:.1f} tokens/param), loss {p['loss']:.4f}"
-               + (f" [{iv[0]:.4f}, {iv[1]:.4f}]" if iv else ""))
-    for w in p.get("warnings", []):
-        click.echo(f"warning: {w}", err=True)
+    out = [f"{s['runs']} runs, {s['points']} IsoFLOP points (final points and cooldown-branch ends); "
+           f"{s['fit']['law']} fit on {bt['train_points']} points, back-test on the largest budget "
+           f"({bt['test_points']} points): mean ARE {100 * bt['are_mean']:.2f}%, max {100 * bt['are_max']:.2f}%"
+           + (f" ({alt['law']}: {100 * alt['are_mean']:.2f}%)" if alt else ""),
+           f"plan at C = {p['flops']:.3g} FLOPs (6 N_total D): N = {p['N']:.3g}, D = {p['D']:.3g} tokens "
+           f"({p['tokens_per_param']:.1f} tokens/param), loss {p['loss']:.4f}"
+           + (f" [{iv[0]:.4f}, {iv[1]:.4f}]" if iv else ""),
+           f"report: {s['report']}"]
+    err = [f"warning: {w}" for w in p.get("warnings", [])]
     if s.get("failed"):
-        click.echo(f"{len(s['failed'])} runs failed: see `scalinglab ladder status --store {s['store']}`", err=True)
-    click.echo(f"report: {s['report']}")
+        err.append(f"{len(s['failed'])} runs failed: see `scalinglab ladder status --store {s['store']}`")
+    return out, err

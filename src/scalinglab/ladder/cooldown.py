@@ -41,7 +41,8 @@ def run_branch(loop: Stepper, state: TrainState, br: Branch, on_point: Callable[
     on_point({**point, "decay_steps": br.decay_steps})
     state.restore(saved)
     state.branches_done[br.index] = {"branch": br.index, "end_step": br.end_step, "decay_steps": br.decay_steps,
-                                     "eval_loss": eval_loss, "tokens": point["tokens"]}
+                                     "eval_loss": eval_loss, "tokens": point["tokens"],
+                                     "decay_tokens": point["tokens"] - int(saved["tokens"])}
 
 
 __all__ = ["Stepper", "run_branch"]

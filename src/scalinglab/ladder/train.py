@@ -130,13 +130,15 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
     ``checkpoint_path`` exists the run resumes from it; a checkpoint is written there after each point.
     ``features`` are added after the run's own (``build.build_features``).
 
-    The summary holds the counts of :func:`~scalinglab.accounting.describe`, ``steps``, ``tokens``,
-    ``epochs`` (tokens / training tokens in the corpus), ``unique_tokens``, ``corpus_hash``,
+    The summary holds the counts of :func:`~scalinglab.accounting.describe`, ``steps``, ``tokens``
+    (the main line's tokens trained on, as its last point: exact under an adaptive batch, otherwise
+    ``steps x batch_tokens``), ``tokens_planned`` (``steps x batch_tokens``, the config's), ``epochs``
+    (tokens / training tokens in the corpus), ``unique_tokens``, ``corpus_hash``,
     ``final_loss`` (last eval loss), ``device`` and ``dtype``; the features' summary fields (sparsity:
     ``N_nonzero``, ``N_nonzero_sparse``, ``sparsity``, ``phases``, the FLOP accounting; see
     ``sparsity.SparsityFeature``); and for cooldown branches: ``branches`` (``[{"branch", "end_step",
-    "decay_steps", "eval_loss", "tokens"}]``) and the FLOPs spent on the main line and every branch
-    step together, ``flops_spent_with_branches`` (6 N_nonembed per token) and
+    "decay_steps", "decay_tokens" (the branch's own), "eval_loss", "tokens"}]``) and the FLOPs spent on
+    the main line and every branch step together, ``flops_spent_with_branches`` (6 N_nonembed per token) and
     ``flops_full_spent_with_branches`` (with attention and the unembedding), FLOPs.
 
     Raises ConfigError (bad config, foreign checkpoint), DataError (corpus problems, a batch larger
@@ -202,11 +204,15 @@ def train(config: RunConfig, *, on_point: Callable[[dict[str, Any]], None],
                      lr, log_every * config.batch_tokens / (now - t_log))
             t_log = now
 
-    spent_tokens = (steps + sum(br.decay_steps for br in branches)) * config.batch_tokens
+    # tokens trained on: the main line's count (exact under an adaptive batch; steps x batch_tokens
+    # otherwise) plus each branch's own decay steps (a branch saved by an older version: decay x batch)
+    spent_tokens = state.tokens + sum(int(b.get("decay_tokens", b["decay_steps"] * config.batch_tokens))
+                                      for b in state.branches_done.values())
     return {"N_total": info["N_total"], "N_nonembed": info["N_nonembed"], "N_nonzero": info["N_nonzero"],
             "shape": info["shape"], "flops_per_token": info["flops_per_token"],
-            "flops_per_token_full": info["flops_per_token_full"], "steps": steps, "tokens": info["tokens"],
-            "epochs": info["tokens"] / len(data.train), "unique_tokens": len(data.train),
+            "flops_per_token_full": info["flops_per_token_full"], "steps": steps, "tokens": state.tokens,
+            "tokens_planned": info["tokens"],
+            "epochs": state.tokens / len(data.train), "unique_tokens": len(data.train),
             "corpus_hash": data.corpus_hash, "final_loss": state.final_loss, **feats.summary_fields(),
             "branches": [state.branches_done[k] for k in sorted(state.branches_done)],
             "flops_spent_with_branches": info["flops_per_token"] * spent_tokens,

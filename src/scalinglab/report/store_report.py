@@ -68,7 +68,7 @@ def store_report(store_path: str | Path, out: str | Path, *, law: str = "chinchi
         fitted = st.to_table(points=points, failed=False)      # the rows the fit and the back-test see
         every = st.to_table(points="all")
         done = st.to_table(points="all", failed=False).rename(columns={"D": "tokens"})
-        configs = {r.name: r.config for r in st.runs()}
+        configs = st.run_configs()
         export = store_export_csv(st)
     curves = every.rename(columns={"D": "tokens"})
     given = Fit.from_json(anneal_fit) if anneal_fit else None

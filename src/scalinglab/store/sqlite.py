@@ -499,6 +499,13 @@ class Store:
         return [_record(r, self.path) for r in rows]
 
     @_guarded
+    def run_configs(self) -> dict[str, RunConfig]:
+        """The configs of the store's own runs by name, for rebuilding their learning-rate curves
+        (``fit.anneal.add_store_areas``). Imported runs are left out: their config is a placeholder
+        (one token per step, so ``steps`` is the run's whole token count) with no schedule to rebuild."""
+        return {r.name: r.config for r in self.runs() if r.source is None}
+
+    @_guarded
     def counts(self) -> dict[str, int]:
         """Number of runs in each status (every status present, zero included)."""
         out = dict.fromkeys(STATUSES, 0)

@@ -1,0 +1,159 @@
+"""The bad inputs the dynamics and calibration issues name, from the command line on a real store:
+each is one line on stderr naming the field, the value and what was expected, exit code 2, and the
+store (every file beside it, the lock aside) byte for byte as it was, with no output file written.
+
+A target loss no run reaches (the lowest loss reached named); a schedule the law cannot read; an anneal
+or multi-power fit on a file without ``lr``; one micro-batch with the noise scale on (``ladder run``);
+a rollout key with fewer than three groups; ``--bound`` outside the parameter's range or LO >= HI,
+on several laws (chinchilla, kaplan_steps, anneal, multipower) and on ``backtest``; a bad ``--stride``
+and a bad ``--decay-shape`` of ``--best-decay``."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalinglab.cli import main
+from scalinglab.fit import Fit
+from scalinglab.runconfig import RunConfig
+from scalinglab.store import Store
+
+BATCHES = (128, 256, 512)
+STEPS = 40
+
+
+def loss_at(step: int, batch: int) -> float:
+    """A curve falling with the tokens seen; the lowest loss of the store is the 512 batch's last, 2.75."""
+    return 2.5 + 0.25 * (STEPS * 512 / (step * batch)) ** 0.5
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Path:
+    """A batch sweep of one shape (three runs, ten points each, cosine schedules), done."""
+    db = tmp_path / "runs.db"
+    cfgs = [RunConfig(name=f"b{b}", n_layer=1, d_model=32, n_head=2, context=32, batch_tokens=b,
+                      tokens=STEPS * b, lr=3e-3, evals=10) for b in BATCHES]
+    with Store(db) as st:
+        st.add_planned(cfgs)
+        for c in cfgs:
+            for s in range(4, STEPS + 1, 4):
+                st.add_point(c.name, {"step": s, "tokens": s * c.batch_tokens, "eval_loss": loss_at(s, c.batch_tokens),
+                                      "lr": 3e-3})
+            st.mark_done(c.name, {"N_total": 40000, "N_nonembed": 12000, "tokens": c.tokens})
+    return db
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+            if p.is_file() and not p.name.endswith(".lock")}
+
+
+def one_line_exit_2(folder: Path, args: list[str], *needles: str) -> None:
+    before = snapshot(folder)
+    r = CliRunner().invoke(main, args, prog_name="scalinglab")
+    assert r.exit_code == 2, (args, r.output)
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, (args, r.stderr)
+    for n in needles:
+        assert n in r.stderr, (args, r.stderr)
+    assert snapshot(folder) == before, args      # nothing changed, no --out written
+
+
+def test_target_loss_no_run_reaches(store: Path) -> None:
+    lowest = min(loss_at(STEPS, b) for b in BATCHES)
+    assert lowest == 2.75
+    for extra in ([], ["--json"], ["--out", str(store.parent / "cb.json")], ["--target-loss", "2.9"]):
+        one_line_exit_2(store.parent, ["critical-batch", "--store", str(store), "--target-loss", "1.5", *extra],
+                        "no run reaches the target loss 1.5: the lowest loss reached is 2.75.")
+
+
+def test_noise_scale_with_one_micro_batch(store: Path, tmp_path: Path) -> None:
+    ladder = tmp_path / "l.toml"
+    r = CliRunner().invoke(main, ["ladder", "design", "--params", "2e4", "--tokens", "5120", "--vocab", "256",
+                                  "--context", "32", "--batch-tokens", "256", "--min-steps", "5", "--evals", "3",
+                                  "--out", str(ladder)])
+    assert r.exit_code == 0, r.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(ladder.read_text().replace("noise_scale = false", "noise_scale = true"))
+    ladder.unlink()
+    one_line_exit_2(tmp_path, ["ladder", "run", str(bad), "--store", str(store)],
+                    "'noise_scale' field with micro_batch_tokens must be a micro-batch of at most half of "
+                    "batch_tokens = 256", "Got 0 instead.")
+
+
+def test_rollout_key_with_fewer_than_three_groups(store: Path) -> None:
+    # every run of the store has budget_flops 0 and one N: one group each; over batch: three
+    for key in ("budget_flops", "N"):
+        one_line_exit_2(store.parent, ["backtest", "--store", str(store), "--law", "chinchilla", "--points", "all",
+                                       "--rollout", key], f"The rollout key '{key}'", "at least 3",
+                        "Got '1 group(s)' instead.")
+    one_line_exit_2(store.parent, ["backtest", "--store", str(store), "--law", "chinchilla", "--points", "all",
+                                   "--rollout", "batch", "--where", "batch < 512"], "'batch'", "'2 group(s)'")
+
+
+@pytest.mark.parametrize("law, bound, needle", [
+    ("chinchilla", "E=2:1", "The bound of parameter 'E' must be LO:HI with LO < HI inside the law's range "
+                            "[0, 1000]. Got '2.0:1.0' instead."),
+    ("chinchilla", "E=-1:2", "range [0, 1000]. Got '-1.0:2.0'"),
+    ("chinchilla", "alpha=0.3:0.3", "'alpha'"),
+    ("kaplan_steps", "alpha_N=-1:0.5", "range [0.001, 5]"),
+    ("anneal", "L0=2:1", "'L0'"),
+    ("anneal", "alpha=0:6", "range [0, 5]"),
+    ("multipower", "gamma=0:4", "The bound of parameter 'gamma' must be LO:HI with LO < HI inside the law's "
+                                "range [0, 3]. Got '0.0:4.0' instead."),
+    ("multipower", "beta=1:1", "'beta'"),
+])
+def test_bound_outside_the_range_or_empty(store: Path, law: str, bound: str, needle: str) -> None:
+    one_line_exit_2(store.parent, ["fit", "--store", str(store), "--law", law, "--points", "all", "--bound", bound,
+                                   "--out", str(store.parent / "fit.json")], needle)
+
+
+def test_bound_given_twice(store: Path) -> None:
+    one_line_exit_2(store.parent, ["fit", "--store", str(store), "--law", "chinchilla", "--bound", "E=1:2",
+                                   "--bound", "E=1.2:1.8"],
+                    "The --bound option must be each parameter bounded once. Got 'E' instead.")
+
+
+def test_bound_on_backtest(store: Path) -> None:
+    one_line_exit_2(store.parent, ["backtest", "--store", str(store), "--law", "chinchilla", "--points", "all",
+                                   "--rollout", "batch", "--bound", "E=3:2"], "'E'", "'3.0:2.0'")
+
+
+def test_curve_law_fit_on_a_file_without_lr(tmp_path: Path) -> None:
+    f = tmp_path / "curves.csv"
+    pd.DataFrame({"run": ["a"] * 5, "step": np.arange(1, 6), "loss": 4.0 - 0.1 * np.arange(5)}).to_csv(f, index=False)
+    for law, what in (("anneal", "needs S1 and S2"), ("multipower", "needs a curve key")):
+        for cmd in (["fit", str(f), "--law", law, "--out", str(tmp_path / "x.json")],
+                    ["backtest", str(f), "--law", law, "--train-where", "step < 4"]):
+            one_line_exit_2(tmp_path, cmd, f"the {law} law {what}", "the table lacks ['lr']",
+                            "(columns present: ['run', 'step', 'loss'])")
+
+
+@pytest.mark.parametrize("law, params", [
+    ("anneal", {"L0": 2.0, "A": 1.0, "alpha": 0.3, "C": 1.0}),
+    ("multipower", {"L0": 2.0, "A": 1.0, "alpha": 0.3, "B": 100.0, "C": 1.0, "beta": 0.5, "gamma": 0.5}),
+])
+def test_schedule_the_law_cannot_read(tmp_path: Path, law: str, params: dict[str, float]) -> None:
+    fit = tmp_path / "fit.json"
+    Fit(law=law, params=params).to_json(fit)
+    sched = ["predict", str(fit), "--steps", "100", "--lr", "1e-3"]
+    one_line_exit_2(tmp_path, [*sched, "--schedule", "cyclic"],
+                    "--schedule must be one of ('constant', 'cosine', 'wsd', 'linear', 'power'). Got 'cyclic' instead.")
+    one_line_exit_2(tmp_path, [*sched, "--schedule", "wsd", "--decay-shape", "step"], "--decay-shape", "'step'")
+    # --best-decay tries every shape, but a shape it cannot read is still refused (was ignored)
+    one_line_exit_2(tmp_path, [*sched, "--schedule", "wsd", "--best-decay", "--decay-shape", "step"],
+                    "The --decay-shape must be one of ('linear', 'cosine', 'sqrt'). Got 'step' instead.")
+    # a stride of 0 was read as the default, and a negative one reversed a file's rows
+    one_line_exit_2(tmp_path, [*sched, "--schedule", "wsd", "--stride", "0"],
+                    "--stride must be a positive integer. Got 0 instead.")
+    curve = tmp_path / "curve.csv"
+    pd.DataFrame({"run": "a", "step": [1, 2, 3], "lr": 1e-3}).to_csv(curve, index=False)
+    one_line_exit_2(tmp_path, ["predict", str(fit), "--points", str(curve), "--stride", "-2"],
+                    "--stride must be a positive integer. Got -2 instead.")
+    r = CliRunner().invoke(main, ["predict", str(fit), "--points", str(curve), "--stride", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    assert '"step": 1' in r.stdout and '"step": 3' in r.stdout and '"step": 2' not in r.stdout
