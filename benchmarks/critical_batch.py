@@ -140,7 +140,8 @@ def main() -> None:
         for sc in sel["scores"]:
             name = sc["method"] + (f", window {sc['window']:g} x warmup" if sc["method"] == "joint" else "")
             print(f"leave-one-run-out over the {len(sc['runs'])} fit runs, {name}: mean |rel err| "
-                  f"{100 * sc['mean']:.2f}%, interior batches {100 * sc['interior_mean']:.2f}%")
+                  f"{100 * sc['mean']:.2f}%, interior batches {100 * sc['interior_mean']:.2f}%"
+                  + (f"; folds not fitted: {sorted(sc['failed'])}" if sc["failed"] else ""))
         method, window = sel["chosen"]
         print(f"chosen (lowest interior leave-one-out error): {method}"
               + (f", window {window:g} x warmup" if method == "joint" else ""))

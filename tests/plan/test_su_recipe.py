@@ -80,9 +80,10 @@ def _small_store(path: Path, batches=(256, 1024, 4096, 16384), points: int = 14)
             st.mark_done(c.name, {"N_total": int(2 * n), "N_nonembed": int(n), "tokens": c.tokens})
 
 
+@pytest.mark.slow
 def test_joint_fit_recovers_the_laws_and_the_held_out_trajectory(tmp_path: Path) -> None:
     db = tmp_path / "r.db"
-    _small_store(db)
+    _small_store(db, points=10)
     out = tmp_path / "cb.json"
     r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0", "--target-loss",
                                   "1.6", "--su-held-out", "n6e05-b1024", "--su-fit", "joint", "--out", str(out)])
@@ -94,7 +95,7 @@ def test_joint_fit_recovers_the_laws_and_the_held_out_trajectory(tmp_path: Path)
     assert su["B_crit_law"]["alpha_B"] == pytest.approx(ALPHA_B, rel=1e-4)
     for k, v in KS.items():
         assert su["kaplan_steps"][k] == pytest.approx(v, rel=1e-4), k
-    assert su["mean_abs_rel_error"] < 1e-6 and su["points"] == 14
+    assert su["mean_abs_rel_error"] < 1e-6 and su["points"] == 10
     # steps to the lowest target at the held-out batch, from the recovered constants (closed form)
     floor = (KS["N_c"] / 6e5) ** KS["alpha_N"]
     S_min = KS["S_c"] / (1.6 - floor) ** (1 / KS["alpha_S"])
@@ -148,3 +149,27 @@ def test_joint_fit_needs_two_batch_sizes(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0",
                                   "--su-held-out", "n6e05-b1024", "--su-fit", "joint"])
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+
+
+@pytest.mark.slow
+def test_auto_chooses_on_the_fit_runs_and_reports_the_scores(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(256, 1024, 4096), points=8)
+    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0", "--target-loss", "1.6",
+                                  "--su-held-out", "n6e05-b1024", "--su-fit", "auto", "--su-windows", "1,2"])
+    # without one more run, two-stage has 2 batch sizes of N = 6e5 left: its folds for N = 2e5 cannot be
+    # fitted, are listed, and it is not chosen
+    assert r.exit_code == 0, r.output
+    assert "two-stage: mean |rel err|" in r.output and "fold(s) could not be fitted" in r.output
+    db.unlink()
+    _small_store(db, batches=(256, 1024, 4096, 16384), points=8)
+    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0", "--target-loss", "1.6",
+                                  "--su-held-out", "n6e05-b1024", "--su-fit", "auto", "--su-windows", "1,2", "--json"])
+    assert r.exit_code == 0, r.output
+    su = json.loads(r.stdout)["su"]
+    sel = su["selection"]
+    assert [(s["method"], s["window"]) for s in sel] == [("two-stage", 1.0), ("joint", 1.0), ("joint", 2.0)]
+    assert all(len(s["runs"]) + len(s["failed"]) == 7 and "n6e05-b1024" not in s["runs"] for s in sel)
+    # exact curves: the joint folds predict exactly, the two-stage ones only as well as the hyperbolas
+    assert sel[1]["mean"] < 1e-6 and sel[1]["mean"] < sel[0]["mean"]
+    assert (su["method"], su["window"]) == ("joint", 1.0) and su["mean_abs_rel_error"] < 1e-6

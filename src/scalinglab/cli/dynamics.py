@@ -183,7 +183,7 @@ def _lr(kw: dict[str, Any]) -> float:
                    "one (and --su-windows) with the lowest leave-one-run-out error over the fit runs.")
 @click.option("--su-window", "su_window", type=float, default=1.0, show_default=True,
               help="With --su-fit joint: fit the points after this many x each run's warmup (>= 1).")
-@click.option("--su-windows", "su_windows", default="1,2,4", show_default=True,
+@click.option("--su-windows", "su_windows", default="1,2,3,4", show_default=True,
               help="With --su-fit auto: the joint windows tried (comma-separated, besides two-stage).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON here (CB.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -254,7 +254,9 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
                             + (f" (window {fmt(sc['window'])} x warmup)" if sc["method"] == "joint" else "")
                             + f": mean |rel err| {100 * sc['mean']:.2f}% over {len(sc['runs'])} fit runs"
                             + ("" if sc["interior_mean"] is None else
-                               f", {100 * sc['interior_mean']:.2f}% over the interior batches"))
+                               f", {100 * sc['interior_mean']:.2f}% over the interior batches")
+                            + (f"; {len(sc['failed'])} fold(s) could not be fitted: {sorted(sc['failed'])}"
+                               if sc["failed"] else ""))
         bl = su["B_crit_law"]
         console().print(f"Su et al. ({su['method']}"
                         + (f", window {fmt(su['window'])} x warmup" if su["method"] == "joint" else "")

@@ -159,11 +159,17 @@ def su_leave_one_out(curves: pd.DataFrame, *, method: str = "joint", window: flo
     critical-batch study too, for ``two-stage``, which needs ``targets``) and score the left-out run's
     trajectory after warmup (mean |relative error|).
 
-    The joint fits start from the fit on every run (from ``starts``, the law's grid by default), a warm
-    start: the left-out run enters no fold's objective. Returns ``{"method", "window", "runs": {run: {"batch", "N_nonembed", "mean_abs_rel_error",
-    "max_abs_rel_error"}}, "mean": ..., "interior_mean": ...}``; *interior* runs are those whose batch lies
+    ``window`` (multiples of the warmup) applies to the joint fit; the two-stage fit uses every point
+    after warmup. The joint folds start from the fit on every run (itself from ``starts``, the law's
+    grid by default): a warm start only, the left-out run enters no fold's objective.
+
+    A fold that cannot be fitted (a DataError, e.g. too few batch sizes left for a hyperbola) is
+    listed under ``failed`` with its message and left out of the means.
+
+    Returns ``{"method", "window", "runs": {run: {"batch", "N_nonembed", "mean_abs_rel_error",
+    "max_abs_rel_error"}}, "failed": {run: message}, "mean", "interior_mean"}``; *interior* runs are those whose batch lies
     strictly between the smallest and largest batch of the curves (the batches a held-out run inside
-    the sweep is interpolated between)."""
+    the sweep is interpolated between); ``interior_mean`` is None when there is none."""
     if method == "two-stage" and not targets:
         raise ParameterError(invalid("The target losses of the two-stage leave-one-out", list(targets),
                                      "at least one positive number (the critical-batch study needs them)"))
@@ -176,13 +182,22 @@ def su_leave_one_out(curves: pd.DataFrame, *, method: str = "joint", window: flo
         from .. import laws as _laws
         starts = np.array([[p.to_scaled(full.params[p.name]) for p in _laws.get("kaplan_steps_batch").params]])
     out: dict[str, Any] = {}
+    failed: dict[str, str] = {}
     for run in runs:
-        fit, bs, ab = _fit_method(df[df["run"] != run], method, targets, window, seed, starts)
+        try:
+            fit, bs, ab = _fit_method(df[df["run"] != run], method, targets, window, seed, starts)
+        except DataError as exc:     # e.g. too few batch sizes left for a hyperbola without this run
+            failed[run] = str(exc)
+            continue
         bt = su_backtest(df, run, fit, bs, ab)
         out[run] = {k: bt[k] for k in ("batch", "N_nonembed", "mean_abs_rel_error", "max_abs_rel_error")}
-    lo, hi = min(v["batch"] for v in out.values()), max(v["batch"] for v in out.values())
+    if not out:
+        raise DataError(f"Su et al. leave-one-out ({method}): no fold could be fitted; the first said: "
+                        f"{next(iter(failed.values()))}")
+    batches = df.groupby("run")["batch"].first()
+    lo, hi = float(batches.min()), float(batches.max())
     inner = [v["mean_abs_rel_error"] for v in out.values() if lo < v["batch"] < hi]
-    return {"method": method, "window": float(window), "runs": out,
+    return {"method": method, "window": float(window), "runs": out, "failed": failed,
             "mean": float(np.mean([v["mean_abs_rel_error"] for v in out.values()])),
             "interior_mean": float(np.mean(inner)) if inner else None}
 
@@ -192,13 +207,16 @@ def su_select(curves: pd.DataFrame, candidates: Sequence[tuple[str, float]], *, 
     """Choose a (method, window) from ``candidates`` by :func:`su_leave_one_out` on ``curves`` (the fit
     runs only): the lowest interior mean (the all-runs mean where no run is interior); a candidate
     within ``tie`` (absolute, 0.1 percentage point by default) of the best that comes earlier in
-    ``candidates`` (list the simpler first) is kept instead. Returns ``{"chosen": (method, window),
-    "scores": [leave-one-out results...]}``."""
+    ``candidates`` (list the simpler first) is kept instead. A candidate with a failed fold is scored on
+    fewer runs than the others and is not chosen (unless every candidate has one). Returns
+    ``{"chosen": (method, window), "scores": [leave-one-out results...]}``."""
     if not candidates:
         raise ParameterError(invalid("The Su et al. candidates", list(candidates), "one or more (method, window)"))
     scores = [su_leave_one_out(curves, method=m, window=w, targets=targets, seed=seed, starts=starts)
               for m, w in candidates]
-    key = [s["interior_mean"] if s["interior_mean"] is not None else s["mean"] for s in scores]
+    whole = all(s["failed"] for s in scores) or not any(s["failed"] for s in scores)
+    key = [np.inf if s["failed"] and not whole else s["interior_mean"] if s["interior_mean"] is not None
+           else s["mean"] for s in scores]
     best = min(key)
     i = next(j for j, k in enumerate(key) if k <= best + tie)
     return {"chosen": (scores[i]["method"], scores[i]["window"]), "scores": scores}
