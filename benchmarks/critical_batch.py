@@ -7,11 +7,14 @@
 2. Steps to each of ``--n-targets`` target losses (from the lowest loss three batch sizes of every
    width reach to 20% above it), interpolated in ln step; per model and target, the ``critical_batch`` hyperbola (S_min, B_crit,
    intervals), Zhang et al.'s 20% batch, B_simple beside it; then B_crit against L (Kaplan) and D.
-3. Su et al. (2024) end to end: ``kaplan_steps`` fitted on every point after warmup of the runs but the
-   held-out one (``--held-out-batch`` at the largest width), with S_min = S / (1 + B_crit(L)/B) and the
-   B_crit(L) of step 2 (fitted without the held-out run); the held-out run's curve predicted by
-   ``plan.steps.loss_trajectory`` and scored (mean |relative error| after warmup; target <= 2%), with
-   the minimum loss and the steps and tokens to the lowest target at the held-out batch.
+3. Su et al. (2024) end to end on every run but the held-out one (``--held-out-batch`` at the largest
+   width): either two-stage (``kaplan_steps`` on S_min = S / (1 + B_crit(L)/B) with the B_crit(L) of
+   step 2) or joint (``kaplan_steps_batch``: B_* and alpha_B fitted with the trajectory law on the
+   curves after ``--su-window`` x warmup); ``--su-fit auto`` (default) chooses the method and window by
+   leave-one-run-out over the fit runs only (``plan.su.su_select``). In-sample trajectories of the fit
+   runs, then the held-out run's curve predicted by ``plan.steps.loss_trajectory`` and scored (mean
+   |relative error| after warmup; target <= 2%), with the minimum loss and the steps and tokens to the
+   lowest target at the held-out batch; the two-stage result beside it.
 
     PYTHONPATH=src:benchmarks python benchmarks/critical_batch.py [--d-models 48,96] [--tokens 2e6]
 """
@@ -30,10 +33,9 @@ import torch
 from _dynamics import train_all
 from threadpoolctl import threadpool_limits
 
-from scalinglab.fit import LawFit
 from scalinglab.fit.critical import critical_batch_study
-from scalinglab.laws.kaplan import s_min
-from scalinglab.plan.steps import loss_floor, loss_trajectory, steps_to_loss
+from scalinglab.plan.steps import loss_floor, steps_to_loss
+from scalinglab.plan.su import fit_su, fit_su_joint, su_backtest, su_select
 from scalinglab.runconfig import RunConfig, ScheduleConfig
 from scalinglab.store import Store
 
@@ -52,6 +54,10 @@ def main() -> None:
     ap.add_argument("--held-out-batch", type=int, default=2048)
     ap.add_argument("--n-targets", type=int, default=4)
     ap.add_argument("--targets", default="", help="target losses (comma-separated) instead of the automatic ones")
+    ap.add_argument("--su-fit", choices=["auto", "joint", "two-stage"], default="auto",
+                    help="how Su et al.'s constants are fitted: auto = chosen by leave-one-run-out over the fit runs")
+    ap.add_argument("--su-window", type=float, default=1.0, help="with --su-fit joint: fit after this x warmup")
+    ap.add_argument("--su-windows", default="1,2,3,4", help="with --su-fit auto: the joint windows tried")
     ap.add_argument("--evals", type=int, default=30)
     ap.add_argument("--eval-tokens", type=int, default=16384)
     ap.add_argument("--out", type=Path, default=Path("critical-out"))
@@ -123,29 +129,57 @@ def main() -> None:
               f"(interval {res['vs_tokens'][n]['exponent_interval']}); grows as the target falls: {mono}")
     for w in res["warnings"]:
         print(f"  warning: {w}")
-    # -- Su et al.: kaplan_steps on S_min, the held-out trajectory --------------------------------
-    law = res["pooled"]["vs_loss"]
-    B_star, alpha_B = law["B_star"], law["alpha_B"]
-    pts = fit_df[fit_df["step"] > fit_df["run"].map(warm)].copy()
-    pts["steps"] = s_min(pts["step"].to_numpy(float), pts["batch"].to_numpy(float),
-                         B_star / pts["loss"].to_numpy(float) ** (1 / alpha_B))
-    pts["N"] = pts["N_nonembed"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ks = LawFit("kaplan_steps", source="critical benchmark").fit(pts[["N", "steps", "loss"]]).result_
-    print("kaplan_steps: " + ", ".join(f"{k} = {v:.4g}" for k, v in ks.params.items())
-          + (f"  warnings: {ks.warnings}" if ks.warnings else ""))
+    # -- Su et al.: the constants from the fit runs, the held-out trajectory --------------------------
+    fit_df = fit_df.assign(warmup=fit_df["run"].map(warm))
+    all_df = df.assign(warmup=df["run"].map(warm))
+    method, window = args.su_fit, args.su_window
+    if method == "auto":
+        # chosen on the fit runs alone: leave each fit run out, refit, score its trajectory
+        sel = su_select(fit_df, [("two-stage", 1.0)] + [("joint", float(w)) for w in args.su_windows.split(",")],
+                        targets=targets, seed=0)
+        for sc in sel["scores"]:
+            name = sc["method"] + (f", window {sc['window']:g} x warmup" if sc["method"] == "joint" else "")
+            print(f"leave-one-run-out over the {len(sc['runs'])} fit runs, {name}: mean |rel err| "
+                  f"{100 * sc['mean']:.2f}%, interior batches {100 * sc['interior_mean']:.2f}%"
+                  + (f"; folds not fitted: {sorted(sc['failed'])}" if sc["failed"] else ""))
+        method, window = sel["chosen"]
+        print(f"chosen (lowest interior leave-one-out error): {method}"
+              + (f", window {window:g} x warmup" if method == "joint" else ""))
+    fits = {}
+    for m in dict.fromkeys([method, "two-stage"]):
+        if m == "joint":
+            ks = fit_su_joint(fit_df, window=window)
+            B_star, alpha_B = ks.params["B_star"], ks.params["alpha_B"]
+        else:
+            law = res["pooled"]["vs_loss"]
+            B_star, alpha_B = law["B_star"], law["alpha_B"]
+            if not alpha_B or alpha_B <= 0:
+                print(f"Su two-stage: not computed, the fitted B_crit(L) does not fall with L (alpha_B = {alpha_B})")
+                continue
+            ks = fit_su(fit_df, B_star, alpha_B)
+        fits[m] = (ks, B_star, alpha_B)
+    for m, (ks, B_star, alpha_B) in fits.items():
+        tag = "adopted" if m == method else "for comparison"
+        print(f"Su et al., {m} ({tag}): B_crit = {B_star:.4g} / L^{1 / alpha_B:.3g}; kaplan_steps: "
+              + ", ".join(f"{k} = {ks.params[k]:.4g}" for k in ("N_c", "alpha_N", "S_c", "alpha_S"))
+              + (f"  warnings: {ks.warnings}" if ks.warnings else ""))
+        ins = {r: su_backtest(fit_df, r, ks, B_star, alpha_B) for r in sorted(set(fit_df["run"]))}
+        print("  in-sample trajectories (mean / max |rel err|): " + "; ".join(
+            f"{r.removeprefix('cb-')} {100 * v['mean_abs_rel_error']:.1f}/{100 * v['max_abs_rel_error']:.1f}%"
+            for r, v in ins.items()))
+        print(f"  in-sample mean over the {len(ins)} fit runs: "
+              f"{100 * np.mean([v['mean_abs_rel_error'] for v in ins.values()]):.2f}%")
+        bt = su_backtest(all_df, held, ks, B_star, alpha_B)
+        print(f"  held-out {held} ({bt['points']} points after warmup): mean |rel err| "
+              f"{100 * bt['mean_abs_rel_error']:.2f}%, max {100 * bt['max_abs_rel_error']:.2f}%, final pred "
+              f"{bt['curve'][-1]['predicted']:.4f} vs {bt['curve'][-1]['loss']:.4f}"
+              + (f"  (target mean <= 2%: {'met' if bt['mean_abs_rel_error'] <= 0.02 else 'NOT met'})"
+                 if m == method else ""))
+    if method not in fits:
+        return
+    ks, B_star, alpha_B = fits[method]
     h = df[(df["run"] == held) & (df["step"] > warm[held])].sort_values("step")
     N = float(h["N_nonembed"].iloc[0])
-    if not alpha_B or alpha_B <= 0:
-        print(f"Su trajectory: not computed, the fitted B_crit(L) does not fall with L (alpha_B = {alpha_B})")
-        return
-    pred = loss_trajectory(h["step"].to_numpy(float), N, float(args.held_out_batch), params=ks.params,
-                           B_star=B_star, alpha_B=alpha_B)
-    rel = np.abs(pred / h["loss"].to_numpy() - 1)
-    print(f"Su trajectory of held-out {held} ({len(h)} points after warmup): mean |rel err| {100 * rel.mean():.2f}%, "
-          f"max {100 * rel.max():.2f}%, final pred {pred[-1]:.4f} vs {h['loss'].iloc[-1]:.4f}  "
-          f"(target mean <= 2%: {'met' if rel.mean() <= 0.02 else 'NOT met'})")
     low = min(targets)
     if low <= float(loss_floor(N, ks.params)):
         print(f"  the lowest target {low} lies below the fitted loss floor of N = {N:.0f}: no steps to it")

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from scalinglab.cli import main
+from scalinglab.errors import ParameterError
 from scalinglab.plan.steps import loss_trajectory
 from scalinglab.runconfig import RunConfig, ScheduleConfig
 from scalinglab.store import Store
@@ -61,3 +62,114 @@ def test_su_held_out_must_be_a_run(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0",
                                   "--su-held-out", "nope"])
     assert r.exit_code == 2 and "'nope'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+# -- the joint fit (kaplan_steps_batch) and the leave-one-run-out choice ------------------------------
+def _small_store(path: Path, batches=(256, 1024, 4096, 16384), points: int = 14) -> None:
+    """Curves drawn from the known laws, ``points`` log-spaced evals per run, warmup 5 steps."""
+    steps = np.unique(np.geomspace(10, 20000, points).astype(int))
+    with Store(path) as st:
+        cfgs = {(n, b): RunConfig(name=f"n{n:.0e}-b{b}".replace("+", ""), batch_tokens=b, tokens=b * 20000,
+                                  schedule=ScheduleConfig(name="constant", warmup_steps=5))
+                for n in SIZES for b in batches}
+        st.add_planned(cfgs.values())
+        for (n, b), c in cfgs.items():
+            loss = loss_trajectory(steps.astype(float), n, float(b), params=KS, B_star=B_STAR, alpha_B=ALPHA_B)
+            for s, L in zip(steps, loss):
+                st.add_point(c.name, {"step": int(s), "tokens": int(s) * b, "eval_loss": float(L)})
+            st.mark_done(c.name, {"N_total": int(2 * n), "N_nonembed": int(n), "tokens": c.tokens})
+
+
+@pytest.mark.slow
+def test_joint_fit_recovers_the_laws_and_the_held_out_trajectory(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    _small_store(db, points=10)
+    out = tmp_path / "cb.json"
+    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0", "--target-loss",
+                                  "1.6", "--su-held-out", "n6e05-b1024", "--su-fit", "joint", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "Su et al. (joint, window 1 x warmup): B_crit = " in r.output
+    su = json.loads(out.read_text())["su"]
+    assert su["method"] == "joint" and su["window"] == 1.0
+    assert su["B_crit_law"]["B_star"] == pytest.approx(B_STAR, rel=1e-4)
+    assert su["B_crit_law"]["alpha_B"] == pytest.approx(ALPHA_B, rel=1e-4)
+    for k, v in KS.items():
+        assert su["kaplan_steps"][k] == pytest.approx(v, rel=1e-4), k
+    assert su["mean_abs_rel_error"] < 1e-6 and su["points"] == 10
+    # steps to the lowest target at the held-out batch, from the recovered constants (closed form)
+    floor = (KS["N_c"] / 6e5) ** KS["alpha_N"]
+    S_min = KS["S_c"] / (1.6 - floor) ** (1 / KS["alpha_S"])
+    Bc = B_STAR / 1.6 ** (1 / ALPHA_B)
+    assert su["to_target"]["S_min"] == pytest.approx(S_min, rel=1e-3)
+    assert su["to_target"]["steps"] == pytest.approx(S_min * (1 + Bc / 1024), rel=1e-3)
+
+
+def test_leave_one_out_and_selection_on_exact_curves(tmp_path: Path) -> None:
+    from scalinglab.plan.su import su_leave_one_out, su_select
+
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(256, 1024, 4096), points=10)
+    with Store(db, create=False) as st:
+        from scalinglab.fit.anneal import add_store_areas
+        df = add_store_areas(st.to_table(points="all", failed=False), {r.name: r.config for r in st.runs()})
+    # a coarse 2^6 grid of starts (optimisation scale: ln N_c, alpha_N, ln S_c, alpha_S, ln B_*, alpha_B)
+    grid = np.array(np.meshgrid([10.0, 20.0], [0.1, 0.5], [3.0, 8.0], [0.5, 1.0], [8.0, 12.0], [0.1, 0.3])).reshape(6, -1).T
+    loo = su_leave_one_out(df, method="joint", starts=grid)
+    assert len(loo["runs"]) == 6 and loo["mean"] < 1e-6          # exact curves: every fold predicts exactly
+    assert set(r for r, v in loo["runs"].items() if 256 < v["batch"] < 4096) == {"n2e05-b1024", "n6e05-b1024"}
+    # a tie (both exact) keeps the earlier candidate
+    sel = su_select(df, [("joint", 2.0), ("joint", 1.0)], starts=grid)
+    assert sel["chosen"] == ("joint", 2.0) and len(sel["scores"]) == 2
+    with pytest.raises(ParameterError, match="target losses of the two-stage"):
+        su_leave_one_out(df, method="two-stage")
+    with pytest.raises(ParameterError, match="'window'"):
+        su_leave_one_out(df, method="joint", window=0.5)
+    with pytest.raises(ParameterError, match="fitting method"):
+        su_leave_one_out(df, method="three-stage", targets=[2.0])
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--su-fit", "joint", "--su-window", "0.5"], "--su-window"),
+    (["--su-fit", "auto", "--su-windows", "1,x"], "--su-windows"),
+    (["--su-fit", "auto", "--su-windows", "0"], "--su-windows"),
+])
+def test_bad_su_options_exit_2_with_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(256, 1024, 4096), points=6)
+    before = db.read_bytes()
+    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0",
+                                  "--su-held-out", "n6e05-b1024", *args])
+    assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert db.read_bytes() == before
+
+
+def test_joint_fit_needs_two_batch_sizes(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(1024,), points=6)
+    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0",
+                                  "--su-held-out", "n6e05-b1024", "--su-fit", "joint"])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+
+
+@pytest.mark.slow
+def test_auto_chooses_on_the_fit_runs_and_reports_the_scores(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(256, 1024, 4096), points=8)
+    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0", "--target-loss", "1.6",
+                                  "--su-held-out", "n6e05-b1024", "--su-fit", "auto", "--su-windows", "1,2"])
+    # without one more run, two-stage has 2 batch sizes of N = 6e5 left: its folds for N = 2e5 cannot be
+    # fitted, are listed, and it is not chosen
+    assert r.exit_code == 0, r.output
+    assert "two-stage: mean |rel err|" in r.output and "fold(s) could not be fitted" in r.output
+    db.unlink()
+    _small_store(db, batches=(256, 1024, 4096, 16384), points=8)
+    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0", "--target-loss", "1.6",
+                                  "--su-held-out", "n6e05-b1024", "--su-fit", "auto", "--su-windows", "1,2", "--json"])
+    assert r.exit_code == 0, r.output
+    su = json.loads(r.stdout)["su"]
+    sel = su["selection"]
+    assert [(s["method"], s["window"]) for s in sel] == [("two-stage", 1.0), ("joint", 1.0), ("joint", 2.0)]
+    assert all(len(s["runs"]) + len(s["failed"]) == 7 and "n6e05-b1024" not in s["runs"] for s in sel)
+    # exact curves: the joint folds predict exactly, the two-stage ones only as well as the hyperbolas
+    assert sel[1]["mean"] < 1e-6 and sel[1]["mean"] < sel[0]["mean"]
+    assert (su["method"], su["window"]) == ("joint", 1.0) and su["mean_abs_rel_error"] < 1e-6

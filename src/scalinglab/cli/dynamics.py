@@ -30,7 +30,7 @@ from ..laws.anneal import curve_areas_for_points
 from ..laws.multipower import derive_curves
 from ..plan.anneal import best_wsd_decay
 from ..plan.hparams import plan_hparams
-from ..plan.su import fit_su, su_backtest
+from ..plan.su import fit_su, fit_su_joint, su_backtest, su_select
 from . import main
 from .output import console, emit_json, flags, fmt, print_rows
 from .paths import check_out_file, write_error
@@ -181,15 +181,28 @@ def _lr(kw: dict[str, Any]) -> float:
 @click.option("--su-held-out", "held_out", default=None, metavar="RUN",
               help="Su et al.'s recipe: leave RUN out, fit kaplan_steps on S_min of the other curves, and "
                    "back-test RUN's predicted trajectory against its curve.")
+@click.option("--su-fit", "su_fit", type=click.Choice(["two-stage", "joint", "auto"]), default="two-stage",
+              show_default=True,
+              help="With --su-held-out: two-stage = B_crit(L) from the hyperbolas, then kaplan_steps on S_min; joint = "
+                   "kaplan_steps_batch (B_* and alpha_B fitted with the trajectory law on the curves); auto = the "
+                   "one (and --su-windows) with the lowest leave-one-run-out error over the fit runs.")
+@click.option("--su-window", "su_window", type=float, default=1.0, show_default=True,
+              help="With --su-fit joint: fit the points after this many x each run's warmup (>= 1).")
+@click.option("--su-windows", "su_windows", default="1,2,3,4", show_default=True,
+              help="With --su-fit auto: the joint windows tried (comma-separated, besides two-stage).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON here (CB.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | None, seed: int, ci_level: float,
-                       held_out: str | None, out: str | None, as_json: bool) -> None:
+                       held_out: str | None, su_fit: str, su_window: float, su_windows: str, out: str | None,
+                       as_json: bool) -> None:
     """Critical batch per target loss from the stored curves (McCandlish hyperbola, Zhang's 20% rule,
     B_simple), and B_crit against the loss (Kaplan) and the tokens (Zhang, Bergsma); with
     --su-held-out, Su et al.'s trajectory of a held-out run."""
     if out:
         check_out_file(out)
+    windows = _windows(su_windows)
+    if not (math.isfinite(su_window) and su_window >= 1):
+        raise ParameterError(invalid("The --su-window", su_window, "a number >= 1 (multiples of the warmup)"))
     from ..store import Store
     with Store(store_path, create=False) as store:
         df = add_store_areas(store.to_table(points="all", failed=False), store.run_configs())
@@ -203,12 +216,25 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
     res["source"] = f"store {store_path}"
     if held_out is not None:
         law = res["pooled"].get("vs_loss") or next(iter(res["vs_loss"].values()), None)
-        if not law or not law.get("alpha_B") or law["alpha_B"] <= 0:
-            raise DataError("Su et al.'s trajectory needs a B_crit(L) that falls as L rises (alpha_B > 0) from "
-                            f"2 or more target losses; got {law}.")
-        su = fit_su(fit_df, law["B_star"], law["alpha_B"])
-        res["su"] = {"kaplan_steps": su.params, "warnings": su.warnings,
-                     **su_backtest(df, held_out, su, law["B_star"], law["alpha_B"], min(targets))}
+        selection = None
+        if su_fit == "auto":
+            sel = su_select(fit_df, [("two-stage", 1.0)] + [("joint", w) for w in windows], targets=list(targets),
+                            seed=seed)
+            (su_fit, su_window), selection = sel["chosen"], sel["scores"]
+        if su_fit == "joint":
+            su = fit_su_joint(fit_df, window=su_window)
+            bs, ab = su.params["B_star"], su.params["alpha_B"]
+        else:
+            if not law or not law.get("alpha_B") or law["alpha_B"] <= 0:
+                raise DataError("Su et al.'s two-stage trajectory needs a B_crit(L) that falls as L rises (alpha_B > 0) "
+                                f"from 2 or more target losses; got {law} (try --su-fit joint).")
+            su, bs, ab = fit_su(fit_df, law["B_star"], law["alpha_B"]), law["B_star"], law["alpha_B"]
+        res["su"] = {"method": su_fit, "window": su_window if su_fit == "joint" else 1.0,
+                     "kaplan_steps": {k: su.params[k] for k in ("N_c", "alpha_N", "S_c", "alpha_S")},
+                     "B_crit_law": {"B_star": bs, "alpha_B": ab, "inverse_alpha_B": 1.0 / ab},
+                     "warnings": su.warnings, **su_backtest(df, held_out, su, bs, ab, min(targets))}
+        if selection is not None:
+            res["su"]["selection"] = [{k: v for k, v in sc.items()} for sc in selection]
     if out:
         try:
             with open(out, "w") as fh:
@@ -228,7 +254,19 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
                         f"(interval {fmt(res['vs_tokens'][n]['exponent_interval'])})")
     if "su" in res:
         su = res["su"]
-        console().print(f"Su et al.: kaplan_steps {', '.join(f'{k} = {fmt(v)}' for k, v in su['kaplan_steps'].items())}; "
+        for sc in su.get("selection", []):
+            console().print(f"Su et al. leave-one-run-out, {sc['method']}"
+                            + (f" (window {fmt(sc['window'])} x warmup)" if sc["method"] == "joint" else "")
+                            + f": mean |rel err| {100 * sc['mean']:.2f}% over {len(sc['runs'])} fit runs"
+                            + ("" if sc["interior_mean"] is None else
+                               f", {100 * sc['interior_mean']:.2f}% over the interior batches")
+                            + (f"; {len(sc['failed'])} fold(s) could not be fitted: {sorted(sc['failed'])}"
+                               if sc["failed"] else ""))
+        bl = su["B_crit_law"]
+        console().print(f"Su et al. ({su['method']}"
+                        + (f", window {fmt(su['window'])} x warmup" if su["method"] == "joint" else "")
+                        + f"): B_crit = {fmt(bl['B_star'])} / L^{fmt(bl['inverse_alpha_B'])}; "
+                        f"kaplan_steps {', '.join(f'{k} = {fmt(v)}' for k, v in su['kaplan_steps'].items())}; "
                         f"held-out {su['run']} ({su['points']} points): mean |rel err| "
                         f"{100 * su['mean_abs_rel_error']:.2f}%, max {100 * su['max_abs_rel_error']:.2f}%; "
                         f"loss floor {fmt(su['loss_floor'])}; to {fmt(su['to_target']['target'])}: "
@@ -237,6 +275,16 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
         console().print(f"warning: {w}")
     if out:
         console().print(f"result written to {out}")
+
+
+def _windows(text: str) -> list[float]:
+    try:
+        ws = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        ws = []
+    if not ws or any(not (math.isfinite(w) and w >= 1) for w in ws):
+        raise ParameterError(invalid("The --su-windows", text, "comma-separated numbers >= 1 (multiples of the warmup)"))
+    return ws
 
 
 # -- plan: learning rate and batch ------------------------------------------------------------------

@@ -163,6 +163,95 @@ def _log_jacobian_steps(p: Params, x: Inputs) -> tuple[Any, Array]:
     return lnS, J
 
 
+# -- the learning curve at a batch size: L(N, S, B), implicit in L -----------------------------------
+#: Newton iterations of the implicit solve (each one at least halves the bracket; 60 reach float precision)
+_ROOT_ITER = 100
+#: |change of ln L| below which the implicit solve stops
+_ROOT_TOL = 1e-14
+
+
+def _nsb_parts(p: Params, x: Inputs) -> tuple[Any, ...]:
+    """The pieces of ``phi(u) = ln[(N_c/N)^alpha_N + (S_c Q(u)/S)^alpha_S] - u``, ``Q(u) = 1 + B_crit(e^u)/B``,
+    whose root is ``u = ln L``: ``ln F``, ``ln(S_c/S)``, ``ln(B_*/B)`` and the exponents (broadcast)."""
+    lnF = p["alpha_N"] * (np.log(p["N_c"]) - _ln(x, "N"))
+    lnSr = np.log(p["S_c"]) - _ln(x, "step")
+    lnc = np.log(p["B_star"]) - _ln(x, "batch")
+    aS = np.asarray(p["alpha_S"], dtype=float)
+    aB = np.asarray(p["alpha_B"], dtype=float)
+    return np.broadcast_arrays(lnF, lnSr, lnc, aS, aB)
+
+
+def _nsb_phi(u: Any, lnF: Any, lnSr: Any, lnc: Any, aS: Any, aB: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """phi(u), phi'(u), and the weight w_T of the steps term, ln T and the sigmoid s = (Q-1)/Q at u."""
+    z = lnc - u / aB                        # ln(B_crit(L)/B)
+    lnT = aS * (lnSr + np.logaddexp(0.0, z))
+    lnG = np.logaddexp(lnF, lnT)
+    wT = np.exp(lnT - lnG)
+    s = 0.5 * (1.0 + np.tanh(0.5 * z))      # (Q - 1)/Q = B_crit/(B + B_crit), stable for any z
+    return lnG - u, -1.0 - wT * s * aS / aB, wT, lnT, s
+
+
+def _nsb_root(p: Params, x: Inputs) -> tuple[Any, tuple[Any, ...]]:
+    """ln L solving ``L = (N_c/N)^alpha_N + (S_c (1 + B_crit(L)/B) / S)^alpha_S`` at every point.
+
+    phi(u) falls with slope <= -1 everywhere (the steps term falls as L rises, since B_crit shrinks), so
+    the root is unique, and from ``u0 = ln[(N_c/N)^alpha_N + (S_c/S)^alpha_S]`` (the B -> inf value, where
+    phi >= 0) it lies in ``[u0, u0 + phi(u0)]``. Newton steps inside that bracket, bisecting whenever a
+    step would leave it, all points and parameter vectors at once (NumPy arrays, no SciPy).
+    """
+    parts = _nsb_parts(p, x)
+    lnF, lnSr = parts[0], parts[1]
+    lo = np.logaddexp(lnF, parts[3] * lnSr)
+    f0 = _nsb_phi(lo, *parts)[0]
+    hi = lo + f0
+    u = lo.copy()
+    done = np.zeros(u.shape, dtype=bool)
+    for _ in range(_ROOT_ITER):
+        f, d = _nsb_phi(u, *parts)[:2]
+        lo = np.where(f > 0, u, lo)
+        hi = np.where(f < 0, u, hi)
+        step = u - f / d
+        new = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
+        new = np.where(done | (f == 0), u, new)
+        done |= (np.abs(new - u) <= _ROOT_TOL * np.maximum(1.0, np.abs(u))) | ~np.isfinite(new)
+        u = new
+        if np.all(done):
+            break
+    return u, parts
+
+
+def loss_nsb(p: Params, x: Inputs) -> Any:
+    """L(N, S, B): the root of ``L = (N_c/N)^alpha_N + (S_c (1 + B_crit(L)/B) / S)^alpha_S`` with
+    ``B_crit(L) = B_* / L^(1/alpha_B)`` (nats/token); inputs N (non-embedding), ``step`` S and ``batch`` B
+    (tokens)."""
+    return np.exp(_nsb_root(p, x)[0])
+
+
+def log_loss_nsb(p: Params, x: Inputs) -> Any:
+    """ln L(N, S, B), the root of the implicit equation (:func:`loss_nsb`)."""
+    return _nsb_root(p, x)[0]
+
+
+def log_jacobian_nsb(p: Params, x: Inputs) -> tuple[Any, Array]:
+    """ln L(N, S, B) and its derivatives with respect to (ln N_c, alpha_N, ln S_c, alpha_S, ln B_*, alpha_B).
+
+    Implicit differentiation of phi(u; theta) = 0: du/dtheta = -(d phi/d theta) / phi'(u), with
+    d phi/d theta = (1 - w_T) d ln F/d theta + w_T d ln T/d theta at the root."""
+    u, parts = _nsb_root(p, x)
+    lnF, lnSr, lnc, aS, aB = parts
+    _, d, wT, _, s = _nsb_phi(u, *parts)
+    wF = 1.0 - wT
+    J = np.empty(np.shape(u) + (6,))
+    J[..., 0] = wF * p["alpha_N"]
+    J[..., 1] = wF * (np.log(p["N_c"]) - _ln(x, "N"))
+    J[..., 2] = wT * aS
+    J[..., 3] = wT * (lnSr + np.logaddexp(0.0, lnc - u / aB))
+    J[..., 4] = wT * aS * s
+    J[..., 5] = wT * aS * s * u / aB ** 2
+    J /= -d[..., None]
+    return u, J
+
+
 # -- critical batch and the conversions of Kaplan Sec. 5 -------------------------------------------
 def b_crit(L: Any, B_star: float = B_STAR, alpha_B: float = ALPHA_B) -> Any:
     """Critical batch size ``B_crit(L) = B_* / L^(1/alpha_B)`` (tokens) at loss L (nats/token).
@@ -306,6 +395,35 @@ KAPLAN_STEPS = register(Law(
         f"{_SETUP} Fits are 'mediocre at small S' (Kaplan Sec. 5).")},
     grid_note="ln N_c in {10, 20, 30, 40}; alpha_N in {0.03, 0.1, 0.3, 1}; ln S_c in {0, 5, 10, 15}; "
               "alpha_S in {0.25, 0.5, 1, 2}",
+))
+
+KAPLAN_STEPS_BATCH = register(Law(
+    name="kaplan_steps_batch",
+    formula=loss_nsb,
+    log_formula=log_loss_nsb,
+    log_jacobian=log_jacobian_nsb,
+    params=(_N_C, _ALPHA_N,
+            _scale("S_c", "step scale (optimizer steps)", grid=(0.0, 5.0, 10.0, 15.0), upper=1e30),
+            _exponent("alpha_S", "step exponent", grid=(0.25, 0.5, 1.0, 2.0)),
+            _scale("B_star", "critical-batch scale B_* of B_crit(L) = B_*/L^(1/alpha_B) (tokens)",
+                   grid=(10.0, 20.0), upper=1e60),
+            _exponent("alpha_B", "critical-batch exponent of B_crit(L) = B_*/L^(1/alpha_B)", grid=(0.1, 0.3))),
+    inputs=("N", "step", "batch"),
+    n_input="N",
+    n_convention="non-embedding",
+    title="Kaplan et al. 2020 learning curves at a batch size L(N, S, B), B_crit(L) fitted jointly",
+    formula_text="L = (N_c/N)^alpha_N + (S_c (1 + B_crit(L)/B) / S)^alpha_S,  B_crit(L) = B_*/L^(1/alpha_B) "
+                 "(solved for L)",
+    units="N: non-embedding parameters (count); step: optimizer steps S at batch B; batch: tokens; L: nats/token",
+    citation=f"{_CITATION}, Eq. 1.4, 5.4 and 5.6 (S_min = S/(1 + B_crit(L)/B) substituted into L(N, S_min))",
+    objective=_OBJECTIVE,
+    presets={"kaplan2020": Preset(
+        "kaplan2020", {"N_c": 6.5e13, "alpha_N": 0.077, "S_c": 2.1e3, "alpha_S": 0.76,
+                       "B_star": B_STAR, "alpha_B": ALPHA_B},
+        f"{_CITATION}, Table 3 (L(N, S_min)) and Eq. 1.4 (B_crit(L))",
+        f"{_SETUP} Kaplan fit the two parts separately; here they are one law.")},
+    grid_note="ln N_c in {10, 20, 30, 40}; alpha_N in {0.03, 0.1, 0.3, 1}; ln S_c in {0, 5, 10, 15}; "
+              "alpha_S in {0.25, 0.5, 1, 2}; ln B_* in {10, 20}; alpha_B in {0.1, 0.3}",
 ))
 
 CRITICAL_BATCH = register(Law(

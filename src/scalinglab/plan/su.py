@@ -10,31 +10,51 @@ constant of Kaplan et al.'s formulas from small runs (LAWS.md section 2):
    ``N_nonembed``);
 3. the predictions of :mod:`scalinglab.plan.steps` (loss floor, steps to a loss, trajectory), and
    :func:`su_backtest` scores the trajectory of a run held out of both fits against its curve.
+
+The joint variant (:func:`fit_su_joint`) fits the six constants of steps 1-2 together, on the curves
+themselves: the law ``kaplan_steps_batch`` is the root L of ``L = (N_c/N)^alpha_N + (S_c (1 +
+B_crit(L)/B) / S)^alpha_S``, i.e. the trajectory of step 3, so each point's residual is the error of the
+curve it predicts. Kaplan et al. (Sec. 5.1) fit B_crit(L) from steps to a target and then L(N, S_min);
+when the steps-to-target hyperbolas are noisy (few batch sizes reach each target) their B_crit(L) must
+be extrapolated below the lowest target, which the joint fit avoids. :func:`su_leave_one_out` scores
+either variant by leaving each fit run out in turn (every stage refitted without it), so that a
+method or a fit window can be chosen from the fit runs alone (:func:`su_select`).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, ParameterError, invalid
 from ..fit.core import LawFit
 from ..fit.result import Fit
 from ..laws.kaplan import s_min
 from .steps import loss_floor, loss_trajectory, steps_to_loss
 
-__all__ = ["fit_su", "su_backtest"]
+__all__ = ["METHODS", "fit_su", "fit_su_joint", "su_backtest", "su_leave_one_out", "su_select"]
+
+#: the ways of fitting the recipe's constants: B_crit(L) first then kaplan_steps (Kaplan, Su), or jointly
+METHODS = ("two-stage", "joint")
 
 
-def _after_warmup(curves: pd.DataFrame) -> pd.DataFrame:
+def _after_warmup(curves: pd.DataFrame, window: float = 1.0) -> pd.DataFrame:
+    """Main-line points with a loss after ``window`` x the run's warmup (column ``warmup``, steps)."""
     df = curves[curves.get("branch", 0) == 0]
     if "warmup" in df.columns:
-        df = df[df["step"] > df["warmup"]]
+        df = df[df["step"] > window * df["warmup"]]
     return df.dropna(subset=["loss"])
+
+
+def _check_window(window: float) -> float:
+    if not (isinstance(window, (int, float)) and np.isfinite(window) and window >= 1.0):
+        raise ParameterError(invalid("The fit window (multiples of the warmup) 'window'", window,
+                                     "a number >= 1 (fit the points after window x each run's warmup)"))
+    return float(window)
 
 
 def fit_su(curves: pd.DataFrame, B_star: float, alpha_B: float, **lawfit: Any) -> Fit:
@@ -54,11 +74,43 @@ def fit_su(curves: pd.DataFrame, B_star: float, alpha_B: float, **lawfit: Any) -
     return fit
 
 
-def su_backtest(curves: pd.DataFrame, run: str, fit: Fit, B_star: float, alpha_B: float,
-                target: float | None = None) -> dict[str, Any]:
+def fit_su_joint(curves: pd.DataFrame, *, window: float = 1.0, **lawfit: Any) -> Fit:
+    """``kaplan_steps_batch`` (the trajectory law, B_* and alpha_B free) fitted on every main-line point
+    after ``window`` x warmup of ``curves`` (a store table of all points, with column ``warmup``).
+
+    The result's ``params`` hold the four ``kaplan_steps`` constants and ``B_star``, ``alpha_B``;
+    ``data`` records them under ``B_star``/``alpha_B`` too, as :func:`fit_su` does."""
+    df = _after_warmup(curves, _check_window(window))
+    if df.empty:
+        raise DataError(f"no curve point after {window:g} x warmup to fit kaplan_steps_batch on.")
+    if df["batch"].nunique() < 2:
+        raise DataError(invalid("The batch sizes of the curves", sorted(df["batch"].unique().tolist()),
+                                "2 or more (B_crit(L) is fitted from how the curves differ by batch)"))
+    rows = pd.DataFrame({"N": df["N_nonembed"].to_numpy(dtype=float), "step": df["step"].to_numpy(dtype=float),
+                         "batch": df["batch"].to_numpy(dtype=float), "loss": df["loss"].to_numpy(dtype=float)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = LawFit("kaplan_steps_batch", source="Su et al. recipe, joint: stored curves", **lawfit).fit(rows).result_
+    fit.data.update({"B_star": fit.params["B_star"], "alpha_B": fit.params["alpha_B"], "window": float(window)})
+    return fit
+
+
+def _b_law(fit: Fit, B_star: float | None, alpha_B: float | None) -> tuple[float, float]:
+    """The B_crit(L) law to predict with: given, or the fit's own (joint), or the one it was fitted on."""
+    bs = B_star if B_star is not None else fit.params.get("B_star", fit.data.get("B_star"))
+    ab = alpha_B if alpha_B is not None else fit.params.get("alpha_B", fit.data.get("alpha_B"))
+    if bs is None or ab is None:
+        raise ParameterError(invalid("The critical-batch law of the fit", {"B_star": bs, "alpha_B": ab},
+                                     "B_star and alpha_B (given, or in the fit)"))
+    return float(bs), float(ab)
+
+
+def su_backtest(curves: pd.DataFrame, run: str, fit: Fit, B_star: float | None = None,
+                alpha_B: float | None = None, target: float | None = None) -> dict[str, Any]:
     """The trajectory of ``run`` (held out of the fits) predicted at its batch and N, against its
     curve after warmup; with the loss floor of its N, and (``target``) the steps and tokens to reach
-    ``target`` at its batch and at the limits."""
+    ``target`` at its batch and at the limits. ``B_star``/``alpha_B`` default to the fit's own."""
+    B_star, alpha_B = _b_law(fit, B_star, alpha_B)
     df = _after_warmup(curves)
     h = df[df["run"] == run].sort_values("step")
     if h.empty:
@@ -79,3 +131,92 @@ def su_backtest(curves: pd.DataFrame, run: str, fit: Fit, B_star: float, alpha_B
                             "B_crit": float(st.B_crit), "steps": float(np.asarray(st.S)),
                             "tokens": float(np.asarray(st.E))}
     return out
+
+
+def _fit_method(curves: pd.DataFrame, method: str, targets: Sequence[float], window: float, seed: int,
+                starts: Any = None) -> tuple[Fit, float, float]:
+    """Fit the recipe's constants by ``method`` on ``curves``: (fit, B_*, alpha_B)."""
+    if method == "joint":
+        fit = fit_su_joint(curves, window=window, **({} if starts is None else {"starts": starts}))
+        return fit, float(fit.params["B_star"]), float(fit.params["alpha_B"])
+    if method != "two-stage":
+        raise ParameterError(invalid("The Su et al. fitting method", method, f"one of {list(METHODS)}"))
+    from ..fit.critical import critical_batch_study
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = critical_batch_study(curves, list(targets), seed=seed)
+    law = res["pooled"].get("vs_loss") or next(iter(res["vs_loss"].values()), None)
+    if not law or not law.get("alpha_B") or law["alpha_B"] <= 0:
+        raise DataError("Su et al.'s two-stage recipe needs a B_crit(L) that falls as L rises (alpha_B > 0) from "
+                        f"2 or more target losses; got {law}.")
+    fit = fit_su(curves, law["B_star"], law["alpha_B"])
+    return fit, float(law["B_star"]), float(law["alpha_B"])
+
+
+def su_leave_one_out(curves: pd.DataFrame, *, method: str = "joint", window: float = 1.0,
+                     targets: Sequence[float] = (), seed: int = 0, starts: Any = None) -> dict[str, Any]:
+    """Leave each run of ``curves`` out in turn, fit the recipe by ``method`` on the others (the
+    critical-batch study too, for ``two-stage``, which needs ``targets``) and score the left-out run's
+    trajectory after warmup (mean |relative error|).
+
+    ``window`` (multiples of the warmup) applies to the joint fit; the two-stage fit uses every point
+    after warmup. The joint folds start from the fit on every run (itself from ``starts``, the law's
+    grid by default): a warm start only, the left-out run enters no fold's objective.
+
+    A fold that cannot be fitted (a DataError, e.g. too few batch sizes left for a hyperbola) is
+    listed under ``failed`` with its message and left out of the means.
+
+    Returns ``{"method", "window", "runs": {run: {"batch", "N_nonembed", "mean_abs_rel_error",
+    "max_abs_rel_error"}}, "failed": {run: message}, "mean", "interior_mean"}``; *interior* runs are those whose batch lies
+    strictly between the smallest and largest batch of the curves (the batches a held-out run inside
+    the sweep is interpolated between); ``interior_mean`` is None when there is none."""
+    if method == "two-stage" and not targets:
+        raise ParameterError(invalid("The target losses of the two-stage leave-one-out", list(targets),
+                                     "at least one positive number (the critical-batch study needs them)"))
+    df = curves[curves.get("branch", 0) == 0]
+    runs = sorted(set(_after_warmup(df)["run"]))
+    if len(runs) < 3:
+        raise DataError(invalid("The runs with curve points after warmup", runs, "3 or more for a leave-one-out"))
+    if method == "joint":
+        full = _fit_method(df, method, targets, window, seed, starts)[0]
+        from .. import laws as _laws
+        starts = np.array([[p.to_scaled(full.params[p.name]) for p in _laws.get("kaplan_steps_batch").params]])
+    out: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for run in runs:
+        try:
+            fit, bs, ab = _fit_method(df[df["run"] != run], method, targets, window, seed, starts)
+        except DataError as exc:     # e.g. too few batch sizes left for a hyperbola without this run
+            failed[run] = str(exc)
+            continue
+        bt = su_backtest(df, run, fit, bs, ab)
+        out[run] = {k: bt[k] for k in ("batch", "N_nonembed", "mean_abs_rel_error", "max_abs_rel_error")}
+    if not out:
+        raise DataError(f"Su et al. leave-one-out ({method}): no fold could be fitted; the first said: "
+                        f"{next(iter(failed.values()))}")
+    batches = df.groupby("run")["batch"].first()
+    lo, hi = float(batches.min()), float(batches.max())
+    inner = [v["mean_abs_rel_error"] for v in out.values() if lo < v["batch"] < hi]
+    return {"method": method, "window": float(window), "runs": out, "failed": failed,
+            "mean": float(np.mean([v["mean_abs_rel_error"] for v in out.values()])),
+            "interior_mean": float(np.mean(inner)) if inner else None}
+
+
+def su_select(curves: pd.DataFrame, candidates: Sequence[tuple[str, float]], *, targets: Sequence[float] = (),
+              seed: int = 0, tie: float = 1e-3, starts: Any = None) -> dict[str, Any]:
+    """Choose a (method, window) from ``candidates`` by :func:`su_leave_one_out` on ``curves`` (the fit
+    runs only): the lowest interior mean (the all-runs mean where no run is interior); a candidate
+    within ``tie`` (absolute, 0.1 percentage point by default) of the best that comes earlier in
+    ``candidates`` (list the simpler first) is kept instead. A candidate with a failed fold is scored on
+    fewer runs than the others and is not chosen (unless every candidate has one). Returns
+    ``{"chosen": (method, window), "scores": [leave-one-out results...]}``."""
+    if not candidates:
+        raise ParameterError(invalid("The Su et al. candidates", list(candidates), "one or more (method, window)"))
+    scores = [su_leave_one_out(curves, method=m, window=w, targets=targets, seed=seed, starts=starts)
+              for m, w in candidates]
+    whole = all(s["failed"] for s in scores) or not any(s["failed"] for s in scores)
+    key = [np.inf if s["failed"] and not whole else s["interior_mean"] if s["interior_mean"] is not None
+           else s["mean"] for s in scores]
+    best = min(key)
+    i = next(j for j, k in enumerate(key) if k <= best + tie)
+    return {"chosen": (scores[i]["method"], scores[i]["window"]), "scores": scores}
