@@ -143,6 +143,17 @@ def test_calibrate_scheme_option(tmp_path: Path) -> None:
         assert d["interval_kind"] == "extrapolation-calibrated"
         widths[scheme] = d["interval"][1] - d["interval"][0]
     assert widths["group"] != widths["row"] and widths["default"] != widths["group"]
+    # group-tp: the default plus the shipped offset prior, named in the report with its weight
+    fit = tmp_path / "tp.json"
+    code, out, err = run("fit", str(ladder5), "--law", "chinchilla", "--bootstrap", "20", "--calibrate",
+                         "budget_flops", "--calibrate-scheme", "group-tp", "--out", str(fit))
+    assert code == 0, err
+    cal = json.loads(fit.read_text())["calibration"]
+    assert cal["scheme"] == "group-tp" and cal["group_prior_pairs"] == 1.0
+    assert "extrapolation calibration (group-tp)" in out and "worth 1 pair(s)" in out
+    code, out, _ = run("predict", str(fit), "--at", "N=3e10", "--at", "D=6e11", "--json")
+    d = json.loads(out)
+    assert d["interval_kind"] == "extrapolation-calibrated" and d["interval"][1] - d["interval"][0] != widths["default"]
     code, _, err = run("fit", str(ladder5), "--law", "chinchilla", "--calibrate", "budget_flops",
                        "--calibrate-scheme", "wide")
     one_line_error(code, err, "--calibrate-scheme", "wide")

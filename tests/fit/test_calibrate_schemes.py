@@ -18,6 +18,7 @@ from scalinglab.fit.calibrate import (
     estimate,
     group_conformal_factor,
     group_error_model,
+    offset_prior,
     small_sample_factor,
     span_of,
     with_scheme,
@@ -229,3 +230,63 @@ def special_max(cal: dict) -> float:
 def test_unknown_scheme_is_a_parameter_error() -> None:
     with pytest.raises(ParameterError, match="calibrate_scheme"):
         LawFit("chinchilla", calibrate="budget_flops", calibrate_scheme="nope").check()
+
+
+def test_group_tp_shrinks_the_offset_towards_the_prior() -> None:
+    # one pair whose offset the ladder estimated as 0 (a = tau = 0), row noise s = 0.01 (gamma 0);
+    # prior a0 + tau0 x = 0.02 + 0.04 x worth P0 = 1 pair. At x = 0.5 decades: offset variance
+    # (1 * 0 + 1 * 0.04^2) / 2 = 0.0008, sigma = sqrt(0.0001 + 0.0008) = 0.03; multiplier t_(1+1)
+    cal = {"method": "internal-rollout", "scheme": "group-tp", "axis": "C", "x_min": 1e18, "x_max": 1e20,
+           "group_s": 0.01, "group_gamma": 0.0, "group_a": 0.0, "group_tau": 0.0,
+           "group_prior_a": 0.02, "group_prior_tau": 0.04, "group_prior_pairs": 1.0,
+           "errors": [0.001, -0.002], "distances": [0.3, 0.3], "spans": [1.0, 1.0], "pairs": [0, 0]}
+    pts = pd.DataFrame({"C": [1e20 * 10 ** 0.5, 1e19]})
+    center = np.full(2, 3.0)
+    lo, hi = calibrated_interval(cal, pts, center, center * 0.99, center * 1.01, 0.8)
+    t2 = 0.8 / np.sqrt(0.18)                                   # t_2(0.9) = 1.8856
+    assert group_conformal_factor(cal, 0.8) == pytest.approx(t2, rel=1e-12)
+    assert np.log(hi[0] / 3.0) == pytest.approx(t2 * 0.03, rel=1e-12)
+    assert np.log(3.0 / lo[0]) == pytest.approx(t2 * 0.03, rel=1e-12)
+    assert (lo[1], hi[1]) == (pytest.approx(2.97), pytest.approx(3.03))     # inside the data: observation
+    # the same record without the prior (group-t): sigma = s = 0.01, multiplier t_1
+    bare = {k: v for k, v in cal.items() if not k.startswith("group_prior")} | {"scheme": "group-t"}
+    _, hi_t = calibrated_interval(bare, pts, center, center * 0.99, center * 1.01, 0.8)
+    assert np.log(hi_t[0] / 3.0) == pytest.approx(np.tan(0.4 * np.pi) * 0.01, rel=1e-12)
+    # three pairs, own offset 0.05 flat, prior 0.02 flat worth 1: variance (3 * 0.0025 + 0.0004) / 4
+    # = 0.001975, s = 0; at 95% the t quantile with 3 + 1 = 4 degrees of freedom, 2.7764451
+    three = {**cal, "group_s": 0.0, "group_a": 0.05, "group_prior_tau": 0.0, "errors": [0.01, 0.02, 0.03],
+             "distances": [0.3] * 3, "spans": [1.0] * 3, "pairs": [0, 1, 2]}
+    assert group_conformal_factor(three, 0.95) == pytest.approx(2.7764451, rel=1e-6)
+    _, hi3 = calibrated_interval(three, pts, center, center, center, 0.95)
+    assert np.log(hi3[0] / 3.0) == pytest.approx(2.7764451 * np.sqrt(0.001975), rel=1e-6)
+
+
+def test_group_tp_copies_the_shipped_prior_and_keeps_it_when_stored(monkeypatch: pytest.MonkeyPatch) -> None:
+    prior = offset_prior()
+    assert prior["pairs"] == 1.0 and 0 < prior["a"] < 0.1 and 0 < prior["tau"] < 0.1
+    assert sorted(prior["sets"]) == sorted([
+        "porian-rw-base-long-kaplan-kaplan-train", "porian-rw-base-long-kaplan-standard-val",
+        "porian-rw-base-short-chinchilla-standard-val", "porian-rw-base-short-kaplan-standard-val",
+        "porian-rw-tuned-short-const-standard-val", "gadre-c4_original"])
+    df = ladder(0.005, seed=4, budgets=tuple(np.geomspace(1e17, 1e20, 4)))
+    df["loss"] *= 1 + 0.03 * np.log10(df["budget_flops"] / 1e17)
+    fit = LawFit("chinchilla", bootstrap=30, starts=start(), calibrate="budget_flops",
+                 calibrate_scheme="group-tp").fit(df).result_
+    cal = fit.calibration
+    assert (cal["group_prior_a"], cal["group_prior_tau"], cal["group_prior_pairs"]) == (
+        prior["a"], prior["tau"], prior["pairs"])
+    # its own (s, gamma, a, tau) are group-t's: only the prior is added
+    t_cal = with_scheme(cal, "group-t")
+    assert all(cal[k] == t_cal[k] for k in ("group_s", "group_gamma", "group_a", "group_tau"))
+    far = pd.DataFrame({"N": [1e10], "D": [1e22 / 6e10]})
+    before = predict(fit, far, level=0.8)
+    # a later package with another prior does not change a stored fit
+    monkeypatch.setattr("scalinglab.fit.calibrate.offset_prior", lambda: {"a": 0.5, "tau": 0.5, "pairs": 9.0})
+    again = Fit.from_dict(json.loads(fit.to_json()))
+    after = predict(again, far, level=0.8)
+    assert (after["lo"].iloc[0], after["hi"].iloc[0]) == (before["lo"].iloc[0], before["hi"].iloc[0])
+    assert with_scheme(cal, "group-tp")["group_prior_pairs"] == 9.0          # a rebuild takes the new one
+    d = json.loads(fit.to_json())
+    d["calibration"]["group_prior_pairs"] = -1
+    with pytest.raises(DataError, match="calibration.group_prior_pairs"):
+        Fit.from_dict(d)

@@ -42,12 +42,24 @@ independent zero-mean normal values follows Student's t with P degrees of freedo
 no degree is lost). P counts the units the offset is estimated from; the row noise rests on
 many more rows, so P is the smallest degrees of freedom the total variance can have, exact when the
 offset dominates and conservative otherwise. Everything else in ``group-t`` is ``group``.
+
+``group-tp`` is ``group-t`` with an empirical prior on the offset: a ladder with a handful of pairs
+says little about its own extrapolation error (one pair whose error happened to be small gives an
+offset sd of zero). The prior is the offset sd ``a0 + tau0 x`` of the group model fitted to the
+pooled internal rollouts of public ladders (:data:`PRIOR_FILE`, package data, with its provenance),
+worth ``P0`` pairs; the ladder's offset variance is the conjugate (inverse-gamma, known zero mean)
+combination ``(P (a + tau x)^2 + P0 (a0 + tau0 x)^2) / (P + P0)`` and the small-sample multiplier
+is Student t with ``P + P0`` degrees of freedom. Its weight falls as 1 / P: a ladder with many
+pairs is calibrated by its own rollouts. The prior's values are copied into the calibration record,
+so a stored fit keeps them whatever the package data later says.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -66,11 +78,15 @@ INTERNAL_STARTS = 256
 OBSERVATION = "observation"
 EXTRAPOLATION = "extrapolation-calibrated"
 #: how the interval is built from the internal rollout errors (module docstring)
-SCHEMES = ("row", "group", "group-union", "group-rel", "group-rel-union", "group-t")
+SCHEMES = ("row", "group", "group-union", "group-rel", "group-rel-union", "group-t", "group-tp")
 #: the scheme of new calibrations (chosen on benchmarks/calibration.py's tuning sets)
 DEFAULT_SCHEME = "group-t"
 #: the group schemes whose multiplier falls back to the Student t quantile with too few pairs
-T_FALLBACK = ("group-t",)
+T_FALLBACK = ("group-t", "group-tp")
+#: the group schemes that combine the ladder's offset with the empirical prior of :data:`PRIOR_FILE`
+PRIOR_SCHEMES = ("group-tp",)
+#: package data: the offset prior (``a``, ``tau``, ``pairs`` = P0) and where it came from
+PRIOR_FILE = "offset_prior.json"
 #: the narrowest training span of the relative distance, decades
 MIN_SPAN = 1e-3
 
@@ -161,9 +177,24 @@ def _scheme_x(cal: Mapping[str, Any], d: np.ndarray, spans: np.ndarray) -> np.nd
     return d
 
 
+def offset_prior() -> dict[str, Any]:
+    """The empirical offset prior shipped with the package (:data:`PRIOR_FILE`): ``a``, ``tau`` (the
+    offset sd ``a + tau x``, log loss, x in decades), ``pairs`` (its weight P0, in pairs) and its
+    provenance (``sets``, ``laws``, ``n_pairs``, ``n_errors``, ``command``)."""
+    out: dict[str, Any] = json.loads(resources.files(__package__).joinpath(PRIOR_FILE).read_text())
+    return out
+
+
+def n_pairs_of(cal: Mapping[str, Any]) -> int:
+    """The number of (prefix, test group) pairs of a calibration record."""
+    return len(set(int(v) for v in cal.get("pairs", [])))
+
+
 def with_scheme(cal: Mapping[str, Any], scheme: str) -> dict[str, Any]:
     """A copy of the calibration record ``cal`` that builds its intervals by ``scheme`` (one of
-    :data:`SCHEMES`), its error model fitted (``group_s``, ``group_gamma``, ``group_a``, ``group_tau``)."""
+    :data:`SCHEMES`), its error model fitted (``group_s``, ``group_gamma``, ``group_a``, ``group_tau``),
+    and for :data:`PRIOR_SCHEMES` the prior copied in (``group_prior_a``, ``group_prior_tau``,
+    ``group_prior_pairs``)."""
     if scheme not in SCHEMES:
         raise ParameterError(invalid("The calibration scheme", scheme, f"one of {list(SCHEMES)}"))
     out = {k: v for k, v in cal.items() if not k.startswith("group_")}
@@ -178,6 +209,10 @@ def with_scheme(cal: Mapping[str, Any], scheme: str) -> dict[str, Any]:
     s, gamma, a, tau = group_error_model(e, x, np.asarray(out["pairs"], dtype=int),
                                          np.asarray(out["spans"], dtype=float))
     out.update(group_s=s, group_gamma=gamma, group_a=a, group_tau=tau)
+    if scheme in PRIOR_SCHEMES:
+        prior = offset_prior()
+        out.update(group_prior_a=float(prior["a"]), group_prior_tau=float(prior["tau"]),
+                   group_prior_pairs=float(prior["pairs"]))
     return out
 
 
@@ -255,19 +290,28 @@ def _sigma(cal: Mapping[str, Any], d: np.ndarray) -> np.ndarray:
 
 def _group_sigma(cal: Mapping[str, Any], x: np.ndarray, spans: np.ndarray) -> np.ndarray:
     """The group model's sd of one row's log error at distance x from data spanning ``spans``
-    decades: ``sqrt((s w^-gamma)^2 + (a + tau x)^2)``."""
+    decades: ``sqrt((s w^-gamma)^2 + (a + tau x)^2)``; with a prior (``group_prior_pairs`` P0 > 0) the
+    offset variance is ``(P (a + tau x)^2 + P0 (a0 + tau0 x)^2) / (P + P0)`` for P pairs."""
     s, g, a, tau = (float(cal.get(k, 0.0)) for k in ("group_s", "group_gamma", "group_a", "group_tau"))
     s_w = s * np.maximum(np.asarray(spans, dtype=float), MIN_SPAN) ** -g
-    return np.asarray(np.sqrt(s_w * s_w + (a + tau * np.maximum(x, 0.0)) ** 2), dtype=float)
+    xx = np.maximum(x, 0.0)
+    off2 = (a + tau * xx) ** 2
+    p0 = float(cal.get("group_prior_pairs", 0.0))
+    if p0 > 0:
+        n = n_pairs_of(cal)
+        a0, tau0 = float(cal.get("group_prior_a", 0.0)), float(cal.get("group_prior_tau", 0.0))
+        off2 = (n * off2 + p0 * (a0 + tau0 * xx) ** 2) / (n + p0)
+    return np.asarray(np.sqrt(s_w * s_w + off2), dtype=float)
 
 
-def small_sample_factor(n_pairs: int, level: float) -> float:
+def small_sample_factor(n_pairs: float, level: float) -> float:
     """The ``group-t`` multiplier when the pairs are too few for a conformal rank: the two-sided
     ``level`` quantile of Student's t with ``n_pairs`` degrees of freedom, ``t_P((1 + level) / 2)``
     (the predictive distribution of a new zero-mean normal error standardised by a variance
-    estimated from P independent ones; e.g. Geisser 1993, Predictive Inference, ch. 2)."""
-    if n_pairs < 1:
-        raise ParameterError(invalid("The number of internal rollout pairs", n_pairs, "an integer >= 1"))
+    estimated from P independent ones; e.g. Geisser 1993, Predictive Inference, ch. 2). With a prior
+    worth P0 pairs the degrees of freedom are P + P0 (a number, not necessarily whole)."""
+    if not n_pairs >= 1:
+        raise ParameterError(invalid("The number of internal rollout pairs", n_pairs, "a number >= 1"))
     return float(special.stdtrit(n_pairs, 0.5 + level / 2))
 
 
@@ -275,8 +319,9 @@ def group_conformal_factor(cal: Mapping[str, Any], level: float) -> float:
     """The group schemes' multiplier: the weighted quantile of the row scores ``|e| / sigma(x)``,
     each (prefix, test group) pair weighing 1 in all, at the finite-sample level ``level (P + 1) / P``
     for P pairs (Vovk et al. 2005 with the pairs as the exchangeable units). When that level
-    exceeds 1: for ``group-t`` :func:`small_sample_factor` (Student t with P degrees of freedom),
-    for the other group schemes the largest score, or the normal quantile if larger."""
+    exceeds 1: for ``group-t`` :func:`small_sample_factor` (Student t with P degrees of freedom;
+    ``group-tp``: P + P0, the prior's weight added), for the other group schemes the largest score,
+    or the normal quantile if larger."""
     e = np.abs(np.asarray(cal.get("errors", []), dtype=float))
     z = float(special.ndtri(0.5 + level / 2))
     if e.size == 0:
@@ -292,7 +337,7 @@ def group_conformal_factor(cal: Mapping[str, Any], level: float) -> float:
     target = level * (n_pairs + 1) / n_pairs
     if target > 1 + 1e-12:
         if str(cal.get("scheme", "row")) in T_FALLBACK:
-            return small_sample_factor(n_pairs, level)
+            return small_sample_factor(n_pairs + float(cal.get("group_prior_pairs", 0.0)), level)
         return max(z, float(scores.max()))
     i = int(np.searchsorted(cum, target - 1e-12))
     return float(scores[order[min(i, len(order) - 1)]])

@@ -47,7 +47,11 @@ def fit_report(fit: Fit) -> str:
                      f"d the decades beyond {_g(cal.get('x_max'))}; from {cal.get('n_errors')} internal rollout "
                      f"errors in {len(set(cal.get('pairs', [])))} (prefix, group) pairs over {cal.get('key')}"
                      + ("; too few pairs for a conformal rank: Student t with one degree of freedom per pair"
-                        if cal["scheme"] in T_FALLBACK else ""))
+                        if cal["scheme"] in T_FALLBACK else "")
+                     + (f"; offset variance shrunk towards the public ladders' prior a0 + tau0 x, a0 = "
+                        f"{_g(cal.get('group_prior_a'))}, tau0 = {_g(cal.get('group_prior_tau'))}, worth "
+                        f"{_g(cal.get('group_prior_pairs'))} pair(s) (also added to the t degrees of freedom)"
+                        if cal.get("group_prior_pairs") else ""))
     elif cal.get("method") == "internal-rollout":
         lines.append(f"    extrapolation calibration: log-loss sd a + tau d, a = {_g(cal.get('a', 0.0))}, "
                      f"tau = {_g(cal.get('tau'))} per decade d of {cal.get('axis')} beyond "

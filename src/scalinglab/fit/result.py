@@ -276,7 +276,8 @@ def _validate(kw: dict[str, Any], src: str) -> None:
         from .calibrate import SCHEMES
         if cal.get("scheme", "row") not in SCHEMES:
             raise _bad(src, "calibration.scheme", cal.get("scheme"), f"one of {list(SCHEMES)}")
-        for k in ("group_s", "group_gamma", "group_a", "group_tau"):
+        for k in ("group_s", "group_gamma", "group_a", "group_tau", "group_prior_a", "group_prior_tau",
+                  "group_prior_pairs"):
             if k in cal and not (_finite(cal[k]) and cal[k] >= 0):
                 raise _bad(src, f"calibration.{k}", cal[k], "a finite number >= 0")
         if cal.get("scheme", "row") != "row":
