@@ -35,8 +35,9 @@ __all__ = ["CURVE_LAWS", "DECAYS", "add_store_areas", "curve_inputs", "fit_decay
 #: momentum factors lambda of S2 searched by :func:`fit_decay_profile`
 DECAYS = (0.95, 0.98, 0.99, 0.995, 0.998, 0.999)
 #: the laws that read a whole learning-rate curve (a schedule): the annealing law, the multi-power law and
-#: the multi-power law with a warmup-area offset (the last two read ``step`` and ``curve``)
-CURVE_LAWS = ("anneal", "multipower", "multipower_offset")
+#: the multi-power law with a warmup-area offset and that law with an early-transient term (the last three read
+#: ``step`` and ``curve``)
+CURVE_LAWS = ("anneal", "multipower", "multipower_offset", "multipower_transient")
 
 
 def fit_decay(fit: Fit) -> float:

@@ -221,10 +221,14 @@ def _blocks(K: int, n: int, m: int) -> list[slice]:
     return [slice(i, min(K, i + step)) for i in range(0, K, step)]
 
 
-def _evaluate(p: Params, x: Inputs, jacobian: bool, offset: bool = False) -> tuple[Array, Array | None]:
-    """L (K, n) and, with ``jacobian``, d ln L / d (L0, ln A, alpha, ln B, ln C, beta, gamma[, dS]) (K, n, P);
-    ``offset``: the parameters include the warmup-area offset dS (:data:`MULTIPOWER_OFFSET`)."""
-    names = ("L0", "A", "alpha", "B", "C", "beta", "gamma") + (("dS",) if offset else ())
+def _evaluate(p: Params, x: Inputs, jacobian: bool, offset: bool = False,
+              transient: bool = False) -> tuple[Array, Array | None]:
+    """L (K, n) and, with ``jacobian``, d ln L / d (L0, ln A, alpha, ln B, ln C, beta, gamma[, dS][, ln E,
+    ln tau]) (K, n, P); ``offset``: the parameters include the warmup-area offset dS
+    (:data:`MULTIPOWER_OFFSET`); ``transient`` (with ``offset``): also the early-transient term
+    ``E exp(-(S1 + S_W) / tau)`` (:data:`MULTIPOWER_TRANSIENT`)."""
+    names = (("L0", "A", "alpha", "B", "C", "beta", "gamma") + (("dS",) if offset else ())
+             + (("E", "tau") if transient else ()))
     K, q = _as_batch(p, names)
     steps = np.asarray(x["step"], dtype=float).reshape(-1)
     keys = np.asarray(x["curve"], dtype=float).reshape(-1)
@@ -261,7 +265,11 @@ def _evaluate(p: Params, x: Inputs, jacobian: bool, offset: bool = False) -> tup
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         whole = area[None, :] + q["dS"][:, :, 0] if offset else area[None, :]     # S1 + S_W (+ dS)
         t1 = A * whole ** (-alpha)
-        L = L0 + t1 - LD
+        if transient:
+            t2 = q["E"][:, :, 0] * np.exp(-area[None, :] / q["tau"][:, :, 0])
+            L = L0 + t1 + t2 - LD
+        else:
+            L = L0 + t1 - LD
         if dG is None:
             return L, None
         inv = 1.0 / L
@@ -275,6 +283,9 @@ def _evaluate(p: Params, x: Inputs, jacobian: bool, offset: bool = False) -> tup
         J[..., 6] = -dG[..., 2] * inv
         if offset:
             J[..., 7] = -alpha * t1 / whole * inv
+        if transient:
+            J[..., 8] = t2 * inv
+            J[..., 9] = t2 * (area[None, :] / q["tau"][:, :, 0]) * inv
     return L, J
 
 
@@ -301,6 +312,22 @@ def log_jacobian_offset(p: Params, x: Inputs) -> tuple[Any, Array]:
     """ln L of :func:`loss_offset` and its derivatives with respect to (L0, ln A, alpha, ln B, ln C, beta,
     gamma, dS)."""
     L, J = _evaluate(p, x, jacobian=True, offset=True)
+    assert J is not None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.log(L), J
+
+
+def loss_transient(p: Params, x: Inputs) -> Any:
+    """L = L0 + A (S1 + S_W + dS)^-alpha + E exp(-(S1 + S_W) / tau) - LD (nats/token) at the points (step,
+    curve)."""
+    L, _ = _evaluate(p, x, jacobian=False, offset=True, transient=True)
+    return _scalar_shape(p, L)
+
+
+def log_jacobian_transient(p: Params, x: Inputs) -> tuple[Any, Array]:
+    """ln L of :func:`loss_transient` and its derivatives with respect to (L0, ln A, alpha, ln B, ln C, beta,
+    gamma, dS, ln E, ln tau)."""
+    L, J = _evaluate(p, x, jacobian=True, offset=True, transient=True)
     assert J is not None
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.log(L), J
@@ -400,4 +427,32 @@ MULTIPOWER_OFFSET = register(Law(
     citation="Luo et al. 2025, arXiv 2503.12811 (dS is scalinglab's extension)",
     objective=Objective("huber", 1e-3, "log"),
     grid_note="as multipower; dS {0, 0.5}",
+))
+
+
+#: the bounds of the transient's area scale tau (learning rate x steps); see :data:`MULTIPOWER_TRANSIENT`
+TAU_MIN, TAU_MAX = 1e-4, 1e2
+
+MULTIPOWER_TRANSIENT = register(Law(
+    name="multipower_transient",
+    formula=loss_transient,
+    log_jacobian=log_jacobian_transient,
+    params=MULTIPOWER_OFFSET.params + (
+        Param("E", 0.0, 20.0, (-3.0, -1.0), log=True, doc="size of the early transient (nats/token)"),
+        Param("tau", TAU_MIN, TAU_MAX, (-2.0,), log=True, doc="area scale of the early transient (learning "
+              "rate x steps): it falls by 1/e every tau of area"),
+    ),
+    inputs=("step", "curve"),
+    derive=derive_curves,
+    n_convention="none",
+    title="Loss curve under any learning-rate schedule, multi-power law with a warmup-area offset and an "
+          "early transient (after Luo et al. 2025)",
+    formula_text="L = L0 + A (S1 + S_W + dS)^-alpha + E exp(-(S1 + S_W) / tau) - B sum_k (eta_(k-1) - eta_k) "
+                 "G(eta_k^-gamma S_k(t)); G(x) = 1 - (C x + 1)^-beta, S_k(t) = sum_(tau=k..t) eta_tau; "
+                 "E = 0 is the multipower_offset law",
+    units="step: updates; curve: key of a registered learning-rate curve; dS, tau: learning rate x steps; "
+          "E, L: nats/token",
+    citation="Luo et al. 2025, arXiv 2503.12811 (dS, E and tau are scalinglab's extension)",
+    objective=Objective("huber", 1e-3, "log"),
+    grid_note="as multipower_offset; ln E {-3, -1}; ln tau {-2}",
 ))

@@ -271,6 +271,8 @@ def dynamics_sections(points: pd.DataFrame, configs: Mapping[str, RunConfig], *,
         params = ", ".join(f"{k} = {fmt(v)}" for k, v in fit.params.items())
         which = {"anneal": "The learning-rate annealing law (Tissue et al. 2024)",
                  "multipower_offset": "The multi-power law with a warmup-area offset dS (after Luo et al. 2025)",
+                 "multipower_transient": "The multi-power law with a warmup-area offset dS and an early transient "
+                                         "E exp(-S / tau) (after Luo et al. 2025)",
                  }.get(fit.law, "The multi-power law (Luo et al. 2025)")
         lam = f"; lambda of S2 = {fmt(fit_decay(fit))}" if fit.law == "anneal" else ""
         sections.append(Section(
