@@ -140,6 +140,23 @@ def main() -> None:
     print(f"total {time.perf_counter() - t0:.0f} s, load {os.getloadavg()}")
 
 
+#: degree of the polynomial in ln step of :func:`smooth_floor`
+SMOOTH_DEGREE = 10
+
+
+def smooth_floor(steps: np.ndarray, loss: np.ndarray, degree: int = SMOOTH_DEGREE) -> float:
+    """The mean absolute relative residual of ln loss about a degree-``degree`` polynomial in ln step fitted
+    by least squares to this curve alone: a floor for any smooth law of the curve, set by the training
+    fluctuation of the points (NaN for fewer than ``2 (degree + 1)`` points)."""
+    if len(steps) < 2 * (degree + 1):
+        return float("nan")
+    x = np.log(np.asarray(steps, dtype=float))
+    y = np.log(np.asarray(loss, dtype=float))
+    X = np.vander((x - x.mean()) / x.std(), degree + 1)
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    return float(np.mean(np.abs(np.expm1(y - X @ coef))))
+
+
 def parse_fixed(items: list[str]) -> dict[str, float]:
     """``--fix NAME=VALUE`` pairs as a dict (a bad pair: argparse-style exit)."""
     out: dict[str, float] = {}
@@ -231,7 +248,7 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
     for w in fit.warnings or [str(c.message) for c in caught]:
         print(f"  warning: {w}")
     print(f"{'run':<16}{'points':>7}{'literal mean':>16}{'max':>9}{'windowed':>14}{'mean, 2nd half':>16}"
-          f"{'final pred':>12}{'final meas':>12}{'final err':>11}{'vs last-3 mean':>16}{'eval noise':>12}")
+          f"{'final pred':>12}{'final meas':>12}{'final err':>11}{'vs last-3 mean':>16}{'eval noise':>12}{'smooth floor':>14}")
     ok = True
     ok_window = True
     finals = {}
@@ -256,9 +273,11 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
         noise = float(np.std(np.diff(ll, 2)) / 6 ** 0.5)   # the sd of one point's noise, if independent
         print(f"{cfg.name:<16}{len(g):>7}{100 * rel.mean():>15.2f}%{100 * rel.max():>8.2f}%{100 * after.mean():>13.2f}%"
               f"{100 * late.mean():>15.2f}%{p[-1]:>12.4f}{meas[-1]:>12.4f}{100 * fe:>+10.2f}%{100 * fe3:>+15.2f}%"
-              f"{100 * noise:>11.2f}%{tag}")
+              f"{100 * noise:>11.2f}%{100 * smooth_floor(steps, meas):>13.2f}%{tag}")
     print(f"{law}: 'literal mean' = every point after warmup (the issue's metric); 'windowed' = the points "
-          f"after {skip:g} x warmup (the fit window)")
+          f"after {skip:g} x warmup (the fit window); 'smooth floor' = mean |rel resid| of a degree-"
+          f"{SMOOTH_DEGREE} polynomial in ln step fitted to that run alone (the training fluctuation no smooth "
+          "law of the curve removes)")
     print(f"{law}: targets (held out: literal mean <= 1%, final within 0.5%): {'met' if ok else 'NOT met'}; "
           f"windowed mean <= 1% and final within 0.5%: {'met' if ok_window else 'NOT met'}")
     best = best_wsd_decay(fit, args.steps, args.lr, warmup_steps=args.warmup, final_lr_frac=0.0)
