@@ -19,7 +19,11 @@ scores). ``--skips`` with several values chooses the window (and lambda of S2) o
 back, fitted on the rest); ``--no-select`` fits every point after warmup and profiles lambda by the
 objective. ``--cosine-final-frac 0.1 --skips 1,2,4,8`` is the previous version's configuration. The
 eval-to-eval noise of the measured curves (second differences of ln loss, late half) is printed
-beside: no law can score below it. Then the best WSD decay for this length from the law
+beside, and the "smooth floor" (:func:`smooth_floor`: the mean |relative residual| of a degree-10
+polynomial in ln step fitted to each run alone): no smooth law of the curve scores much below it. On the
+default shape the floor is 0.6-0.7% per run, most of the ~1% the laws score; ``--batch 16384 --steps 300
+--warmup 15 --every 3`` (same tokens) halves it. ``--laws multipower_transient`` adds an early-transient
+term E exp(-(S1 + S_W) / tau) to ``multipower_offset`` (opt-in; see anneal5's notes for its scores). Then the best WSD decay for this length from the law
 (``plan.anneal.best_wsd_decay``) against the trained WSD runs.
 
 The run settings (1200 steps of 4096 tokens, peak lr 2e-3, warmup 60, an eval every 12 steps on the
@@ -81,7 +85,8 @@ def main() -> None:
     ap.add_argument("--split-fracs", default="0.6,0.75", help="the cosine run's held-back tails (fractions of steps)")
     ap.add_argument("--laws", default="anneal,multipower,multipower_offset",
                     help="the curve laws fitted and scored (each alone); multipower_offset: the multi-power law "
-                    "with a warmup-area offset dS (dS = 0: multipower)")
+                    "with a warmup-area offset dS (dS = 0: multipower); multipower_transient: that law plus an early "
+                    "transient E exp(-S / tau) (E = 0: multipower_offset)")
     ap.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
                     help="hold a multipower(_offset) parameter at a value in the selection and the fit "
                     "(repeatable), e.g. gamma=1 or dS=0; the anneal law is fitted free")
