@@ -42,6 +42,13 @@ run; with dS >= 0 the law is finite at every area, ``L0 + A dS^-alpha`` at area 
 is linear in S and A, alpha, dS are identified only together; a fit there is reported at its bound).
 The paper's law keeps its own name, parameters and FIT.json files.
 
+A third law, ``multipower_transient`` (:data:`MULTIPOWER_TRANSIENT`), adds to ``multipower_offset`` an
+early transient in the whole area, ``+ E exp(-(S1 + S_W) / tau)`` (E in nats/token, tau in learning rate
+x steps: one fast relaxation mode, which decays exponentially in the gradient-flow time S). At E = 0 it is
+``multipower_offset`` exactly (``--fix E=0 --fix tau=...``). It removes the misfit of the first points
+after warmup on short CPU runs; on the benchmark's two fit runs its free fit puts alpha at its bound (the
+area term turns near-linear), so it is an option, not the benchmark's law.
+
 Evaluation cost: for ``n`` points of a curve with ``m`` post-warmup updates where the rate changes,
 ``O(n m)`` per parameter vector (the areas ``S_k(t)`` are differences of one cumulative sum, so the
 curve's length T enters only through m); a constant curve costs ``O(n)``.
