@@ -1,7 +1,8 @@
 """Critical batch size from batch sweeps, and Su et al.'s trajectory at a held-out batch size.
 
 1. Trains batch sweeps (``--batches`` tokens per step, the same ``--tokens`` for every run, constant
-   learning rate after a warmup, ``lr = --lr x sqrt(B / B_0)`` capped at ``--lr-max``: the square-root
+   learning rate after a warmup, ``lr = --lr x sqrt(B / B_0)`` capped at ``--lr-max``, B_0 = ``--lr-ref-batch``
+   (default: the smallest batch): the square-root
    rule for Adam) at each ``--d-models`` width; with the trainer's gradient-noise-scale feature when it
    exists (``noise_scale = true``, two micro-batches), the runs also record ``B_simple``.
 2. Steps to each of ``--n-targets`` target losses (from the lowest loss three batch sizes of every
@@ -50,6 +51,8 @@ def main() -> None:
     ap.add_argument("--tokens", type=float, default=2e6)
     ap.add_argument("--lr", type=float, default=1.5e-3, help="peak lr at the smallest batch")
     ap.add_argument("--lr-max", type=float, default=1e-2)
+    ap.add_argument("--lr-ref-batch", type=int, default=0,
+                    help="the batch (tokens) at which the lr is --lr (default 0: the smallest of --batches)")
     ap.add_argument("--warmup-tokens", type=float, default=1e5)
     ap.add_argument("--held-out-batch", type=int, default=2048)
     ap.add_argument("--n-targets", type=int, default=4)
@@ -69,6 +72,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     widths = [int(x) for x in args.d_models.split(",")]
     batches = [int(x) for x in args.batches.split(",")]
+    b_ref = args.lr_ref_batch or batches[0]
     noise = "noise_scale" in {f.name for f in dataclasses.fields(RunConfig)}
     configs = []
     for d in widths:
@@ -76,7 +80,7 @@ def main() -> None:
             extra = {"noise_scale": True, "micro_batch_tokens": B // 2} if noise and B >= 256 else {}
             configs.append(RunConfig(
                 name=f"cb-d{d}-b{B}", n_layer=args.n_layer, d_model=d, n_head=2, context=128,
-                tokens=int(args.tokens), batch_tokens=B, lr=min(args.lr * (B / batches[0]) ** 0.5, args.lr_max),
+                tokens=int(args.tokens), batch_tokens=B, lr=min(args.lr * (B / b_ref) ** 0.5, args.lr_max),
                 schedule=ScheduleConfig(name="constant", warmup_steps=max(1, round(args.warmup_tokens / B))),
                 evals=args.evals, eval_tokens=args.eval_tokens, seed=0, group="critical", **extra))
     t0 = time.perf_counter()
