@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import os
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from _dynamics import train_all
 from threadpoolctl import threadpool_limits
@@ -41,6 +43,28 @@ from scalinglab.runconfig import RunConfig, ScheduleConfig
 from scalinglab.store import Store
 
 torch.set_num_threads(1)
+
+
+def seed_mean(df: pd.DataFrame, n_seeds: int) -> pd.DataFrame:
+    """The curves of every config averaged over its seeds point by point (runs ``<name>-s<seed>`` folded
+    into ``<name>``): loss, train_loss and the noise-scale columns are means over the seeds, at the steps
+    every seed logged; a config with fewer than ``n_seeds`` finished seeds is left out, with a line."""
+    base = df["run"].str.replace(r"-s\d+$", "", regex=True)
+    df = df.assign(run=base, _seed_run=df["run"])
+    nseed = df.groupby("run")["_seed_run"].nunique()
+    short = sorted(nseed[nseed < n_seeds].index)
+    if short:
+        print(f"  configs without all {n_seeds} seeds, left out of the seed mean: {short}")
+    df = df[~df["run"].isin(short)]
+    cols = [c for c in ("loss", "train_loss", "B_simple", "grad_sq", "trace_sigma") if c in df.columns]
+    keys = ["run", "branch", "step"]
+    g = df.groupby(keys, sort=False)
+    out = g.first().drop(columns=cols + ["_seed_run"])
+    means = g[cols].mean()
+    counts = g["loss"].count()
+    out[cols] = means
+    out = out[counts == n_seeds].reset_index()       # only the steps every seed evaluated
+    return out
 
 
 def main() -> None:
@@ -61,6 +85,8 @@ def main() -> None:
                     help="how Su et al.'s constants are fitted: auto = chosen by leave-one-run-out over the fit runs")
     ap.add_argument("--su-window", type=float, default=1.0, help="with --su-fit joint: fit after this x warmup")
     ap.add_argument("--su-windows", default="1,2,3,4", help="with --su-fit auto: the joint windows tried")
+    ap.add_argument("--seeds", default="0", help="seeds (comma-separated): each config is trained once per seed "
+                    "(seed s > first named cb-d<d>-b<B>-s<s>) and the curves are averaged point by point (same steps)")
     ap.add_argument("--evals", type=int, default=30)
     ap.add_argument("--eval-tokens", type=int, default=16384)
     ap.add_argument("--out", type=Path, default=Path("critical-out"))
@@ -68,27 +94,30 @@ def main() -> None:
                     "finished (those of the sweep that are not there are left out and listed)")
     ap.add_argument("--train-only", default="", help="train only these batch sizes (comma-separated) and stop: "
                     "to share one --out store between processes; the analysis is the run without it")
+    ap.add_argument("--train-seeds", default="", help="with --train-only: only these of --seeds (default: all)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     widths = [int(x) for x in args.d_models.split(",")]
     batches = [int(x) for x in args.batches.split(",")]
     b_ref = args.lr_ref_batch or batches[0]
     noise = "noise_scale" in {f.name for f in dataclasses.fields(RunConfig)}
+    seeds = [int(x) for x in args.seeds.split(",")]
     configs = []
-    for d in widths:
-        for B in batches:
-            extra = {"noise_scale": True, "micro_batch_tokens": B // 2} if noise and B >= 256 else {}
-            configs.append(RunConfig(
-                name=f"cb-d{d}-b{B}", n_layer=args.n_layer, d_model=d, n_head=2, context=128,
-                tokens=int(args.tokens), batch_tokens=B, lr=min(args.lr * (B / b_ref) ** 0.5, args.lr_max),
-                schedule=ScheduleConfig(name="constant", warmup_steps=max(1, round(args.warmup_tokens / B))),
-                evals=args.evals, eval_tokens=args.eval_tokens, seed=0, group="critical", **extra))
+    for seed, d, B in itertools.product(seeds, widths, batches):
+        extra = {"noise_scale": True, "micro_batch_tokens": B // 2} if noise and B >= 256 else {}
+        configs.append(RunConfig(
+            name=f"cb-d{d}-b{B}" + (f"-s{seed}" if seed != seeds[0] else ""), n_layer=args.n_layer, d_model=d,
+            n_head=2, context=128, tokens=int(args.tokens), batch_tokens=B,
+            lr=min(args.lr * (B / b_ref) ** 0.5, args.lr_max),
+            schedule=ScheduleConfig(name="constant", warmup_steps=max(1, round(args.warmup_tokens / B))),
+            evals=args.evals, eval_tokens=args.eval_tokens, seed=seed, group="critical", **extra))
     t0 = time.perf_counter()
     print(f"training {len(configs)} runs (noise scale: {noise}; load {os.getloadavg()})", flush=True)
     if args.train_only:
         only = {int(x) for x in args.train_only.split(",")}
         with threadpool_limits(limits=1):
-            train_all(args.out / "runs.db", [c for c in configs if c.batch_tokens in only])
+            keep = {int(x) for x in args.train_seeds.split(",")} if args.train_seeds else set(seeds)
+            train_all(args.out / "runs.db", [c for c in configs if c.batch_tokens in only and c.seed in keep])
         return
     if args.analyse_only:
         store = Store(str(args.out / "runs.db"))
@@ -102,7 +131,9 @@ def main() -> None:
     df = store.to_table(points="all", failed=False)
     df = df[df["run"].isin({c.name for c in configs})]
     df = df[df["branch"] == 0]
-    warm = {c.name: c.schedule.warmup_steps for c in configs}
+    if len(seeds) > 1:
+        df = seed_mean(df, len(seeds))
+    warm = {c.name: c.schedule.warmup_steps for c in configs if c.seed == seeds[0]}
     d_big = max(widths)
     held = f"cb-d{d_big}-b{args.held_out_batch}"
     fit_df = df[df["run"] != held]
