@@ -25,10 +25,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
 import os
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -94,6 +96,8 @@ def main() -> None:
                     "finished (those of the sweep that are not there are left out and listed)")
     ap.add_argument("--train-only", default="", help="train only these batch sizes (comma-separated) and stop: "
                     "to share one --out store between processes; the analysis is the run without it")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures (hyperbola fits, the held-out "
+                    "curves predicted by each method, in-sample errors) to this JSON file")
     ap.add_argument("--train-seeds", default="", help="with --train-only: only these of --seeds (default: all)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -180,6 +184,10 @@ def main() -> None:
         method, window = sel["chosen"]
         print(f"chosen (lowest interior leave-one-out error): {method}"
               + (f", window {window:g} x warmup" if method == "joint" else ""))
+    report: dict[str, Any] = {"targets": targets, "held_out": held, "method": [method, window],
+                              "critical": res["fits"], "vs_loss": res["vs_loss"], "su": {}}
+    if args.json:
+        args.json.write_text(json.dumps(report, default=str, indent=1))
     fits = {}
     for m in dict.fromkeys([method, "two-stage"]):
         if m == "joint":
@@ -205,11 +213,16 @@ def main() -> None:
         print(f"  in-sample mean over the {len(ins)} fit runs: "
               f"{100 * np.mean([v['mean_abs_rel_error'] for v in ins.values()]):.2f}%")
         bt = su_backtest(all_df, held, ks, B_star, alpha_B)
+        report["su"][m] = {"adopted": m == method, "B_star": B_star, "alpha_B": alpha_B,
+                           "params": dict(ks.params), "held_out": bt,
+                           "in_sample": {r: v["mean_abs_rel_error"] for r, v in ins.items()}}
         print(f"  held-out {held} ({bt['points']} points after warmup): mean |rel err| "
               f"{100 * bt['mean_abs_rel_error']:.2f}%, max {100 * bt['max_abs_rel_error']:.2f}%, final pred "
               f"{bt['curve'][-1]['predicted']:.4f} vs {bt['curve'][-1]['loss']:.4f}"
               + (f"  (target mean <= 2%: {'met' if bt['mean_abs_rel_error'] <= 0.02 else 'NOT met'})"
                  if m == method else ""))
+    if args.json:
+        args.json.write_text(json.dumps(report, default=str, indent=1))
     if method not in fits:
         return
     ks, B_star, alpha_B = fits[method]
