@@ -2,7 +2,8 @@
 
 1. Trains batch sweeps (``--batches`` tokens per step, the same ``--tokens`` for every run, constant
    learning rate after a warmup, ``lr = --lr x sqrt(B / B_0)`` capped at ``--lr-max``, B_0 = ``--lr-ref-batch``
-   (default: the smallest batch): the square-root
+   (default: the smallest batch); with ``--seeds 0,1`` every config is trained once per seed and the curves are averaged
+   point by point at the common evaluation steps before everything below (``seed_mean``): the square-root
    rule for Adam) at each ``--d-models`` width; with the trainer's gradient-noise-scale feature when it
    exists (``noise_scale = true``, two micro-batches), the runs also record ``B_simple``.
 2. Steps to each of ``--n-targets`` target losses (from the lowest loss three batch sizes of every
