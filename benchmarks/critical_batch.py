@@ -1,11 +1,12 @@
 """Critical batch size from batch sweeps, and Su et al.'s trajectory at a held-out batch size.
 
 1. Trains batch sweeps (``--batches`` tokens per step, the same ``--tokens`` for every run, constant
-   learning rate after a warmup, ``lr = --lr x sqrt(B / B_0)`` capped at ``--lr-max``, B_0 = ``--lr-ref-batch``
-   (default: the smallest batch); with ``--seeds 0,1`` every config is trained once per seed and the curves are averaged
-   point by point at the common evaluation steps before everything below (``seed_mean``): the square-root
-   rule for Adam) at each ``--d-models`` width; with the trainer's gradient-noise-scale feature when it
-   exists (``noise_scale = true``, two micro-batches), the runs also record ``B_simple``.
+   learning rate after a warmup, ``lr = --lr x sqrt(B / B_0)`` capped at ``--lr-max``: the square-root
+   rule for Adam, B_0 = ``--lr-ref-batch``, by default the smallest batch) at each ``--d-models`` width;
+   with the trainer's gradient-noise-scale feature when it exists (``noise_scale = true``, two
+   micro-batches), the runs also record ``B_simple``. With ``--seeds 0,1`` every config is trained once
+   per seed and its curves are averaged point by point at the common evaluation steps before everything
+   below (``seed_mean``).
 2. Steps to each of ``--n-targets`` target losses (from the lowest loss three batch sizes of every
    width reach to 20% above it), interpolated in ln step; per model and target, the ``critical_batch`` hyperbola (S_min, B_crit,
    intervals), Zhang et al.'s 20% batch, B_simple beside it; then B_crit against L (Kaplan) and D.
