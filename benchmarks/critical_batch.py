@@ -2,8 +2,11 @@
 
 1. Trains batch sweeps (``--batches`` tokens per step, the same ``--tokens`` for every run, constant
    learning rate after a warmup, ``lr = --lr x sqrt(B / B_0)`` capped at ``--lr-max``: the square-root
-   rule for Adam) at each ``--d-models`` width; with the trainer's gradient-noise-scale feature when it
-   exists (``noise_scale = true``, two micro-batches), the runs also record ``B_simple``.
+   rule for Adam, B_0 = ``--lr-ref-batch``, by default the smallest batch) at each ``--d-models`` width;
+   with the trainer's gradient-noise-scale feature when it exists (``noise_scale = true``, two
+   micro-batches), the runs also record ``B_simple``. With ``--seeds 0,1`` every config is trained once
+   per seed and its curves are averaged point by point at the common evaluation steps before everything
+   below (``seed_mean``).
 2. Steps to each of ``--n-targets`` target losses (from the lowest loss three batch sizes of every
    width reach to 20% above it), interpolated in ln step; per model and target, the ``critical_batch`` hyperbola (S_min, B_crit,
    intervals), Zhang et al.'s 20% batch, B_simple beside it; then B_crit against L (Kaplan) and D.
@@ -23,12 +26,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
+import json
 import os
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from _dynamics import train_all
 from threadpoolctl import threadpool_limits
@@ -42,6 +49,28 @@ from scalinglab.store import Store
 torch.set_num_threads(1)
 
 
+def seed_mean(df: pd.DataFrame, n_seeds: int) -> pd.DataFrame:
+    """The curves of every config averaged over its seeds point by point (runs ``<name>-s<seed>`` folded
+    into ``<name>``): loss, train_loss and the noise-scale columns are means over the seeds, at the steps
+    every seed logged; a config with fewer than ``n_seeds`` finished seeds is left out, with a line."""
+    base = df["run"].str.replace(r"-s\d+$", "", regex=True)
+    df = df.assign(run=base, _seed_run=df["run"])
+    nseed = df.groupby("run")["_seed_run"].nunique()
+    short = sorted(nseed[nseed < n_seeds].index)
+    if short:
+        print(f"  configs without all {n_seeds} seeds, left out of the seed mean: {short}")
+    df = df[~df["run"].isin(short)]
+    cols = [c for c in ("loss", "train_loss", "B_simple", "grad_sq", "trace_sigma") if c in df.columns]
+    keys = ["run", "branch", "step"]
+    g = df.groupby(keys, sort=False)
+    out = g.first().drop(columns=cols + ["_seed_run"])
+    means = g[cols].mean()
+    counts = g["loss"].count()
+    out[cols] = means
+    out = out[counts == n_seeds].reset_index()       # only the steps every seed evaluated
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--d-models", default="48,96")
@@ -50,6 +79,8 @@ def main() -> None:
     ap.add_argument("--tokens", type=float, default=2e6)
     ap.add_argument("--lr", type=float, default=1.5e-3, help="peak lr at the smallest batch")
     ap.add_argument("--lr-max", type=float, default=1e-2)
+    ap.add_argument("--lr-ref-batch", type=int, default=0,
+                    help="the batch (tokens) at which the lr is --lr (default 0: the smallest of --batches)")
     ap.add_argument("--warmup-tokens", type=float, default=1e5)
     ap.add_argument("--held-out-batch", type=int, default=2048)
     ap.add_argument("--n-targets", type=int, default=4)
@@ -58,6 +89,8 @@ def main() -> None:
                     help="how Su et al.'s constants are fitted: auto = chosen by leave-one-run-out over the fit runs")
     ap.add_argument("--su-window", type=float, default=1.0, help="with --su-fit joint: fit after this x warmup")
     ap.add_argument("--su-windows", default="1,2,3,4", help="with --su-fit auto: the joint windows tried")
+    ap.add_argument("--seeds", default="0", help="seeds (comma-separated): each config is trained once per seed "
+                    "(seed s > first named cb-d<d>-b<B>-s<s>) and the curves are averaged point by point (same steps)")
     ap.add_argument("--evals", type=int, default=30)
     ap.add_argument("--eval-tokens", type=int, default=16384)
     ap.add_argument("--out", type=Path, default=Path("critical-out"))
@@ -65,26 +98,32 @@ def main() -> None:
                     "finished (those of the sweep that are not there are left out and listed)")
     ap.add_argument("--train-only", default="", help="train only these batch sizes (comma-separated) and stop: "
                     "to share one --out store between processes; the analysis is the run without it")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures (hyperbola fits, the held-out "
+                    "curves predicted by each method, in-sample errors) to this JSON file")
+    ap.add_argument("--train-seeds", default="", help="with --train-only: only these of --seeds (default: all)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     widths = [int(x) for x in args.d_models.split(",")]
     batches = [int(x) for x in args.batches.split(",")]
+    b_ref = args.lr_ref_batch or batches[0]
     noise = "noise_scale" in {f.name for f in dataclasses.fields(RunConfig)}
+    seeds = [int(x) for x in args.seeds.split(",")]
     configs = []
-    for d in widths:
-        for B in batches:
-            extra = {"noise_scale": True, "micro_batch_tokens": B // 2} if noise and B >= 256 else {}
-            configs.append(RunConfig(
-                name=f"cb-d{d}-b{B}", n_layer=args.n_layer, d_model=d, n_head=2, context=128,
-                tokens=int(args.tokens), batch_tokens=B, lr=min(args.lr * (B / batches[0]) ** 0.5, args.lr_max),
-                schedule=ScheduleConfig(name="constant", warmup_steps=max(1, round(args.warmup_tokens / B))),
-                evals=args.evals, eval_tokens=args.eval_tokens, seed=0, group="critical", **extra))
+    for seed, d, B in itertools.product(seeds, widths, batches):
+        extra = {"noise_scale": True, "micro_batch_tokens": B // 2} if noise and B >= 256 else {}
+        configs.append(RunConfig(
+            name=f"cb-d{d}-b{B}" + (f"-s{seed}" if seed != seeds[0] else ""), n_layer=args.n_layer, d_model=d,
+            n_head=2, context=128, tokens=int(args.tokens), batch_tokens=B,
+            lr=min(args.lr * (B / b_ref) ** 0.5, args.lr_max),
+            schedule=ScheduleConfig(name="constant", warmup_steps=max(1, round(args.warmup_tokens / B))),
+            evals=args.evals, eval_tokens=args.eval_tokens, seed=seed, group="critical", **extra))
     t0 = time.perf_counter()
     print(f"training {len(configs)} runs (noise scale: {noise}; load {os.getloadavg()})", flush=True)
     if args.train_only:
         only = {int(x) for x in args.train_only.split(",")}
         with threadpool_limits(limits=1):
-            train_all(args.out / "runs.db", [c for c in configs if c.batch_tokens in only])
+            keep = {int(x) for x in args.train_seeds.split(",")} if args.train_seeds else set(seeds)
+            train_all(args.out / "runs.db", [c for c in configs if c.batch_tokens in only and c.seed in keep])
         return
     if args.analyse_only:
         store = Store(str(args.out / "runs.db"))
@@ -98,7 +137,9 @@ def main() -> None:
     df = store.to_table(points="all", failed=False)
     df = df[df["run"].isin({c.name for c in configs})]
     df = df[df["branch"] == 0]
-    warm = {c.name: c.schedule.warmup_steps for c in configs}
+    if len(seeds) > 1:
+        df = seed_mean(df, len(seeds))
+    warm = {c.name: c.schedule.warmup_steps for c in configs if c.seed == seeds[0]}
     d_big = max(widths)
     held = f"cb-d{d_big}-b{args.held_out_batch}"
     fit_df = df[df["run"] != held]
@@ -145,6 +186,10 @@ def main() -> None:
         method, window = sel["chosen"]
         print(f"chosen (lowest interior leave-one-out error): {method}"
               + (f", window {window:g} x warmup" if method == "joint" else ""))
+    report: dict[str, Any] = {"targets": targets, "held_out": held, "method": [method, window],
+                              "critical": res["fits"], "vs_loss": res["vs_loss"], "su": {}}
+    if args.json:
+        args.json.write_text(json.dumps(report, default=str, indent=1))
     fits = {}
     for m in dict.fromkeys([method, "two-stage"]):
         if m == "joint":
@@ -170,11 +215,16 @@ def main() -> None:
         print(f"  in-sample mean over the {len(ins)} fit runs: "
               f"{100 * np.mean([v['mean_abs_rel_error'] for v in ins.values()]):.2f}%")
         bt = su_backtest(all_df, held, ks, B_star, alpha_B)
+        report["su"][m] = {"adopted": m == method, "B_star": B_star, "alpha_B": alpha_B,
+                           "params": dict(ks.params), "held_out": bt,
+                           "in_sample": {r: v["mean_abs_rel_error"] for r, v in ins.items()}}
         print(f"  held-out {held} ({bt['points']} points after warmup): mean |rel err| "
               f"{100 * bt['mean_abs_rel_error']:.2f}%, max {100 * bt['max_abs_rel_error']:.2f}%, final pred "
               f"{bt['curve'][-1]['predicted']:.4f} vs {bt['curve'][-1]['loss']:.4f}"
               + (f"  (target mean <= 2%: {'met' if bt['mean_abs_rel_error'] <= 0.02 else 'NOT met'})"
                  if m == method else ""))
+    if args.json:
+        args.json.write_text(json.dumps(report, default=str, indent=1))
     if method not in fits:
         return
     ks, B_star, alpha_B = fits[method]
