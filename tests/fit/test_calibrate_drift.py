@@ -22,6 +22,7 @@ from scalinglab.fit.calibrate import (
     with_scheme,
 )
 from scalinglab.fit.predict import predict
+from scalinglab.fit.report import fit_report
 
 TRUE = {"E": 1.7, "A": 400.0, "B": 410.0, "alpha": 0.34, "beta": 0.28}
 
@@ -125,6 +126,8 @@ def test_a_drift_fit_round_trips_and_rejects_bad_fields() -> None:
     b = predict(Fit.from_dict(json.loads(fit.to_json())), far, level=0.8)
     assert a.attrs["interval"] == "extrapolation-calibrated"
     assert (a["lo"].iloc[0], a["hi"].iloc[0]) == (b["lo"].iloc[0], b["hi"].iloc[0])
+    text = fit_report(fit)
+    assert "extrapolation calibration (drift)" in text and "from 3 drift step(s)" in text
     for key, bad in (("drift_sd", -1.0), ("drift_beta", float("nan"))):
         dd = json.loads(fit.to_json())
         dd["calibration"][key] = bad
