@@ -8,7 +8,8 @@ every k, as ``scalinglab.fit.rollout``), scored with several intervals from the 
   scheme of ``scalinglab.fit.calibrate.SCHEMES`` (``cal-row`` is the first scheme; ``cal-group`` the
   default chosen next; ``cal-group-t``, the default now, is ``cal-group`` with the Student t fallback
   when a step has too few internal pairs for a conformal rank; ``cal-group-tp`` adds the empirical
-  offset prior of ``benchmarks/offset_prior.py``, estimated from the tune sets);
+  offset prior of ``benchmarks/offset_prior.py``, estimated from the tune sets; ``cal-drift`` and
+  ``cal-drift-p`` centre the interval on the latest internal one-step bias, opt-in);
 * ``asym2``, ``compute``, ``asym2-calibrated``: fit variants (their own fits);
 * ``avg-tied``: model averaging, Chinchilla with Chinchilla-tied (one exponent): the mean of the two
   predictions and the union of their calibrated intervals (Chinchilla sets only).
