@@ -8,7 +8,8 @@ every k, as ``scalinglab.fit.rollout``), scored with several intervals from the 
   scheme of ``scalinglab.fit.calibrate.SCHEMES`` (``cal-row`` is the first scheme; ``cal-group`` the
   default chosen next; ``cal-group-t``, the default now, is ``cal-group`` with the Student t fallback
   when a step has too few internal pairs for a conformal rank; ``cal-group-tp`` adds the empirical
-  offset prior of ``benchmarks/offset_prior.py``, estimated from the tune sets);
+  offset prior of ``benchmarks/offset_prior.py``, estimated from the tune sets; ``cal-drift`` and
+  ``cal-drift-p`` centre the interval on the latest internal one-step bias, opt-in);
 * ``asym2``, ``compute``, ``asym2-calibrated``: fit variants (their own fits);
 * ``avg-tied``: model averaging, Chinchilla with Chinchilla-tied (one exponent): the mean of the two
   predictions and the union of their calibrated intervals (Chinchilla sets only).
@@ -19,7 +20,8 @@ the nominal level over points and over groups (the rows of one group share a cur
 in between), and whether both coverages are in the target band (80%: 70-90, 95%: 85-100). Each set has
 a role: ``tune`` (the RefinedWeb Porian sets and Gadre's C4: the scheme was chosen on these) or
 ``check`` (all others: OpenWebText2 Porian, Gadre RedPajama and RefinedWeb, datablations, Epoch); the
-summary counts the sets in band per role. ``--cache DIR`` keeps the fits, so that comparing schemes
+summary counts the sets in band per role; ``w80`` is the mean width ``ln(hi / lo)`` of the 80% intervals in
+percent of the loss (sharpness: of two schemes in band, the narrower says more). ``--cache DIR`` keeps the fits, so that comparing schemes
 again costs no refits.
 
 Sets (read from ``../shared/data``; a set whose file is missing is skipped):
@@ -197,9 +199,11 @@ def run_set(spec: dict[str, Any], variants: list[str], bootstrap: int, seed: int
         for k, h in steps(len(groups), 1):
             test = spec["df"][labels == groups[k + h - 1]]
             if len(laws) == 1:
-                sc = score(fitted(laws[0], extra, k, scheme), test, seed=seed, calibrated=scheme is not None)
+                f = fitted(laws[0], extra, k, scheme)
+                sc = score(f, test, seed=seed, calibrated=scheme is not None)
+                p80 = predict(f, test, level=0.8, seed=seed, calibrated=scheme is not None)
                 per_step.append({"k": k, "are": sc["are"], "in80": sc["inside_80"], "in95": sc["inside_95"],
-                                 "kind": sc["interval"]["kind"]})
+                                 "kind": sc["interval"]["kind"], "w80": log_widths(p80["lo"], p80["hi"])})
                 continue
             # model averaging: the mean of the laws' predictions, the union of their intervals
             y = test["loss"].to_numpy(dtype=float)
@@ -212,14 +216,18 @@ def run_set(spec: dict[str, Any], variants: list[str], bootstrap: int, seed: int
                 hi = np.max([p["hi"].to_numpy(dtype=float) for p in ps], axis=0)
                 inside[lev] = [bool(a) for a in (y >= lo) & (y <= hi)]
             per_step.append({"k": k, "are": (np.abs(center - y) / y).tolist(), "in80": inside[0.8],
-                             "in95": inside[0.95], "kind": pr[0.8][0].attrs["interval"]})
+                             "in95": inside[0.95], "kind": pr[0.8][0].attrs["interval"],
+                             "w80": log_widths(np.min([p["lo"].to_numpy(dtype=float) for p in pr[0.8]], axis=0),
+                                               np.max([p["hi"].to_numpy(dtype=float) for p in pr[0.8]], axis=0))})
         if cache is not None:
             cache.write_text(json.dumps({f"{fk}|{kk}": f.to_json() for (fk, kk), f in fits.items()}))
         are = [a for st in per_step for a in st["are"]]
+        w80 = [w for st in per_step for w in st["w80"] if np.isfinite(w)]
         in80 = [bool(x) for st in per_step for x in st["in80"] if x is not None]
         in95 = [bool(x) for st in per_step for x in st["in95"] if x is not None]
         out[v] = {"groups": len(groups), "n_groups": len(per_step), "n_points": len(are),
                   "are_mean": float(np.mean(are)),
+                  "width80": float(np.mean(w80)) if w80 else None,
                   "coverage_80": float(np.mean(in80)) if in80 else None,
                   "coverage_95": float(np.mean(in95)) if in95 else None,
                   "steps": [{"k": st["k"], "are_mean": float(np.mean(st["are"])), "n": len(st["are"]),
@@ -227,6 +235,13 @@ def run_set(spec: dict[str, Any], variants: list[str], bootstrap: int, seed: int
                              "coverage_95": float(np.mean([bool(x) for x in st["in95"]])) if st["kind"] else None,
                              "interval": st["kind"]} for st in per_step]}
     return out
+
+
+def log_widths(lo: Any, hi: Any) -> list[float]:
+    """The width ``ln(hi / lo)`` of each interval (NaN without one): the sharpness of an interval,
+    read beside its coverage."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return [float(v) for v in np.log(np.asarray(hi, dtype=float) / np.asarray(lo, dtype=float))]
 
 
 def se(level: float, n: int) -> float:
@@ -269,7 +284,7 @@ def main() -> None:
           " g rollout steps (test groups); se: binomial standard error at the nominal level over points"
           " (over groups, the rows of a group being correlated)")
     head = (f"{'set':<46} {'role':<5} {'variant':<22} {'g':>3} {'n':>4} {'ARE':>7} {'cov80':>6} {'cov95':>6} "
-            f"{'se80 pts/grp':>12} {'se95 pts/grp':>12} {'band':>4} {'s':>6}")
+            f"{'se80 pts/grp':>12} {'se95 pts/grp':>12} {'band':>4} {'w80':>6} {'s':>6}")
     print(head)
     results: dict[str, dict[str, Any]] = {}
     if args.cache is not None:
@@ -293,7 +308,8 @@ def main() -> None:
                 print(f"{name:<46} {role:<5} {v:<22} {g:>3} {n:>4} {100 * r['are_mean']:6.2f}% "
                       f"{pct(r['coverage_80']):>6} {pct(r['coverage_95']):>6} "
                       f"{100 * se(0.8, n):5.1f}/{100 * se(0.8, g):5.1f} {100 * se(0.95, n):5.1f}/{100 * se(0.95, g):5.1f} "
-                      f"{'yes' if in_band(r['coverage_80'], r['coverage_95']) else 'NO':>4} {dt:6.1f}", flush=True)
+                      f"{'yes' if in_band(r['coverage_80'], r['coverage_95']) else 'NO':>4} {pct(r['width80']):>6} "
+                      f"{dt:6.1f}", flush=True)
     print(f"load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     print("summary: sets in band (80% in 70-90, 95% in 85-100), mean |cov80 - 80| and |cov95 - 95| (points)")
     for role in ("tune", "check"):

@@ -52,6 +52,21 @@ combination ``(P (a + tau x)^2 + P0 (a0 + tau0 x)^2) / (P + P0)`` and the small-
 is Student t with ``P + P0`` degrees of freedom. Its weight falls as 1 / P: a ladder with many
 pairs is calibrated by its own rollouts. The prior's values are copied into the calibration record,
 so a stored fit keeps them whatever the package data later says.
+
+The ``drift`` schemes give the extrapolation error a sign. On public ladders the error of one step
+beyond the data does not scatter around zero from one training prefix to the next: it is a bias that
+drifts slowly with the prefix (Porian et al.'s RefinedWeb ladders: -2.5% at 3 budgets drifting to
++11% at 11, each step within ~2% of the one before), which the zero-mean offset of the group schemes
+can only absorb as width. Per internal prefix j = 2 .. k - 1 (k groups in the fit), its one-step pair
+(predicting group j + 1) has mean log error ``e_j`` at mean distance ``x_j`` decades, a slope
+``beta_j = e_j / x_j`` per decade; ``beta_1 = 0`` (no rollout, no bias). The next error at distance x
+is modelled ``Normal(beta_L x, sd_d^2 x^2 + s_w^2)``: ``beta_L`` the latest slope (a random walk
+over prefixes), ``sd_d^2`` the mean square of the M = k - 2 innovations ``beta_j - beta_{j-1}``
+(zero mean, known), ``s_w`` the group model's row noise at the full fit's span. The multiplier is
+Student t with M degrees of freedom, so the interval is ``L_pred * exp(beta_L x +- t_M sd)``: the point
+prediction stays the law's, the interval moves by the ladder's own latest bias. ``drift-p`` adds an
+empirical prior on ``sd_d`` (:data:`PRIOR_FILE`, ``drift_sd``) worth ``drift_pairs`` innovations,
+conjugate as in ``group-tp``: ``(M sd_d^2 + M0 sd_0^2) / (M + M0)`` with ``M + M0`` degrees of freedom.
 """
 
 from __future__ import annotations
@@ -78,13 +93,20 @@ INTERNAL_STARTS = 256
 OBSERVATION = "observation"
 EXTRAPOLATION = "extrapolation-calibrated"
 #: how the interval is built from the internal rollout errors (module docstring)
-SCHEMES = ("row", "group", "group-union", "group-rel", "group-rel-union", "group-t", "group-tp")
+SCHEMES = ("row", "group", "group-union", "group-rel", "group-rel-union", "group-t", "group-tp", "drift", "drift-p")
 #: the scheme of new calibrations (chosen on benchmarks/calibration.py's tuning sets)
 DEFAULT_SCHEME = "group-t"
 #: the group schemes whose multiplier falls back to the Student t quantile with too few pairs
 T_FALLBACK = ("group-t", "group-tp")
 #: the group schemes that combine the ladder's offset with the empirical prior of :data:`PRIOR_FILE`
 PRIOR_SCHEMES = ("group-tp",)
+#: the schemes with a signed, persistent bias (module docstring), and those of them with the drift prior
+DRIFT_SCHEMES = ("drift", "drift-p")
+DRIFT_PRIOR_SCHEMES = ("drift-p",)
+#: the shortest one-step distance a drift slope is divided by, decades
+MIN_STEP = 1e-2
+#: the drift schemes' row noise rests on this many of the latest one-step pairs
+ROW_PAIRS = 2
 #: package data: the offset prior (``a``, ``tau``, ``pairs`` = P0) and where it came from
 PRIOR_FILE = "offset_prior.json"
 #: the narrowest training span of the relative distance, decades
@@ -213,7 +235,93 @@ def with_scheme(cal: Mapping[str, Any], scheme: str) -> dict[str, Any]:
         prior = offset_prior()
         out.update(group_prior_a=float(prior["a"]), group_prior_tau=float(prior["tau"]),
                    group_prior_pairs=float(prior["pairs"]))
+    if scheme in DRIFT_SCHEMES:
+        beta, sd2, m, s1, dof = drift_model(e, np.asarray(out["distances"], dtype=float),
+                                            np.asarray(out["pairs"], dtype=int), np.asarray(out["spans"], dtype=float))
+        out.update(drift_beta=beta, drift_sd=float(np.sqrt(sd2)), drift_n=m, drift_row_s=s1, drift_row_n=dof,
+                   drift_prior_sd=0.0, drift_prior_n=0.0)
+        if scheme in DRIFT_PRIOR_SCHEMES:
+            prior = offset_prior()
+            out.update(drift_prior_sd=float(prior["drift_sd"]), drift_prior_n=float(prior["drift_pairs"]))
     return out
+
+
+def one_step_pairs(e: np.ndarray, d: np.ndarray, pairs: np.ndarray,
+                   spans: np.ndarray) -> list[tuple[float, float, np.ndarray]]:
+    """The one-step pair of every internal prefix, in order: ``(e_j, x_j, dev_j)``, its mean log
+    error, its mean distance (at least :data:`MIN_STEP` decades) and its rows' deviations from e_j.
+    A prefix is the rows of one training span (each prefix spans more decades than the one before),
+    its one-step pair the pair of its rows nearest the data (the least mean distance)."""
+    e, d, pairs, spans = (np.asarray(v) for v in (e, d, pairs, spans))
+    out = []
+    for w in np.unique(np.round(spans.astype(float), 12)):
+        rows = np.isclose(spans, w, rtol=0.0, atol=1e-9)
+        ids = np.unique(pairs[rows])
+        xm = np.array([np.mean(d[rows & (pairs == q)]) for q in ids])
+        sel = rows & (pairs == ids[int(np.argmin(xm))])
+        m = float(np.mean(e[sel]))
+        out.append((m, max(float(np.mean(d[sel])), MIN_STEP), np.asarray(e[sel], dtype=float) - m))
+    return out
+
+
+def one_step_slopes(e: np.ndarray, d: np.ndarray, pairs: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """The drift slopes ``beta_j = e_j / x_j`` (log error per decade) of the internal prefixes in
+    order (:func:`one_step_pairs`)."""
+    return np.asarray([m / x for m, x, _ in one_step_pairs(e, d, pairs, spans)], dtype=float)
+
+
+def drift_model(e: np.ndarray, d: np.ndarray, pairs: np.ndarray,
+                spans: np.ndarray) -> tuple[float, float, int, float, int]:
+    """The drift schemes' bias model (module docstring): the latest one-step slope ``beta_L``, the
+    mean square ``sd_d^2`` of the innovations ``beta_j - beta_{j-1}`` (``beta_1 = 0`` before the
+    first) and their number M; the row noise ``s_1`` about a group's offset, the pooled sd of the
+    rows of the last :data:`ROW_PAIRS` one-step pairs about their pair means (``sum dev^2 / (n - pairs)``),
+    and its degrees of freedom (n - pairs). No errors: (0, 0, 0, 0, 0)."""
+    if np.asarray(e).size == 0:
+        return 0.0, 0.0, 0, 0.0, 0
+    one = one_step_pairs(e, d, pairs, spans)
+    b = np.asarray([m / x for m, x, _ in one], dtype=float)
+    innov = np.diff(np.concatenate([[0.0], b]))
+    devs = [dev for _, _, dev in one[-ROW_PAIRS:]]
+    dof = int(sum(v.size - 1 for v in devs))
+    s1 = float(np.sqrt(sum(float(np.sum(v * v)) for v in devs) / dof)) if dof > 0 else 0.0
+    return float(b[-1]), float(np.mean(innov * innov)), int(innov.size), s1, dof
+
+
+def drift_sd_df(cal: Mapping[str, Any]) -> tuple[float, float]:
+    """The drift sd per decade and its degrees of freedom: ``sd_d`` over M innovations, shrunk to the
+    prior (``drift_prior_sd``, worth ``drift_prior_n``) as ``(M sd_d^2 + M0 sd_0^2) / (M + M0)``."""
+    m, sd = float(cal.get("drift_n", 0)), float(cal.get("drift_sd", 0.0))
+    m0, sd0 = float(cal.get("drift_prior_n", 0.0)), float(cal.get("drift_prior_sd", 0.0))
+    if m + m0 <= 0:
+        return 0.0, 0.0
+    return float(np.sqrt((m * sd * sd + m0 * sd0 * sd0) / (m + m0))), m + m0
+
+
+def welch_df(v1: float, n1: float, v2: float, n2: float) -> float:
+    """The Welch-Satterthwaite degrees of freedom of the sum of two variance estimates v1 (n1
+    degrees of freedom) and v2 (n2): ``(v1 + v2)^2 / (v1^2 / n1 + v2^2 / n2)``; a part without
+    degrees of freedom counts as known (infinite); inf when both are."""
+    den = (v1 * v1 / n1 if n1 > 0 else 0.0) + (v2 * v2 / n2 if n2 > 0 else 0.0)
+    return float((v1 + v2) ** 2 / den) if den > 0 else float("inf")
+
+
+def drift_band(cal: Mapping[str, Any], d: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The drift schemes' shift ``beta_L x`` and half-width ``t sqrt(sd_d^2 x^2 + s_1^2)`` of the log
+    interval at d decades beyond the data (x = max(d, 0)): t the Student quantile at the
+    Welch-Satterthwaite degrees of freedom of the two variances (:func:`welch_df`), the normal
+    quantile below 1 degree of freedom's worth of data or with none at all."""
+    x = np.maximum(np.asarray(d, dtype=float), 0.0)
+    sd, df = drift_sd_df(cal)
+    s1, n1 = float(cal.get("drift_row_s", 0.0)), float(cal.get("drift_row_n", 0))
+    v_d = sd * sd * x * x
+    v_s = s1 * s1
+    z = float(special.ndtri(0.5 + level / 2))
+    c = np.empty(x.shape)
+    for i, vd in enumerate(np.atleast_1d(v_d).ravel()):
+        nu = welch_df(float(vd), df, v_s, n1)
+        c.flat[i] = small_sample_factor(nu, level) if np.isfinite(nu) and nu >= 1 else z
+    return float(cal.get("drift_beta", 0.0)) * x, c * np.sqrt(v_d + v_s)
 
 
 def estimate(df: pd.DataFrame, law: str | Law, key: str, *, decades: float | None, seed: int,
@@ -383,6 +491,14 @@ def calibrated_interval(cal: Mapping[str, Any], points: pd.DataFrame, center: np
     if d is None:
         return None
     scheme = str(cal.get("scheme", "row"))
+    beyond = np.isfinite(d) & (d > 0)
+    if scheme in DRIFT_SCHEMES:
+        shift, half = drift_band(cal, d, level)
+        with np.errstate(over="ignore", invalid="ignore"):
+            c_lo, c_hi = center * np.exp(shift - half), center * np.exp(shift + half)
+            if mean is not None:     # the curve's own uncertainty, moved by the same bias
+                c_lo, c_hi = np.fmin(c_lo, mean[0] * np.exp(shift)), np.fmax(c_hi, mean[1] * np.exp(shift))
+        return np.where(beyond, c_lo, lo), np.where(beyond, c_hi, hi)
     if scheme == "row":
         half = conformal_factor(cal, level) * _sigma(cal, d)
     else:
@@ -390,7 +506,6 @@ def calibrated_interval(cal: Mapping[str, Any], points: pd.DataFrame, center: np
         span = span_of(np.array([float(x_min), float(cal["x_max"])])) if x_min else MIN_SPAN
         w = np.full(d.shape, span)
         half = group_conformal_factor(cal, level) * _group_sigma(cal, _scheme_x(cal, d, w), w)
-    beyond = np.isfinite(d) & (d > 0)
     with np.errstate(over="ignore", invalid="ignore"):
         c_lo, c_hi = center * np.exp(-half), center * np.exp(half)
     if scheme in ("row", "group-union", "group-rel-union"):

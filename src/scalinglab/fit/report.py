@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .calibrate import T_FALLBACK
+from .calibrate import DRIFT_SCHEMES, T_FALLBACK, drift_sd_df
 from .result import Fit
 
 
@@ -39,7 +39,17 @@ def fit_report(fit: Fit) -> str:
             lines.append(f"    bootstrap: {b.get('n')} replicates (seed {b.get('seed')}), "
                          + ("skipped: too few points" if fit.too_few_points() else f"{b.get('n_failed', 0)} failed"))
     cal = fit.calibration or {}
-    if cal.get("method") == "internal-rollout" and cal.get("scheme", "row") != "row":
+    if cal.get("method") == "internal-rollout" and cal.get("scheme") in DRIFT_SCHEMES:
+        sd, df = drift_sd_df(cal)
+        lines.append(f"    extrapolation calibration ({cal['scheme']}): log error Normal(beta x, sd^2 x^2 + s_w^2) at x "
+                     f"decades of {cal.get('axis')} beyond {_g(cal.get('x_max'))}, beta = {_g(cal.get('drift_beta'))} "
+                     f"per decade (the latest internal one-step bias), sd = {_g(sd)} per decade from "
+                     f"{cal.get('drift_n')} drift step(s)"
+                     + (f" and a prior {_g(cal.get('drift_prior_sd'))} worth {_g(cal.get('drift_prior_n'))}"
+                        if cal.get("drift_prior_n") else "")
+                     + f", Student t with {_g(df)} degrees of freedom; row noise s = {_g(cal.get('group_s'))} "
+                       f"w^-{_g(cal.get('group_gamma'))}; the interval is centred on the prediction times exp(beta x)")
+    elif cal.get("method") == "internal-rollout" and cal.get("scheme", "row") != "row":
         dist = "d / w" if str(cal["scheme"]).startswith("group-rel") else "d"
         lines.append(f"    extrapolation calibration ({cal['scheme']}): log-loss sd sqrt((s w^-gamma)^2 + (a + tau x)^2), "
                      f"s = {_g(cal.get('group_s'))}, gamma = {_g(cal.get('group_gamma'))}, a = {_g(cal.get('group_a'))}, "

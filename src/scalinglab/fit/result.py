@@ -280,6 +280,11 @@ def _validate(kw: dict[str, Any], src: str) -> None:
                   "group_prior_pairs"):
             if k in cal and not (_finite(cal[k]) and cal[k] >= 0):
                 raise _bad(src, f"calibration.{k}", cal[k], "a finite number >= 0")
+        for k in ("drift_sd", "drift_n", "drift_row_s", "drift_row_n", "drift_prior_sd", "drift_prior_n"):
+            if k in cal and not (_finite(cal[k]) and cal[k] >= 0):
+                raise _bad(src, f"calibration.{k}", cal[k], "a finite number >= 0")
+        if "drift_beta" in cal and not _finite(cal["drift_beta"]):
+            raise _bad(src, "calibration.drift_beta", cal["drift_beta"], "a finite number (log error per decade)")
         if cal.get("scheme", "row") != "row":
             n_err = len(cal.get("errors", []))
             for k in ("distances", "spans", "pairs"):
