@@ -6,7 +6,7 @@ A target loss no run reaches (the lowest loss reached named); a schedule the law
 or multi-power fit on a file without ``lr``; one micro-batch with the noise scale on (``ladder run``);
 a rollout key with fewer than three groups; ``--bound`` outside the parameter's range or LO >= HI,
 on several laws (chinchilla, kaplan_steps, anneal, multipower) and on ``backtest``; a bad ``--stride``
-and a bad ``--decay-shape`` of ``--best-decay``."""
+and a bad ``--decay-shape`` of ``--best-decay``; a name given twice to ``--fix``, ``--at`` or ``--map``."""
 
 from __future__ import annotations
 
@@ -116,6 +116,29 @@ def test_bound_given_twice(store: Path) -> None:
     one_line_exit_2(store.parent, ["fit", "--store", str(store), "--law", "chinchilla", "--bound", "E=1:2",
                                    "--bound", "E=1.2:1.8"],
                     "The --bound option must be each parameter bounded once. Got 'E' instead.")
+
+
+@pytest.mark.parametrize("cmd", [
+    ["fit", "--law", "chinchilla", "--out", "fit.json"],
+    ["backtest", "--law", "chinchilla", "--points", "all", "--rollout", "batch"],
+])
+def test_fix_given_twice(store: Path, cmd: list[str]) -> None:
+    args = [cmd[0], "--store", str(store), *cmd[1:], "--fix", "E=1.5", "--fix", "E=1.7"]
+    args = [str(store.parent / a) if a == "fit.json" else a for a in args]
+    one_line_exit_2(store.parent, args, "The --fix option must be each name given once (got E=1.5 and E=1.7). "
+                                        "Got 'E' instead.")
+
+
+@pytest.mark.parametrize("cmd", [["predict", "--preset", "hoffmann2022", "--at", "D=1e12"],
+                                 ["plan", "--preset", "hoffmann2022", "--flops", "1e21"]])
+def test_at_given_twice(store: Path, cmd: list[str]) -> None:
+    one_line_exit_2(store.parent, [*cmd, "--law", "chinchilla", "--at", "N=1e9", "--at", "N=2e9"],
+                    "The --at option must be each name given once (got N=1e9 and N=2e9). Got 'N' instead.")
+
+
+def test_map_given_twice(store: Path) -> None:
+    one_line_exit_2(store.parent, ["fit", "--store", str(store), "--law", "chinchilla", "--map", "N=N_total",
+                                   "--map", "N=N_nonembed"], "The --map option must be each name given once", "'N'")
 
 
 def test_bound_on_backtest(store: Path) -> None:
