@@ -115,12 +115,14 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
         res = best_wsd_decay(fit, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
                              warmup_frac=kw["sched_warmup_frac"], final_lr_frac=kw["sched_final"], seed=seed)
         if as_json:
-            emit_json({"law": fit.law, **res, "warnings": list(fit.warnings)})
+            emit_json({"law": fit.law, **res})
             return
-        print_rows(list(res["by_shape"].values()), ["decay_shape", "decay_frac", "loss", "interval"],
+        print_rows(list(res["by_shape"].values()), ["decay_shape", "decay_frac", "loss", "interval", "reliable"],
                    title=f"best WSD decay for {res['steps']} steps at lr {res['lr']:g} (predicted final loss)")
         b = res["best"]
         console().print(f"best: {b['decay_shape']} decay over {b['decay_frac']:g} of the run, loss {fmt(b['loss'])}")
+        for w in res["warnings"]:   # the fit's (were not printed), and any interval clipped at 0
+            console().print(f"warning: {w}")
         return
     if sched:
         eta = schedule_curve(sched, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
@@ -128,6 +130,7 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
                              decay_shape=kw["sched_decay_shape"], final_lr_frac=kw["sched_final"])
         stride = kw.get("stride") or max(1, len(eta) // 50)
         out = predict_curve(fit, eta, stride=stride, seed=seed)
+        warns = list(out.attrs["warnings"])
         out.insert(0, "run", sched)
     elif points:
         pts = _table.load(points, mapping=_table.parse_assignments(mapping, "--map"))
@@ -138,7 +141,9 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
             pts = pts.assign(run="run")
         pts = derive_curves(curve_areas_for_points(pts, fit_decay(fit)))
         from ..fit.predict import predict
-        pred = predict(fit, pts[list(fit.law_.inputs)], seed=seed).drop(columns=list(fit.law_.inputs))
+        pred = predict(fit, pts[list(fit.law_.inputs)], seed=seed)
+        warns = list(pred.attrs["warnings"])
+        pred = pred.drop(columns=list(fit.law_.inputs))
         pts = pts.assign(S2=pts["S2"] if fit.law == "anneal" else float("nan"))
         out = pd.concat([pts[["run", "step", "lr", "S1", "S2"]].reset_index(drop=True), pred.reset_index(drop=True)],
                         axis=1)
@@ -150,10 +155,10 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
              **({"S2": float(r.S2)} if fit.law == "anneal" else {}), "loss": float(r.prediction),
              "interval": None if math.isnan(r.lo) else [float(r.lo), float(r.hi)]} for r in out.itertuples()]
     if as_json:
-        emit_json({"law": fit.law, "ci_level": fit.ci_level, "predictions": rows, "warnings": list(fit.warnings)})
+        emit_json({"law": fit.law, "ci_level": fit.ci_level, "predictions": rows, "warnings": warns})
         return
     print_rows(rows, ["run", "step", "lr", "loss", "interval"], title=f"{fit.law} law: predicted loss along the curve")
-    for w in fit.warnings:
+    for w in warns:
         console().print(f"warning: {w}")
 
 

@@ -416,6 +416,7 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     else:
         raise ParameterError(f"give the inputs of law {fit.law!r} ({', '.join(fit.law_.inputs)}) with --at or --points.")
     pred = _predict(fit, pts, seed=seed)
+    warns = list(pred.attrs["warnings"])   # the fit's, and any interval clipped at 0
     kind = {"interval_kind": pred.attrs["interval"], "level": fit.ci_level}
     target = fit.law_.target
     rows: list[dict[str, Any]] = []
@@ -430,10 +431,10 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     if as_json:
         if len(rows) == 1:
             emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, **kind, **rows[0],
-                       "warnings": list(fit.warnings)})
+                       "warnings": warns})
         else:
             emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, **kind, "predictions": rows,
-                       "warnings": list(fit.warnings)})
+                       "warnings": warns})
         return
     t = Table(title=f"{fit.law} predictions" + (f" (preset {fit.preset})" if fit.preset else ""))
     for c in list(fit.law_.inputs) + [target, f"{100 * fit.ci_level:.0f}% interval"]:
@@ -442,7 +443,7 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
         t.add_row(*[fmt(r["inputs"][c]) for c in fit.law_.inputs], fmt(r[target]), fmt(r["interval"]))
     console().print(t)
     console().print(_interval_line(kind["interval_kind"], fit.ci_level))
-    for w in fit.warnings:
+    for w in warns:
         console().print(f"warning: {w}")
 
 

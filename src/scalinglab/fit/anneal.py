@@ -224,7 +224,7 @@ def predict_curve(fit: Fit, lr: Any, *, stride: int = 1, seed: int = 0, decay: f
     """A curve law's (:data:`CURVE_LAWS`) predicted loss after every ``stride``-th update (and the last)
     of the learning rate curve ``lr`` (one value per update), with the prediction and mean intervals of
     :func:`scalinglab.fit.predict.predict`. Columns: step, lr, S1, S2, prediction, lo, hi, mean_lo,
-    mean_hi (S2 is NaN for the multi-power law, which does not read it). ``decay`` (lambda of S2)
+    mean_hi (S2 is NaN for the multi-power law, which does not read it); ``attrs["warnings"]`` as ``predict``'s. ``decay`` (lambda of S2)
     defaults to the fit's own (:func:`fit_decay`)."""
     if fit.law not in CURVE_LAWS:
         raise ParameterError(invalid("The law of the fit", fit.law, f"one of {CURVE_LAWS} (a schedule is read only "
@@ -236,9 +236,11 @@ def predict_curve(fit: Fit, lr: Any, *, stride: int = 1, seed: int = 0, decay: f
     S1, S2 = curve_areas(eta, lam)
     steps = np.unique(np.r_[np.arange(stride, len(eta) + 1, stride), len(eta)])
     out = predict(fit, pd.DataFrame(curve_inputs(fit.law, eta, steps, lam)), seed=seed)
+    attrs = dict(out.attrs)   # the warnings (an interval clipped at 0) and the interval's kind
     out = out.drop(columns=[c for c in ("S1", "S2", "step", "curve") if c in out.columns])
     out.insert(0, "S2", S2[steps - 1] if fit.law == "anneal" else np.nan)
     out.insert(0, "S1", S1[steps - 1])
     out.insert(0, "lr", eta[steps - 1])
     out.insert(0, "step", steps)
+    out.attrs.update(attrs)
     return out
