@@ -5,6 +5,7 @@ store, whole predicted curves and the best WSD decay through the CLI, and the ba
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -222,21 +223,14 @@ def test_store_curves_are_rebuilt_when_needed(tmp_path: Path, monkeypatch: pytes
     assert key in mp._CURVES
 
 
-def _curves_file(tmp_path: Path) -> Path:
-    rows = []
-    for cfg in (_cfg("const", name="constant"), _cfg("cos", name="cosine")):
-        eta = lr_curve(cfg)
-        steps = np.arange(1, STEPS + 1)
-        for s, loss in zip(steps, _truth(cfg, steps)):
-            rows.append({"run": cfg.name, "step": int(s), "lr": float(eta[s - 1]), "loss": float(loss)})
-    f = tmp_path / "curves.csv"
-    pd.DataFrame(rows).to_csv(f, index=False)
-    return f
+def _curves(curves_file: Callable[..., Path]) -> Path:
+    """A constant and a cosine run, every step logged (the ``curves_file`` fixture, tests/laws/conftest.py)."""
+    return curves_file(_truth, (_cfg("const", name="constant"), _cfg("cos", name="cosine")))
 
 
-def test_a_fixed_gamma_is_respected(tmp_path: Path) -> None:
+def test_a_fixed_gamma_is_respected(curves_file: Callable[..., Path]) -> None:
     # the decay part is not identified by one annealed run (dyn4 notes): holding gamma is the documented remedy
-    f = _curves_file(tmp_path)
+    f = _curves(curves_file)
     base = ["fit", str(f), "--law", "multipower", "--where", "step > 40 and step % 10 == 0", "--json"]
     objective = {}
     for g in (0.5, 1.0):

@@ -5,10 +5,10 @@ curve made with dS != 0 (and ``--fix dS=0`` giving the paper's law), and the one
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -88,20 +88,13 @@ def _truth(cfg: RunConfig, steps: np.ndarray) -> np.ndarray:
     return np.asarray(LAW.predict(TRUE, _inputs(lr_curve(cfg), steps)))
 
 
-def _curves_file(tmp_path: Path) -> Path:
-    rows = []
-    for cfg in (_cfg("const", name="constant"), _cfg("cos", name="cosine", final_lr_frac=0.0)):
-        eta = lr_curve(cfg)
-        steps = np.arange(1, STEPS + 1)          # every step logged: the interpolated curve is the exact one
-        for s, loss in zip(steps, _truth(cfg, steps)):
-            rows.append({"run": cfg.name, "step": int(s), "lr": float(eta[s - 1]), "loss": float(loss)})
-    f = tmp_path / "curves.csv"
-    pd.DataFrame(rows).to_csv(f, index=False)
-    return f
+def _curves(curves_file: Callable[..., Path]) -> Path:
+    """A constant and a cosine run, every step logged (the ``curves_file`` fixture, tests/laws/conftest.py)."""
+    return curves_file(_truth, (_cfg("const", name="constant"), _cfg("cos", name="cosine", final_lr_frac=0.0)))
 
 
-def test_fit_recovers_a_curve_made_with_an_offset(tmp_path: Path) -> None:
-    f = _curves_file(tmp_path)
+def test_fit_recovers_a_curve_made_with_an_offset(tmp_path: Path, curves_file: Callable[..., Path]) -> None:
+    f = _curves(curves_file)
     base = ["fit", str(f), "--where", "step > 20 and step % 10 == 0", "--bootstrap", "0", "--json"]
     r = CliRunner().invoke(main, [*base, "--law", "multipower_offset", "--out", str(tmp_path / "fit.json")])
     assert r.exit_code == 0, r.output
@@ -121,8 +114,8 @@ def test_fit_recovers_a_curve_made_with_an_offset(tmp_path: Path) -> None:
     assert o0["objective"]["value"] > 10 * out["objective"]["value"]
 
 
-def test_a_bad_ds_is_a_one_line_error(tmp_path: Path) -> None:
-    f = _curves_file(tmp_path)
+def test_a_bad_ds_is_a_one_line_error(curves_file: Callable[..., Path]) -> None:
+    f = _curves(curves_file)
     for bad in ("dS=-0.1", "dS=2000"):
         r = CliRunner().invoke(main, ["fit", str(f), "--law", "multipower_offset", "--fix", bad])
         assert r.exit_code == 2, r.output

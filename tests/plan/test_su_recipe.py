@@ -23,17 +23,8 @@ SIZES = (2e5, 6e5)
 
 
 def _store(path: Path) -> None:
-    steps = np.unique(np.geomspace(10, 20000, 120).astype(int))
-    with Store(path) as st:
-        cfgs = {(n, b): RunConfig(name=f"n{n:.0e}-b{b}".replace("+", ""), batch_tokens=b, tokens=b * 20000,
-                                  schedule=ScheduleConfig(name="constant", warmup_steps=5))
-                for n in SIZES for b in BATCHES}
-        st.add_planned(cfgs.values())
-        for (n, b), c in cfgs.items():
-            loss = loss_trajectory(steps.astype(float), n, float(b), params=KS, B_star=B_STAR, alpha_B=ALPHA_B)
-            for s, L in zip(steps, loss):
-                st.add_point(c.name, {"step": int(s), "tokens": int(s) * b, "eval_loss": float(L)})
-            st.mark_done(c.name, {"N_total": int(2 * n), "N_nonembed": int(n), "tokens": c.tokens})
+    """Six batches, 120 log-spaced evals per run (``_small_store`` with more of both)."""
+    _small_store(path, batches=BATCHES, points=120)
 
 
 @pytest.mark.slow
