@@ -180,3 +180,17 @@ def test_schedule_the_law_cannot_read(tmp_path: Path, law: str, params: dict[str
     r = CliRunner().invoke(main, ["predict", str(fit), "--points", str(curve), "--stride", "2", "--json"])
     assert r.exit_code == 0, r.output
     assert '"step": 1' in r.stdout and '"step": 3' in r.stdout and '"step": 2' not in r.stdout
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--su-fit", "joint"], "The --su-fit option must be given only with --su-held-out RUN. Got 'joint' instead."),
+    (["--su-window", "2"], "The --su-window option must be given only with --su-held-out RUN. Got 2.0 instead."),
+    (["--su-held-out", "b256", "--su-window", "2"],
+     "The --su-window option must be given only with --su-fit joint (got --su-fit two-stage). Got 2.0 instead."),
+    (["--su-held-out", "b256", "--su-fit", "auto", "--su-window", "2"], "auto tries --su-windows"),
+    (["--su-held-out", "b256", "--su-fit", "joint", "--su-windows", "1,2"],
+     "The --su-windows option must be given only with --su-fit auto (got --su-fit joint). Got '1,2' instead."),
+])
+def test_su_options_away_from_their_mode(store: Path, extra: list[str], needle: str) -> None:
+    # each was silently ignored
+    one_line_exit_2(store.parent, ["critical-batch", "--store", str(store), "--target-loss", "2.8", *extra], needle)

@@ -36,16 +36,19 @@ def curves_file(tmp_path: Path) -> CurvesFile:
 
 
 def _check_log_jacobian(law: Any, params: dict[str, float], x: Any, *, rtol: float = 1e-6, atol: float = 1e-9,
-                        h: float = 1e-6) -> None:
+                        h: float = 1e-6, relative: bool = False) -> None:
     """``law.log_jacobian`` at ``params`` against central differences of ``law.log_predict`` in each
-    parameter's scaled coordinate (step ``h``); its log-prediction against ``log(law.predict)``."""
+    parameter's scaled coordinate t (step ``h``, or ``h max(1, |t|)`` when ``relative``); its log-prediction
+    against ``log(law.predict)``. A batched Jacobian (1, n, p) is read as (n, p)."""
     lnf, J = law.log_jacobian(params, x)
-    np.testing.assert_allclose(lnf, np.log(law.predict(params, x)), rtol=1e-12)
+    J = np.asarray(J).reshape(-1, len(law.params))
+    np.testing.assert_allclose(np.ravel(lnf), np.log(np.ravel(law.predict(params, x))), rtol=1e-12)
     for j, p in enumerate(law.params):
         t = p.to_scaled(params[p.name])
+        step = h * max(1.0, abs(t)) if relative else h
         up, dn = dict(params), dict(params)
-        up[p.name], dn[p.name] = p.from_scaled(t + h), p.from_scaled(t - h)
-        fd = (law.log_predict(up, x) - law.log_predict(dn, x)) / (2 * h)
+        up[p.name], dn[p.name] = p.from_scaled(t + step), p.from_scaled(t - step)
+        fd = (np.log(np.ravel(law.predict(up, x))) - np.log(np.ravel(law.predict(dn, x)))) / (2 * step)
         np.testing.assert_allclose(J[:, j], fd, rtol=rtol, atol=atol, err_msg=p.name)
 
 

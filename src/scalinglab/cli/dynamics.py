@@ -205,6 +205,18 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
     --su-held-out, Su et al.'s trajectory of a held-out run."""
     if out:
         check_out_file(out)
+    ctx = click.get_current_context()
+    given = [f"--{n.replace('_', '-')}" for n in ("su_fit", "su_window", "su_windows")
+             if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
+    if held_out is None and given:   # were silently ignored
+        raise ParameterError(invalid(f"The {given[0]} option", ctx.params[given[0][2:].replace('-', '_')],
+                                     "given only with --su-held-out RUN"))
+    if "--su-window" in given and su_fit != "joint":
+        raise ParameterError(invalid("The --su-window option", su_window, f"given only with --su-fit joint (got "
+                                     f"--su-fit {su_fit}{'; auto tries --su-windows' if su_fit == 'auto' else ''})"))
+    if "--su-windows" in given and su_fit != "auto":
+        raise ParameterError(invalid("The --su-windows option", su_windows,
+                                     f"given only with --su-fit auto (got --su-fit {su_fit})"))
     windows = _windows(su_windows)
     if not (math.isfinite(su_window) and su_window >= 1):
         raise ParameterError(invalid("The --su-window", su_window, "a number >= 1 (multiples of the warmup)"))
@@ -260,6 +272,11 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
     if "su" in res:
         su = res["su"]
         for sc in su.get("selection", []):
+            if sc["mean"] is None:   # no fold could be fitted
+                console().print(f"Su et al. leave-one-run-out, {sc['method']}"
+                                + (f" (window {fmt(sc['window'])} x warmup)" if sc["method"] == "joint" else "")
+                                + f": could not be fitted ({sc['failed']['every fold']})")
+                continue
             console().print(f"Su et al. leave-one-run-out, {sc['method']}"
                             + (f" (window {fmt(sc['window'])} x warmup)" if sc["method"] == "joint" else "")
                             + f": mean |rel err| {100 * sc['mean']:.2f}% over {len(sc['runs'])} fit runs"
