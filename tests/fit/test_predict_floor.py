@@ -39,7 +39,7 @@ def test_interval_below_zero_is_clipped_and_warned() -> None:
     assert out.loc[1, ["lo", "hi"]].tolist() == pytest.approx([1 - 0.1 * 1.2, 1 - 0.1 * 0.4])
     assert out.attrs["warnings"] == [
         "the interval of the loss reached below 0 at 1 of 2 points: clipped at 0 (a loss cannot be negative), and "
-        "unreliable there: up to 40% of the bootstrap refits predict a value <= 0 (the fit does not constrain "
+        "unreliable there: up to 40% of the bootstrap predictions are <= 0 (the fit does not constrain "
         "these points)."]
 
 
