@@ -194,3 +194,19 @@ def test_schedule_the_law_cannot_read(tmp_path: Path, law: str, params: dict[str
 def test_su_options_away_from_their_mode(store: Path, extra: list[str], needle: str) -> None:
     # each was silently ignored
     one_line_exit_2(store.parent, ["critical-batch", "--store", str(store), "--target-loss", "2.8", *extra], needle)
+
+
+@pytest.mark.parametrize("sets, needle", [
+    (["lr=1e-3", "lr=2e-3"], "The --set option must be each key set once (already set by 'lr=1e-3'). "
+                             "Got 'lr=2e-3' instead."),
+    (["schedule=wsd", "schedule.name=cosine"], "already set by 'schedule=wsd'"),
+    (["schedule.warmup_frac=0.1", "schedule.warmup_frac=0.2"], "'schedule.warmup_frac=0.2'"),
+])
+def test_set_given_twice(tmp_path: Path, sets: list[str], needle: str) -> None:
+    out = tmp_path / "ladder.toml"
+    base = ["ladder", "design", "--params", "1e4", "--tokens", "1e5", "--out", str(out)]
+    one_line_exit_2(tmp_path, [*base, *[a for item in sets for a in ("--set", item)]], needle)
+    assert not out.exists()
+    ok = CliRunner().invoke(main, [*base, "--set", "parametrization=mus", "--set", "parametrization.tau=0.3",
+                                   "--set", "schedule=wsd", "--set", "schedule.warmup_frac=0.1"])   # a name + keys
+    assert ok.exit_code == 0, ok.output
