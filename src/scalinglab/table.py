@@ -155,7 +155,8 @@ def _check_json_lines(p: Path) -> None:
 
 
 def parse_assignments(items: Iterable[str], what: str = "column mapping") -> dict[str, str]:
-    """Parse ``COL=SOURCE`` strings into a dict (the value may itself contain '=')."""
+    """Parse ``COL=SOURCE`` strings into a dict (the value may itself contain '='). A name given twice is an
+    error (``--fix E=1 --fix E=2``, ``--at N=1 --at N=2``): a dict would silently keep the last."""
     out: dict[str, str] = {}
     for item in items:
         if "=" not in item:
@@ -164,6 +165,9 @@ def parse_assignments(items: Iterable[str], what: str = "column mapping") -> dic
         key, value = key.strip(), value.strip()
         if not key or not value:
             raise DataError(invalid(f"The {what} argument", item, "of the form COL=SOURCE"))
+        if key in out:
+            raise DataError(invalid(f"The {what} option", key, f"each name given once (got {key}={out[key]} and "
+                                    f"{key}={value})"))
         out[key] = value
     return out
 

@@ -6,7 +6,7 @@ A target loss no run reaches (the lowest loss reached named); a schedule the law
 or multi-power fit on a file without ``lr``; one micro-batch with the noise scale on (``ladder run``);
 a rollout key with fewer than three groups; ``--bound`` outside the parameter's range or LO >= HI,
 on several laws (chinchilla, kaplan_steps, anneal, multipower) and on ``backtest``; a bad ``--stride``
-and a bad ``--decay-shape`` of ``--best-decay``."""
+and a bad ``--decay-shape`` of ``--best-decay``; a name given twice to ``--fix``, ``--at`` or ``--map``."""
 
 from __future__ import annotations
 
@@ -118,6 +118,29 @@ def test_bound_given_twice(store: Path) -> None:
                     "The --bound option must be each parameter bounded once. Got 'E' instead.")
 
 
+@pytest.mark.parametrize("cmd", [
+    ["fit", "--law", "chinchilla", "--out", "fit.json"],
+    ["backtest", "--law", "chinchilla", "--points", "all", "--rollout", "batch"],
+])
+def test_fix_given_twice(store: Path, cmd: list[str]) -> None:
+    args = [cmd[0], "--store", str(store), *cmd[1:], "--fix", "E=1.5", "--fix", "E=1.7"]
+    args = [str(store.parent / a) if a == "fit.json" else a for a in args]
+    one_line_exit_2(store.parent, args, "The --fix option must be each name given once (got E=1.5 and E=1.7). "
+                                        "Got 'E' instead.")
+
+
+@pytest.mark.parametrize("cmd", [["predict", "--preset", "hoffmann2022", "--at", "D=1e12"],
+                                 ["plan", "--preset", "hoffmann2022", "--flops", "1e21"]])
+def test_at_given_twice(store: Path, cmd: list[str]) -> None:
+    one_line_exit_2(store.parent, [*cmd, "--law", "chinchilla", "--at", "N=1e9", "--at", "N=2e9"],
+                    "The --at option must be each name given once (got N=1e9 and N=2e9). Got 'N' instead.")
+
+
+def test_map_given_twice(store: Path) -> None:
+    one_line_exit_2(store.parent, ["fit", "--store", str(store), "--law", "chinchilla", "--map", "N=N_total",
+                                   "--map", "N=N_nonembed"], "The --map option must be each name given once", "'N'")
+
+
 def test_bound_on_backtest(store: Path) -> None:
     one_line_exit_2(store.parent, ["backtest", "--store", str(store), "--law", "chinchilla", "--points", "all",
                                    "--rollout", "batch", "--bound", "E=3:2"], "'E'", "'3.0:2.0'")
@@ -157,3 +180,33 @@ def test_schedule_the_law_cannot_read(tmp_path: Path, law: str, params: dict[str
     r = CliRunner().invoke(main, ["predict", str(fit), "--points", str(curve), "--stride", "2", "--json"])
     assert r.exit_code == 0, r.output
     assert '"step": 1' in r.stdout and '"step": 3' in r.stdout and '"step": 2' not in r.stdout
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--su-fit", "joint"], "The --su-fit option must be given only with --su-held-out RUN. Got 'joint' instead."),
+    (["--su-window", "2"], "The --su-window option must be given only with --su-held-out RUN. Got 2.0 instead."),
+    (["--su-held-out", "b256", "--su-window", "2"],
+     "The --su-window option must be given only with --su-fit joint (got --su-fit two-stage). Got 2.0 instead."),
+    (["--su-held-out", "b256", "--su-fit", "auto", "--su-window", "2"], "auto tries --su-windows"),
+    (["--su-held-out", "b256", "--su-fit", "joint", "--su-windows", "1,2"],
+     "The --su-windows option must be given only with --su-fit auto (got --su-fit joint). Got '1,2' instead."),
+])
+def test_su_options_away_from_their_mode(store: Path, extra: list[str], needle: str) -> None:
+    # each was silently ignored
+    one_line_exit_2(store.parent, ["critical-batch", "--store", str(store), "--target-loss", "2.8", *extra], needle)
+
+
+@pytest.mark.parametrize("sets, needle", [
+    (["lr=1e-3", "lr=2e-3"], "The --set option must be each key set once (already set by 'lr=1e-3'). "
+                             "Got 'lr=2e-3' instead."),
+    (["schedule=wsd", "schedule.name=cosine"], "already set by 'schedule=wsd'"),
+    (["schedule.warmup_frac=0.1", "schedule.warmup_frac=0.2"], "'schedule.warmup_frac=0.2'"),
+])
+def test_set_given_twice(tmp_path: Path, sets: list[str], needle: str) -> None:
+    out = tmp_path / "ladder.toml"
+    base = ["ladder", "design", "--params", "1e4", "--tokens", "1e5", "--out", str(out)]
+    one_line_exit_2(tmp_path, [*base, *[a for item in sets for a in ("--set", item)]], needle)
+    assert not out.exists()
+    ok = CliRunner().invoke(main, [*base, "--set", "parametrization=mus", "--set", "parametrization.tau=0.3",
+                                   "--set", "schedule=wsd", "--set", "schedule.warmup_frac=0.1"])   # a name + keys
+    assert ok.exit_code == 0, ok.output

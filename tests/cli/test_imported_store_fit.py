@@ -45,20 +45,26 @@ def test_fit_and_backtest_of_a_store_with_imported_runs(mixed: Path, monkeypatch
     rebuilt: list[str] = []
     real = fit_anneal.lr_curve
 
-    def spy(config: RunConfig, branch: int = 0) -> Any:
+    def spy(config: RunConfig, branch: int = 0, **kw: Any) -> Any:
         rebuilt.append(config.name)
         if config.corpus.startswith("imported:"):     # 1e9 Python calls and 8 GB: fail at once instead
             raise AssertionError(f"the placeholder curve of imported run {config.name} was rebuilt")
-        return real(config, branch)
+        return real(config, branch, **kw)
 
     monkeypatch.setattr(fit_anneal, "lr_curve", spy)
     r = CliRunner().invoke(main, ["fit", "--store", str(mixed), "--law", "kaplan_d", "--points", "all", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["n_points"] == 3 + 3           # the imported run's points are fitted
-    assert sorted(rebuilt) == ["own0", "own1", "own2"]          # its curve is never rebuilt
+    assert rebuilt == []                                        # kaplan_d reads no curve: none is built
+    # an expression that reads an area builds the curves: the store's own runs', never the imported one's
+    r = CliRunner().invoke(main, ["fit", "--store", str(mixed), "--law", "kaplan_d", "--points", "all", "--json",
+                                  "--where", "S1 > 0 or D > 0"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["n_points"] == 3 + 3
+    assert sorted(rebuilt) == ["own0", "own1", "own2"]
     rebuilt.clear()
     r = CliRunner().invoke(main, ["backtest", "--store", str(mixed), "--law", "kaplan_d", "--points", "all",
-                                  "--train-where", "D < 1e8"])
+                                  "--train-where", "D < 1e8 or S1 < 0"])
     assert r.exit_code == 0, r.output
     assert "wandb-big" not in rebuilt and rebuilt
     rebuilt.clear()

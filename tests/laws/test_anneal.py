@@ -109,14 +109,5 @@ def test_fit_recovers_known_parameters_and_predicts_another_schedule():
     np.testing.assert_allclose(LAW.predict(fit.params, wsd), wsd["loss"], rtol=1e-9)
 
 
-def test_log_jacobian_matches_finite_differences():
-    df = _curves().iloc[::7]
-    lnf, J = LAW.log_jacobian(TRUE, df)
-    np.testing.assert_allclose(lnf, np.log(LAW.predict(TRUE, df)), rtol=1e-12)
-    h = 1e-6
-    for j, p in enumerate(LAW.params):
-        t = p.to_scaled(TRUE[p.name])
-        up, dn = dict(TRUE), dict(TRUE)
-        up[p.name], dn[p.name] = p.from_scaled(t + h), p.from_scaled(t - h)
-        fd = (LAW.log_predict(up, df) - LAW.log_predict(dn, df)) / (2 * h)
-        np.testing.assert_allclose(J[:, j], fd, rtol=1e-6, atol=1e-9)
+def test_log_jacobian_matches_finite_differences(check_log_jacobian):
+    check_log_jacobian(LAW, TRUE, _curves().iloc[::7])

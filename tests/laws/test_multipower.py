@@ -5,6 +5,7 @@ store, whole predicted curves and the best WSD decay through the CLI, and the ba
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -76,26 +77,14 @@ def test_drop_to_zero_then_saturated() -> None:
     np.testing.assert_allclose(ld, [0.0, 0.0, 1.0 - 0.5 * g_rise], rtol=1e-12)
 
 
-def test_analytic_jacobian_matches_finite_differences() -> None:
+def test_analytic_jacobian_matches_finite_differences(check_log_jacobian: Callable[..., None]) -> None:
     eta = schedule_curve("wsd", 120, 3e-3, warmup_steps=10, decay_frac=0.5, final_lr_frac=0.05)
     key = mp.register_curve(eta)
     x = {"step": np.arange(5, 121, 5, dtype=float), "curve": np.full(24, key)}
-    names = LAW.param_names
-    theta = np.array([LAW.param(k).to_scaled(TRUE[k]) for k in names])
-
-    def lnL(th: np.ndarray) -> np.ndarray:
-        p = {k: LAW.param(k).from_scaled(v) for k, v in zip(names, th)}
-        return np.log(np.asarray(LAW.predict(p, x)))
-
-    p2 = {k: np.array([[TRUE[k]]]) for k in names}
-    _, J = LAW.log_jacobian(p2, x) if LAW.log_jacobian else (None, None)
-    assert J is not None and J.shape == (1, 24, 7)
-    for j in range(7):
-        h = 1e-6 * max(1.0, abs(theta[j]))
-        e = np.zeros(7)
-        e[j] = h
-        fd = (lnL(theta + e) - lnL(theta - e)) / (2 * h)
-        np.testing.assert_allclose(J[0, :, j], fd, rtol=1e-5, atol=1e-10)
+    assert LAW.log_jacobian is not None
+    _, J = LAW.log_jacobian({k: np.array([[TRUE[k]]]) for k in LAW.param_names}, x)
+    assert J.shape == (1, 24, 7)
+    check_log_jacobian(LAW, TRUE, x, rtol=1e-5, atol=1e-10, relative=True)
 
 
 def test_merged_drops_are_close_to_exact(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -222,21 +211,14 @@ def test_store_curves_are_rebuilt_when_needed(tmp_path: Path, monkeypatch: pytes
     assert key in mp._CURVES
 
 
-def _curves_file(tmp_path: Path) -> Path:
-    rows = []
-    for cfg in (_cfg("const", name="constant"), _cfg("cos", name="cosine")):
-        eta = lr_curve(cfg)
-        steps = np.arange(1, STEPS + 1)
-        for s, loss in zip(steps, _truth(cfg, steps)):
-            rows.append({"run": cfg.name, "step": int(s), "lr": float(eta[s - 1]), "loss": float(loss)})
-    f = tmp_path / "curves.csv"
-    pd.DataFrame(rows).to_csv(f, index=False)
-    return f
+def _curves(curves_file: Callable[..., Path]) -> Path:
+    """A constant and a cosine run, every step logged (the ``curves_file`` fixture, tests/laws/conftest.py)."""
+    return curves_file(_truth, (_cfg("const", name="constant"), _cfg("cos", name="cosine")))
 
 
-def test_a_fixed_gamma_is_respected(tmp_path: Path) -> None:
+def test_a_fixed_gamma_is_respected(curves_file: Callable[..., Path]) -> None:
     # the decay part is not identified by one annealed run (dyn4 notes): holding gamma is the documented remedy
-    f = _curves_file(tmp_path)
+    f = _curves(curves_file)
     base = ["fit", str(f), "--law", "multipower", "--where", "step > 40 and step % 10 == 0", "--json"]
     objective = {}
     for g in (0.5, 1.0):

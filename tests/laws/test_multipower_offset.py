@@ -5,10 +5,10 @@ curve made with dS != 0 (and ``--fix dS=0`` giving the paper's law), and the one
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -57,25 +57,13 @@ def test_the_offset_shifts_the_area_by_hand() -> None:
     np.testing.assert_allclose(LAW.predict(TRUE, x), want, rtol=1e-14)
 
 
-def test_analytic_jacobian_matches_finite_differences() -> None:
+def test_analytic_jacobian_matches_finite_differences(check_log_jacobian: Callable[..., None]) -> None:
     eta = schedule_curve("wsd", 120, 3e-3, warmup_steps=10, decay_frac=0.5, final_lr_frac=0.05)
     x = _inputs(eta, np.arange(5, 121, 5))
-    names = LAW.param_names
-    theta = np.array([LAW.param(k).to_scaled(TRUE[k]) for k in names])
-
-    def lnL(th: np.ndarray) -> np.ndarray:
-        p = {k: LAW.param(k).from_scaled(v) for k, v in zip(names, th)}
-        return np.log(np.asarray(LAW.predict(p, x)))
-
     assert LAW.log_jacobian is not None
-    _, J = LAW.log_jacobian({k: np.array([[TRUE[k]]]) for k in names}, x)
+    _, J = LAW.log_jacobian({k: np.array([[TRUE[k]]]) for k in LAW.param_names}, x)
     assert J.shape == (1, 24, 8)
-    for j in range(8):
-        h = 1e-6 * max(1.0, abs(theta[j]))
-        e = np.zeros(8)
-        e[j] = h
-        fd = (lnL(theta + e) - lnL(theta - e)) / (2 * h)
-        np.testing.assert_allclose(J[0, :, j], fd, rtol=1e-5, atol=1e-10)
+    check_log_jacobian(LAW, TRUE, x, rtol=1e-5, atol=1e-10, relative=True)
     assert np.all(J[0, :, 7] < 0)                  # more offset area: lower loss
 
 
@@ -88,20 +76,13 @@ def _truth(cfg: RunConfig, steps: np.ndarray) -> np.ndarray:
     return np.asarray(LAW.predict(TRUE, _inputs(lr_curve(cfg), steps)))
 
 
-def _curves_file(tmp_path: Path) -> Path:
-    rows = []
-    for cfg in (_cfg("const", name="constant"), _cfg("cos", name="cosine", final_lr_frac=0.0)):
-        eta = lr_curve(cfg)
-        steps = np.arange(1, STEPS + 1)          # every step logged: the interpolated curve is the exact one
-        for s, loss in zip(steps, _truth(cfg, steps)):
-            rows.append({"run": cfg.name, "step": int(s), "lr": float(eta[s - 1]), "loss": float(loss)})
-    f = tmp_path / "curves.csv"
-    pd.DataFrame(rows).to_csv(f, index=False)
-    return f
+def _curves(curves_file: Callable[..., Path]) -> Path:
+    """A constant and a cosine run, every step logged (the ``curves_file`` fixture, tests/laws/conftest.py)."""
+    return curves_file(_truth, (_cfg("const", name="constant"), _cfg("cos", name="cosine", final_lr_frac=0.0)))
 
 
-def test_fit_recovers_a_curve_made_with_an_offset(tmp_path: Path) -> None:
-    f = _curves_file(tmp_path)
+def test_fit_recovers_a_curve_made_with_an_offset(tmp_path: Path, curves_file: Callable[..., Path]) -> None:
+    f = _curves(curves_file)
     base = ["fit", str(f), "--where", "step > 20 and step % 10 == 0", "--bootstrap", "0", "--json"]
     r = CliRunner().invoke(main, [*base, "--law", "multipower_offset", "--out", str(tmp_path / "fit.json")])
     assert r.exit_code == 0, r.output
@@ -121,8 +102,8 @@ def test_fit_recovers_a_curve_made_with_an_offset(tmp_path: Path) -> None:
     assert o0["objective"]["value"] > 10 * out["objective"]["value"]
 
 
-def test_a_bad_ds_is_a_one_line_error(tmp_path: Path) -> None:
-    f = _curves_file(tmp_path)
+def test_a_bad_ds_is_a_one_line_error(curves_file: Callable[..., Path]) -> None:
+    f = _curves(curves_file)
     for bad in ("dS=-0.1", "dS=2000"):
         r = CliRunner().invoke(main, ["fit", str(f), "--law", "multipower_offset", "--fix", bad])
         assert r.exit_code == 2, r.output

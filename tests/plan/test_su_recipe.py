@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from scalinglab.cli import main
-from scalinglab.errors import ParameterError
+from scalinglab.errors import DataError, ParameterError
 from scalinglab.plan.steps import loss_trajectory
 from scalinglab.runconfig import RunConfig, ScheduleConfig
 from scalinglab.store import Store
@@ -23,17 +23,8 @@ SIZES = (2e5, 6e5)
 
 
 def _store(path: Path) -> None:
-    steps = np.unique(np.geomspace(10, 20000, 120).astype(int))
-    with Store(path) as st:
-        cfgs = {(n, b): RunConfig(name=f"n{n:.0e}-b{b}".replace("+", ""), batch_tokens=b, tokens=b * 20000,
-                                  schedule=ScheduleConfig(name="constant", warmup_steps=5))
-                for n in SIZES for b in BATCHES}
-        st.add_planned(cfgs.values())
-        for (n, b), c in cfgs.items():
-            loss = loss_trajectory(steps.astype(float), n, float(b), params=KS, B_star=B_STAR, alpha_B=ALPHA_B)
-            for s, L in zip(steps, loss):
-                st.add_point(c.name, {"step": int(s), "tokens": int(s) * b, "eval_loss": float(L)})
-            st.mark_done(c.name, {"N_total": int(2 * n), "N_nonembed": int(n), "tokens": c.tokens})
+    """Six batches, 120 log-spaced evals per run (``_small_store`` with more of both)."""
+    _small_store(path, batches=BATCHES, points=120)
 
 
 @pytest.mark.slow
@@ -120,6 +111,13 @@ def test_leave_one_out_and_selection_on_exact_curves(tmp_path: Path) -> None:
     # a tie (both exact) keeps the earlier candidate
     sel = su_select(df, [("joint", 2.0), ("joint", 1.0)], starts=grid)
     assert sel["chosen"] == ("joint", 2.0) and len(sel["scores"]) == 2
+    # three batch sizes: without one run, no target is reached at 3 batches, so no two-stage fold can be fitted;
+    # auto chose nothing and exited 2 (was: the DataError of two-stage ended the whole selection)
+    sel = su_select(df, [("two-stage", 1.0), ("joint", 1.0)], targets=[2.0], starts=grid)
+    assert sel["chosen"] == ("joint", 1.0)
+    assert sel["scores"][0]["mean"] is None and "no fold could be fitted" in sel["scores"][0]["failed"]["every fold"]
+    with pytest.raises(DataError, match="no candidate could be fitted; two-stage"):
+        su_select(df, [("two-stage", 1.0)], targets=[2.0])
     with pytest.raises(ParameterError, match="target losses of the two-stage"):
         su_leave_one_out(df, method="two-stage")
     with pytest.raises(ParameterError, match="'window'"):

@@ -115,12 +115,14 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
         res = best_wsd_decay(fit, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
                              warmup_frac=kw["sched_warmup_frac"], final_lr_frac=kw["sched_final"], seed=seed)
         if as_json:
-            emit_json({"law": fit.law, **res, "warnings": list(fit.warnings)})
+            emit_json({"law": fit.law, **res})
             return
-        print_rows(list(res["by_shape"].values()), ["decay_shape", "decay_frac", "loss", "interval"],
+        print_rows(list(res["by_shape"].values()), ["decay_shape", "decay_frac", "loss", "interval", "reliable"],
                    title=f"best WSD decay for {res['steps']} steps at lr {res['lr']:g} (predicted final loss)")
         b = res["best"]
         console().print(f"best: {b['decay_shape']} decay over {b['decay_frac']:g} of the run, loss {fmt(b['loss'])}")
+        for w in res["warnings"]:   # the fit's (were not printed), and any interval clipped at 0
+            console().print(f"warning: {w}")
         return
     if sched:
         eta = schedule_curve(sched, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
@@ -128,6 +130,7 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
                              decay_shape=kw["sched_decay_shape"], final_lr_frac=kw["sched_final"])
         stride = kw.get("stride") or max(1, len(eta) // 50)
         out = predict_curve(fit, eta, stride=stride, seed=seed)
+        warns = list(out.attrs["warnings"])
         out.insert(0, "run", sched)
     elif points:
         pts = _table.load(points, mapping=_table.parse_assignments(mapping, "--map"))
@@ -138,7 +141,9 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
             pts = pts.assign(run="run")
         pts = derive_curves(curve_areas_for_points(pts, fit_decay(fit)))
         from ..fit.predict import predict
-        pred = predict(fit, pts[list(fit.law_.inputs)], seed=seed).drop(columns=list(fit.law_.inputs))
+        pred = predict(fit, pts[list(fit.law_.inputs)], seed=seed)
+        warns = list(pred.attrs["warnings"])
+        pred = pred.drop(columns=list(fit.law_.inputs))
         pts = pts.assign(S2=pts["S2"] if fit.law == "anneal" else float("nan"))
         out = pd.concat([pts[["run", "step", "lr", "S1", "S2"]].reset_index(drop=True), pred.reset_index(drop=True)],
                         axis=1)
@@ -150,10 +155,10 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
              **({"S2": float(r.S2)} if fit.law == "anneal" else {}), "loss": float(r.prediction),
              "interval": None if math.isnan(r.lo) else [float(r.lo), float(r.hi)]} for r in out.itertuples()]
     if as_json:
-        emit_json({"law": fit.law, "ci_level": fit.ci_level, "predictions": rows, "warnings": list(fit.warnings)})
+        emit_json({"law": fit.law, "ci_level": fit.ci_level, "predictions": rows, "warnings": warns})
         return
     print_rows(rows, ["run", "step", "lr", "loss", "interval"], title=f"{fit.law} law: predicted loss along the curve")
-    for w in fit.warnings:
+    for w in warns:
         console().print(f"warning: {w}")
 
 
@@ -200,6 +205,18 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
     --su-held-out, Su et al.'s trajectory of a held-out run."""
     if out:
         check_out_file(out)
+    ctx = click.get_current_context()
+    given = [f"--{n.replace('_', '-')}" for n in ("su_fit", "su_window", "su_windows")
+             if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
+    if held_out is None and given:   # were silently ignored
+        raise ParameterError(invalid(f"The {given[0]} option", ctx.params[given[0][2:].replace('-', '_')],
+                                     "given only with --su-held-out RUN"))
+    if "--su-window" in given and su_fit != "joint":
+        raise ParameterError(invalid("The --su-window option", su_window, f"given only with --su-fit joint (got "
+                                     f"--su-fit {su_fit}{'; auto tries --su-windows' if su_fit == 'auto' else ''})"))
+    if "--su-windows" in given and su_fit != "auto":
+        raise ParameterError(invalid("The --su-windows option", su_windows,
+                                     f"given only with --su-fit auto (got --su-fit {su_fit})"))
     windows = _windows(su_windows)
     if not (math.isfinite(su_window) and su_window >= 1):
         raise ParameterError(invalid("The --su-window", su_window, "a number >= 1 (multiples of the warmup)"))
@@ -255,6 +272,11 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
     if "su" in res:
         su = res["su"]
         for sc in su.get("selection", []):
+            if sc["mean"] is None:   # no fold could be fitted
+                console().print(f"Su et al. leave-one-run-out, {sc['method']}"
+                                + (f" (window {fmt(sc['window'])} x warmup)" if sc["method"] == "joint" else "")
+                                + f": could not be fitted ({sc['failed']['every fold']})")
+                continue
             console().print(f"Su et al. leave-one-run-out, {sc['method']}"
                             + (f" (window {fmt(sc['window'])} x warmup)" if sc["method"] == "joint" else "")
                             + f": mean |rel err| {100 * sc['mean']:.2f}% over {len(sc['runs'])} fit runs"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -120,12 +121,30 @@ def bounds_of(items: Sequence[str]) -> dict[str, tuple[float, float]]:
     return out
 
 
+#: the columns ``add_store_areas`` adds to a store's table (from each run's rebuilt learning-rate curve)
+AREA_COLUMNS = ("S1", "S2", "warmup", "curve")
+
+
+def needs_areas(law_name: str | None, *texts: str | None) -> bool:
+    """Whether a store's rows need the learning-rate areas (:data:`AREA_COLUMNS`): the law reads a curve
+    (its inputs name one of them), or an expression or key (--where, --map, --train-where, --rollout,
+    --calibrate) names one. Rebuilding every run's curve costs one schedule call per update of every line,
+    so a law like chinchilla skips it."""
+    if law_name is None or law_name in CURVE_LAWS:
+        return True
+    if set(_laws.get(law_name).inputs) & set(AREA_COLUMNS):
+        return True
+    pattern = re.compile(r"\b(" + "|".join(AREA_COLUMNS) + r")\b")
+    return any(t is not None and pattern.search(t) for t in texts)
+
+
 def load_data(data: str | None, store_path: str | None, mapping: Sequence[str], where: str | None,
               points: str | None = None, near: int | None = None,
-              dataset: str | None = None) -> tuple[pd.DataFrame, str]:
+              dataset: str | None = None, areas: bool = True) -> tuple[pd.DataFrame, str]:
     """The run table from a file (with --map and --where), a bundled dataset (``datasets.load``, with
     --map and --where) or a store (the rows ``points`` selects, ``annealed`` by default: see
-    ``Store.to_table``); with ``near``, each budget's ``near`` lowest-loss rows (``table.near_optimal``)."""
+    ``Store.to_table``); with ``near``, each budget's ``near`` lowest-loss rows (``table.near_optimal``).
+    ``areas=False``: a store's rows without the learning-rate areas (:func:`needs_areas`)."""
     if dataset is not None:
         if data is not None or store_path is not None:
             raise DataError("give one of a DATA file, --store PATH or --dataset NAME.")
@@ -137,19 +156,20 @@ def load_data(data: str | None, store_path: str | None, mapping: Sequence[str], 
             df = _table.apply_map(df, _table.parse_assignments(mapping, "--map"))
         df, source = _table.apply_where(_table.derive_standard(df), where), f"dataset {dataset}"
     else:
-        df, source = _load_rows(data, store_path, mapping, where, points)
+        df, source = _load_rows(data, store_path, mapping, where, points, areas)
     if near is None:
         return df, source
     return _table.near_optimal(df, near), f"{source}, each budget's {near} lowest-loss rows"
 
 
 def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str], where: str | None,
-               points: str | None) -> tuple[pd.DataFrame, str]:
+               points: str | None, areas: bool = True) -> tuple[pd.DataFrame, str]:
     if store_path is not None and data is None:
         from ..store import Store  # the store is part of the ladder work; imported only when asked
         with Store(store_path, create=False) as store:
             df = store.to_table(points=points or "annealed", failed=False)   # no failed run's points
-            df = add_store_areas(df, store.run_configs())   # S1, S2 (the anneal law)
+            if areas:
+                df = add_store_areas(df, store.run_configs())   # S1, S2 (the anneal law), curve (multi-power)
         if mapping:
             df = _table.apply_map(df, _table.parse_assignments(mapping, "--map"))
         df = _table.apply_where(_table.derive_standard(df), where)
@@ -271,7 +291,8 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
         check_out_file(out)
     if law_name in CURVE_LAWS and store_path and point_selection is None:
         point_selection = "all"   # the anneal and multi-power laws fit whole curves
-    df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset)
+    df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset,
+                           areas=needs_areas(law_name, where, *mapping, extra.get("calibrate")))
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -315,7 +336,9 @@ def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, obj
     --rollout KEY, fit on the first k groups of KEY and predict the next, for every k."""
     if (train_where is None) == (rollout_key is None):
         raise ParameterError("give either --train-where EXPR or --rollout KEY (exactly one).")
-    df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset)
+    df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset,
+                           areas=needs_areas(law_name, where, train_where, rollout_key, *mapping,
+                                             extra.get("calibrate")))
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
     if rollout_key is not None:
         with warnings.catch_warnings():
@@ -417,6 +440,7 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     else:
         raise ParameterError(f"give the inputs of law {fit.law!r} ({', '.join(fit.law_.inputs)}) with --at or --points.")
     pred = _predict(fit, pts, seed=seed)
+    warns = list(pred.attrs["warnings"])   # the fit's, and any interval clipped at 0
     kind = {"interval_kind": pred.attrs["interval"], "level": fit.ci_level}
     target = fit.law_.target
     rows: list[dict[str, Any]] = []
@@ -431,10 +455,10 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     if as_json:
         if len(rows) == 1:
             emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, **kind, **rows[0],
-                       "warnings": list(fit.warnings)})
+                       "warnings": warns})
         else:
             emit_json({"law": fit.law, "preset": fit.preset, "ci_level": fit.ci_level, **kind, "predictions": rows,
-                       "warnings": list(fit.warnings)})
+                       "warnings": warns})
         return
     t = Table(title=f"{fit.law} predictions" + (f" (preset {fit.preset})" if fit.preset else ""))
     for c in list(fit.law_.inputs) + [target, f"{100 * fit.ci_level:.0f}% interval"]:
@@ -443,7 +467,7 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
         t.add_row(*[fmt(r["inputs"][c]) for c in fit.law_.inputs], fmt(r[target]), fmt(r["interval"]))
     console().print(t)
     console().print(_interval_line(kind["interval_kind"], fit.ci_level))
-    for w in fit.warnings:
+    for w in warns:
         console().print(f"warning: {w}")
 
 

@@ -119,13 +119,20 @@ def floats(items: Sequence[str], what: str) -> dict[str, float]:
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
     """``--set KEY=VALUE`` (TOML values; bare words are strings; ``schedule.name=wsd`` for sub-tables; a
-    bare word given for a sub-table beside its keys is its name: ``parametrization=mus``)."""
+    bare word given for a sub-table beside its keys is its name: ``parametrization=mus``). A key set twice
+    (``lr=1e-3`` and ``lr=2e-3``, or ``schedule=wsd`` and ``schedule.name=cosine``) is a ConfigError."""
     out: dict[str, Any] = {}
+    seen: dict[str, str] = {}   # each key set (a bare word also sets KEY.name: it may name a sub-table) -> item
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigError(invalid("The --set argument", item, "of the form KEY=VALUE"))
+        marks = [key] if "." in key else [key, f"{key}.name"]
+        clash = next((seen[m] for m in marks if m in seen), None)
+        if clash is not None:   # the last one silently won
+            raise ConfigError(invalid("The --set option", item, f"each key set once (already set by {clash!r})"))
+        seen.update({m: item for m in marks})
         try:
             value = tomllib.loads(f"v = {raw.strip()}")["v"]
         except tomllib.TOMLDecodeError:

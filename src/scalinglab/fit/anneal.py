@@ -30,7 +30,7 @@ from .predict import predict
 from .result import Fit
 
 __all__ = ["CURVE_LAWS", "DECAYS", "add_store_areas", "curve_inputs", "fit_decay_profile", "fit_decay", "lr_curve", "predict_curve",
-           "schedule_curve", "select_by_holdback"]
+           "schedule_curve", "select_by_holdback", "store_curves"]
 
 #: momentum factors lambda of S2 searched by :func:`fit_decay_profile`
 DECAYS = (0.95, 0.98, 0.99, 0.995, 0.998, 0.999)
@@ -65,8 +65,9 @@ def fit_decay_profile(df: pd.DataFrame, configs: Mapping[str, RunConfig], decays
     best: Fit | None = None
     best_lam = decays[0]
     profile: dict[str, float] = {}
+    curves = store_curves(rows, configs)   # built once, not once per lambda
     for lam in decays:
-        f = LawFit("anneal", **lawfit).fit(add_store_areas(rows, configs, decay=float(lam))).result_
+        f = LawFit("anneal", **lawfit).fit(add_store_areas(rows, configs, decay=float(lam), curves=curves)).result_
         profile[f"{lam:g}"] = float(f.objective["value"])
         if best is None or f.objective["value"] < best.objective["value"]:
             best, best_lam = f, float(lam)
@@ -113,7 +114,9 @@ def select_by_holdback(df: pd.DataFrame, configs: Mapping[str, RunConfig], *, ru
         raise ParameterError(invalid("The momentum factors 'decays'", decays, "a non-empty list of numbers in [0, 1]"))
     if run not in set(df["run"]):
         raise ParameterError(invalid("The held-back run", repr(run), f"one of the table's runs {sorted(set(df['run']))}"))
-    rows = add_store_areas(df.drop(columns=[c for c in ("S1", "S2", "warmup") if c in df.columns]), configs)
+    rows = df.drop(columns=[c for c in ("S1", "S2", "warmup") if c in df.columns])
+    curves = store_curves(rows, configs)   # built once, not once per (skip, lambda)
+    rows = add_store_areas(rows, configs, curves=curves)
     steps = rows["step"].to_numpy(dtype=float)
     mine = (rows["run"] == run).to_numpy()
     for sp in splits:
@@ -124,7 +127,7 @@ def select_by_holdback(df: pd.DataFrame, configs: Mapping[str, RunConfig], *, ru
     table: list[dict[str, float]] = []
     for k in skips:
         for lam in decays:
-            areas = add_store_areas(rows.drop(columns=["S1", "S2", "warmup"]), configs, decay=lam)
+            areas = add_store_areas(rows.drop(columns=["S1", "S2", "warmup"]), configs, decay=lam, curves=curves)
             after = steps > k * areas["warmup"].to_numpy(dtype=float)
             for sp in splits:
                 back = mine & (steps > sp)
@@ -149,9 +152,10 @@ def _central(fit: Fit, rows: pd.DataFrame) -> Any:
     return law.predict(fit.params, {c: rows[c].to_numpy(dtype=float) for c in law.inputs})
 
 
-def lr_curve(config: RunConfig, branch: int = 0) -> Array:
+def lr_curve(config: RunConfig, branch: int = 0, *, main_line: Array | None = None) -> Array:
     """The learning rate of every update of a run's main line (``branch = 0``, length ``config.steps``)
-    or of its k-th cooldown branch (length its end step), exactly as the trainer sets it."""
+    or of its k-th cooldown branch (length its end step), exactly as the trainer sets it. ``main_line``:
+    the run's main-line curve, already built (a branch then evaluates only its own decay)."""
     steps = config.steps
     main = _schedules.from_config(config.schedule, config.lr, steps)
     if branch == 0:
@@ -160,29 +164,54 @@ def lr_curve(config: RunConfig, branch: int = 0) -> Array:
     if not 1 <= branch <= len(brs):
         raise ConfigError(invalid(f"The branch of run {config.name!r}", branch, f"0 .. {len(brs)}"))
     br = brs[branch - 1]
-    return np.array([main(s) if s < br.start_step else br.schedule(s) for s in range(br.end_step)], dtype=float)
+    head = (np.asarray(main_line[:br.start_step], dtype=float) if main_line is not None
+            else np.array([main(s) for s in range(br.start_step)], dtype=float))
+    return np.concatenate([head, np.array([br.schedule(s) for s in range(br.start_step, br.end_step)], dtype=float)])
 
 
-def add_store_areas(df: pd.DataFrame, configs: Mapping[str, RunConfig], decay: float = DECAY) -> pd.DataFrame:
+def store_curves(df: pd.DataFrame, configs: Mapping[str, RunConfig]) -> dict[tuple[str, int], Array | None]:
+    """The learning-rate curve (:func:`lr_curve`) of every (run, branch) line of a store table, None for a
+    line its config cannot rebuild (no such branch) or a run without a config. Each run's main line is built
+    once and shared by its branches; pass the result to :func:`add_store_areas` to reuse it across calls
+    (the decay profile builds the areas once per lambda)."""
+    out: dict[tuple[str, int], Array | None] = {}
+    if df.empty:
+        return out
+    keys = pd.DataFrame({"run": df["run"].to_numpy(), "branch": df["branch"].to_numpy().astype(int)})
+    mains: dict[str, Array] = {}
+    for run, branch in keys.drop_duplicates().itertuples(index=False):
+        cfg = configs.get(run)
+        eta: Array | None = None
+        if cfg is not None:
+            try:
+                if run not in mains:
+                    mains[run] = lr_curve(cfg, 0)
+                eta = mains[run] if branch == 0 else lr_curve(cfg, int(branch), main_line=mains[run])
+            except ScalingLabError:   # a line its config cannot rebuild (a branch it does not have)
+                eta = None
+        out[(str(run), int(branch))] = eta
+    return out
+
+
+def add_store_areas(df: pd.DataFrame, configs: Mapping[str, RunConfig], decay: float = DECAY,
+                    curves: Mapping[tuple[str, int], Array | None] | None = None) -> pd.DataFrame:
     """Add ``S1``, ``S2``, ``warmup`` (the run's warmup, steps) and ``curve`` to a store table
     (``Store.to_table``) from each row's run config: the exact areas at the row's step on its own line
     (main or branch), and the key of that line's learning-rate curve for the multi-power law
     (:func:`scalinglab.laws.multipower.register_builder`: rebuilt from the config when first needed). A row whose line its config cannot rebuild
-    (no such branch) gets NaN, which a curve-law fit refuses."""
+    (no such branch) gets NaN, which a curve-law fit refuses. ``curves``: :func:`store_curves` of ``df``,
+    built once by the caller (default: built here)."""
     S1 = np.full(len(df), np.nan)
     S2 = np.full(len(df), np.nan)
     warm = np.full(len(df), np.nan)
     key = np.full(len(df), np.nan)
     if df.empty:
         return df.assign(S1=S1, S2=S2, warmup=warm, curve=key)
+    curves = store_curves(df, configs) if curves is None else curves
     keys = pd.DataFrame({"run": df["run"].to_numpy(), "branch": df["branch"].to_numpy().astype(int)})
     for (run, branch), pos in keys.groupby(["run", "branch"], sort=False).indices.items():
-        cfg = configs.get(run)
-        if cfg is None:
-            continue
-        try:
-            eta = lr_curve(cfg, branch)
-        except ScalingLabError:   # a line its config cannot rebuild (a branch it does not have): no areas
+        cfg, eta = configs.get(run), curves.get((str(run), int(branch)))
+        if cfg is None or eta is None:   # no config, or a line it cannot rebuild: no areas
             continue
         a1, a2 = curve_areas(eta, decay)
         idx = np.clip(df["step"].to_numpy()[pos].astype(int), 1, len(eta)) - 1
@@ -225,7 +254,7 @@ def predict_curve(fit: Fit, lr: Any, *, stride: int = 1, seed: int = 0, decay: f
     """A curve law's (:data:`CURVE_LAWS`) predicted loss after every ``stride``-th update (and the last)
     of the learning rate curve ``lr`` (one value per update), with the prediction and mean intervals of
     :func:`scalinglab.fit.predict.predict`. Columns: step, lr, S1, S2, prediction, lo, hi, mean_lo,
-    mean_hi (S2 is NaN for the multi-power law, which does not read it). ``decay`` (lambda of S2)
+    mean_hi (S2 is NaN for the multi-power law, which does not read it); ``attrs["warnings"]`` as ``predict``'s. ``decay`` (lambda of S2)
     defaults to the fit's own (:func:`fit_decay`)."""
     if fit.law not in CURVE_LAWS:
         raise ParameterError(invalid("The law of the fit", fit.law, f"one of {CURVE_LAWS} (a schedule is read only "
@@ -237,9 +266,11 @@ def predict_curve(fit: Fit, lr: Any, *, stride: int = 1, seed: int = 0, decay: f
     S1, S2 = curve_areas(eta, lam)
     steps = np.unique(np.r_[np.arange(stride, len(eta) + 1, stride), len(eta)])
     out = predict(fit, pd.DataFrame(curve_inputs(fit.law, eta, steps, lam)), seed=seed)
+    attrs = dict(out.attrs)   # the warnings (an interval clipped at 0) and the interval's kind
     out = out.drop(columns=[c for c in ("S1", "S2", "step", "curve") if c in out.columns])
     out.insert(0, "S2", S2[steps - 1] if fit.law == "anneal" else np.nan)
     out.insert(0, "S1", S1[steps - 1])
     out.insert(0, "lr", eta[steps - 1])
     out.insert(0, "step", steps)
+    out.attrs.update(attrs)
     return out

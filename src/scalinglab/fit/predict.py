@@ -96,6 +96,7 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
     if draws is None or out.attrs["interval"] is None:
         for c in ("lo", "hi", "mean_lo", "mean_hi"):
             out[c] = np.nan
+        _floor_at_zero(out, law.target, None)
         return out
     P = {k: draws[k].to_numpy(dtype=float)[:, None] for k in law.param_names}
     preds = law.predict(P, x)  # (K, n)
@@ -122,5 +123,34 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
                 out.attrs["interval"] = OBSERVATION
             else:
                 out["lo"], out["hi"] = cal
+    _floor_at_zero(out, law.target, noisy)
     return out
+
+
+def _floor_at_zero(out: pd.DataFrame, target: str, draws: np.ndarray | None) -> None:
+    """A target that cannot be negative (a loss, a step count: ``table.COLUMNS``) gets no interval below 0:
+    the ends are clipped at 0 and a warning says where and what share of the predictive draws (``draws``: each
+    replicate's prediction with a residual added) is <= 0 (a
+    law such as the multi-power one, whose loss drop grows with the decay, can fall below 0 far from its
+    data); a point prediction <= 0 is kept as it is and warned about. The warnings go to
+    ``out.attrs["warnings"]``."""
+    if _table.COLUMNS.get(target, ("", "", "any"))[2] not in ("positive", "nonnegative"):
+        return
+    warns = out.attrs["warnings"]
+    pred = out["prediction"].to_numpy(dtype=float)
+    low = np.flatnonzero(pred <= 0)
+    if low.size:
+        warns.append(f"the predicted {target} is <= 0 at {low.size} of {len(pred)} points (lowest {pred.min():.4g}); "
+                     f"a {target} cannot be negative, so the law does not hold there (far outside its data).")
+    ends = out[["lo", "hi", "mean_lo", "mean_hi"]].to_numpy(dtype=float)
+    below = np.flatnonzero(np.any(ends < 0, axis=1))
+    if not below.size or draws is None:
+        return
+    share = float(np.max(np.mean(draws[:, below] <= 0, axis=0)))
+    for c in ("lo", "hi", "mean_lo", "mean_hi"):
+        out[c] = out[c].clip(lower=0.0)
+    why = (f"up to {100 * share:.0f}% of the bootstrap predictions are <= 0 (the fit does not constrain these "
+           "points)" if share > 0 else "its width comes from the extrapolation calibration, not the draws")
+    warns.append(f"the interval of the {target} reached below 0 at {below.size} of {len(pred)} points: clipped at 0 "
+                 f"(a {target} cannot be negative), and unreliable there: {why}.")
 

@@ -304,6 +304,9 @@ def _exponent(name: str, doc: str, grid: tuple[float, ...] = _EXP_GRID) -> Param
 
 _N_C = _scale("N_c", "parameter scale (non-embedding parameters)")
 _ALPHA_N = _exponent("alpha_N", "parameter exponent")
+#: the step terms of kaplan_steps and kaplan_steps_batch (S_min, optimizer steps)
+_S_C = _scale("S_c", "step scale (optimizer steps)", grid=(0.0, 5.0, 10.0, 15.0), upper=1e30)
+_ALPHA_S = _exponent("alpha_S", "step exponent", grid=(0.25, 0.5, 1.0, 2.0))
 _D_C = _scale("D_c", "data scale (tokens)")
 _ALPHA_D = _exponent("alpha_D", "data exponent")
 _OBJECTIVE = Objective("huber", 1e-3, "log")
@@ -378,9 +381,7 @@ KAPLAN_STEPS = register(Law(
     formula=loss_ns,
     log_formula=log_loss_ns,
     log_jacobian=log_jacobian_ns,
-    params=(_N_C, _ALPHA_N,
-            _scale("S_c", "step scale (optimizer steps)", grid=(0.0, 5.0, 10.0, 15.0), upper=1e30),
-            _exponent("alpha_S", "step exponent", grid=(0.25, 0.5, 1.0, 2.0))),
+    params=(_N_C, _ALPHA_N, _S_C, _ALPHA_S),
     inputs=("N", "steps"),
     n_input="N",
     n_convention="non-embedding",
@@ -402,9 +403,7 @@ KAPLAN_STEPS_BATCH = register(Law(
     formula=loss_nsb,
     log_formula=log_loss_nsb,
     log_jacobian=log_jacobian_nsb,
-    params=(_N_C, _ALPHA_N,
-            _scale("S_c", "step scale (optimizer steps)", grid=(0.0, 5.0, 10.0, 15.0), upper=1e30),
-            _exponent("alpha_S", "step exponent", grid=(0.25, 0.5, 1.0, 2.0)),
+    params=(_N_C, _ALPHA_N, _S_C, _ALPHA_S,
             _scale("B_star", "critical-batch scale B_* of B_crit(L) = B_*/L^(1/alpha_B) (tokens)",
                    grid=(10.0, 20.0), upper=1e60),
             _exponent("alpha_B", "critical-batch exponent of B_crit(L) = B_*/L^(1/alpha_B)", grid=(0.1, 0.3))),

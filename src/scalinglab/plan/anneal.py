@@ -35,13 +35,16 @@ def best_wsd_decay(fit: Fit, steps: int, lr: float, *, warmup_steps: int = 0, wa
     """The decay fraction and shape of a WSD run of ``steps`` updates with the lowest predicted final loss.
 
     Returns ``{"best": {"decay_frac", "decay_shape", "loss", "interval"}, "by_shape": {shape: the best of
-    that shape}, "table": [{"decay_shape", "decay_frac", "loss"}, ...]}``. Fractions that leave no room
-    after the warmup are skipped.
+    that shape}, "table": [{"decay_shape", "decay_frac", "loss"}, ...], "warnings": the fit's, then the first
+    decay whose interval was clipped at 0 or whose loss is <= 0 (:func:`scalinglab.fit.predict.predict`; its row
+    has ``"reliable": False``) and how many there were}``.
+    Fractions that leave no room after the warmup are skipped.
     """
     unknown = [s for s in shapes if s not in WSD_SHAPES]
     if unknown or not shapes:
         raise ParameterError(invalid("The decay shapes", list(shapes), f"a non-empty subset of {WSD_SHAPES}"))
     table: list[dict[str, Any]] = []
+    warns = list(fit.warnings)
     for shape in shapes:
         for f in fracs:
             warm = warmup_steps or round(warmup_frac * steps)
@@ -49,13 +52,24 @@ def best_wsd_decay(fit: Fit, steps: int, lr: float, *, warmup_steps: int = 0, wa
                 continue
             eta = schedule_curve("wsd", steps, lr, warmup_steps=warmup_steps, warmup_frac=warmup_frac,
                                  decay_frac=float(f), decay_shape=shape, final_lr_frac=final_lr_frac)
-            row = predict_curve(fit, eta, stride=steps, seed=seed).iloc[-1]
+            pred = predict_curve(fit, eta, stride=steps, seed=seed)
+            row = pred.iloc[-1]
+            trouble = [w for w in pred.attrs["warnings"] if w not in fit.warnings]
             interval = None if np.isnan(row["lo"]) else [float(row["lo"]), float(row["hi"])]
             table.append({"decay_shape": shape, "decay_frac": float(f), "loss": float(row["prediction"]),
-                          "interval": interval})
+                          "interval": interval, "reliable": not trouble})
+            if trouble and all(r["reliable"] for r in table[:-1]):   # the first decay in trouble says why
+                warns.append(f"{shape} decay over {f:g} of the run: {trouble[0]}")
     if not table:
         raise ParameterError(invalid("The decay fractions", list(fracs), "at least one that fits after the warmup"))
     by_shape = {s: min((r for r in table if r["decay_shape"] == s), key=lambda r: r["loss"])
                 for s in shapes if any(r["decay_shape"] == s for r in table)}
     best = min(by_shape.values(), key=lambda r: r["loss"])
-    return {"steps": int(steps), "lr": float(lr), "best": best, "by_shape": by_shape, "table": table}
+    bad = [r for r in table if not r["reliable"]]
+    if bad:
+        warns.append(f"{len(bad)} of {len(table)} decays tried have an interval clipped at 0 or a loss <= 0 "
+                     "('reliable': false)"
+                     + (", the best among them: its loss and decay are not to be trusted." if not best["reliable"]
+                        else "; the best is not among them."))
+    return {"steps": int(steps), "lr": float(lr), "best": best, "by_shape": by_shape, "table": table,
+            "warnings": warns}

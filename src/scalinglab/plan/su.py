@@ -208,15 +208,27 @@ def su_select(curves: pd.DataFrame, candidates: Sequence[tuple[str, float]], *, 
     runs only): the lowest interior mean (the all-runs mean where no run is interior); a candidate
     within ``tie`` (absolute, 0.1 percentage point by default) of the best that comes earlier in
     ``candidates`` (list the simpler first) is kept instead. A candidate with a failed fold is scored on
-    fewer runs than the others and is not chosen (unless every candidate has one). Returns
+    fewer runs than the others and is not chosen (unless every candidate has one); one with no fold fitted
+    (a DataError: e.g. two-stage with too few batch sizes per target) is listed with ``mean`` None and
+    ``failed`` {"every fold": message}, and never chosen (a DataError when no candidate is left). Returns
     ``{"chosen": (method, window), "scores": [leave-one-out results...]}``."""
     if not candidates:
         raise ParameterError(invalid("The Su et al. candidates", list(candidates), "one or more (method, window)"))
-    scores = [su_leave_one_out(curves, method=m, window=w, targets=targets, seed=seed, starts=starts)
-              for m, w in candidates]
-    whole = all(s["failed"] for s in scores) or not any(s["failed"] for s in scores)
-    key = [np.inf if s["failed"] and not whole else s["interior_mean"] if s["interior_mean"] is not None
-           else s["mean"] for s in scores]
+    scores = []
+    for m, w in candidates:
+        try:
+            scores.append(su_leave_one_out(curves, method=m, window=w, targets=targets, seed=seed, starts=starts))
+        except DataError as exc:   # no fold of this candidate could be fitted: the others still compete
+            scores.append({"method": m, "window": float(w), "runs": {}, "failed": {"every fold": str(exc)},
+                           "mean": None, "interior_mean": None})
+    scored = [s for s in scores if s["mean"] is not None]
+    if not scored:
+        raise DataError("Su et al. selection: no candidate could be fitted; "
+                        + "; ".join(f"{s['method']} (window {s['window']:g}): {s['failed']['every fold']}"
+                                    for s in scores))
+    whole = all(s["failed"] for s in scored) or not any(s["failed"] for s in scored)
+    key = [np.inf if s["mean"] is None or (s["failed"] and not whole)
+           else s["interior_mean"] if s["interior_mean"] is not None else s["mean"] for s in scores]
     best = min(key)
     i = next(j for j, k in enumerate(key) if k <= best + tie)
     return {"chosen": (scores[i]["method"], scores[i]["window"]), "scores": scores}
