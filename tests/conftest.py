@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _load_benchmark(filename: str, module_name: str) -> ModuleType:
+    """Import ``benchmarks/<filename>`` as ``module_name`` (benchmarks are scripts, not a package); the
+    benchmarks folder is on ``sys.path`` while it loads, so it can import its siblings (``_dynamics``)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(module_name, BENCHMARKS / filename)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return mod
+
+
+@pytest.fixture(scope="session")
+def load_benchmark() -> Callable[[str, str], ModuleType]:
+    """``load_benchmark(filename, module_name)``: a benchmark script imported as a module."""
+    return _load_benchmark
 
 
 @pytest.fixture(scope="session")

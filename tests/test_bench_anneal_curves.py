@@ -3,9 +3,7 @@ absolute deviation of a +/- e alternation added to it, and NaN on too few points
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -13,21 +11,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-PATH = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    sys.path.insert(0, str(PATH))            # the benchmark imports its sibling _dynamics
-    try:
-        spec = importlib.util.spec_from_file_location("anneal_curves_bench", PATH / "anneal_curves.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = mod
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(PATH))
-    return mod
+def bench(load_benchmark: Callable[[str, str], ModuleType]) -> ModuleType:
+    return load_benchmark("anneal_curves.py", "anneal_curves_bench")
 
 
 def test_smooth_floor_is_zero_on_a_power_law_in_the_step(bench: ModuleType) -> None:

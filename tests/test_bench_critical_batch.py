@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import pandas as pd
@@ -12,21 +10,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    sys.path.insert(0, str(BENCH))       # the benchmark imports its sibling _dynamics
-    try:
-        spec = importlib.util.spec_from_file_location("critical_batch_bench", BENCH / "critical_batch.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = mod
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(BENCH))
-    return mod
+def bench(load_benchmark: Callable[[str, str], ModuleType]) -> ModuleType:
+    return load_benchmark("critical_batch.py", "critical_batch_bench")
 
 
 def _rows(run: str, steps: list[int], losses: list[float], bs: list[float]) -> list[dict[str, object]]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,17 +14,10 @@ pytest.importorskip("torch")
 from scalinglab.runconfig import RunConfig  # noqa: E402
 from scalinglab.store import Store  # noqa: E402
 
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "ladder_extrapolation.py"
-
 
 @pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ladder_extrapolation_bench", PATH)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+def bench(load_benchmark: Callable[[str, str], ModuleType]) -> ModuleType:
+    return load_benchmark("ladder_extrapolation.py", "ladder_extrapolation_bench")
 
 
 def _rec(seed: int, predicted: float, measured: float, lo: float, hi: float) -> dict[str, Any]:

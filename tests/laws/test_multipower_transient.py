@@ -6,10 +6,10 @@ against central differences, a fit through the CLI recovering a synthetic curve 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -94,20 +94,13 @@ def _truth(cfg: RunConfig, steps: np.ndarray) -> np.ndarray:
     return np.asarray(LAW.predict(TRUE, _inputs(lr_curve(cfg), steps)))
 
 
-def _curves_file(tmp_path: Path) -> Path:
-    rows = []
-    for cfg in (_cfg("const", name="constant"), _cfg("cos", name="cosine", final_lr_frac=0.0)):
-        eta = lr_curve(cfg)
-        steps = np.arange(1, STEPS + 1)          # every step logged: the interpolated curve is the exact one
-        for s, loss in zip(steps, _truth(cfg, steps)):
-            rows.append({"run": cfg.name, "step": int(s), "lr": float(eta[s - 1]), "loss": float(loss)})
-    f = tmp_path / "curves.csv"
-    pd.DataFrame(rows).to_csv(f, index=False)
-    return f
+def _curves_file(curves_file: Callable[..., Path]) -> Path:
+    return curves_file(_truth, (_cfg("const", name="constant"), _cfg("cos", name="cosine", final_lr_frac=0.0)))
 
 
-def test_fit_recovers_a_curve_made_with_a_transient_and_predicts_a_schedule(tmp_path: Path) -> None:
-    f = _curves_file(tmp_path)
+def test_fit_recovers_a_curve_made_with_a_transient_and_predicts_a_schedule(tmp_path: Path,
+                                                                           curves_file: Callable[..., Path]) -> None:
+    f = _curves_file(curves_file)
     fix = [a for k in LD_FIXED for a in ("--fix", f"{k}={TRUE[k]}")]    # LD held at the truth: a fast fit
     base = ["fit", str(f), "--where", "step > 20 and step % 5 == 0", "--bootstrap", "0", "--json", *fix]
     r = CliRunner().invoke(main, [*base, "--law", "multipower_transient", "--out", str(tmp_path / "fit.json")])
@@ -131,8 +124,8 @@ def test_fit_recovers_a_curve_made_with_a_transient_and_predicts_a_schedule(tmp_
     assert json.loads(r0.stdout)["objective"]["value"] > 10 * out["objective"]["value"]
 
 
-def test_a_bad_tau_is_a_one_line_error(tmp_path: Path) -> None:
-    f = _curves_file(tmp_path)
+def test_a_bad_tau_is_a_one_line_error(curves_file: Callable[..., Path]) -> None:
+    f = _curves_file(curves_file)
     for bad in ("tau=0", "tau=1e3", "E=-1"):
         r = CliRunner().invoke(main, ["fit", str(f), "--law", "multipower_transient", "--fix", bad])
         assert r.exit_code == 2, r.output
