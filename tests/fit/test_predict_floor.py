@@ -69,6 +69,13 @@ def test_best_decay_marks_the_unreliable_decays(tmp_path: Path) -> None:
     assert bad and len(bad) < len(res["table"])  # a longer decay anneals more: a larger C S2 falls below 0
     assert res["warnings"][-1].startswith(f"{len(bad)} of {len(res['table'])} decays tried have an interval "
                                           "clipped at 0 or a loss <= 0 ('reliable': false)")
+    # the best is the lowest reliable decay, though an unreliable (longer) one predicts a lower loss
+    good = [r for r in res["table"] if r["reliable"]]
+    assert res["best"] == min(good, key=lambda r: r["loss"]) and res["best"]["reliable"]
+    assert min(r["loss"] for r in bad) < res["best"]["loss"]
+    assert res["warnings"][-1].endswith("the best is the lowest of the reliable ones (an unreliable decay "
+                                        "predicts lower).")
+    assert all(r["reliable"] for r in res["by_shape"].values())
     path = tmp_path / "fit.json"
     fit.to_json(path)
     r = CliRunner().invoke(main, ["predict", str(path), "--schedule", "wsd", "--steps", "100", "--lr", "0.01",

@@ -62,14 +62,22 @@ def best_wsd_decay(fit: Fit, steps: int, lr: float, *, warmup_steps: int = 0, wa
                 warns.append(f"{shape} decay over {f:g} of the run: {trouble[0]}")
     if not table:
         raise ParameterError(invalid("The decay fractions", list(fracs), "at least one that fits after the warmup"))
-    by_shape = {s: min((r for r in table if r["decay_shape"] == s), key=lambda r: r["loss"])
+    # the lowest loss among the reliable decays (where the law's prediction holds); only when none is
+    # reliable the lowest of all, with a warning that it is not to be trusted
+    def lowest(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return min([r for r in rows if r["reliable"]] or rows, key=lambda r: r["loss"])
+
+    by_shape = {s: lowest([r for r in table if r["decay_shape"] == s])
                 for s in shapes if any(r["decay_shape"] == s for r in table)}
-    best = min(by_shape.values(), key=lambda r: r["loss"])
+    best = lowest(list(by_shape.values()))
     bad = [r for r in table if not r["reliable"]]
     if bad:
+        lower = any(r["loss"] < best["loss"] for r in bad)
         warns.append(f"{len(bad)} of {len(table)} decays tried have an interval clipped at 0 or a loss <= 0 "
                      "('reliable': false)"
-                     + (", the best among them: its loss and decay are not to be trusted." if not best["reliable"]
-                        else "; the best is not among them."))
+                     + (": none is reliable, so the best is one of them: its loss and decay are not to be trusted."
+                        if not best["reliable"] else
+                        "; the best is the lowest of the reliable ones" + (" (an unreliable decay predicts lower)"
+                                                                           if lower else "") + "."))
     return {"steps": int(steps), "lr": float(lr), "best": best, "by_shape": by_shape, "table": table,
             "warnings": warns}
