@@ -210,3 +210,22 @@ def test_set_given_twice(tmp_path: Path, sets: list[str], needle: str) -> None:
     ok = CliRunner().invoke(main, [*base, "--set", "parametrization=mus", "--set", "parametrization.tau=0.3",
                                    "--set", "schedule=wsd", "--set", "schedule.warmup_frac=0.1"])   # a name + keys
     assert ok.exit_code == 0, ok.output
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--lr", "1e-3", "--set", "lr=2e-3"], "also given: --lr 0.001"),
+    (["--schedule", "wsd", "--set", "schedule.name=cosine"], "also given: --schedule wsd"),
+    (["--set", "schedule=cosine", "--schedule", "wsd"], "also given: --schedule wsd"),
+    (["--warmup-steps", "10", "--set", "schedule.warmup_steps=20"], "also given: --warmup-steps 10"),
+    (["--nm", "2:4", "--set", "sparsity.m=8"], "also given: --nm 2:4"),
+])
+def test_set_and_its_own_option(tmp_path: Path, args: list[str], needle: str) -> None:
+    """A --set of a field that an option of its own also sets: one line, exit 2, no ladder file (one of the
+    two silently won); a --set of another field beside the option is fine."""
+    out = tmp_path / "ladder.toml"
+    base = ["ladder", "design", "--params", "1e4", "--tokens", "1e5", "--out", str(out)]
+    one_line_exit_2(tmp_path, [*base, *args], needle)
+    assert not out.exists()
+    ok = CliRunner().invoke(main, [*base, "--lr", "1e-3", "--set", "evals=5"])
+    assert ok.exit_code == 0, ok.output
+    assert out.exists()

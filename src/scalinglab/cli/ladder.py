@@ -77,6 +77,18 @@ def ladder() -> None:
     """Design a ladder of small runs, run it into a store, and follow its progress."""
 
 
+def _check_set_against_options(sets: Sequence[str], options: dict[str, tuple[Any, tuple[str, ...]]]) -> None:
+    """A ``--set KEY=VALUE`` for a field an option of its own also sets (``--lr 1e-3 --set lr=2e-3``) is a
+    ConfigError: one of the two would silently win. ``options``: flag -> (its value or None, the --set keys
+    it sets)."""
+    for item in sets:
+        key = item.partition("=")[0].strip()
+        for flag, (value, keys) in options.items():
+            if value is not None and key in keys:
+                raise ConfigError(invalid("The --set option", item, f"a field no other option sets (also given: "
+                                          f"{flag} {value})"))
+
+
 @ladder.command("design")
 @click.option("--budgets", default=None, help="IsoFLOP budgets in FLOPs, comma-separated (e.g. 1e12,3e12,1e13).")
 @click.option("--sizes", default=5, show_default=True, type=click.IntRange(min=1),
@@ -171,6 +183,13 @@ def design_cmd(budgets: str | None, sizes: int, tokens_per_param: float, span: f
     overrides: dict[str, Any] = {k: v for k, v in {
         "vocab": vocab, "context": context, "batch_tokens": batch_tokens, "lr": lr, "evals": evals,
         "seed": seed, "corpus": corpus}.items() if v is not None}
+    _check_set_against_options(sets, {
+        "--vocab": (vocab, ("vocab",)), "--context": (context, ("context",)),
+        "--batch-tokens": (batch_tokens, ("batch_tokens",)), "--lr": (lr, ("lr",)), "--evals": (evals, ("evals",)),
+        "--seed": (seed, ("seed",)), "--corpus": (corpus, ("corpus",)),
+        "--schedule": (schedule, ("schedule", "schedule.name")),
+        "--warmup-steps": (warmup_steps, ("schedule.warmup_steps",)),
+        "--sparsity-method": (sparsity_method, ("sparsity.method",)), "--nm": (nm, ("sparsity.n", "sparsity.m"))})
     overrides.update(parse_set(sets))
     if schedule is not None:
         overrides["schedule"] = {**overrides.get("schedule", {}), "name": schedule}
