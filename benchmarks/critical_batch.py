@@ -20,6 +20,20 @@
    lowest target at the held-out batch; the two-stage result beside it.
 
     PYTHONPATH=src:benchmarks python benchmarks/critical_batch.py [--d-models 48,96] [--tokens 2e6]
+
+The measured recipe (su6, design fixed 2026-12-02 23:07 UTC before the held-out run was scored):
+
+    PYTHONPATH=src:benchmarks python benchmarks/critical_batch.py --d-models 48,64,96 \
+        --batches 512,1024,2048,4096 --tokens 2e6 --lr 1.5e-3 --lr-ref-batch 256 --lr-max 6e-3 \
+        --n-targets 4 --su-windows 1,2 --seeds 0,1 --out cb-out
+
+(~51-57 min of training in one process at load ~4, then 108 s of analysis). Measured: B_crit grows as
+the target falls at all three widths (targets 2.548/2.399/2.259/2.128: d48 635/1194/1448/2626 tokens,
+d64 1062/1301/2478/6996, d96 68/255/524/786, the d96 ones poorly determined, intervals from ~0), with
+B_simple beside them (d48 707/1385/2651/3039, d64 616/1151/1613/3337, d96 412/980/2044/2787). The
+protocol chose joint with window 1 (leave-one-run-out 1.34%); the held-out cb-d96-b2048 trajectory is
+off by 2.56% mean / 7.41% max (two-stage 3.32% / 10.64%): the 2% target is missed. alpha_N sits at its
+bound 5 and d96 at 4096 tokens per step is still held back (final 2.15 against 1.73 at 512).
 """
 
 from __future__ import annotations
