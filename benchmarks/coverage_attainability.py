@@ -26,6 +26,10 @@ the same with ``--extra-count`` quickstart-like sets of ``--extra-sizes`` points
 (default 3 sets of 5,4,4,4 = 17 points: six budgets, four rollout steps; the group sizes are an
 assumption, the quickstart stores being absent here) at rho = 0 and at ``rho_pool``.
 
+It also prints the 80% coverage pooled over the sets by kind of rollout step: ``obs`` (the first step,
+two groups, no calibration: the observation interval), ``t`` (the Student t fallback of too few internal
+pairs) and ``conformal`` (a conformal rank), to see where a miscalibration sits.
+
 The fits are those of ``calibration.py`` (same sets, ``--bootstrap``, ``--seed``; ``--cache DIR`` is
 shared with it, so after one ``calibration.py --cache DIR`` run this costs no refits).
 
@@ -149,11 +153,14 @@ def standardized_residuals(spec: dict[str, Any], bootstrap: int, seed: int, cach
                            scheme: str) -> tuple[list[np.ndarray], dict[str, Any]]:
     """Per rollout test group of a ``calibration.py`` set the standardized residuals
     ``ln(y / yhat) / sigma`` of the ``scheme`` interval (module docstring), and the set's rollout
-    result from ``calibration.run_set`` (whose fits, kept in the JSON file ``cache``, are the ones used)."""
+    result from ``calibration.run_set`` (whose fits, kept in the JSON file ``cache``, are the ones used)
+    with ``by_kind`` added: per kind of step the points inside the 80% interval and the points,
+    ``obs`` (a fit without calibration: the observation interval), ``t`` (too few internal pairs for
+    a conformal rank at 80%, ``0.8 (P + 1) / P > 1``) and ``conformal``."""
     import calibration as cb
 
     from scalinglab.fit import Fit
-    from scalinglab.fit.calibrate import with_scheme
+    from scalinglab.fit.calibrate import n_pairs_of, with_scheme
     from scalinglab.fit.predict import predict
     from scalinglab.fit.rollout import group_labels, sorted_groups, steps
 
@@ -165,10 +172,14 @@ def standardized_residuals(spec: dict[str, Any], bootstrap: int, seed: int, cach
     z80 = special.ndtri(0.9)
     out: list[np.ndarray] = []
     inside = 0
+    by_kind = {"obs": [0, 0], "t": [0, 0], "conformal": [0, 0]}
     for k, h in steps(len(groups), 1):
         f = Fit.from_dict(json.loads(stored[f"{fkey}|{k}"]))
+        kind = "obs"
         if f.calibration.get("method") == "internal-rollout":
             f = dataclasses.replace(f, calibration=with_scheme(f.calibration, scheme))
+            n_p = n_pairs_of(f.calibration)
+            kind = "t" if n_p == 0 or 0.8 * (n_p + 1) / n_p > 1 else "conformal"
         test = spec["df"][labels == groups[k + h - 1]]
         p = predict(f, test, level=0.8, seed=seed, calibrated=True)
         t = test if f.law_.derive is None else f.law_.derive(test)
@@ -177,11 +188,14 @@ def standardized_residuals(spec: dict[str, Any], bootstrap: int, seed: int, cach
             sigma = np.log(p["hi"].to_numpy(dtype=float) / p["lo"].to_numpy(dtype=float)) / (2 * z80)
             z = np.log(y / p["prediction"].to_numpy(dtype=float)) / sigma
         out.append(z[np.isfinite(z)])
-        inside += int(np.count_nonzero((y >= p["lo"].to_numpy(dtype=float)) & (y <= p["hi"].to_numpy(dtype=float))))
+        ins = int(np.count_nonzero((y >= p["lo"].to_numpy(dtype=float)) & (y <= p["hi"].to_numpy(dtype=float))))
+        inside += ins
+        by_kind[kind][0] += ins
+        by_kind[kind][1] += y.size
     if res["coverage_80"] is not None and inside != round(res["coverage_80"] * res["n_points"]):
         raise RuntimeError(f"the re-predicted 80% intervals hold {inside} points, the rollout's "
                            f"{res['coverage_80'] * res['n_points']:.0f}: the cache is not the rollout's")
-    return out, res
+    return out, {**res, "by_kind": by_kind}
 
 
 def main() -> None:
@@ -239,9 +253,12 @@ def main() -> None:
             zg, res = standardized_residuals(spec, args.bootstrap, args.seed,
                                              args.cache / f"{name}-b{args.bootstrap}-s{args.seed}.json", scheme)
             sizes = [int(s["n"]) for s in res["steps"] if s["interval"]]
-            info[name] = {"sizes": sizes, "cov80": res["coverage_80"], "cov95": res["coverage_95"],
+            info[name] = {"by_kind": res["by_kind"], "sizes": sizes, "cov80": res["coverage_80"], "cov95": res["coverage_95"],
                           "icc": icc_anova(zg), "z_sd": float(np.std(np.concatenate(zg))) if zg else float("nan")}
     rho_pool = pooled_icc([v["icc"] for v in info.values()])
+    kinds = {k: [sum(v["by_kind"][k][i] for v in info.values()) for i in (0, 1)] for k in ("obs", "t", "conformal")}
+    print("80% coverage by kind of step, pooled over the sets (obs: no calibration; t: small-P Student t; conformal): "
+          + ", ".join(f"{k} {a}/{b} = {100 * a / max(b, 1):.1f}%" for k, (a, b) in kinds.items()))
     print(f"pooled rho (ANOVA over {len(info)} sets, each its own mean): {rho_pool:.3f}")
     print("P80 = P(80% coverage in [70,90]), P95 = P(95% coverage in [85,100]), Pb = both; perfectly calibrated;"
           " exact = binomial at rho 0; P>=obs = P(cov80 >= observed) at rho_hat; zsd = sd of the standardized"
@@ -259,7 +276,7 @@ def main() -> None:
               else {k: float("nan") for k in ("p80", "p95", "pboth", "p_ge_obs80")})
         rp = band_probabilities(sizes, rho_pool, args.sims, seed)
         ex = {lev: exact_binomial_band(n, lev) for lev in (0.8, 0.95)}
-        rows[name] = {"sizes": sizes, "n": n, "cov80": v["cov80"], "cov95": v["cov95"], "z_sd": v["z_sd"],
+        rows[name] = {"by_kind": v["by_kind"], "sizes": sizes, "n": n, "cov80": v["cov80"], "cov95": v["cov95"], "z_sd": v["z_sd"],
                       "rho_hat": rho_hat, "rho_raw": v["icc"]["rho_raw"], "rho0": r0, "rho_hat_p": rh,
                       "rho_pool_p": rp, "exact80": ex[0.8], "exact95": ex[0.95]}
         print(f"{name:<44} {len(sizes):>3} {n:>4} {100 * v['cov80']:6.1f} {100 * v['cov95']:6.1f} {v['z_sd']:5.2f} "
@@ -293,7 +310,7 @@ def main() -> None:
             f"{d['expected_out']:.2f} public sets expected out)" for p, d in line.items()))
     print(f"load {os.getloadavg()[0]:.2f}; {time.perf_counter() - t0:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps({"rho_pool": rho_pool, "sets": rows, "quickstart_like": qs,
+        args.json.write_text(json.dumps({"rho_pool": rho_pool, "by_kind": kinds, "sets": rows, "quickstart_like": qs,
                                          "summary": summary, "args": {k: str(v) for k, v in vars(args).items()}},
                                         indent=1))
     if tmp is not None:
