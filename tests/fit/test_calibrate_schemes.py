@@ -90,6 +90,23 @@ def test_pair_weighted_conformal_rank_is_exact() -> None:
     assert group_conformal_factor(small, 0.95) == pytest.approx(1.959964, rel=1e-6)
 
 
+def test_group_tq_takes_the_quantile_at_the_nominal_level() -> None:
+    # the ranks of test_pair_weighted_conformal_rank_is_exact, at the level itself (no (P + 1) / P)
+    cal = {"method": "internal-rollout", "scheme": "group-tq", "group_s": 1.0, "group_gamma": 0.0, "group_a": 0.0,
+           "group_tau": 0.0,
+           "errors": [0.1, -0.2, 0.3, 1.0, -2.0, 3.0, 4.0], "distances": [1.0] * 7, "spans": [1.0] * 7,
+           "pairs": [0, 0, 0, 1, 2, 3, 4]}
+    t = {**cal, "scheme": "group-t"}
+    # cumulative weights 1/15 2/15 3/15 | 2/5 3/5 4/5 1 of the scores 0.1 0.2 0.3 | 1 2 3 4
+    assert group_conformal_factor(cal, 0.5) == 2.0 == group_conformal_factor(t, 0.5)    # 0.5: 3/5; group-t 0.6
+    assert group_conformal_factor(cal, 0.7) == 3.0 and group_conformal_factor(t, 0.7) == 4.0   # group-t 0.84
+    assert group_conformal_factor(cal, 0.8) == 3.0 and group_conformal_factor(t, 0.8) == 4.0   # at 4/5 exactly
+    assert group_conformal_factor(cal, 0.2) == 0.3 and group_conformal_factor(t, 0.2) == 1.0
+    # the small-P rule is group-t's: at 95% the target 0.95 * 6 / 5 > 1, the Student t quantile with 5 dof
+    assert group_conformal_factor(cal, 0.95) == pytest.approx(small_sample_factor(5, 0.95), rel=1e-12)
+    assert group_conformal_factor(cal, 0.95) == group_conformal_factor(t, 0.95)
+
+
 def t3_cdf(t: float) -> float:
     """Student's t CDF with 3 degrees of freedom in closed form: 1/2 + (u/(1 + u^2) + atan u) / pi, u = t / sqrt 3."""
     u = t / np.sqrt(3.0)
@@ -171,7 +188,7 @@ def test_estimate_records_pairs_and_spans() -> None:
     for sc in SCHEMES:
         assert with_scheme(cal, sc)["scheme"] == sc
     # three pairs: at 80% (target 0.8 * 4 / 3 > 1) the default multiplier is t_3(0.9)
-    assert DEFAULT_SCHEME == "group-t"
+    assert DEFAULT_SCHEME == "group-tq"
     assert t3_cdf(group_conformal_factor(cal, 0.8)) == pytest.approx(0.9, abs=1e-12)
     with pytest.raises(ParameterError, match="calibration scheme"):
         with_scheme(cal, "bogus")
