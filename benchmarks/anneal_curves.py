@@ -46,11 +46,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from _dynamics import train_all
+from _dynamics import seed_mean, seed_run_name, train_all
 from threadpoolctl import threadpool_limits
 
 from scalinglab import laws
-from scalinglab.fit import LawFit
+from scalinglab.fit import Fit, LawFit
 from scalinglab.fit.anneal import (
     DECAYS,
     add_store_areas,
@@ -102,8 +102,13 @@ def main() -> None:
     ap.add_argument("--train-only", action="store_true", help="train the runs into the store and stop")
     ap.add_argument("--no-select", action="store_true", help="no selection: every point after warmup, lambda "
                     "by the objective")
+    ap.add_argument("--seeds", default="0", help="seeds (comma-separated, distinct): every schedule is trained once "
+                    "per seed (seed s > first: run <name>-s<s>) and the fit and the scores read the curves averaged "
+                    "point by point over the seeds; the held-out runs' per-seed scores against the same prediction "
+                    "are printed too (default 0: one seed)")
     ap.add_argument("--out", type=Path, default=Path("anneal-out"))
     args = ap.parse_args()
+    args.seed_list = parse_seeds(args.seeds, ap)
     args.fixed = parse_fixed(args.fix)
     args.bounds = {k: parse_bound(k, v) for k, v in parse_fixed_text(args.bound).items()}
     curve_laws = [x.strip() for x in args.laws.split(",") if x.strip() != "anneal"]
@@ -113,7 +118,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     base = RunConfig(n_layer=args.n_layer, d_model=args.d_model, n_head=2, context=128,
                      tokens=args.steps * args.batch, batch_tokens=args.batch, lr=args.lr,
-                     evals=12, eval_tokens=args.eval_tokens, seed=0, group="anneal")
+                     evals=12, eval_tokens=args.eval_tokens, seed=args.seed_list[0], group="anneal")
 
     def run(label: str, **sched: object) -> RunConfig:
         s = ScheduleConfig(warmup_steps=args.warmup, **sched)  # type: ignore[arg-type]
@@ -128,20 +133,37 @@ def main() -> None:
     held.append(run("linear", name="linear"))
     extra = [run(f"wsd{int(f * 100):02d}-{shape}", name="wsd", decay_frac=f, final_lr_frac=0.0, decay_shape=shape)
              for f, shape in ((0.3, "linear"), (0.2, "sqrt"), (0.5, "cosine"))] if args.extra else []
+    seeds = args.seed_list
+    schedules = fit_runs + held + extra
+    # seed-major order: every schedule of the first seed, then of the next (a cut-off store has whole seeds)
+    to_train = [dataclasses.replace(c, name=seed_run_name(c.name, s, seeds[0]), seed=s) for s in seeds for c in schedules]
     t0 = time.perf_counter()
-    print(f"training {len(fit_runs) + len(held) + len(extra)} runs of {args.steps} steps (load {os.getloadavg()})", flush=True)
+    per = f"{len(schedules)} schedules x seeds {seeds}; " if len(seeds) > 1 else ""
+    print(f"training {len(to_train)} runs of {args.steps} steps ({per}load {os.getloadavg()})", flush=True)
     with threadpool_limits(limits=1):
-        store = train_all(args.out / "runs.db", fit_runs + held + extra, every=args.every)
+        store = train_all(args.out / "runs.db", to_train, every=args.every)
     if args.train_only:
         print(f"trained; total {time.perf_counter() - t0:.0f} s, load {os.getloadavg()}")
         return
     configs = {r.name: r.config for r in store.runs()}
     table = store.to_table(points="all", failed=False)
     table = table[table["branch"] == 0]
+    per_seed = None
+    if len(seeds) > 1:
+        table = table[table["run"].isin({c.name for c in to_train})]
+        per_seed = add_store_areas(table, configs)
+        per_seed = per_seed[per_seed["step"] > per_seed["warmup"]]
+        # each schedule's curve averaged over its seeds (runs <name>-s<s> folded into <name>); the areas
+        # come from <name>'s config, the first seed's, whose schedule every seed shares
+        table = seed_mean(table, len(seeds))
+        missing = sorted({c.name for c in schedules} - set(table["run"]))
+        if missing:
+            raise SystemExit(f"no seed mean for {missing} (a seed not finished in {args.out / 'runs.db'})")
+        print(f"curves averaged over seeds {seeds} point by point ({len(table)} points)")
     df = add_store_areas(table, configs)
     df = df[df["step"] > df["warmup"]]
     for law in [x.strip() for x in args.laws.split(",")]:
-        analyse(law, args, table, df, configs, fit_runs, held, extra)
+        analyse(law, args, table, df, configs, fit_runs, held, extra, per_seed)
     print(f"total {time.perf_counter() - t0:.0f} s, load {os.getloadavg()}")
 
 
@@ -160,6 +182,17 @@ def smooth_floor(steps: np.ndarray, loss: np.ndarray, degree: int = SMOOTH_DEGRE
     X = np.vander((x - x.mean()) / x.std(), degree + 1)
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     return float(np.mean(np.abs(np.expm1(y - X @ coef))))
+
+
+def parse_seeds(text: str, ap: argparse.ArgumentParser) -> list[int]:
+    """``--seeds`` as a list of distinct non-negative integers (bad text: one line, exit 2)."""
+    try:
+        seeds = [int(x) for x in text.split(",")]
+    except ValueError:
+        ap.error(f"--seeds {text!r}: expected comma-separated integers (e.g. 0,1,2)")
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        ap.error(f"--seeds {text!r}: expected distinct non-negative integers")
+    return seeds
 
 
 def parse_fixed(items: list[str]) -> dict[str, float]:
@@ -198,8 +231,10 @@ def parse_bound(name: str, text: str) -> tuple[float, float]:
 
 def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.DataFrame,
             configs: dict[str, RunConfig], fit_runs: list[RunConfig], held: list[RunConfig],
-            extra_runs: list[RunConfig]) -> None:
-    """Fit ``law`` on the fit runs (window chosen on their held-back tail), print its errors per run."""
+            extra_runs: list[RunConfig], per_seed: pd.DataFrame | None = None) -> None:
+    """Fit ``law`` on the fit runs (window chosen on their held-back tail), print its errors per run;
+    ``table`` / ``df``: the curves (averaged over the seeds with several); ``per_seed``: every seed's own
+    curves (``df``'s columns), whose held-out runs are scored against the same predictions as well."""
     t0 = time.perf_counter()
     print(f"\n== law {law} ==", flush=True)
     decays = [float(x) for x in args.decays.split(",")] if law == "anneal" else [DECAYS[-1]]
@@ -260,8 +295,7 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
     for cfg in fit_runs + held + extra_runs:
         g = df[df["run"] == cfg.name].sort_values("step")
         steps = g["step"].to_numpy().astype(int)
-        p = np.asarray(laws.get(law).predict(fit.params, curve_inputs(law, lr_curve(cfg), steps, fit_decay(fit))),
-                       dtype=float)
+        p = predicted(law, fit, cfg, steps)
         meas = g["loss"].to_numpy(dtype=float)
         rel = np.abs(p / meas - 1.0)
         fe = p[-1] / meas[-1] - 1.0
@@ -279,6 +313,8 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
         print(f"{cfg.name:<16}{len(g):>7}{100 * rel.mean():>15.2f}%{100 * rel.max():>8.2f}%{100 * after.mean():>13.2f}%"
               f"{100 * late.mean():>15.2f}%{p[-1]:>12.4f}{meas[-1]:>12.4f}{100 * fe:>+10.2f}%{100 * fe3:>+15.2f}%"
               f"{100 * noise:>11.2f}%{100 * smooth_floor(steps, meas):>13.2f}%{tag}")
+    if per_seed is not None:
+        print_per_seed(law, fit, args.seed_list, per_seed, fit_runs + held + extra_runs, fit_runs)
     print(f"{law}: 'literal mean' = every point after warmup (the issue's metric); 'windowed' = the points "
           f"after {skip:g} x warmup (the fit window); 'smooth floor' = mean |rel resid| of a degree-"
           f"{SMOOTH_DEGREE} polynomial in ln step fitted to that run alone (the training fluctuation no smooth "
@@ -294,6 +330,36 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
         f = cfg.schedule.decay_frac
         print(f"  trained WSD decay {f:g}: measured final {finals[cfg.name]:.4f}, law {lin.get(f, float('nan')):.4f}")
     print(f"{law}: analysis {time.perf_counter() - t0:.0f} s, load {os.getloadavg()}", flush=True)
+
+
+def predicted(law: str, fit: Fit, cfg: RunConfig, steps: np.ndarray) -> np.ndarray:
+    """``law``'s (fitted as ``fit``) loss after each of ``steps`` updates of ``cfg``'s schedule."""
+    inputs = curve_inputs(law, lr_curve(cfg), steps, fit_decay(fit))
+    return np.asarray(laws.get(law).predict(fit.params, inputs), dtype=float)
+
+
+def score(law: str, fit: Fit, cfg: RunConfig, g: pd.DataFrame) -> tuple[float, float, float]:
+    """The literal mean |relative error| and the final relative error of ``law``'s prediction for
+    ``cfg``'s schedule against the measured curve ``g`` (rows after warmup), and ``g``'s smooth floor."""
+    g = g.sort_values("step")
+    steps = g["step"].to_numpy().astype(int)
+    p = predicted(law, fit, cfg, steps)
+    meas = g["loss"].to_numpy(dtype=float)
+    return float(np.mean(np.abs(p / meas - 1.0))), float(p[-1] / meas[-1] - 1.0), smooth_floor(steps, meas)
+
+
+def print_per_seed(law: str, fit: Fit, seeds: list[int], per_seed: pd.DataFrame, runs: list[RunConfig],
+                   fit_runs: list[RunConfig]) -> None:
+    """Every seed's own curve of every run scored against the same prediction (that of the seed-mean fit)."""
+    print(f"{law}: per seed, against the same prediction (literal mean / final err / smooth floor):")
+    for cfg in runs:
+        cells = []
+        for s in seeds:
+            g = per_seed[per_seed["run"] == seed_run_name(cfg.name, s, seeds[0])]
+            m, fe, fl = score(law, fit, cfg, g)
+            cells.append(f"s{s} {100 * m:.2f}% / {100 * fe:+.2f}% / {100 * fl:.2f}%")
+        tag = " (fit run)" if cfg in fit_runs else ""
+        print(f"  {cfg.name:<16}" + "; ".join(cells) + tag)
 
 
 if __name__ == "__main__":
