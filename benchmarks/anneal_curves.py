@@ -30,8 +30,16 @@ The run settings (1200 steps of 4096 tokens, peak lr 2e-3, warmup 60, an eval ev
 same fixed 32768 held-out tokens, one seed) are the measured configuration. Every run has the same seed
 and data order, so a WSD run's points before its decay are the constant run's own points.
 
+``--seeds 0,1`` trains every schedule once per seed (seed-major; a seed after the first is run
+``<name>-s<seed>``) and averages each schedule's curves point by point over its seeds
+(``_dynamics.seed_mean``) before everything above: the fit runs' mean curves are fitted, each held-out
+schedule's mean curve is the measured curve scored (S1/S2 from the first seed's config, whose schedule
+every seed shares); the per-seed scores of every run against the same prediction follow the table.
+Every schedule of one seed still shares that seed's data order. The default ``--seeds 0`` is one seed, as
+before.
+
     PYTHONPATH=src:benchmarks python benchmarks/anneal_curves.py [--steps 1200] [--laws multipower_offset]
-        [--cosine-final-frac 0] [--skips 1] [--fix dS=0] [--train-only] [--out DIR]
+        [--cosine-final-frac 0] [--skips 1] [--fix dS=0] [--seeds 0] [--train-only] [--out DIR]
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -108,7 +117,7 @@ def main() -> None:
                     "are printed too (default 0: one seed)")
     ap.add_argument("--out", type=Path, default=Path("anneal-out"))
     args = ap.parse_args()
-    args.seed_list = parse_seeds(args.seeds, ap)
+    args.seed_list = parse_seeds(args.seeds)
     args.fixed = parse_fixed(args.fix)
     args.bounds = {k: parse_bound(k, v) for k, v in parse_fixed_text(args.bound).items()}
     curve_laws = [x.strip() for x in args.laws.split(",") if x.strip() != "anneal"]
@@ -184,14 +193,16 @@ def smooth_floor(steps: np.ndarray, loss: np.ndarray, degree: int = SMOOTH_DEGRE
     return float(np.mean(np.abs(np.expm1(y - X @ coef))))
 
 
-def parse_seeds(text: str, ap: argparse.ArgumentParser) -> list[int]:
-    """``--seeds`` as a list of distinct non-negative integers (bad text: one line, exit 2)."""
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds`` as a list of distinct non-negative integers (bad text: one line on stderr, exit 2)."""
     try:
         seeds = [int(x) for x in text.split(",")]
     except ValueError:
-        ap.error(f"--seeds {text!r}: expected comma-separated integers (e.g. 0,1,2)")
-    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        ap.error(f"--seeds {text!r}: expected distinct non-negative integers")
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        print(f"anneal_curves.py: error: --seeds {text!r}: expected distinct non-negative integers, "
+              "comma-separated (e.g. 0,1,2)", file=sys.stderr)
+        raise SystemExit(2)
     return seeds
 
 
@@ -353,13 +364,15 @@ def print_per_seed(law: str, fit: Fit, seeds: list[int], per_seed: pd.DataFrame,
     """Every seed's own curve of every run scored against the same prediction (that of the seed-mean fit)."""
     print(f"{law}: per seed, against the same prediction (literal mean / final err / smooth floor):")
     for cfg in runs:
-        cells = []
+        cells, means = [], []
         for s in seeds:
             g = per_seed[per_seed["run"] == seed_run_name(cfg.name, s, seeds[0])]
             m, fe, fl = score(law, fit, cfg, g)
+            means.append(m)
             cells.append(f"s{s} {100 * m:.2f}% / {100 * fe:+.2f}% / {100 * fl:.2f}%")
         tag = " (fit run)" if cfg in fit_runs else ""
-        print(f"  {cfg.name:<16}" + "; ".join(cells) + tag)
+        print(f"  {cfg.name:<21}" + "; ".join(cells) + f"; literal mean of the seeds' {100 * np.mean(means):.2f}%"
+              + tag)
 
 
 if __name__ == "__main__":
