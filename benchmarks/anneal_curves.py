@@ -42,7 +42,10 @@ the seed mean lowers the mean curves' smooth floor to 0.16-0.26% (0.20-0.37% per
 literal means to 0.77/0.72/0.87/0.68% (WSD 0.1/0.2/0.5, linear), but not the finals, +1.07/+0.55/-0.72/-0.30%
 (targets not met); the fit constant run itself ends +0.99% off in-sample. Per seed against the same
 prediction: literal 0.77-1.16%, finals -1.21% to +1.67%. ``multipower_transient``: literal 0.45/0.39/0.67/0.44%,
-finals +0.90/+0.19/-1.14/-0.14%.
+finals +0.90/+0.19/-1.14/-0.14%. With ``--seeds 0,1,2`` (secondary): multipower_offset literal
+0.73/0.69/0.81/0.63%, finals +0.91/+0.54/-0.53/-0.30% (not met); multipower_transient literal
+0.40/0.36/0.62/0.40%, finals +0.67/+0.13/-0.97/-0.15% (not met). The finals' residual is systematic, not
+the held-out runs' noise. Training: ~130-190 s per run of this shape on one thread (18 runs: ~42 min).
 
     PYTHONPATH=src:benchmarks python benchmarks/anneal_curves.py [--steps 1200] [--laws multipower_offset]
         [--cosine-final-frac 0] [--skips 1] [--fix dS=0] [--seeds 0] [--train-only] [--out DIR]
