@@ -6,7 +6,7 @@
    with the trainer's gradient-noise-scale feature when it exists (``noise_scale = true``, two
    micro-batches), the runs also record ``B_simple``. With ``--seeds 0,1`` every config is trained once
    per seed and its curves are averaged point by point at the common evaluation steps before everything
-   below (``seed_mean``).
+   below (``_dynamics.seed_mean``).
 2. Steps to each of ``--n-targets`` target losses (from the lowest loss three batch sizes of every
    width reach to 20% above it), interpolated in ln step; per model and target, the ``critical_batch`` hyperbola (S_min, B_crit,
    intervals), Zhang et al.'s 20% batch, B_simple beside it; then B_crit against L (Kaplan) and D.
@@ -49,9 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
-from _dynamics import train_all
+from _dynamics import seed_mean, seed_run_name, train_all
 from threadpoolctl import threadpool_limits
 
 from scalinglab.fit.critical import critical_batch_study
@@ -61,28 +60,6 @@ from scalinglab.runconfig import RunConfig, ScheduleConfig
 from scalinglab.store import Store
 
 torch.set_num_threads(1)
-
-
-def seed_mean(df: pd.DataFrame, n_seeds: int) -> pd.DataFrame:
-    """The curves of every config averaged over its seeds point by point (runs ``<name>-s<seed>`` folded
-    into ``<name>``): loss, train_loss and the noise-scale columns are means over the seeds, at the steps
-    every seed logged; a config with fewer than ``n_seeds`` finished seeds is left out, with a line."""
-    base = df["run"].str.replace(r"-s\d+$", "", regex=True)
-    df = df.assign(run=base, _seed_run=df["run"])
-    nseed = df.groupby("run")["_seed_run"].nunique()
-    short = sorted(nseed[nseed < n_seeds].index)
-    if short:
-        print(f"  configs without all {n_seeds} seeds, left out of the seed mean: {short}")
-    df = df[~df["run"].isin(short)]
-    cols = [c for c in ("loss", "train_loss", "B_simple", "grad_sq", "trace_sigma") if c in df.columns]
-    keys = ["run", "branch", "step"]
-    g = df.groupby(keys, sort=False)
-    out = g.first().drop(columns=cols + ["_seed_run"])
-    means = g[cols].mean()
-    counts = g["loss"].count()
-    out[cols] = means
-    out = out[counts == n_seeds].reset_index()       # only the steps every seed evaluated
-    return out
 
 
 def main() -> None:
@@ -126,7 +103,7 @@ def main() -> None:
     for seed, d, B in itertools.product(seeds, widths, batches):
         extra = {"noise_scale": True, "micro_batch_tokens": B // 2} if noise and B >= 256 else {}
         configs.append(RunConfig(
-            name=f"cb-d{d}-b{B}" + (f"-s{seed}" if seed != seeds[0] else ""), n_layer=args.n_layer, d_model=d,
+            name=seed_run_name(f"cb-d{d}-b{B}", seed, seeds[0]), n_layer=args.n_layer, d_model=d,
             n_head=2, context=128, tokens=int(args.tokens), batch_tokens=B,
             lr=min(args.lr * (B / b_ref) ** 0.5, args.lr_max),
             schedule=ScheduleConfig(name="constant", warmup_steps=max(1, round(args.warmup_tokens / B))),

@@ -1,12 +1,15 @@
 """benchmarks/anneal_curves.py's noise floor: zero on a curve the polynomial holds exactly, the known mean
-absolute deviation of a +/- e alternation added to it, and NaN on too few points."""
+absolute deviation of a +/- e alternation added to it, and NaN on too few points; its seed mean (curves
+averaged point by point over seeds, keeping the first seed's areas) and its --seeds parsing."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("torch")
@@ -34,3 +37,48 @@ def test_smooth_floor_measures_an_alternation(bench: ModuleType) -> None:
     got = bench.smooth_floor(steps, base * np.exp(e * sign))
     assert got == pytest.approx(np.expm1(e), rel=0.05)
     assert np.isnan(bench.smooth_floor(steps[:21], base[:21]))
+
+
+def _curve(run: str, steps: list[int], losses: list[float]) -> list[dict[str, object]]:
+    return [{"run": run, "branch": 0, "step": s, "loss": x, "train_loss": x + 0.5, "D": 100.0 * s}
+            for s, x in zip(steps, losses)]
+
+
+def test_seed_mean_frame_is_averaged_and_keeps_the_first_seeds_areas(bench: ModuleType) -> None:
+    """The seeds of a schedule (``-s<seed>`` runs) averaged point by point at the steps every seed has,
+    and the mean curve, named like the first seed's run, gets that run's S1/S2 from its config."""
+
+    from scalinglab.fit.anneal import add_store_areas
+    from scalinglab.runconfig import RunConfig, ScheduleConfig
+
+    assert bench.seed_run_name("anneal-wsd20", 0, 0) == "anneal-wsd20"
+    assert bench.seed_run_name("anneal-wsd20", 2, 0) == "anneal-wsd20-s2"
+    cfg = RunConfig(name="anneal-wsd20", tokens=40 * 128, batch_tokens=128, lr=1e-3,
+                    schedule=ScheduleConfig(name="wsd", warmup_steps=4, decay_frac=0.2, final_lr_frac=0.0))
+    df = pd.DataFrame(_curve("anneal-wsd20", [8, 16, 24, 40], [3.0, 2.5, 2.0, 1.75])
+                      + _curve("anneal-wsd20-s1", [8, 16, 24, 40], [3.5, 2.0, 2.25, 1.5])
+                      + _curve("anneal-wsd20-s2", [8, 16, 40], [4.0, 2.0, 1.25]))   # no step 24: dropped
+    out = bench.seed_mean(df, 3).sort_values("step").reset_index(drop=True)
+    assert out["run"].unique().tolist() == ["anneal-wsd20"]
+    assert out["step"].tolist() == [8, 16, 40]
+    assert out["loss"].tolist() == pytest.approx([3.5, 13 / 6, 1.5])
+    assert out["train_loss"].tolist() == pytest.approx([4.0, 13 / 6 + 0.5, 2.0])
+    assert out["D"].tolist() == [800.0, 1600.0, 4000.0]
+    configs = {"anneal-wsd20": cfg, "anneal-wsd20-s1": dataclasses.replace(cfg, name="anneal-wsd20-s1", seed=1)}
+    mean_areas = add_store_areas(out, configs)
+    own = add_store_areas(df[(df["run"] == "anneal-wsd20") & (df["step"] != 24)].reset_index(drop=True), configs)
+    assert np.isfinite(mean_areas[["S1", "S2"]].to_numpy()).all()
+    assert mean_areas["S1"].tolist() == own["S1"].tolist() and mean_areas["S2"].tolist() == own["S2"].tolist()
+    assert (mean_areas["warmup"] == 4).all()
+    assert mean_areas["S1"].iloc[-1] == pytest.approx(np.sum(bench.lr_curve(cfg)))   # every update's lr
+
+
+def test_seeds_option_refuses_bad_text(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.parse_seeds("0,1,2") == [0, 1, 2]
+    assert bench.parse_seeds("3") == [3]
+    for bad in ("0,x", "0,0", "-1", ""):
+        with pytest.raises(SystemExit) as e:
+            bench.parse_seeds(bad)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert "--seeds" in err and err.count("\n") == 1          # one line
