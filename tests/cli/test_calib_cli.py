@@ -134,7 +134,7 @@ def test_calibrate_scheme_option(tmp_path: Path) -> None:
                              "budget_flops", *opt, "--out", str(fit))
         assert code == 0, err
         stored = json.loads(fit.read_text())["calibration"]["scheme"]
-        assert stored == ("group-tq" if scheme == "default" else scheme)
+        assert stored == ("group-t" if scheme == "default" else scheme)
         assert ("extrapolation calibration (group)" in out) == (scheme == "group")
         # 6 internal pairs: too few for a 95% conformal rank, the default says it uses Student t
         assert ("Student t with one degree of freedom per pair" in out) == (scheme == "default")

@@ -188,7 +188,7 @@ def test_estimate_records_pairs_and_spans() -> None:
     for sc in SCHEMES:
         assert with_scheme(cal, sc)["scheme"] == sc
     # three pairs: at 80% (target 0.8 * 4 / 3 > 1) the default multiplier is t_3(0.9)
-    assert DEFAULT_SCHEME == "group-tq"
+    assert DEFAULT_SCHEME == "group-t"
     assert t3_cdf(group_conformal_factor(cal, 0.8)) == pytest.approx(0.9, abs=1e-12)
     with pytest.raises(ParameterError, match="calibration scheme"):
         with_scheme(cal, "bogus")
