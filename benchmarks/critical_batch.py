@@ -55,7 +55,7 @@ from threadpoolctl import threadpool_limits
 
 from scalinglab.fit.critical import critical_batch_study
 from scalinglab.plan.steps import loss_floor, steps_to_loss
-from scalinglab.plan.su import fit_su, fit_su_joint, su_backtest, su_select
+from scalinglab.plan.su import SCORES, fit_su, fit_su_method, su_backtest, su_choose, su_score_runs, su_select
 from scalinglab.runconfig import RunConfig, ScheduleConfig
 from scalinglab.store import Store
 
@@ -76,10 +76,16 @@ def main() -> None:
     ap.add_argument("--held-out-batch", type=int, default=2048)
     ap.add_argument("--n-targets", type=int, default=4)
     ap.add_argument("--targets", default="", help="target losses (comma-separated) instead of the automatic ones")
-    ap.add_argument("--su-fit", choices=["auto", "joint", "two-stage"], default="auto",
-                    help="how Su et al.'s constants are fitted: auto = chosen by leave-one-run-out over the fit runs")
-    ap.add_argument("--su-window", type=float, default=1.0, help="with --su-fit joint: fit after this x warmup")
+    ap.add_argument("--su-fit", choices=["auto", "joint", "joint-width", "two-stage"], default="auto",
+                    help="how Su et al.'s constants are fitted: auto = chosen by leave-one-run-out over the fit "
+                    "runs; joint-width = kaplan_steps_batch on the held-out run's width alone (alpha_N = 1)")
+    ap.add_argument("--su-window", type=float, default=1.0, help="with --su-fit joint(-width): fit after this x warmup")
     ap.add_argument("--su-windows", default="1,2,3,4", help="with --su-fit auto: the joint windows tried")
+    ap.add_argument("--su-methods", default="joint", help="with --su-fit auto: the joint methods tried at every "
+                    "window besides two-stage (comma-separated: joint, joint-width)")
+    ap.add_argument("--su-score", default="interior", choices=list(SCORES),
+                    help="with --su-fit auto: the leave-one-out folds that choose (interior batches, all, the "
+                    "held-out run's width, its interior batches)")
     ap.add_argument("--seeds", default="0", help="seeds (comma-separated): each config is trained once per seed "
                     "(seed s > first named cb-d<d>-b<B>-s<s>) and the curves are averaged point by point (same steps)")
     ap.add_argument("--evals", type=int, default=30)
@@ -165,27 +171,48 @@ def main() -> None:
     fit_df = fit_df.assign(warmup=fit_df["run"].map(warm))
     all_df = df.assign(warmup=df["run"].map(warm))
     method, window = args.su_fit, args.su_window
+    N_held = float(all_df.loc[all_df["run"] == held, "N_nonembed"].iloc[0]) if held in set(all_df["run"]) else \
+        float(fit_df["N_nonembed"].max())
+    old: tuple[str, float] | None = None
     if method == "auto":
         # chosen on the fit runs alone: leave each fit run out, refit, score its trajectory
-        sel = su_select(fit_df, [("two-stage", 1.0)] + [("joint", float(w)) for w in args.su_windows.split(",")],
-                        targets=targets, seed=0)
+        windows = [float(w) for w in args.su_windows.split(",")]
+        cands = [("two-stage", 1.0)] + [(m, w) for m in args.su_methods.split(",") for w in windows]
+        score_runs = su_score_runs(fit_df, args.su_score, held, N_held)
+        sel = su_select(fit_df, cands, targets=targets, seed=0, score_runs=score_runs)
+        same = su_score_runs(fit_df, "same-width", held, N_held)
         for sc in sel["scores"]:
-            name = sc["method"] + (f", window {sc['window']:g} x warmup" if sc["method"] == "joint" else "")
+            name = sc["method"] + (f", window {sc['window']:g} x warmup" if sc["method"] != "two-stage" else "")
+            if sc["mean"] is None:
+                print(f"leave-one-run-out, {name}: not fitted ({sc['failed']['every fold']})")
+                continue
+            sw = [sc["runs"][r] for r in same if r in sc["runs"]]
+            th = np.mean([v["thirds"] for v in sc["runs"].values()], axis=0)
+            swe = "/".join(f"{100 * v['mean_abs_rel_error']:.2f}" for v in sw)
+            swb = "/".join(f"{v['batch']:.0f}" for v in sw)
             print(f"leave-one-run-out over the {len(sc['runs'])} fit runs, {name}: mean |rel err| "
-                  f"{100 * sc['mean']:.2f}%, interior batches {100 * sc['interior_mean']:.2f}%"
+                  f"{100 * sc['mean']:.2f}%, interior batches {100 * sc['interior_mean']:.2f}%, width of the "
+                  f"held-out run: {swe}% (batches {swb}); early/middle/late thirds "
+                  + "/".join(f"{100 * t:.2f}" for t in th) + "%"
                   + (f"; folds not fitted: {sorted(sc['failed'])}" if sc["failed"] else ""))
         method, window = sel["chosen"]
-        print(f"chosen (lowest interior leave-one-out error): {method}"
-              + (f", window {window:g} x warmup" if method == "joint" else ""))
+        print(f"chosen (lowest leave-one-out error over the {args.su_score} folds"
+              + (f": {[r.removeprefix('cb-') for r in score_runs]}" if score_runs else "") + f"): {method}"
+              + (f", window {window:g} x warmup" if method != "two-stage" else ""))
+        olds = [sc for sc in sel["scores"] if sc["method"] in ("two-stage", "joint")]
+        if olds:
+            o = olds[su_choose(olds)]
+            old = (o["method"], o["window"])
+            print(f"the su6 protocol (two-stage or joint, interior folds) would choose: {old[0]}"
+                  + (f", window {old[1]:g} x warmup" if old[0] != "two-stage" else ""))
     report: dict[str, Any] = {"targets": targets, "held_out": held, "method": [method, window],
-                              "critical": res["fits"], "vs_loss": res["vs_loss"], "su": {}}
+                              "old_protocol": old, "critical": res["fits"], "vs_loss": res["vs_loss"], "su": {}}
     if args.json:
         args.json.write_text(json.dumps(report, default=str, indent=1))
     fits = {}
-    for m in dict.fromkeys([method, "two-stage"]):
-        if m == "joint":
-            ks = fit_su_joint(fit_df, window=window)
-            B_star, alpha_B = ks.params["B_star"], ks.params["alpha_B"]
+    for m, w in dict.fromkeys([(method, window)] + ([old] if old else []) + [("two-stage", 1.0)]):
+        if m != "two-stage":
+            ks, B_star, alpha_B = fit_su_method(fit_df, m, window=w, N=N_held)
         else:
             law = res["pooled"]["vs_loss"]
             B_star, alpha_B = law["B_star"], law["alpha_B"]
@@ -193,34 +220,41 @@ def main() -> None:
                 print(f"Su two-stage: not computed, the fitted B_crit(L) does not fall with L (alpha_B = {alpha_B})")
                 continue
             ks = fit_su(fit_df, B_star, alpha_B)
-        fits[m] = (ks, B_star, alpha_B)
-    for m, (ks, B_star, alpha_B) in fits.items():
-        tag = "adopted" if m == method else "for comparison"
-        print(f"Su et al., {m} ({tag}): B_crit = {B_star:.4g} / L^{1 / alpha_B:.3g}; kaplan_steps: "
+        fits[(m, w)] = (ks, B_star, alpha_B)
+    for (m, w), (ks, B_star, alpha_B) in fits.items():
+        tag = ("adopted" if (m, w) == (method, window) else "the su6 protocol's choice" if (m, w) == old
+               else "for comparison")
+        name = m + (f", window {w:g}" if m != "two-stage" else "")
+        print(f"Su et al., {name} ({tag}): B_crit = {B_star:.4g} / L^{1 / alpha_B:.3g}; kaplan_steps: "
               + ", ".join(f"{k} = {ks.params[k]:.4g}" for k in ("N_c", "alpha_N", "S_c", "alpha_S"))
               + (f"  warnings: {ks.warnings}" if ks.warnings else ""))
-        ins = {r: su_backtest(fit_df, r, ks, B_star, alpha_B) for r in sorted(set(fit_df["run"]))}
+        in_runs = sorted(set(fit_df["run"] if m != "joint-width" else
+                             fit_df.loc[np.isclose(fit_df["N_nonembed"], N_held), "run"]))
+        ins = {r: su_backtest(fit_df, r, ks, B_star, alpha_B) for r in in_runs}
         print("  in-sample trajectories (mean / max |rel err|): " + "; ".join(
             f"{r.removeprefix('cb-')} {100 * v['mean_abs_rel_error']:.1f}/{100 * v['max_abs_rel_error']:.1f}%"
             for r, v in ins.items()))
         print(f"  in-sample mean over the {len(ins)} fit runs: "
               f"{100 * np.mean([v['mean_abs_rel_error'] for v in ins.values()]):.2f}%")
+        if held not in set(all_df["run"]):
+            print(f"  held-out {held}: not in the store (not trained yet), not scored")
+            continue
         bt = su_backtest(all_df, held, ks, B_star, alpha_B)
-        report["su"][m] = {"adopted": m == method, "B_star": B_star, "alpha_B": alpha_B,
-                           "params": dict(ks.params), "held_out": bt,
-                           "in_sample": {r: v["mean_abs_rel_error"] for r, v in ins.items()}}
+        report["su"][f"{m}@{w:g}"] = {"adopted": (m, w) == (method, window), "old_protocol": (m, w) == old,
+                                      "B_star": B_star, "alpha_B": alpha_B, "params": dict(ks.params),
+                                      "held_out": bt, "in_sample": {r: v["mean_abs_rel_error"] for r, v in ins.items()}}
         print(f"  held-out {held} ({bt['points']} points after warmup): mean |rel err| "
-              f"{100 * bt['mean_abs_rel_error']:.2f}%, max {100 * bt['max_abs_rel_error']:.2f}%, final pred "
+              f"{100 * bt['mean_abs_rel_error']:.2f}%, max {100 * bt['max_abs_rel_error']:.2f}%, thirds "
+              + "/".join(f"{100 * t:.2f}" for t in bt["thirds"]) + "%, final pred "
               f"{bt['curve'][-1]['predicted']:.4f} vs {bt['curve'][-1]['loss']:.4f}"
               + (f"  (target mean <= 2%: {'met' if bt['mean_abs_rel_error'] <= 0.02 else 'NOT met'})"
-                 if m == method else ""))
+                 if (m, w) == (method, window) else ""))
     if args.json:
         args.json.write_text(json.dumps(report, default=str, indent=1))
-    if method not in fits:
+    if (method, window) not in fits:
         return
-    ks, B_star, alpha_B = fits[method]
-    h = df[(df["run"] == held) & (df["step"] > warm[held])].sort_values("step")
-    N = float(h["N_nonembed"].iloc[0])
+    ks, B_star, alpha_B = fits[(method, window)]
+    N = N_held
     low = min(targets)
     if low <= float(loss_floor(N, ks.params)):
         print(f"  the lowest target {low} lies below the fitted loss floor of N = {N:.0f}: no steps to it")

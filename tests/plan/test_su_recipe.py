@@ -171,3 +171,123 @@ def test_auto_chooses_on_the_fit_runs_and_reports_the_scores(tmp_path: Path) -> 
     # exact curves: the joint folds predict exactly, the two-stage ones only as well as the hyperbolas
     assert sel[1]["mean"] < 1e-6 and sel[1]["mean"] < sel[0]["mean"]
     assert (su["method"], su["window"]) == ("joint", 1.0) and su["mean_abs_rel_error"] < 1e-6
+
+
+# -- joint-width (one width, alpha_N held at 1), the choice of folds, the thirds ----------------------
+def _table(path: Path):
+    with Store(path, create=False) as st:
+        from scalinglab.fit.anneal import add_store_areas
+        return add_store_areas(st.to_table(points="all", failed=False), {r.name: r.config for r in st.runs()})
+
+
+def test_joint_width_recovers_one_widths_laws_and_its_floor(tmp_path: Path) -> None:
+    from scalinglab.plan.su import fit_su_method, su_backtest, su_leave_one_out
+
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(256, 1024, 4096), points=10)
+    df = _table(db)
+    fit, bs, ab = fit_su_method(df, "joint-width", N=6e5)
+    assert fit.params["alpha_N"] == 1.0                              # held: one N identifies the floor only
+    assert fit.params["N_c"] / 6e5 == pytest.approx((KS["N_c"] / 6e5) ** KS["alpha_N"], rel=1e-4)
+    assert (bs, ab) == (pytest.approx(B_STAR, rel=1e-4), pytest.approx(ALPHA_B, rel=1e-4))
+    for k in ("S_c", "alpha_S"):
+        assert fit.params[k] == pytest.approx(KS[k], rel=1e-4), k
+    # the fit saw the N = 6e5 runs only: the other width's floor is not its own
+    other = su_backtest(df, "n2e05-b1024", fit, bs, ab)
+    assert other["mean_abs_rel_error"] > 0.01
+    bt = su_backtest(df, "n6e05-b1024", fit, bs, ab)
+    assert bt["mean_abs_rel_error"] < 1e-6 and len(bt["thirds"]) == 3
+    # each fold of a width is fitted on that width's other runs: exact curves, exact predictions
+    loo = su_leave_one_out(df, method="joint-width")
+    assert len(loo["runs"]) == 6 and loo["mean"] < 1e-6 and not loo["failed"]
+    with pytest.raises(ParameterError, match="'N' of a joint-width fit"):
+        fit_su_method(df, "joint-width")
+    with pytest.raises(DataError, match="N_nonembed 1000:"):
+        fit_su_method(df, "joint-width", N=1e3)
+
+
+def test_thirds_split_the_mean_error_exactly(tmp_path: Path) -> None:
+    from scalinglab.plan.su import fit_su_method, su_backtest
+
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(256, 1024, 4096), points=10)
+    df = _table(db)
+    fit, bs, ab = fit_su_method(df, "joint-width", N=6e5)
+    bt = su_backtest(df, "n2e05-b4096", fit, bs, ab)                  # another width: a real error
+    sizes = [len(x) for x in np.array_split(np.arange(bt["points"]), 3)]
+    rel = [abs(c["predicted"] / c["loss"] - 1) for c in bt["curve"]]
+    assert bt["thirds"] == pytest.approx([np.mean(rel[:sizes[0]]), np.mean(rel[sizes[0]:sizes[0] + sizes[1]]),
+                                          np.mean(rel[sizes[0] + sizes[1]:])], rel=1e-12)
+    assert np.dot(bt["thirds"], sizes) / sum(sizes) == pytest.approx(bt["mean_abs_rel_error"], rel=1e-12)
+
+
+def test_score_runs_and_choose_by_the_folds_like_the_held_out_run(tmp_path: Path) -> None:
+    from scalinglab.plan.su import su_choose, su_score_runs
+
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(256, 1024, 4096, 16384), points=6)
+    df = _table(db)
+    fit_df = df[df["run"] != "n6e05-b1024"]
+    assert su_score_runs(fit_df, "interior", N=6e5) is None
+    assert su_score_runs(fit_df, "all") == sorted(set(fit_df["run"]))
+    assert su_score_runs(fit_df, "same-width", N=6e5) == ["n6e05-b16384", "n6e05-b256", "n6e05-b4096"]
+    assert su_score_runs(fit_df, "same-width-interior", N=6e5) == ["n6e05-b4096"]
+    with pytest.raises(ParameterError, match="'score'"):
+        su_score_runs(fit_df, "nearest")
+    with pytest.raises(DataError, match="N_nonembed 700000"):
+        su_score_runs(fit_df, "same-width", N=7e5)
+
+    def sc(errs: dict[str, float], batches: dict[str, float]) -> dict:
+        inner = [e for r, e in errs.items() if 256 < batches[r] < 16384]
+        return {"runs": {r: {"mean_abs_rel_error": e, "batch": batches[r]} for r, e in errs.items()},
+                "failed": {}, "mean": float(np.mean(list(errs.values()))), "interior_mean": float(np.mean(inner))}
+
+    b = {"a-256": 256.0, "a-4096": 4096.0, "b-256": 256.0, "b-4096": 4096.0}
+    # A: interior mean (0.01 + 0.03)/2 = 0.02, the b-width folds 0.03 and 0.04; B: interior 0.025, b-width 0.02
+    A = sc({"a-256": 0.0, "a-4096": 0.01, "b-256": 0.04, "b-4096": 0.03}, b)
+    B = sc({"a-256": 0.0, "a-4096": 0.03, "b-256": 0.02, "b-4096": 0.02}, b)
+    assert su_choose([A, B]) == 0 and su_choose([A, B], ["b-256", "b-4096"]) == 1
+    assert su_choose([A, B], ["b-4096"]) == 1 and su_choose([A, B], ["a-4096"]) == 0
+    # a tie within 0.1 point keeps the earlier; a fold missing from the scored runs loses
+    assert su_choose([B, A], ["a-256"]) == 0
+    B_missing = {**B, "runs": {r: v for r, v in B["runs"].items() if r != "b-4096"}, "failed": {"b-4096": "x"}}
+    assert su_choose([A, B_missing], ["b-256", "b-4096"]) == 0
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--su-fit", "auto", "--su-methods", "joint,three-stage"], "--su-methods"),
+    (["--su-fit", "auto", "--su-methods", "two-stage"], "--su-methods"),
+    (["--su-fit", "auto", "--su-score", "nearest"], "--su-score"),
+    (["--su-fit", "joint", "--su-score", "all"], "--su-score"),
+    (["--su-fit", "two-stage", "--su-methods", "joint-width"], "--su-methods"),
+    (["--su-fit", "two-stage", "--su-window", "2"], "--su-window"),
+])
+def test_bad_su_selection_options_exit_2_with_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(256, 1024, 4096), points=6)
+    before = db.read_bytes()
+    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0",
+                                  "--su-held-out", "n6e05-b1024", *args])
+    assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert db.read_bytes() == before
+
+
+def test_cli_joint_width_and_auto_by_same_width_folds(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(256, 1024, 4096, 16384), points=8)
+    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0", "--su-held-out",
+                                  "n6e05-b1024", "--su-fit", "joint-width", "--su-window", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    su = json.loads(r.stdout)["su"]
+    assert (su["method"], su["window"]) == ("joint-width", 2.0) and su["kaplan_steps"]["alpha_N"] == 1.0
+    assert su["loss_floor"] == pytest.approx((KS["N_c"] / 6e5) ** KS["alpha_N"], rel=1e-4)
+    assert su["mean_abs_rel_error"] < 1e-6
+    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0", "--su-held-out",
+                                  "n6e05-b1024", "--su-fit", "auto", "--su-windows", "1", "--su-methods",
+                                  "joint-width", "--su-score", "same-width", "--json"])
+    assert r.exit_code == 0, r.output
+    su = json.loads(r.stdout)["su"]
+    assert su["score"] == "same-width" and (su["method"], su["window"]) == ("joint-width", 1.0)
+    assert [(s["method"], s["window"]) for s in su["selection"]] == [("two-stage", 1.0), ("joint-width", 1.0)]
+    # each width keeps 2 batch sizes without its left-out run: every joint-width fold is fitted, exactly
+    assert len(su["selection"][1]["runs"]) == 7 and su["selection"][1]["mean"] < 1e-6

@@ -30,7 +30,7 @@ from ..laws.anneal import curve_areas_for_points
 from ..laws.multipower import derive_curves
 from ..plan.anneal import best_wsd_decay
 from ..plan.hparams import plan_hparams
-from ..plan.su import fit_su, fit_su_joint, su_backtest, su_select
+from ..plan.su import METHODS, SCORES, fit_su, fit_su_method, su_backtest, su_score_runs, su_select
 from . import main
 from .output import console, emit_json, flags, fmt, print_rows
 from .paths import check_out_file, write_error
@@ -186,38 +186,52 @@ def _lr(kw: dict[str, Any]) -> float:
 @click.option("--su-held-out", "held_out", default=None, metavar="RUN",
               help="Su et al.'s recipe: leave RUN out, fit kaplan_steps on S_min of the other curves, and "
                    "back-test RUN's predicted trajectory against its curve.")
-@click.option("--su-fit", "su_fit", type=click.Choice(["two-stage", "joint", "auto"]), default="two-stage",
-              show_default=True,
+@click.option("--su-fit", "su_fit", type=click.Choice(["two-stage", "joint", "joint-width", "auto"]),
+              default="two-stage", show_default=True,
               help="With --su-held-out: two-stage = B_crit(L) from the hyperbolas, then kaplan_steps on S_min; joint = "
-                   "kaplan_steps_batch (B_* and alpha_B fitted with the trajectory law on the curves); auto = the "
-                   "one (and --su-windows) with the lowest leave-one-run-out error over the fit runs.")
+                   "kaplan_steps_batch (B_* and alpha_B fitted with the trajectory law on the curves); joint-width = "
+                   "the same on the runs of the held-out run's N only (alpha_N held at 1); auto = the one (of "
+                   "--su-methods, at each of --su-windows) with the lowest leave-one-run-out error over the fit runs.")
 @click.option("--su-window", "su_window", type=float, default=1.0, show_default=True,
-              help="With --su-fit joint: fit the points after this many x each run's warmup (>= 1).")
+              help="With --su-fit joint or joint-width: fit the points after this many x each run's warmup (>= 1).")
 @click.option("--su-windows", "su_windows", default="1,2,3,4", show_default=True,
               help="With --su-fit auto: the joint windows tried (comma-separated, besides two-stage).")
+@click.option("--su-methods", "su_methods", default="joint", show_default=True,
+              help="With --su-fit auto: the joint methods tried at each window besides two-stage "
+                   "(comma-separated: joint, joint-width).")
+@click.option("--su-score", "su_score", default="interior", show_default=True,
+              help="With --su-fit auto: the leave-one-out folds that choose: interior (batches inside the sweep), "
+                   "all, same-width (the held-out run's N), same-width-interior.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON here (CB.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | None, seed: int, ci_level: float,
-                       held_out: str | None, su_fit: str, su_window: float, su_windows: str, out: str | None,
-                       as_json: bool) -> None:
+                       held_out: str | None, su_fit: str, su_window: float, su_windows: str, su_methods: str,
+                       su_score: str, out: str | None, as_json: bool) -> None:
     """Critical batch per target loss from the stored curves (McCandlish hyperbola, Zhang's 20% rule,
     B_simple), and B_crit against the loss (Kaplan) and the tokens (Zhang, Bergsma); with
     --su-held-out, Su et al.'s trajectory of a held-out run."""
     if out:
         check_out_file(out)
     ctx = click.get_current_context()
-    given = [f"--{n.replace('_', '-')}" for n in ("su_fit", "su_window", "su_windows")
+    given = [f"--{n.replace('_', '-')}" for n in ("su_fit", "su_window", "su_windows", "su_methods", "su_score")
              if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
     if held_out is None and given:   # were silently ignored
         raise ParameterError(invalid(f"The {given[0]} option", ctx.params[given[0][2:].replace('-', '_')],
                                      "given only with --su-held-out RUN"))
-    if "--su-window" in given and su_fit != "joint":
-        raise ParameterError(invalid("The --su-window option", su_window, f"given only with --su-fit joint (got "
-                                     f"--su-fit {su_fit}{'; auto tries --su-windows' if su_fit == 'auto' else ''})"))
-    if "--su-windows" in given and su_fit != "auto":
-        raise ParameterError(invalid("The --su-windows option", su_windows,
-                                     f"given only with --su-fit auto (got --su-fit {su_fit})"))
+    if "--su-window" in given and su_fit not in ("joint", "joint-width"):
+        raise ParameterError(invalid("The --su-window option", su_window, f"given only with --su-fit joint or "
+                                     f"joint-width (got --su-fit {su_fit}"
+                                     f"{'; auto tries --su-windows' if su_fit == 'auto' else ''})"))
+    for opt, val in (("--su-windows", su_windows), ("--su-methods", su_methods), ("--su-score", su_score)):
+        if opt in given and su_fit != "auto":
+            raise ParameterError(invalid(f"The {opt} option", val, f"given only with --su-fit auto (got --su-fit {su_fit})"))
     windows = _windows(su_windows)
+    methods = [m.strip() for m in su_methods.split(",") if m.strip()]
+    if not methods or any(m not in METHODS[1:] for m in methods) or len(set(methods)) < len(methods):
+        raise ParameterError(invalid("The --su-methods", su_methods,
+                                     f"distinct comma-separated names among {list(METHODS[1:])} (two-stage is always tried)"))
+    if su_score not in SCORES:
+        raise ParameterError(invalid("The --su-score", su_score, f"one of {list(SCORES)}"))
     if not (math.isfinite(su_window) and su_window >= 1):
         raise ParameterError(invalid("The --su-window", su_window, "a number >= 1 (multiples of the warmup)"))
     from ..store import Store
@@ -234,24 +248,26 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
     if held_out is not None:
         law = res["pooled"].get("vs_loss") or next(iter(res["vs_loss"].values()), None)
         selection = None
+        N_held = float(df.loc[df["run"] == held_out, "N_nonembed"].iloc[0])
         if su_fit == "auto":
-            sel = su_select(fit_df, [("two-stage", 1.0)] + [("joint", w) for w in windows], targets=list(targets),
-                            seed=seed)
+            score_runs = su_score_runs(fit_df, su_score, held_out, N_held)
+            sel = su_select(fit_df, [("two-stage", 1.0)] + [(m, w) for m in methods for w in windows],
+                            targets=list(targets), seed=seed, score_runs=score_runs)
             (su_fit, su_window), selection = sel["chosen"], sel["scores"]
-        if su_fit == "joint":
-            su = fit_su_joint(fit_df, window=su_window)
-            bs, ab = su.params["B_star"], su.params["alpha_B"]
+        if su_fit in ("joint", "joint-width"):
+            su, bs, ab = fit_su_method(fit_df, su_fit, window=su_window, N=N_held)
         else:
             if not law or not law.get("alpha_B") or law["alpha_B"] <= 0:
                 raise DataError("Su et al.'s two-stage trajectory needs a B_crit(L) that falls as L rises (alpha_B > 0) "
                                 f"from 2 or more target losses; got {law} (try --su-fit joint).")
             su, bs, ab = fit_su(fit_df, law["B_star"], law["alpha_B"]), law["B_star"], law["alpha_B"]
-        res["su"] = {"method": su_fit, "window": su_window if su_fit == "joint" else 1.0,
+        res["su"] = {"method": su_fit, "window": su_window if su_fit != "two-stage" else 1.0,
                      "kaplan_steps": {k: su.params[k] for k in ("N_c", "alpha_N", "S_c", "alpha_S")},
                      "B_crit_law": {"B_star": bs, "alpha_B": ab, "inverse_alpha_B": 1.0 / ab},
                      "warnings": su.warnings, **su_backtest(df, held_out, su, bs, ab, min(targets))}
         if selection is not None:
             res["su"]["selection"] = [{k: v for k, v in sc.items()} for sc in selection]
+            res["su"]["score"] = su_score
     if out:
         try:
             with open(out, "w") as fh:
@@ -274,19 +290,21 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
         for sc in su.get("selection", []):
             if sc["mean"] is None:   # no fold could be fitted
                 console().print(f"Su et al. leave-one-run-out, {sc['method']}"
-                                + (f" (window {fmt(sc['window'])} x warmup)" if sc["method"] == "joint" else "")
+                                + (f" (window {fmt(sc['window'])} x warmup)" if sc["method"] != "two-stage" else "")
                                 + f": could not be fitted ({sc['failed']['every fold']})")
                 continue
             console().print(f"Su et al. leave-one-run-out, {sc['method']}"
-                            + (f" (window {fmt(sc['window'])} x warmup)" if sc["method"] == "joint" else "")
+                            + (f" (window {fmt(sc['window'])} x warmup)" if sc["method"] != "two-stage" else "")
                             + f": mean |rel err| {100 * sc['mean']:.2f}% over {len(sc['runs'])} fit runs"
                             + ("" if sc["interior_mean"] is None else
                                f", {100 * sc['interior_mean']:.2f}% over the interior batches")
                             + (f"; {len(sc['failed'])} fold(s) could not be fitted: {sorted(sc['failed'])}"
                                if sc["failed"] else ""))
         bl = su["B_crit_law"]
+        if "score" in su:
+            console().print(f"Su et al. chosen by the {su['score']} leave-one-out folds")
         console().print(f"Su et al. ({su['method']}"
-                        + (f", window {fmt(su['window'])} x warmup" if su["method"] == "joint" else "")
+                        + (f", window {fmt(su['window'])} x warmup" if su["method"] != "two-stage" else "")
                         + f"): B_crit = {fmt(bl['B_star'])} / L^{fmt(bl['inverse_alpha_B'])}; "
                         f"kaplan_steps {', '.join(f'{k} = {fmt(v)}' for k, v in su['kaplan_steps'].items())}; "
                         f"held-out {su['run']} ({su['points']} points): mean |rel err| "

@@ -19,6 +19,11 @@ when the steps-to-target hyperbolas are noisy (few batch sizes reach each target
 be extrapolated below the lowest target, which the joint fit avoids. :func:`su_leave_one_out` scores
 either variant by leaving each fit run out in turn (every stage refitted without it), so that a
 method or a fit window can be chosen from the fit runs alone (:func:`su_select`).
+
+The per-width variant (``joint-width``) fits ``kaplan_steps_batch`` on the runs of the predicted run's
+N only: with one N, only the floor ``(N_c/N)^alpha_N`` of the law is identified, so alpha_N is held at 1
+and N_c/N is that width's floor; B_*, alpha_B, S_c and alpha_S are that width's own. It trades the
+constraint across widths (one alpha_N for every N) for freedom from it where the widths disagree.
 """
 
 from __future__ import annotations
@@ -36,10 +41,14 @@ from ..fit.result import Fit
 from ..laws.kaplan import s_min
 from .steps import loss_floor, loss_trajectory, steps_to_loss
 
-__all__ = ["METHODS", "fit_su", "fit_su_joint", "su_backtest", "su_leave_one_out", "su_select"]
+__all__ = ["METHODS", "SCORES", "fit_su", "fit_su_joint", "fit_su_method", "su_backtest", "su_choose",
+           "su_leave_one_out", "su_score_runs", "su_select"]
 
-#: the ways of fitting the recipe's constants: B_crit(L) first then kaplan_steps (Kaplan, Su), or jointly
-METHODS = ("two-stage", "joint")
+#: the ways of fitting the recipe's constants: B_crit(L) first then kaplan_steps (Kaplan, Su), jointly
+#: on every width, or jointly on the predicted run's width alone (alpha_N held at 1)
+METHODS = ("two-stage", "joint", "joint-width")
+#: which leave-one-run-out folds choose a candidate (:func:`su_score_runs`)
+SCORES = ("interior", "all", "same-width", "same-width-interior")
 
 
 def _after_warmup(curves: pd.DataFrame, window: float = 1.0) -> pd.DataFrame:
@@ -79,7 +88,9 @@ def fit_su_joint(curves: pd.DataFrame, *, window: float = 1.0, **lawfit: Any) ->
     after ``window`` x warmup of ``curves`` (a store table of all points, with column ``warmup``).
 
     The result's ``params`` hold the four ``kaplan_steps`` constants and ``B_star``, ``alpha_B``;
-    ``data`` records them under ``B_star``/``alpha_B`` too, as :func:`fit_su` does."""
+    ``data`` records them under ``B_star``/``alpha_B`` too, as :func:`fit_su` does. With curves of one N
+    (one width) alpha_N is held at 1 (only the floor ``(N_c/N)^alpha_N`` is identified; ``fixed`` in
+    ``lawfit`` overrides it)."""
     df = _after_warmup(curves, _check_window(window))
     if df.empty:
         raise DataError(f"no curve point after {window:g} x warmup to fit kaplan_steps_batch on.")
@@ -88,6 +99,8 @@ def fit_su_joint(curves: pd.DataFrame, *, window: float = 1.0, **lawfit: Any) ->
                                 "2 or more (B_crit(L) is fitted from how the curves differ by batch)"))
     rows = pd.DataFrame({"N": df["N_nonembed"].to_numpy(dtype=float), "step": df["step"].to_numpy(dtype=float),
                          "batch": df["batch"].to_numpy(dtype=float), "loss": df["loss"].to_numpy(dtype=float)})
+    if rows["N"].nunique() == 1 and "fixed" not in lawfit:
+        lawfit = {**lawfit, "fixed": {"alpha_N": 1.0}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = LawFit("kaplan_steps_batch", source="Su et al. recipe, joint: stored curves", **lawfit).fit(rows).result_
@@ -109,7 +122,8 @@ def su_backtest(curves: pd.DataFrame, run: str, fit: Fit, B_star: float | None =
                 alpha_B: float | None = None, target: float | None = None) -> dict[str, Any]:
     """The trajectory of ``run`` (held out of the fits) predicted at its batch and N, against its
     curve after warmup; with the loss floor of its N, and (``target``) the steps and tokens to reach
-    ``target`` at its batch and at the limits. ``B_star``/``alpha_B`` default to the fit's own."""
+    ``target`` at its batch and at the limits. ``B_star``/``alpha_B`` default to the fit's own.
+    ``thirds``: the mean |relative error| over the first, middle and last third of the points."""
     B_star, alpha_B = _b_law(fit, B_star, alpha_B)
     df = _after_warmup(curves)
     h = df[df["run"] == run].sort_values("step")
@@ -123,6 +137,7 @@ def su_backtest(curves: pd.DataFrame, run: str, fit: Fit, B_star: float | None =
     out: dict[str, Any] = {
         "run": run, "N_nonembed": N, "batch": B, "points": len(h), "mean_abs_rel_error": float(rel.mean()),
         "max_abs_rel_error": float(rel.max()), "loss_floor": float(loss_floor(N, p)),
+        "thirds": [float(t.mean()) for t in np.array_split(rel, 3) if t.size],
         "curve": [{"step": int(s), "loss": float(m), "predicted": float(q)}
                   for s, m, q in zip(h["step"], meas, pred)]}
     if target is not None:
@@ -133,14 +148,40 @@ def su_backtest(curves: pd.DataFrame, run: str, fit: Fit, B_star: float | None =
     return out
 
 
-def _fit_method(curves: pd.DataFrame, method: str, targets: Sequence[float], window: float, seed: int,
-                starts: Any = None) -> tuple[Fit, float, float]:
-    """Fit the recipe's constants by ``method`` on ``curves``: (fit, B_*, alpha_B)."""
-    if method == "joint":
+def _check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ParameterError(invalid("The Su et al. fitting method", method, f"one of {list(METHODS)}"))
+    return method
+
+
+def _width(curves: pd.DataFrame, N: float | None) -> pd.DataFrame:
+    """The curves of the runs with ``N_nonembed`` N (joint-width)."""
+    if N is None:
+        raise ParameterError(invalid("The parameter count 'N' of a joint-width fit", N,
+                                     "the N_nonembed of the run to predict (the fit uses that width's runs)"))
+    return curves[np.isclose(curves["N_nonembed"].to_numpy(dtype=float), float(N), rtol=1e-9)]
+
+
+def fit_su_method(curves: pd.DataFrame, method: str, *, window: float = 1.0, targets: Sequence[float] = (),
+                  seed: int = 0, N: float | None = None, starts: Any = None) -> tuple[Fit, float, float]:
+    """Fit the recipe's constants by ``method`` (one of :data:`METHODS`) on ``curves``: (fit, B_*, alpha_B).
+
+    ``two-stage`` needs ``targets`` (the critical-batch study); ``joint`` and ``joint-width`` use the points
+    after ``window`` x warmup; ``joint-width`` fits the runs whose ``N_nonembed`` is ``N`` (the width of the
+    run to be predicted) alone."""
+    _check_method(method)
+    if method == "joint-width":
+        curves = _width(curves, N)
+        if curves.empty:
+            raise DataError(f"no fit run has N_nonembed {N:g}: joint-width has nothing to fit.")
+        if starts is not None and np.shape(starts)[-1] == 6:   # a full start: drop alpha_N (held at 1)
+            starts = np.delete(np.atleast_2d(starts), 1, axis=1)
+    if method in ("joint", "joint-width"):
         fit = fit_su_joint(curves, window=window, **({} if starts is None else {"starts": starts}))
         return fit, float(fit.params["B_star"]), float(fit.params["alpha_B"])
-    if method != "two-stage":
-        raise ParameterError(invalid("The Su et al. fitting method", method, f"one of {list(METHODS)}"))
+    if not targets:
+        raise ParameterError(invalid("The target losses of the two-stage fit", list(targets),
+                                     "at least one positive number (the critical-batch study needs them)"))
     from ..fit.critical import critical_batch_study
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -153,44 +194,61 @@ def _fit_method(curves: pd.DataFrame, method: str, targets: Sequence[float], win
     return fit, float(law["B_star"]), float(law["alpha_B"])
 
 
+def _warm_start(fit: Fit, fixed: Sequence[str] = ()) -> Any:
+    """The free parameters of a kaplan_steps_batch fit as one start (optimisation scale)."""
+    from .. import laws as _laws
+    return np.array([[p.to_scaled(fit.params[p.name]) for p in _laws.get("kaplan_steps_batch").params
+                      if p.name not in fixed]])
+
+
 def su_leave_one_out(curves: pd.DataFrame, *, method: str = "joint", window: float = 1.0,
                      targets: Sequence[float] = (), seed: int = 0, starts: Any = None) -> dict[str, Any]:
     """Leave each run of ``curves`` out in turn, fit the recipe by ``method`` on the others (the
-    critical-batch study too, for ``two-stage``, which needs ``targets``) and score the left-out run's
-    trajectory after warmup (mean |relative error|).
+    critical-batch study too, for ``two-stage``, which needs ``targets``; for ``joint-width``, the
+    other runs of the left-out run's width only) and score the left-out run's trajectory after warmup
+    (mean |relative error|).
 
-    ``window`` (multiples of the warmup) applies to the joint fit; the two-stage fit uses every point
-    after warmup. The joint folds start from the fit on every run (itself from ``starts``, the law's
-    grid by default): a warm start only, the left-out run enters no fold's objective.
+    ``window`` (multiples of the warmup) applies to the joint fits; the two-stage fit uses every point
+    after warmup. The joint folds start from the fit on every run (of the width, for ``joint-width``;
+    itself from ``starts``, the law's grid by default): a warm start only, the left-out run enters no
+    fold's objective.
 
     A fold that cannot be fitted (a DataError, e.g. too few batch sizes left for a hyperbola) is
     listed under ``failed`` with its message and left out of the means.
 
     Returns ``{"method", "window", "runs": {run: {"batch", "N_nonembed", "mean_abs_rel_error",
-    "max_abs_rel_error"}}, "failed": {run: message}, "mean", "interior_mean"}``; *interior* runs are those whose batch lies
-    strictly between the smallest and largest batch of the curves (the batches a held-out run inside
-    the sweep is interpolated between); ``interior_mean`` is None when there is none."""
+    "max_abs_rel_error", "thirds"}}, "failed": {run: message}, "mean", "interior_mean"}``; *interior*
+    runs are those whose batch lies strictly between the smallest and largest batch of the curves (the
+    batches a held-out run inside the sweep is interpolated between); ``interior_mean`` is None when
+    there is none."""
+    _check_method(method)
     if method == "two-stage" and not targets:
         raise ParameterError(invalid("The target losses of the two-stage leave-one-out", list(targets),
                                      "at least one positive number (the critical-batch study needs them)"))
+    _check_window(window)
     df = curves[curves.get("branch", 0) == 0]
     runs = sorted(set(_after_warmup(df)["run"]))
     if len(runs) < 3:
         raise DataError(invalid("The runs with curve points after warmup", runs, "3 or more for a leave-one-out"))
+    n_of = df.groupby("run")["N_nonembed"].first()
+    warm: dict[float | None, Any] = {}
     if method == "joint":
-        full = _fit_method(df, method, targets, window, seed, starts)[0]
-        from .. import laws as _laws
-        starts = np.array([[p.to_scaled(full.params[p.name]) for p in _laws.get("kaplan_steps_batch").params]])
+        warm[None] = _warm_start(fit_su_method(df, method, window=window, starts=starts)[0])
     out: dict[str, Any] = {}
     failed: dict[str, str] = {}
     for run in runs:
+        N = float(n_of[run])
         try:
-            fit, bs, ab = _fit_method(df[df["run"] != run], method, targets, window, seed, starts)
+            if method == "joint-width" and N not in warm:
+                warm[N] = _warm_start(fit_su_method(df, method, window=window, N=N, starts=starts)[0], ("alpha_N",))
+            st = warm.get(None if method == "joint" else N, starts)
+            fit, bs, ab = fit_su_method(df[df["run"] != run], method, window=window, targets=targets, seed=seed,
+                                        N=N, starts=st)
         except DataError as exc:     # e.g. too few batch sizes left for a hyperbola without this run
             failed[run] = str(exc)
             continue
         bt = su_backtest(df, run, fit, bs, ab)
-        out[run] = {k: bt[k] for k in ("batch", "N_nonembed", "mean_abs_rel_error", "max_abs_rel_error")}
+        out[run] = {k: bt[k] for k in ("batch", "N_nonembed", "mean_abs_rel_error", "max_abs_rel_error", "thirds")}
     if not out:
         raise DataError(f"Su et al. leave-one-out ({method}): no fold could be fitted; the first said: "
                         f"{next(iter(failed.values()))}")
@@ -202,11 +260,71 @@ def su_leave_one_out(curves: pd.DataFrame, *, method: str = "joint", window: flo
             "interior_mean": float(np.mean(inner)) if inner else None}
 
 
+def su_score_runs(curves: pd.DataFrame, score: str, held_out: str | None = None,
+                  N: float | None = None) -> list[str] | None:
+    """The fit runs whose leave-one-out errors choose a candidate (:func:`su_choose`), by ``score``:
+
+    * ``interior``: None, i.e. the runs whose batch lies strictly inside the sweep (every run where none
+      does), the choice of :func:`su_leave_one_out`'s ``interior_mean``;
+    * ``all``: every run;
+    * ``same-width``: the runs of the held-out run's width (``N``, N_nonembed);
+    * ``same-width-interior``: those of them whose batch lies strictly inside the sweep of that width.
+
+    ``held_out`` is only named in the errors."""
+    if score not in SCORES:
+        raise ParameterError(invalid("The leave-one-out score 'score'", score, f"one of {list(SCORES)}"))
+    if score == "interior":
+        return None
+    df = _after_warmup(curves[curves.get("branch", 0) == 0])
+    per = df.groupby("run").agg(N=("N_nonembed", "first"), batch=("batch", "first"))
+    if score == "all":
+        return sorted(per.index)
+    if N is None:
+        raise ParameterError(invalid(f"The N of the held-out run for score {score!r}", N,
+                                     "the held-out run's N_nonembed"))
+    same = per[np.isclose(per["N"].to_numpy(dtype=float), float(N), rtol=1e-9)]
+    if score == "same-width-interior":
+        same = same[(same["batch"] > same["batch"].min()) & (same["batch"] < same["batch"].max())]
+    if same.empty:
+        raise DataError(invalid(f"The fit runs scored by {score!r}" + (f" (held out: {held_out})" if held_out else ""),
+                                [], f"one or more runs of N_nonembed {N:g}"
+                                + (" with a batch inside that width's sweep" if score == "same-width-interior" else "")))
+    return sorted(same.index)
+
+
+def su_choose(scores: Sequence[Mapping[str, Any]], score_runs: Sequence[str] | None = None,
+              tie: float = 1e-3) -> int:
+    """The index of the candidate chosen from :func:`su_leave_one_out` results ``scores``: the lowest
+    mean error over the folds of ``score_runs`` (None: the interior mean, the all-runs mean where no run
+    is interior); a candidate within ``tie`` (absolute) of the best that comes earlier is kept instead.
+    A candidate with a failed fold (among ``score_runs`` when given) is not chosen unless every candidate
+    has one; one with no fold fitted (``mean`` None) never is."""
+    def key_failed(s: Mapping[str, Any]) -> tuple[float, bool]:
+        if s["mean"] is None:
+            return np.inf, True
+        if score_runs is None:
+            return (s["interior_mean"] if s["interior_mean"] is not None else s["mean"]), bool(s["failed"])
+        got = [s["runs"][r]["mean_abs_rel_error"] for r in score_runs if r in s["runs"]]
+        return (float(np.mean(got)) if got else np.inf), len(got) < len(score_runs)
+
+    kf = [key_failed(s) for s in scores]
+    live = [f for (k, f), s in zip(kf, scores) if s["mean"] is not None]
+    whole = all(live) or not any(live)
+    key = [np.inf if (f and not whole) else k for k, f in kf]
+    best = min(key)
+    if not np.isfinite(best):
+        raise DataError("Su et al. selection: no candidate has a scored fold among the runs "
+                        f"{list(score_runs) if score_runs is not None else 'interior'}.")
+    return next(j for j, k in enumerate(key) if k <= best + tie)
+
+
 def su_select(curves: pd.DataFrame, candidates: Sequence[tuple[str, float]], *, targets: Sequence[float] = (),
-              seed: int = 0, tie: float = 1e-3, starts: Any = None) -> dict[str, Any]:
+              seed: int = 0, tie: float = 1e-3, starts: Any = None,
+              score_runs: Sequence[str] | None = None) -> dict[str, Any]:
     """Choose a (method, window) from ``candidates`` by :func:`su_leave_one_out` on ``curves`` (the fit
-    runs only): the lowest interior mean (the all-runs mean where no run is interior); a candidate
-    within ``tie`` (absolute, 0.1 percentage point by default) of the best that comes earlier in
+    runs only), with :func:`su_choose`: the lowest interior mean (the all-runs mean where no run is
+    interior), or with ``score_runs`` (:func:`su_score_runs`) the lowest mean over those runs' folds; a
+    candidate within ``tie`` (absolute, 0.1 percentage point by default) of the best that comes earlier in
     ``candidates`` (list the simpler first) is kept instead. A candidate with a failed fold is scored on
     fewer runs than the others and is not chosen (unless every candidate has one); one with no fold fitted
     (a DataError: e.g. two-stage with too few batch sizes per target) is listed with ``mean`` None and
@@ -214,6 +332,9 @@ def su_select(curves: pd.DataFrame, candidates: Sequence[tuple[str, float]], *, 
     ``{"chosen": (method, window), "scores": [leave-one-out results...]}``."""
     if not candidates:
         raise ParameterError(invalid("The Su et al. candidates", list(candidates), "one or more (method, window)"))
+    for m, w in candidates:
+        _check_method(m)
+        _check_window(w)
     scores = []
     for m, w in candidates:
         try:
@@ -221,14 +342,9 @@ def su_select(curves: pd.DataFrame, candidates: Sequence[tuple[str, float]], *, 
         except DataError as exc:   # no fold of this candidate could be fitted: the others still compete
             scores.append({"method": m, "window": float(w), "runs": {}, "failed": {"every fold": str(exc)},
                            "mean": None, "interior_mean": None})
-    scored = [s for s in scores if s["mean"] is not None]
-    if not scored:
+    if all(s["mean"] is None for s in scores):
         raise DataError("Su et al. selection: no candidate could be fitted; "
                         + "; ".join(f"{s['method']} (window {s['window']:g}): {s['failed']['every fold']}"
                                     for s in scores))
-    whole = all(s["failed"] for s in scored) or not any(s["failed"] for s in scored)
-    key = [np.inf if s["mean"] is None or (s["failed"] and not whole)
-           else s["interior_mean"] if s["interior_mean"] is not None else s["mean"] for s in scores]
-    best = min(key)
-    i = next(j for j, k in enumerate(key) if k <= best + tie)
+    i = su_choose(scores, score_runs, tie)
     return {"chosen": (scores[i]["method"], scores[i]["window"]), "scores": scores}
