@@ -71,3 +71,14 @@ def test_loss_trajectory_with_a_zero_loss_floor():
     # the limit of a tiny positive floor (the ordinary bracket) gives the same curve
     tiny = loss_trajectory(S, 1e8, B, params={**p, "N_c": 1e-200})
     np.testing.assert_allclose(L, tiny, rtol=1e-9)
+
+
+def test_loss_trajectory_with_a_tiny_alpha_B_does_not_overflow():
+    # alpha_B at its lower bound 1e-3: L^(1/alpha_B) = 3^1000 is beyond a float (was an OverflowError in a
+    # leave-one-out fold); B_crit(L) = B_*/L^1000 is then ~0 for L >= 1.5 (1e6 x 1.5^-1000 ~ 1e-170), so
+    # the curve is the constant-batch law L = L_inf + (S_c/S)^alpha_S, floor L_inf = 1.5
+    p = {"N_c": 6e5 * 1.5 ** (1 / 0.3), "alpha_N": 0.3, "S_c": 50.0, "alpha_S": 0.7}
+    S = np.array([10.0, 100.0, 1000.0])
+    L = loss_trajectory(S, 6e5, 1024.0, params=p, B_star=1e6, alpha_B=1e-3)
+    assert L[0] > 3.0                                        # 3^1000 overflows
+    np.testing.assert_allclose(L, 1.5 + (50.0 / S) ** 0.7, rtol=1e-12)

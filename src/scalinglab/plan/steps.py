@@ -137,9 +137,10 @@ def loss_trajectory(steps: Any, N: float, batch: float, *, params: Mapping[str, 
     out = np.empty(S.shape)
     for idx, s in np.ndenumerate(S):
         def f(L: float, s: float = float(s)) -> float:
-            r = L ** (1.0 / alpha_B)
-            bc = B_star / r if r > 0 else np.inf
-            return float(L_inf + (S_c * (1.0 + bc / B) / s) ** alpha_S - L)
+            # in logs: L^(1/alpha_B) overflows a float for a small alpha_B (B_crit then ~0, not an error)
+            with np.errstate(over="ignore", divide="ignore"):
+                bc = B_star * np.exp(-np.log(np.float64(L)) / alpha_B)
+                return float(L_inf + (S_c * (1.0 + bc / B) / s) ** alpha_S - L)
 
         # bracket: f(L_inf) > 0 (f -> +inf as L -> 0 when the floor is 0, N_c at its bound), and f falls to
         # -inf as L grows; the upper end by doubling from the constant-batch value, so the bracket stays
