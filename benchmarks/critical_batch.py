@@ -76,13 +76,16 @@ def main() -> None:
     ap.add_argument("--held-out-batch", type=int, default=2048)
     ap.add_argument("--n-targets", type=int, default=4)
     ap.add_argument("--targets", default="", help="target losses (comma-separated) instead of the automatic ones")
-    ap.add_argument("--su-fit", choices=["auto", "joint", "joint-width", "two-stage"], default="auto",
+    ap.add_argument("--su-fit", choices=["auto", "joint", "joint-width", "joint-trimmed", "two-stage"], default="auto",
                     help="how Su et al.'s constants are fitted: auto = chosen by leave-one-run-out over the fit "
-                    "runs; joint-width = kaplan_steps_batch on the held-out run's width alone (alpha_N = 1)")
+                    "runs; joint-width = kaplan_steps_batch on the held-out run's width alone (alpha_N = 1); "
+                    "joint-trimmed = joint without the fit runs off the law (--su-trim)")
+    ap.add_argument("--su-trim", type=float, default=3.0, help="joint-trimmed leaves out a fit run whose joint "
+                    "leave-one-out error exceeds this many times the median")
     ap.add_argument("--su-window", type=float, default=1.0, help="with --su-fit joint(-width): fit after this x warmup")
     ap.add_argument("--su-windows", default="1,2,3,4", help="with --su-fit auto: the joint windows tried")
     ap.add_argument("--su-methods", default="joint", help="with --su-fit auto: the joint methods tried at every "
-                    "window besides two-stage (comma-separated: joint, joint-width)")
+                    "window besides two-stage (comma-separated: joint, joint-width, joint-trimmed)")
     ap.add_argument("--su-score", default="interior", choices=list(SCORES),
                     help="with --su-fit auto: the leave-one-out folds that choose (interior batches, all, the "
                     "held-out run's width, its interior batches)")
@@ -174,12 +177,13 @@ def main() -> None:
     N_held = float(all_df.loc[all_df["run"] == held, "N_nonembed"].iloc[0]) if held in set(all_df["run"]) else \
         float(fit_df["N_nonembed"].max())
     old: tuple[str, float] | None = None
+    trimmed: dict[tuple[str, float], list[str]] = {}
     if method == "auto":
         # chosen on the fit runs alone: leave each fit run out, refit, score its trajectory
         windows = [float(w) for w in args.su_windows.split(",")]
         cands = [("two-stage", 1.0)] + [(m, w) for m in args.su_methods.split(",") for w in windows]
         score_runs = su_score_runs(fit_df, args.su_score, held, N_held)
-        sel = su_select(fit_df, cands, targets=targets, seed=0, score_runs=score_runs)
+        sel = su_select(fit_df, cands, targets=targets, seed=0, score_runs=score_runs, trim=args.su_trim)
         same = su_score_runs(fit_df, "same-width", held, N_held)
         for sc in sel["scores"]:
             name = sc["method"] + (f", window {sc['window']:g} x warmup" if sc["method"] != "two-stage" else "")
@@ -196,6 +200,10 @@ def main() -> None:
                   + "/".join(f"{100 * t:.2f}" for t in th) + "%"
                   + (f"; folds not fitted: {sorted(sc['failed'])}" if sc["failed"] else ""))
         method, window = sel["chosen"]
+        trimmed = {(sc["method"], sc["window"]): sc["trimmed"] for sc in sel["scores"] if "trimmed" in sc}
+        for (_m, w), t in trimmed.items():
+            print(f"joint-trimmed, window {w:g}: fitted without {t or 'no run'} (joint leave-one-out error > "
+                  f"{args.su_trim:g} x the median)")
         print(f"chosen (lowest leave-one-out error over the {args.su_score} folds"
               + (f": {[r.removeprefix('cb-') for r in score_runs]}" if score_runs else "") + f"): {method}"
               + (f", window {window:g} x warmup" if method != "two-stage" else ""))
@@ -212,7 +220,8 @@ def main() -> None:
     fits = {}
     for m, w in dict.fromkeys([(method, window)] + ([old] if old else []) + [("two-stage", 1.0)]):
         if m != "two-stage":
-            ks, B_star, alpha_B = fit_su_method(fit_df, m, window=w, N=N_held)
+            ks, B_star, alpha_B = fit_su_method(fit_df, m, window=w, N=N_held, trimmed=trimmed.get((m, w)),
+                                                trim=args.su_trim)
         else:
             law = res["pooled"]["vs_loss"]
             B_star, alpha_B = law["B_star"], law["alpha_B"]
@@ -228,6 +237,8 @@ def main() -> None:
         print(f"Su et al., {name} ({tag}): B_crit = {B_star:.4g} / L^{1 / alpha_B:.3g}; kaplan_steps: "
               + ", ".join(f"{k} = {ks.params[k]:.4g}" for k in ("N_c", "alpha_N", "S_c", "alpha_S"))
               + (f"  warnings: {ks.warnings}" if ks.warnings else ""))
+        if "trimmed" in ks.data:
+            print(f"  fitted without {ks.data['trimmed']}")
         in_runs = sorted(set(fit_df["run"] if m != "joint-width" else
                              fit_df.loc[np.isclose(fit_df["N_nonembed"], N_held), "run"]))
         ins = {r: su_backtest(fit_df, r, ks, B_star, alpha_B) for r in in_runs}

@@ -56,8 +56,10 @@ def test_su_held_out_must_be_a_run(tmp_path: Path) -> None:
 
 
 # -- the joint fit (kaplan_steps_batch) and the leave-one-run-out choice ------------------------------
-def _small_store(path: Path, batches=(256, 1024, 4096, 16384), points: int = 14) -> None:
-    """Curves drawn from the known laws, ``points`` log-spaced evals per run, warmup 5 steps."""
+def _small_store(path: Path, batches=(256, 1024, 4096, 16384), points: int = 14,
+                 held_back: dict[str, float] | None = None) -> None:
+    """Curves drawn from the known laws, ``points`` log-spaced evals per run, warmup 5 steps; the runs of
+    ``held_back`` have their losses times that factor (off the law)."""
     steps = np.unique(np.geomspace(10, 20000, points).astype(int))
     with Store(path) as st:
         cfgs = {(n, b): RunConfig(name=f"n{n:.0e}-b{b}".replace("+", ""), batch_tokens=b, tokens=b * 20000,
@@ -66,6 +68,7 @@ def _small_store(path: Path, batches=(256, 1024, 4096, 16384), points: int = 14)
         st.add_planned(cfgs.values())
         for (n, b), c in cfgs.items():
             loss = loss_trajectory(steps.astype(float), n, float(b), params=KS, B_star=B_STAR, alpha_B=ALPHA_B)
+            loss = loss * (held_back or {}).get(c.name, 1.0)
             for s, L in zip(steps, loss):
                 st.add_point(c.name, {"step": int(s), "tokens": int(s) * b, "eval_loss": float(L)})
             st.mark_done(c.name, {"N_total": int(2 * n), "N_nonembed": int(n), "tokens": c.tokens})
@@ -291,3 +294,60 @@ def test_cli_joint_width_and_auto_by_same_width_folds(tmp_path: Path) -> None:
     assert [(s["method"], s["window"]) for s in su["selection"]] == [("two-stage", 1.0), ("joint-width", 1.0)]
     # each width keeps 2 batch sizes without its left-out run: every joint-width fold is fitted, exactly
     assert len(su["selection"][1]["runs"]) == 7 and su["selection"][1]["mean"] < 1e-6
+
+
+def test_joint_trimmed_leaves_out_the_run_off_the_law_and_recovers_the_laws(tmp_path: Path) -> None:
+    from scalinglab.plan.su import fit_su_method, su_leave_one_out, su_trimmed
+
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(256, 1024, 4096, 16384), points=8, held_back={"n6e05-b16384": 1.08})
+    df = _table(db)
+    tr = su_trimmed(df)
+    assert tr["trimmed"] == ["n6e05-b16384"] and tr["trim"] == 3.0
+    assert tr["joint_loo"]["runs"]["n6e05-b16384"]["mean_abs_rel_error"] > 3 * tr["median"]
+    fit, bs, ab = fit_su_method(df, "joint-trimmed")
+    assert fit.data["trimmed"] == ["n6e05-b16384"]
+    assert (bs, ab) == (pytest.approx(B_STAR, rel=1e-4), pytest.approx(ALPHA_B, rel=1e-4))
+    for k, v in KS.items():                      # the other 7 runs are exact: the laws come back
+        assert fit.params[k] == pytest.approx(v, rel=1e-4), k
+    loo = su_leave_one_out(df, method="joint-trimmed", joint_loo=tr["joint_loo"])
+    assert loo["trimmed"] == ["n6e05-b16384"] and len(loo["runs"]) == 8
+    exact = [v["mean_abs_rel_error"] for r, v in loo["runs"].items() if r != "n6e05-b16384"]
+    assert max(exact) < 1e-6                     # every fold fitted on exact curves only
+    # the off-law run's own fold predicts the law, 8% below its curve: |1/1.08 - 1| = 0.0741 at every point
+    assert loo["runs"]["n6e05-b16384"]["mean_abs_rel_error"] == pytest.approx(1 - 1 / 1.08, rel=1e-4)
+    # nothing is trimmed when no run is beyond trim x the median
+    db2 = tmp_path / "r2.db"
+    _small_store(db2, batches=(256, 1024, 4096), points=8, held_back={"n6e05-b4096": 1.0})
+    assert fit_su_method(_table(db2), "joint-trimmed", trim=1e6)[0].data["trimmed"] == []
+    with pytest.raises(ParameterError, match="'trim'"):
+        su_trimmed(df, trim=1.0)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--su-fit", "joint-trimmed", "--su-trim", "1"], "--su-trim"),
+    (["--su-fit", "joint", "--su-trim", "3"], "--su-trim"),
+    (["--su-fit", "auto", "--su-trim", "nan"], "--su-trim"),
+])
+def test_bad_su_trim_exits_2_with_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(256, 1024, 4096), points=6)
+    before = db.read_bytes()
+    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0",
+                                  "--su-held-out", "n6e05-b1024", *args])
+    assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert db.read_bytes() == before
+
+
+def test_cli_auto_chooses_joint_trimmed_when_a_fit_run_is_off_the_law(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    _small_store(db, batches=(256, 1024, 4096, 16384), points=8, held_back={"n6e05-b16384": 1.08})
+    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0", "--su-held-out",
+                                  "n6e05-b1024", "--su-fit", "auto", "--su-windows", "1", "--su-methods",
+                                  "joint,joint-trimmed", "--json"])
+    assert r.exit_code == 0, r.output
+    su = json.loads(r.stdout)["su"]
+    assert (su["method"], su["window"]) == ("joint-trimmed", 1.0) and su["trimmed"] == ["n6e05-b16384"]
+    assert su["mean_abs_rel_error"] < 1e-6      # the held-out run is on the law: predicted exactly
+    joint, trimmed = su["selection"][1], su["selection"][2]
+    assert joint["interior_mean"] > 1e-4 and trimmed["interior_mean"] < 1e-6

@@ -186,19 +186,23 @@ def _lr(kw: dict[str, Any]) -> float:
 @click.option("--su-held-out", "held_out", default=None, metavar="RUN",
               help="Su et al.'s recipe: leave RUN out, fit kaplan_steps on S_min of the other curves, and "
                    "back-test RUN's predicted trajectory against its curve.")
-@click.option("--su-fit", "su_fit", type=click.Choice(["two-stage", "joint", "joint-width", "auto"]),
+@click.option("--su-fit", "su_fit", type=click.Choice(["two-stage", "joint", "joint-width", "joint-trimmed", "auto"]),
               default="two-stage", show_default=True,
               help="With --su-held-out: two-stage = B_crit(L) from the hyperbolas, then kaplan_steps on S_min; joint = "
                    "kaplan_steps_batch (B_* and alpha_B fitted with the trajectory law on the curves); joint-width = "
-                   "the same on the runs of the held-out run's N only (alpha_N held at 1); auto = the one (of "
+                   "the same on the runs of the held-out run's N only (alpha_N held at 1); joint-trimmed = joint "
+                   "without the fit runs whose joint leave-one-out error exceeds --su-trim x the median; auto = the one (of "
                    "--su-methods, at each of --su-windows) with the lowest leave-one-run-out error over the fit runs.")
 @click.option("--su-window", "su_window", type=float, default=1.0, show_default=True,
-              help="With --su-fit joint or joint-width: fit the points after this many x each run's warmup (>= 1).")
+              help="With a joint --su-fit: fit the points after this many x each run's warmup (>= 1).")
 @click.option("--su-windows", "su_windows", default="1,2,3,4", show_default=True,
               help="With --su-fit auto: the joint windows tried (comma-separated, besides two-stage).")
 @click.option("--su-methods", "su_methods", default="joint", show_default=True,
               help="With --su-fit auto: the joint methods tried at each window besides two-stage "
-                   "(comma-separated: joint, joint-width).")
+                   "(comma-separated: joint, joint-width, joint-trimmed).")
+@click.option("--su-trim", "su_trim", type=float, default=3.0, show_default=True,
+              help="With --su-fit joint-trimmed or auto: a fit run whose joint leave-one-out error exceeds this many "
+                   "times the median is left out of the joint-trimmed fit (> 1).")
 @click.option("--su-score", "su_score", default="interior", show_default=True,
               help="With --su-fit auto: the leave-one-out folds that choose: interior (batches inside the sweep), "
                    "all, same-width (the held-out run's N), same-width-interior.")
@@ -206,21 +210,22 @@ def _lr(kw: dict[str, Any]) -> float:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | None, seed: int, ci_level: float,
                        held_out: str | None, su_fit: str, su_window: float, su_windows: str, su_methods: str,
-                       su_score: str, out: str | None, as_json: bool) -> None:
+                       su_score: str, su_trim: float, out: str | None, as_json: bool) -> None:
     """Critical batch per target loss from the stored curves (McCandlish hyperbola, Zhang's 20% rule,
     B_simple), and B_crit against the loss (Kaplan) and the tokens (Zhang, Bergsma); with
     --su-held-out, Su et al.'s trajectory of a held-out run."""
     if out:
         check_out_file(out)
     ctx = click.get_current_context()
-    given = [f"--{n.replace('_', '-')}" for n in ("su_fit", "su_window", "su_windows", "su_methods", "su_score")
+    given = [f"--{n.replace('_', '-')}" for n in ("su_fit", "su_window", "su_windows", "su_methods", "su_score",
+                                                         "su_trim")
              if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
     if held_out is None and given:   # were silently ignored
         raise ParameterError(invalid(f"The {given[0]} option", ctx.params[given[0][2:].replace('-', '_')],
                                      "given only with --su-held-out RUN"))
-    if "--su-window" in given and su_fit not in ("joint", "joint-width"):
-        raise ParameterError(invalid("The --su-window option", su_window, f"given only with --su-fit joint or "
-                                     f"joint-width (got --su-fit {su_fit}"
+    if "--su-window" in given and su_fit not in ("joint", "joint-width", "joint-trimmed"):
+        raise ParameterError(invalid("The --su-window option", su_window, f"given only with a joint --su-fit "
+                                     f"(got --su-fit {su_fit}"
                                      f"{'; auto tries --su-windows' if su_fit == 'auto' else ''})"))
     for opt, val in (("--su-windows", su_windows), ("--su-methods", su_methods), ("--su-score", su_score)):
         if opt in given and su_fit != "auto":
@@ -232,6 +237,11 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
                                      f"distinct comma-separated names among {list(METHODS[1:])} (two-stage is always tried)"))
     if su_score not in SCORES:
         raise ParameterError(invalid("The --su-score", su_score, f"one of {list(SCORES)}"))
+    if "--su-trim" in given and su_fit not in ("joint-trimmed", "auto"):
+        raise ParameterError(invalid("The --su-trim option", su_trim,
+                                     f"given only with --su-fit joint-trimmed or auto (got --su-fit {su_fit})"))
+    if not (math.isfinite(su_trim) and su_trim > 1):
+        raise ParameterError(invalid("The --su-trim", su_trim, "a number > 1 (times the median leave-one-out error)"))
     if not (math.isfinite(su_window) and su_window >= 1):
         raise ParameterError(invalid("The --su-window", su_window, "a number >= 1 (multiples of the warmup)"))
     from ..store import Store
@@ -252,10 +262,14 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
         if su_fit == "auto":
             score_runs = su_score_runs(fit_df, su_score, held_out, N_held)
             sel = su_select(fit_df, [("two-stage", 1.0)] + [(m, w) for m in methods for w in windows],
-                            targets=list(targets), seed=seed, score_runs=score_runs)
+                            targets=list(targets), seed=seed, score_runs=score_runs, trim=su_trim)
             (su_fit, su_window), selection = sel["chosen"], sel["scores"]
-        if su_fit in ("joint", "joint-width"):
-            su, bs, ab = fit_su_method(fit_df, su_fit, window=su_window, N=N_held)
+            trimmed = next((sc.get("trimmed") for sc in selection
+                            if (sc["method"], sc["window"]) == (su_fit, su_window)), None)
+        else:
+            trimmed = None
+        if su_fit != "two-stage":
+            su, bs, ab = fit_su_method(fit_df, su_fit, window=su_window, N=N_held, trimmed=trimmed, trim=su_trim)
         else:
             if not law or not law.get("alpha_B") or law["alpha_B"] <= 0:
                 raise DataError("Su et al.'s two-stage trajectory needs a B_crit(L) that falls as L rises (alpha_B > 0) "
@@ -265,6 +279,8 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
                      "kaplan_steps": {k: su.params[k] for k in ("N_c", "alpha_N", "S_c", "alpha_S")},
                      "B_crit_law": {"B_star": bs, "alpha_B": ab, "inverse_alpha_B": 1.0 / ab},
                      "warnings": su.warnings, **su_backtest(df, held_out, su, bs, ab, min(targets))}
+        if "trimmed" in su.data:
+            res["su"]["trimmed"] = su.data["trimmed"]
         if selection is not None:
             res["su"]["selection"] = [{k: v for k, v in sc.items()} for sc in selection]
             res["su"]["score"] = su_score
@@ -303,6 +319,8 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
         bl = su["B_crit_law"]
         if "score" in su:
             console().print(f"Su et al. chosen by the {su['score']} leave-one-out folds")
+        if "trimmed" in su:
+            console().print(f"Su et al. joint-trimmed: fitted without {su['trimmed'] or 'no run'}")
         console().print(f"Su et al. ({su['method']}"
                         + (f", window {fmt(su['window'])} x warmup" if su["method"] != "two-stage" else "")
                         + f"): B_crit = {fmt(bl['B_star'])} / L^{fmt(bl['inverse_alpha_B'])}; "

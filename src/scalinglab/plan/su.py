@@ -24,6 +24,11 @@ The per-width variant (``joint-width``) fits ``kaplan_steps_batch`` on the runs 
 N only: with one N, only the floor ``(N_c/N)^alpha_N`` of the law is identified, so alpha_N is held at 1
 and N_c/N is that width's floor; B_*, alpha_B, S_c and alpha_S are that width's own. It trades the
 constraint across widths (one alpha_N for every N) for freedom from it where the widths disagree.
+
+The trimmed variant (``joint-trimmed``) fits ``joint`` on the runs that follow the law: the run whose
+joint leave-one-out error is more than :data:`TRIM` times the median over the runs (e.g. one held back
+by too high a learning rate: the law has no learning rate) is left out of the fit, one run at a time
+(:func:`su_trimmed`), decided on the fit runs alone.
 """
 
 from __future__ import annotations
@@ -41,12 +46,14 @@ from ..fit.result import Fit
 from ..laws.kaplan import s_min
 from .steps import loss_floor, loss_trajectory, steps_to_loss
 
-__all__ = ["METHODS", "SCORES", "fit_su", "fit_su_joint", "fit_su_method", "su_backtest", "su_choose",
-           "su_leave_one_out", "su_score_runs", "su_select"]
+__all__ = ["METHODS", "SCORES", "TRIM", "fit_su", "fit_su_joint", "fit_su_method", "su_backtest", "su_choose",
+           "su_leave_one_out", "su_score_runs", "su_select", "su_trimmed"]
 
 #: the ways of fitting the recipe's constants: B_crit(L) first then kaplan_steps (Kaplan, Su), jointly
 #: on every width, or jointly on the predicted run's width alone (alpha_N held at 1)
-METHODS = ("two-stage", "joint", "joint-width")
+METHODS = ("two-stage", "joint", "joint-width", "joint-trimmed")
+#: joint-trimmed: a run whose joint leave-one-out error exceeds this many times the median is off the law
+TRIM = 3.0
 #: which leave-one-run-out folds choose a candidate (:func:`su_score_runs`)
 SCORES = ("interior", "all", "same-width", "same-width-interior")
 
@@ -163,13 +170,22 @@ def _width(curves: pd.DataFrame, N: float | None) -> pd.DataFrame:
 
 
 def fit_su_method(curves: pd.DataFrame, method: str, *, window: float = 1.0, targets: Sequence[float] = (),
-                  seed: int = 0, N: float | None = None, starts: Any = None) -> tuple[Fit, float, float]:
+                  seed: int = 0, N: float | None = None, starts: Any = None,
+                  trimmed: Sequence[str] | None = None, trim: float = TRIM) -> tuple[Fit, float, float]:
     """Fit the recipe's constants by ``method`` (one of :data:`METHODS`) on ``curves``: (fit, B_*, alpha_B).
 
-    ``two-stage`` needs ``targets`` (the critical-batch study); ``joint`` and ``joint-width`` use the points
-    after ``window`` x warmup; ``joint-width`` fits the runs whose ``N_nonembed`` is ``N`` (the width of the
-    run to be predicted) alone."""
+    ``two-stage`` needs ``targets`` (the critical-batch study); the joint methods use the points after
+    ``window`` x warmup; ``joint-width`` fits the runs whose ``N_nonembed`` is ``N`` (the width of the run
+    to be predicted) alone; ``joint-trimmed`` fits ``joint`` without the runs ``trimmed`` (by default
+    :func:`su_trimmed` of ``curves``, ``trim``), listed in the fit's ``data["trimmed"]``."""
     _check_method(method)
+    if method == "joint-trimmed":
+        if trimmed is None:
+            trimmed = su_trimmed(curves, window=window, trim=trim, starts=starts)["trimmed"]
+        fit = fit_su_joint(curves[~curves["run"].isin(list(trimmed))], window=window,
+                           **({} if starts is None else {"starts": starts}))
+        fit.data["trimmed"] = list(trimmed)
+        return fit, float(fit.params["B_star"]), float(fit.params["alpha_B"])
     if method == "joint-width":
         curves = _width(curves, N)
         if curves.empty:
@@ -201,8 +217,35 @@ def _warm_start(fit: Fit, fixed: Sequence[str] = ()) -> Any:
                       if p.name not in fixed]])
 
 
+def su_trimmed(curves: pd.DataFrame, *, window: float = 1.0, trim: float = TRIM, starts: Any = None,
+               joint_loo: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The runs of ``curves`` off the law, one at a time: the run with the largest ``joint`` leave-one-out
+    error (at ``window``) is off the law when that error is more than ``trim`` times the median over the
+    runs; it is left out and the leave-one-out redone on the others, until the worst run is within ``trim``
+    x the median (or fewer than 4 runs are left). One at a time, since a run off the law also spoils the
+    folds of its neighbours while it is in them. ``joint_loo``: the first leave-one-out, when already
+    computed. Returns ``{"trimmed": [runs, in the order found], "median" (of the last leave-one-out),
+    "trim", "joint_loo" (the first)}``."""
+    if not (isinstance(trim, (int, float)) and np.isfinite(trim) and trim > 1.0):
+        raise ParameterError(invalid("The trimming factor 'trim'", trim,
+                                     "a number > 1 (times the median leave-one-out error)"))
+    first = loo = joint_loo if joint_loo is not None else su_leave_one_out(curves, method="joint", window=window,
+                                                                           starts=starts)
+    trimmed: list[str] = []
+    while True:
+        errs = {r: v["mean_abs_rel_error"] for r, v in loo["runs"].items()}
+        med = float(np.median(list(errs.values())))
+        worst = max(errs, key=lambda r: errs[r])
+        if errs[worst] <= trim * med or len(errs) < 4:
+            break
+        trimmed.append(worst)
+        loo = su_leave_one_out(curves[~curves["run"].isin(trimmed)], method="joint", window=window, starts=starts)
+    return {"trimmed": trimmed, "median": med, "trim": float(trim), "joint_loo": first}
+
+
 def su_leave_one_out(curves: pd.DataFrame, *, method: str = "joint", window: float = 1.0,
-                     targets: Sequence[float] = (), seed: int = 0, starts: Any = None) -> dict[str, Any]:
+                     targets: Sequence[float] = (), seed: int = 0, starts: Any = None,
+                     trim: float = TRIM, joint_loo: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Leave each run of ``curves`` out in turn, fit the recipe by ``method`` on the others (the
     critical-batch study too, for ``two-stage``, which needs ``targets``; for ``joint-width``, the
     other runs of the left-out run's width only) and score the left-out run's trajectory after warmup
@@ -211,7 +254,10 @@ def su_leave_one_out(curves: pd.DataFrame, *, method: str = "joint", window: flo
     ``window`` (multiples of the warmup) applies to the joint fits; the two-stage fit uses every point
     after warmup. The joint folds start from the fit on every run (of the width, for ``joint-width``;
     itself from ``starts``, the law's grid by default): a warm start only, the left-out run enters no
-    fold's objective.
+    fold's objective. For ``joint-trimmed`` the runs off the law are found once, by :func:`su_trimmed`
+    of ``curves`` (``trim``; ``joint_loo`` reuses a joint leave-one-out at the same window), left out of
+    every fold's fit and listed under ``trimmed``; every run is still scored (a trimmed run's fold is
+    fitted without it, as in ``joint``).
 
     A fold that cannot be fitted (a DataError, e.g. too few batch sizes left for a hyperbola) is
     listed under ``failed`` with its message and left out of the means.
@@ -232,8 +278,11 @@ def su_leave_one_out(curves: pd.DataFrame, *, method: str = "joint", window: flo
         raise DataError(invalid("The runs with curve points after warmup", runs, "3 or more for a leave-one-out"))
     n_of = df.groupby("run")["N_nonembed"].first()
     warm: dict[float | None, Any] = {}
-    if method == "joint":
-        warm[None] = _warm_start(fit_su_method(df, method, window=window, starts=starts)[0])
+    trimmed: list[str] | None = None
+    if method == "joint-trimmed":
+        trimmed = su_trimmed(df, window=window, trim=trim, starts=starts, joint_loo=joint_loo)["trimmed"]
+    if method in ("joint", "joint-trimmed"):
+        warm[None] = _warm_start(fit_su_method(df, method, window=window, starts=starts, trimmed=trimmed)[0])
     out: dict[str, Any] = {}
     failed: dict[str, str] = {}
     for run in runs:
@@ -241,9 +290,9 @@ def su_leave_one_out(curves: pd.DataFrame, *, method: str = "joint", window: flo
         try:
             if method == "joint-width" and N not in warm:
                 warm[N] = _warm_start(fit_su_method(df, method, window=window, N=N, starts=starts)[0], ("alpha_N",))
-            st = warm.get(None if method == "joint" else N, starts)
+            st = warm.get(N if method == "joint-width" else None, starts)
             fit, bs, ab = fit_su_method(df[df["run"] != run], method, window=window, targets=targets, seed=seed,
-                                        N=N, starts=st)
+                                        N=N, starts=st, trimmed=trimmed)
         except DataError as exc:     # e.g. too few batch sizes left for a hyperbola without this run
             failed[run] = str(exc)
             continue
@@ -257,7 +306,8 @@ def su_leave_one_out(curves: pd.DataFrame, *, method: str = "joint", window: flo
     inner = [v["mean_abs_rel_error"] for v in out.values() if lo < v["batch"] < hi]
     return {"method": method, "window": float(window), "runs": out, "failed": failed,
             "mean": float(np.mean([v["mean_abs_rel_error"] for v in out.values()])),
-            "interior_mean": float(np.mean(inner)) if inner else None}
+            "interior_mean": float(np.mean(inner)) if inner else None,
+            **({"trimmed": trimmed} if trimmed is not None else {})}
 
 
 def su_score_runs(curves: pd.DataFrame, score: str, held_out: str | None = None,
@@ -320,7 +370,7 @@ def su_choose(scores: Sequence[Mapping[str, Any]], score_runs: Sequence[str] | N
 
 def su_select(curves: pd.DataFrame, candidates: Sequence[tuple[str, float]], *, targets: Sequence[float] = (),
               seed: int = 0, tie: float = 1e-3, starts: Any = None,
-              score_runs: Sequence[str] | None = None) -> dict[str, Any]:
+              score_runs: Sequence[str] | None = None, trim: float = TRIM) -> dict[str, Any]:
     """Choose a (method, window) from ``candidates`` by :func:`su_leave_one_out` on ``curves`` (the fit
     runs only), with :func:`su_choose`: the lowest interior mean (the all-runs mean where no run is
     interior), or with ``score_runs`` (:func:`su_score_runs`) the lowest mean over those runs' folds; a
@@ -335,10 +385,13 @@ def su_select(curves: pd.DataFrame, candidates: Sequence[tuple[str, float]], *, 
     for m, w in candidates:
         _check_method(m)
         _check_window(w)
-    scores = []
+    scores: list[dict[str, Any]] = []
     for m, w in candidates:
+        joint = next((s for s in scores if s["method"] == "joint" and s["window"] == float(w)
+                      and s["mean"] is not None and not s["failed"]), None)
         try:
-            scores.append(su_leave_one_out(curves, method=m, window=w, targets=targets, seed=seed, starts=starts))
+            scores.append(su_leave_one_out(curves, method=m, window=w, targets=targets, seed=seed, starts=starts,
+                                           trim=trim, joint_loo=joint))
         except DataError as exc:   # no fold of this candidate could be fitted: the others still compete
             scores.append({"method": m, "window": float(w), "runs": {}, "failed": {"every fold": str(exc)},
                            "mean": None, "interior_mean": None})
