@@ -26,7 +26,7 @@
 
     PYTHONPATH=src:benchmarks python benchmarks/critical_batch.py [--d-models 48,96] [--tokens 2e6]
 
-The measured recipe (su7; pre-registered 2026-12-03 11:25 UTC before the held-out run was scored):
+The measured recipe (su7; pre-registered 2026-12-03 11:24 UTC before the held-out run was scored):
 
     PYTHONPATH=src:benchmarks python benchmarks/critical_batch.py --d-models 48,64,96 \
         --batches 512,1024,2048,4096 --tokens 2e6 --lr 1.5e-3 --lr-ref-batch 256 --lr-max 6e-3 \
