@@ -70,8 +70,10 @@ from threadpoolctl import threadpool_limits
 from scalinglab import laws
 from scalinglab.fit import Fit, LawFit
 from scalinglab.fit.anneal import (
+    ANCHOR_MODES,
     DECAYS,
     add_store_areas,
+    anchored_curve,
     curve_inputs,
     fit_decay,
     fit_decay_profile,
@@ -124,6 +126,10 @@ def main() -> None:
                     "per seed (seed s > first: run <name>-s<s>) and the fit and the scores read the curves averaged "
                     "point by point over the seeds; the held-out runs' per-seed scores against the same prediction "
                     "are printed too (default 0: one seed)")
+    ap.add_argument("--anchor", default="auto", choices=("auto", *ANCHOR_MODES),
+                    help="the anchored prediction's verdict mode (fit.anneal.anchored_curve, anchored on the measured "
+                    "constant fit run): auto (default, pre-registered by anneal8) = the mode with the lowest score on "
+                    "the fit cosine's held-back tails; every mode is printed either way")
     ap.add_argument("--out", type=Path, default=Path("anneal-out"))
     args = ap.parse_args()
     args.seed_list = parse_seeds(args.seeds)
@@ -335,6 +341,7 @@ def analyse(law: str, args: argparse.Namespace, table: pd.DataFrame, df: pd.Data
               f"{100 * noise:>11.2f}%{100 * smooth_floor(steps, meas):>13.2f}%{tag}")
     if per_seed is not None:
         print_per_seed(law, fit, args.seed_list, per_seed, fit_runs + held + extra_runs, fit_runs)
+    anchor_report(law, args, fit, df, train, fit_runs, held, extra_runs, per_seed, extra)
     print(f"{law}: 'literal mean' = every point after warmup (the issue's metric); 'windowed' = the points "
           f"after {skip:g} x warmup (the fit window); 'smooth floor' = mean |rel resid| of a degree-"
           f"{SMOOTH_DEGREE} polynomial in ln step fitted to that run alone (the training fluctuation no smooth "
@@ -366,6 +373,107 @@ def score(law: str, fit: Fit, cfg: RunConfig, g: pd.DataFrame) -> tuple[float, f
     p = predicted(law, fit, cfg, steps)
     meas = g["loss"].to_numpy(dtype=float)
     return float(np.mean(np.abs(p / meas - 1.0))), float(p[-1] / meas[-1] - 1.0), smooth_floor(steps, meas)
+
+
+#: the pre-registered score of an anchor mode on one held-back tail (anneal8 notes): the worse of the two
+#: targets, each as a multiple of its threshold (tail mean |rel err| / 1%, |final rel err| / 0.5%)
+def target_score(mean: float, final: float) -> float:
+    return max(mean / 0.01, abs(final) / 0.005)
+
+
+def anchored_pred(fit: Fit, cfg: RunConfig, steps: np.ndarray, ref_cfg: RunConfig, ref: pd.DataFrame,
+                  mode: str) -> np.ndarray:
+    """The law's prediction for ``cfg``'s schedule at ``steps`` anchored (``mode``) on the measured curve
+    ``ref`` (rows after warmup) of the reference run ``ref_cfg``: central values only (no intervals)."""
+    ref = ref.sort_values("step")
+    central = dataclasses.replace(fit, bootstrap={})    # the central curve: no bootstrap draws to evaluate
+    out = anchored_curve(central, lr_curve(cfg), steps, lr_curve(ref_cfg), ref["step"].to_numpy().astype(int),
+                         ref["loss"].to_numpy(dtype=float), mode=mode, decay=fit_decay(fit))
+    return out["prediction"].to_numpy(dtype=float)
+
+
+def anchor_select(law: str, args: argparse.Namespace, fit: Fit, train: pd.DataFrame, df: pd.DataFrame,
+                  fit_runs: list[RunConfig], lawfit: dict[str, object]) -> tuple[str, dict[str, list[tuple[float, float]]]]:
+    """The pre-registered choice of the anchor mode, on the fit runs alone: fit the law on ``train`` less the
+    cosine fit run's points after each split step (``--split-fracs`` x steps), predict those held-back points
+    in every mode anchored on the constant fit run's whole measured curve (the anneal law at ``fit``'s lambda), and keep the mode of the lowest
+    mean :func:`target_score` over the splits (ties: the first of ``ANCHOR_MODES``). Returns the mode and,
+    per mode, the (tail mean, final error) of each split."""
+    const, cos = fit_runs
+    ref = df[df["run"] == const.name]
+    got: dict[str, list[tuple[float, float]]] = {m: [] for m in ANCHOR_MODES}
+    for frac in [float(f) for f in args.split_fracs.split(",")]:
+        split = round(frac * args.steps)
+        rows = train[~((train["run"] == cos.name) & (train["step"] > split))]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f = (fit_decay_profile(rows, {c.name: c for c in fit_runs}, [fit_decay(fit)], bootstrap=0, seed=0)
+                 if law == "anneal" else LawFit(law, bootstrap=0, seed=0, **lawfit).fit(rows).result_)  # type: ignore[arg-type]
+        tail = df[(df["run"] == cos.name) & (df["step"] > split)].sort_values("step")
+        meas = tail["loss"].to_numpy(dtype=float)
+        for mode in ANCHOR_MODES:
+            p = anchored_pred(f, cos, tail["step"].to_numpy().astype(int), const, ref, mode)
+            got[mode].append((float(np.mean(np.abs(p / meas - 1.0))), float(p[-1] / meas[-1] - 1.0)))
+    scores = {m: float(np.mean([target_score(a, b) for a, b in v])) for m, v in got.items()}
+    best = min(ANCHOR_MODES, key=lambda m: (round(scores[m], 9), ANCHOR_MODES.index(m)))
+    return best, got
+
+
+def anchor_report(law: str, args: argparse.Namespace, fit: Fit, df: pd.DataFrame, train: pd.DataFrame,
+                  fit_runs: list[RunConfig], held: list[RunConfig], extra_runs: list[RunConfig],
+                  per_seed: pd.DataFrame | None, lawfit: dict[str, object]) -> None:
+    """Plain and anchored (every mode) scores of every held-out run, anchored on the measured constant fit
+    run (the seed mean; per seed: that seed's own constant run, and the other seed's as a check of how much
+    of the gain is the shared data order); the verdict is ``--anchor`` (auto: :func:`anchor_select`)."""
+    const = fit_runs[0]
+    best, got = anchor_select(law, args, fit, train, df, fit_runs, lawfit)
+    mode = best if args.anchor == "auto" else args.anchor
+    print(f"{law}: anchor mode chosen on {fit_runs[1].name}'s held-back tails (after {args.split_fracs} x steps), "
+          f"anchored on {const.name}; score = mean over splits of max(tail mean / 1%, |final| / 0.5%):")
+    for m, v in got.items():
+        cells = ", ".join(f"{100 * a:.2f}% / {100 * b:+.2f}%" for a, b in v)
+        sc = np.mean([target_score(a, b) for a, b in v])
+        print(f"  {m:<7} score {sc:.2f}  (tail mean / final per split: {cells})" + ("  <- chosen" if m == best else ""))
+    if mode != best:
+        print(f"  verdict mode given by --anchor: {mode} (not the pre-registered choice {best})")
+    ref = df[df["run"] == const.name]
+    print(f"{law}: anchored on the measured {const.name} (the held-out runs share its data order), literal mean / final:")
+    print(f"  {'run':<16}" + "".join(f"{m:>22}" for m in ANCHOR_MODES))
+    ok = True
+    for cfg in [fit_runs[1], *held, *extra_runs]:
+        g = df[df["run"] == cfg.name].sort_values("step")
+        steps = g["step"].to_numpy().astype(int)
+        meas = g["loss"].to_numpy(dtype=float)
+        cells = []
+        for m in ANCHOR_MODES:
+            p = anchored_pred(fit, cfg, steps, const, ref, m)
+            lit, fe = float(np.mean(np.abs(p / meas - 1.0))), float(p[-1] / meas[-1] - 1.0)
+            cells.append(f"{100 * lit:.2f}% / {100 * fe:+.2f}%")
+            if m == mode and cfg in held:
+                ok &= lit <= 0.01 and abs(fe) <= 0.005
+        tag = " (fit run)" if cfg is fit_runs[1] else " (extra)" if cfg in extra_runs else ""
+        print(f"  {cfg.name:<16}" + "".join(f"{c:>22}" for c in cells) + tag)
+    print(f"{law}: anchored ({mode}) targets (held out: literal mean <= 1%, final within 0.5%): "
+          f"{'met' if ok else 'NOT met'}")
+    if per_seed is None:
+        return
+    seeds = args.seed_list
+    print(f"{law}: per seed, plain / anchored ({mode}) on the seed's own {const.name} / on the other seed's "
+          "(literal mean, final):")
+    for cfg in held + extra_runs:
+        cells = []
+        for i, s in enumerate(seeds):
+            g = per_seed[per_seed["run"] == seed_run_name(cfg.name, s, seeds[0])].sort_values("step")
+            steps = g["step"].to_numpy().astype(int)
+            meas = g["loss"].to_numpy(dtype=float)
+            parts = []
+            refs = [s, seeds[(i + 1) % len(seeds)]] if len(seeds) > 1 else [s]
+            for m, rs in [("none", s), *((mode, r) for r in refs)]:
+                r_rows = per_seed[per_seed["run"] == seed_run_name(const.name, rs, seeds[0])]
+                p = anchored_pred(fit, cfg, steps, const, r_rows, m)
+                parts.append(f"{100 * np.mean(np.abs(p / meas - 1.0)):.2f}% {100 * (p[-1] / meas[-1] - 1.0):+.2f}%")
+            cells.append(f"s{s}: " + " | ".join(parts))
+        print(f"  {cfg.name:<16}" + "; ".join(cells))
 
 
 def print_per_seed(law: str, fit: Fit, seeds: list[int], per_seed: pd.DataFrame, runs: list[RunConfig],
