@@ -28,7 +28,7 @@ from ..fit.anneal import (
 )
 from ..fit.critical import critical_batch_study
 from ..ladder.schedules import WSD_SHAPES
-from ..laws.anneal import curve_areas_for_points
+from ..laws.anneal import curve_areas_for_points, lr_curves_of_points
 from ..laws.multipower import derive_curves
 from ..plan.anneal import best_wsd_decay
 from ..plan.hparams import plan_hparams
@@ -262,14 +262,7 @@ def _predict_anchored(fit: Fit, points: str | None, mapping: Sequence[str], seed
                                 "an anneal prediction needs run, step and lr.")
         if "run" not in pts.columns:
             pts = pts.assign(run="run")
-        from ..laws.anneal import _check_steps_lrs, _interpolated
-        steps_all = pd.to_numeric(pts["step"], errors="coerce").to_numpy(dtype=float)
-        lrs_all = pd.to_numeric(pts["lr"], errors="coerce").to_numpy(dtype=float)
-        _check_steps_lrs(pts, steps_all, lrs_all)
-        frames = []
-        for run, pos in pts.groupby("run", sort=False).indices.items():
-            _, eta = _interpolated(pts, pos, steps_all, lrs_all)
-            frames.append(one(str(run), eta, steps_all[pos].astype(np.int64)))
+        frames = [one(run, eta, st) for run, (st, eta) in lr_curves_of_points(pts).items()]
     else:
         raise ParameterError("give --anchor REF.csv with --schedule NAME --steps N --lr X, or --points CURVE (run, step, lr).")
     out = pd.concat(frames, ignore_index=True)
