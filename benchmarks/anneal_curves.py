@@ -455,6 +455,19 @@ def anchor_report(law: str, args: argparse.Namespace, fit: Fit, df: pd.DataFrame
         print(f"  {cfg.name:<16}" + "".join(f"{c:>22}" for c in cells) + tag)
     print(f"{law}: anchored ({mode}) targets (held out: literal mean <= 1%, final within 0.5%): "
           f"{'met' if ok else 'NOT met'}")
+    cover = []
+    for cfg in held:
+        g = df[df["run"] == cfg.name].sort_values("step")
+        r = ref.sort_values("step")
+        band = anchored_curve(fit, lr_curve(cfg), g["step"].to_numpy().astype(int), lr_curve(const),
+                              r["step"].to_numpy().astype(int), r["loss"].to_numpy(dtype=float), mode=mode,
+                              decay=fit_decay(fit))
+        meas = g["loss"].to_numpy(dtype=float)
+        if band["lo"].notna().all():
+            inside = (band["lo"].to_numpy() <= meas) & (meas <= band["hi"].to_numpy())
+            cover.append(f"{cfg.name} {inside.mean():.0%} (final {'in' if inside[-1] else 'out'})")
+    if cover:
+        print(f"  {100 * fit.ci_level:.0f}% anchored prediction interval ({mode}) covers: " + ", ".join(cover))
     if per_seed is None:
         return
     seeds = args.seed_list

@@ -137,6 +137,15 @@ def test_interval_is_the_laws_difference_plus_the_references_noise() -> None:
     p = out["prediction"].to_numpy()
     np.testing.assert_allclose((out["mean_hi"] - out["mean_lo"]) / 2, 1.96 * s * p, rtol=0.1)
     np.testing.assert_allclose((out["hi"] - out["lo"]) / 2, 1.96 * np.sqrt(2) * s * p, rtol=0.1)
+    # smooth: the alternation it drops (rms e, relative) joins the new observation's noise in quadrature
+    e = 0.004
+    alt = _law("anneal", ANNEAL, ref_eta, rs) * np.exp(e * np.where(np.arange(rs.size) % 2 == 0, 1.0, -1.0))
+    sm = anchored_curve(fit, tgt, ask, ref_eta, rs, alt, mode="smooth")
+    assert sm.attrs["dropped"] == pytest.approx(e, rel=0.01)
+    sp = sm.attrs["ref_noise"]
+    assert sp == pytest.approx(4 * e / np.sqrt(6), rel=0.01)          # second differences of +/- e: +/- 4e
+    q = sm["prediction"].to_numpy()
+    np.testing.assert_allclose((sm["hi"] - sm["lo"]) / 2, 1.96 * np.sqrt(2 * sp ** 2 + e ** 2) * q, rtol=0.1)
     plain = anchored_curve(Fit(law="anneal", params=dict(ANNEAL)), tgt, ask, ref_eta, rs, ref_loss)
     assert plain.attrs["interval"] is None and plain["lo"].isna().all()   # no draws: no interval
 

@@ -311,11 +311,13 @@ def anchored_curve(fit: Fit, lr: Any, steps: Any, ref_lr: Any, ref_steps: Any, r
     draws for the measurement noise: the reference's point noise ``sigma`` (relative; the standard
     deviation of the second differences of ln ``ref_loss`` over sqrt(6), independent-point noise
     assumed) carried with weight m into ``mean_lo/mean_hi``, and the new observation's own noise of
-    the same size added in ``lo/hi``. A target run that shares the reference's data order shares part
-    of that noise, so the interval is conservative for it. No bootstrap draws: no intervals (NaN).
+    the same size added in ``lo/hi``; in mode ``"smooth"`` the wiggle it drops (the relative rms of r
+    about its polynomial at the reference's points, ``attrs["dropped"]``) is added in quadrature to
+    the new observation's noise. A target run that shares the reference's data order shares part of
+    that noise, so the interval is conservative for it. No bootstrap draws: no intervals (NaN).
 
     Returns one row per step: step, lr, plain (the law alone), residual (m(t) r(t), nats), prediction,
-    lo, hi, mean_lo, mean_hi; ``attrs``: warnings, interval, level, mode, ref_noise (sigma)."""
+    lo, hi, mean_lo, mean_hi; ``attrs``: warnings, interval, level, mode, ref_noise (sigma), dropped."""
     from .. import laws as _laws
 
     if mode not in ANCHOR_MODES:
@@ -384,6 +386,11 @@ def anchored_curve(fit: Fit, lr: Any, steps: Any, ref_lr: Any, ref_steps: Any, r
         return out
     r = rl - np.asarray(law.predict(fit.params, xr), dtype=float)
     res = carried(r)
+    dropped = 0.0
+    if mode == "smooth":   # the residual's wiggle about its polynomial, at the reference's own points
+        z = np.log(rs.astype(float))
+        V = np.vander((z - z.mean()) / (z.std() or 1.0), ANCHOR_SMOOTH_DEGREE + 1)
+        dropped = float(np.sqrt(np.mean(((r - V @ np.linalg.lstsq(V, r, rcond=None)[0]) / rl) ** 2)))
     out = pd.DataFrame({"step": st, "lr": eta[st - 1], "plain": base, "residual": res, "prediction": base + res})
     draws = fit.draws()
     kind = None
@@ -399,14 +406,16 @@ def anchored_curve(fit: Fit, lr: Any, steps: Any, ref_lr: Any, ref_steps: Any, r
             q = [(1 - lev) / 2, (1 + lev) / 2]
             mean_k = curve_k + m * scale * z_ref
             out["mean_lo"], out["mean_hi"] = np.nanquantile(mean_k, q, axis=0)
-            out["lo"], out["hi"] = np.nanquantile(mean_k + scale * z_new, q, axis=0)
+            new_obs = np.hypot(sigma, dropped) * out["prediction"].to_numpy(dtype=float)
+            out["lo"], out["hi"] = np.nanquantile(mean_k + new_obs * z_new, q, axis=0)
         kind = "anchored"
     else:
         for c in ("lo", "hi", "mean_lo", "mean_hi"):
             out[c] = np.nan
     if sigma == 0.0 and rs.size < 4:
         warns.append(f"the reference has {rs.size} points (< 4): its measurement noise is not estimated (taken as 0).")
-    out.attrs.update({"warnings": warns, "interval": kind, "level": lev, "mode": mode, "ref_noise": sigma})
+    out.attrs.update({"warnings": warns, "interval": kind, "level": lev, "mode": mode, "ref_noise": sigma,
+                      "dropped": dropped})
     return out
 
 
