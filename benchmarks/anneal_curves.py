@@ -471,8 +471,10 @@ def anchor_report(law: str, args: argparse.Namespace, fit: Fit, df: pd.DataFrame
     if per_seed is None:
         return
     seeds = args.seed_list
-    print(f"{law}: per seed, plain / anchored ({mode}) on the seed's own {const.name} / on the other seed's "
-          "(literal mean, final):")
+    shown = list(dict.fromkeys(m for m in (mode, "full", "lr") if m != "none"))
+    print(f"{law}: per seed (literal mean, final): plain | " + " | ".join(
+        f"{m} on the seed's own {const.name} | {m} on the other seed's" for m in shown)
+        + " (the other seed's reference shares no data order with the run)")
     for cfg in held + extra_runs:
         cells = []
         for i, s in enumerate(seeds):
@@ -481,7 +483,7 @@ def anchor_report(law: str, args: argparse.Namespace, fit: Fit, df: pd.DataFrame
             meas = g["loss"].to_numpy(dtype=float)
             parts = []
             refs = [s, seeds[(i + 1) % len(seeds)]] if len(seeds) > 1 else [s]
-            for m, rs in [("none", s), *((mode, r) for r in refs)]:
+            for m, rs in [("none", s), *((m, r) for m in shown for r in refs)]:
                 r_rows = per_seed[per_seed["run"] == seed_run_name(const.name, rs, seeds[0])]
                 p = anchored_pred(fit, cfg, steps, const, r_rows, m)
                 parts.append(f"{100 * np.mean(np.abs(p / meas - 1.0)):.2f}% {100 * (p[-1] / meas[-1] - 1.0):+.2f}%")
