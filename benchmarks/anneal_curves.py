@@ -47,8 +47,26 @@ finals +0.90/+0.19/-1.14/-0.14%. With ``--seeds 0,1,2`` (secondary): multipower_
 0.40/0.36/0.62/0.40%, finals +0.67/+0.13/-0.97/-0.15% (not met). The finals' residual is systematic, not
 the held-out runs' noise. Training: ~130-190 s per run of this shape on one thread (18 runs: ~42 min).
 
+Anchored predictions (``--anchor``, ``fit.anneal.anchored_curve``): each held-out curve predicted as the law plus the law's
+residual on the MEASURED constant fit run at the same step (``full``; ``lr``: scaled by lr / the constant's lr; ``smooth``: a
+cubic in ln step of it; ``none``: the plain law). Every mode is printed beside the plain law; the verdict mode (``auto``,
+pre-registered by anneal8) is the one with the lowest mean over the ``--split-fracs`` of max(tail mean / 1%, |final| / 0.5%)
+on the fit cosine's held-back tail anchored on the constant run. Every held-out run shares the constant run's data order
+(per seed), so anchoring carries the same-step training wiggles: per seed the other seed's constant run is printed as the
+reference too, which shares none. Measured (anneal8, lower-noise shape, seeds 0,1, 12 runs trained in 1358 s at load ~3.5;
+analysis 119 s at load ~3.3): the rule chose ``none`` for both laws (multipower_offset scores none 7.25 = lr 7.25, full 9.01,
+smooth 9.97: the law fitted without the cosine's last 40% misses that tail by 3% and its final by -7% in every mode), so the
+verdict is the plain law, targets not met. Seed-mean diagnostics, multipower_offset (WSD 0.1/0.2/0.5, linear):
+full literal 0.02/0.06/0.29/0.46%, finals +0.08/-0.43/-1.68/-1.23%; lr literal 0.05/0.04/0.24/0.34%, finals as plain
+(+1.04/+0.53/-0.73/-0.31%: lr -> 0 at the end); smooth 0.80/0.85/1.04/0.88%, finals -0.41/-0.92/-2.16/-1.70%.
+multipower_transient: full 0.03/0.10/0.40/0.51%, finals -0.28/-0.99/-2.29/-1.26%; lr 0.04/0.04/0.36/0.37%, finals as plain.
+The literal-mean gain is the shared data order: per seed (multipower_offset), full on the own seed's constant run scores literal 0.03-0.57%
+(finals -2.18% to +0.52%), on the other seed's constant run literal 0.84-1.23%
+(plain 0.77-1.16%) and finals -3.15% to +1.70%. The constant run's late residual does not carry onto long decays (the fit cosine
+in-sample: full final -1.00%, plain -0.07%); it is mostly seed 1's (constant run's final: s0 -0.03%, s1 +2.03% off).
+
     PYTHONPATH=src:benchmarks python benchmarks/anneal_curves.py [--steps 1200] [--laws multipower_offset]
-        [--cosine-final-frac 0] [--skips 1] [--fix dS=0] [--seeds 0] [--train-only] [--out DIR]
+        [--cosine-final-frac 0] [--skips 1] [--fix dS=0] [--seeds 0] [--anchor auto] [--train-only] [--out DIR]
 """
 
 from __future__ import annotations
