@@ -216,3 +216,27 @@ def test_cli_anchor_bad_inputs_are_one_line_exit_2(tmp_path: Path) -> None:
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 2, (args, r.output)
         assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+
+
+def test_cli_anchor_rows_without_loss_give_the_learning_rate_only(tmp_path: Path) -> None:
+    """A reference measured every 10th step, with an lr-only row for every other update: its curve is exact
+    (no interpolation of the warmup) and the anchored losses equal the library's at the measured steps."""
+    fit, ref, _ = _files(tmp_path)
+    df = pd.read_csv(ref)
+    df.loc[df["step"] % 10 != 0, "loss"] = np.nan
+    df.to_csv(tmp_path / "sparse.csv", index=False)
+    r = CliRunner().invoke(main, ["predict", str(fit), "--schedule", "wsd", "--steps", str(STEPS), "--lr", str(PEAK),
+                                  "--warmup", str(WARM), "--decay-frac", "0.3", "--final-lr-frac", "0",
+                                  "--anchor", str(tmp_path / "sparse.csv"), "--stride", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    st = np.array([p["step"] for p in d["predictions"]])
+    assert list(st) == list(range(10, STEPS + 1, 10)) and d["anchor"]["steps"] == [10, STEPS]
+    lib = anchored_curve(Fit(law="anneal", params=dict(ANNEAL)), WSD, st, REF, st,
+                         _law("anneal", ANNEAL, REF, st) + _pert(st))
+    np.testing.assert_allclose([p["loss"] for p in d["predictions"]], lib["prediction"], rtol=0, atol=1e-12)
+    df.assign(loss=np.nan).to_csv(tmp_path / "empty.csv", index=False)
+    r = CliRunner().invoke(main, ["predict", str(fit), "--schedule", "wsd", "--steps", "300", "--lr", str(PEAK),
+                                  "--anchor", str(tmp_path / "empty.csv")])
+    assert r.exit_code == 2 and "a measured loss on at least one row" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

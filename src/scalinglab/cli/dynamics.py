@@ -63,8 +63,9 @@ def schedule_options(f: Any) -> Any:
                      help="With --schedule wsd: the decay fraction and shape with the lowest predicted final loss."),
         click.option("--anchor", "anchor", type=click.Path(dir_okay=False), default=None, metavar="REF.csv",
                      help="Curve fit with --schedule or --points: anchor the prediction on a measured reference run "
-                          "(rows run, step, lr, loss): loss = reference's measured loss + the law's difference between "
-                          "the two schedules at the same step (fit.anneal.anchored_curve)."),
+                          "(rows run, step, lr, loss; an empty loss: a row giving the lr only): loss = reference's "
+                          "measured loss + the law's difference between the two schedules at the same step "
+                          "(fit.anneal.anchored_curve)."),
         click.option("--anchor-run", "anchor_run", default=None, metavar="RUN",
                      help="With --anchor: the reference run, when the file has several."),
         click.option("--anchor-mode", "anchor_mode", type=click.Choice(ANCHOR_MODES), default="full",
@@ -187,7 +188,8 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
 def _anchor_rows(path: str, run: str | None) -> tuple[str, Any, Any, Any]:
     """The reference run of an anchor file (rows run, step, lr, loss): its name, the learning rate of every
     update 1..its last step (linear between logged steps, held before the first, as for --points), its
-    steps and its measured losses. Bad input: a one-line DataError naming the field and value."""
+    measured steps and losses. A row with an empty loss gives the learning rate only (rows for every
+    update make the reference's curve exact). Bad input: a one-line DataError naming the field and value."""
     import numpy as np
 
     ref = _table.load(path)
@@ -209,6 +211,8 @@ def _anchor_rows(path: str, run: str | None) -> tuple[str, Any, Any, Any]:
     for col, what in (("step", "an integer >= 1"), ("lr", "a non-negative number"), ("loss", "a positive number (nats)")):
         v = pd.to_numeric(ref[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(v) | ((v < 1) | (v != np.round(v)) if col == "step" else (v < 0) if col == "lr" else (v <= 0))
+        if col == "loss":   # an empty loss: a row that gives the learning rate only
+            bad &= ~ref[col].isna().to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
             raise DataError(invalid(f"Column {col!r} of the anchor file (run {name!r}, row {ref.index[i]})",
@@ -221,7 +225,11 @@ def _anchor_rows(path: str, run: str | None) -> tuple[str, Any, Any, Any]:
         raise DataError(invalid(f"Column 'step' of the anchor file (run {name!r})", int(st[np.flatnonzero(np.diff(st) == 0)[0]]),
                                 "each step once (one loss per step)"))
     eta = np.interp(np.arange(1, int(st[-1]) + 1, dtype=float), st.astype(float), lr)
-    return name, eta, st, loss
+    measured = ~np.isnan(loss)
+    if not measured.any():
+        raise DataError(invalid(f"Column 'loss' of the anchor file (run {name!r})", "no value",
+                                "a measured loss on at least one row"))
+    return name, eta, st[measured], loss[measured]
 
 
 def _predict_anchored(fit: Fit, points: str | None, mapping: Sequence[str], seed: int, as_json: bool,
