@@ -82,3 +82,30 @@ def test_seeds_option_refuses_bad_text(bench: ModuleType, capsys: pytest.Capture
         assert e.value.code == 2
         err = capsys.readouterr().err
         assert "--seeds" in err and err.count("\n") == 1          # one line
+
+
+def test_target_score_and_anchored_pred(bench: ModuleType) -> None:
+    """The pre-registered score: the worse target as a multiple of its threshold; the benchmark's anchored
+    prediction of a run, anchored on a reference curve that is the law plus a wiggle, is the law plus it."""
+    from scalinglab import laws
+    from scalinglab.fit import Fit
+    from scalinglab.fit.anneal import curve_inputs, lr_curve
+    from scalinglab.runconfig import RunConfig, ScheduleConfig
+
+    assert bench.target_score(0.005, -0.005) == 1.0          # 0.5% mean: 0.5; 0.5% final: 1.0
+    assert bench.target_score(0.02, 0.001) == 2.0
+    params = {"L0": 1.3, "A": 0.9, "alpha": 0.45, "B": 60.0, "C": 0.3, "beta": 0.7, "gamma": 0.5, "dS": 0.25}
+    fit = Fit(law="multipower_offset", params=params, bootstrap={"n": 2, "draws": {k: [v, v] for k, v in params.items()}})
+
+    def cfg(run: str, **s: object) -> RunConfig:
+        return RunConfig(name=run, tokens=300 * 128, batch_tokens=128, lr=2e-3,
+                         schedule=ScheduleConfig(warmup_steps=15, **s))  # type: ignore[arg-type]
+
+    const, wsd = cfg("c", name="constant"), cfg("w", name="wsd", decay_frac=0.2, final_lr_frac=0.0)
+    steps = np.arange(18, 301, 3)
+    law = laws.get("multipower_offset")
+    wig = 0.01 * np.cos(steps / 4.0)
+    ref = pd.DataFrame({"step": steps, "loss": law.predict(params, curve_inputs(law.name, lr_curve(const), steps)) + wig})
+    target = np.asarray(law.predict(params, curve_inputs(law.name, lr_curve(wsd), steps)))
+    np.testing.assert_allclose(bench.anchored_pred(fit, wsd, steps, const, ref, "full"), target + wig, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(bench.anchored_pred(fit, wsd, steps, const, ref, "none"), target)

@@ -17,8 +17,10 @@ from .. import table as _table
 from ..errors import DataError, ParameterError, invalid
 from ..fit import Fit, LawFit
 from ..fit.anneal import (
+    ANCHOR_MODES,
     CURVE_LAWS,
     add_store_areas,
+    anchored_curve,
     fit_decay,
     fit_decay_profile,
     predict_curve,
@@ -26,7 +28,7 @@ from ..fit.anneal import (
 )
 from ..fit.critical import critical_batch_study
 from ..ladder.schedules import WSD_SHAPES
-from ..laws.anneal import curve_areas_for_points
+from ..laws.anneal import curve_areas_for_points, lr_curves_of_points
 from ..laws.multipower import derive_curves
 from ..plan.anneal import best_wsd_decay
 from ..plan.hparams import plan_hparams
@@ -59,6 +61,17 @@ def schedule_options(f: Any) -> Any:
                      help="Anneal fit: predict every STRIDE-th step (default: about 50 points per curve)."),
         click.option("--best-decay", is_flag=True,
                      help="With --schedule wsd: the decay fraction and shape with the lowest predicted final loss."),
+        click.option("--anchor", "anchor", type=click.Path(dir_okay=False), default=None, metavar="REF.csv",
+                     help="Curve fit with --schedule or --points: anchor the prediction on a measured reference run "
+                          "(rows run, step, lr, loss; an empty loss: a row giving the lr only): loss = reference's "
+                          "measured loss + the law's difference between the two schedules at the same step "
+                          "(fit.anneal.anchored_curve)."),
+        click.option("--anchor-run", "anchor_run", default=None, metavar="RUN",
+                     help="With --anchor: the reference run, when the file has several."),
+        click.option("--anchor-mode", "anchor_mode", type=click.Choice(ANCHOR_MODES), default="full",
+                     show_default=True,
+                     help="With --anchor: how much of the law's residual on the reference is carried (full; lr: "
+                          "scaled by lr / reference lr; smooth: a cubic in ln step of it; none: the plain law)."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -77,7 +90,7 @@ def anneal_store_fit(fitter: LawFit, store_path: str, df: pd.DataFrame) -> Fit:
 
 def anneal_requested(kw: dict[str, Any]) -> bool:
     """Whether ``predict`` was given a schedule option (only an anneal fit reads them)."""
-    return kw.get("schedule") is not None or bool(kw.get("best_decay"))
+    return kw.get("schedule") is not None or bool(kw.get("best_decay")) or kw.get("anchor") is not None
 
 
 def predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: int, as_json: bool,
@@ -85,7 +98,8 @@ def predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: i
     """``predict`` for a curve-law fit (anneal, multipower): the predicted loss along a schedule or along
     a file's curves."""
     if fit.law not in CURVE_LAWS:
-        raise ParameterError(invalid("The law of the fit given --schedule", fit.law,
+        raise ParameterError(invalid("The law of the fit given --schedule" + (" / --anchor" if kw.get("anchor") else ""),
+                                     fit.law,
                                      f"one of {CURVE_LAWS} (only the annealing and multi-power laws read a schedule)"))
     with flags(SCHEDULE_FLAGS):
         _predict_anneal(fit, points, mapping, seed, as_json, kw)
@@ -107,6 +121,15 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
         raise ParameterError("give either --points CURVE or --schedule, not both.")
     if kw.get("stride") is not None and kw["stride"] < 1:     # 0 read as "the default", -k as reversed rows
         raise ParameterError(invalid("The 'stride'", kw["stride"], "a positive integer"))
+    ctx = click.get_current_context()
+    for name in ("anchor_run", "anchor_mode"):
+        if kw.get("anchor") is None and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+            raise ParameterError(invalid(f"The --{name.replace('_', '-')} option", kw[name], "given only with --anchor REF.csv"))
+    if kw.get("anchor") is not None:
+        if kw.get("best_decay"):
+            raise ParameterError(invalid("The --anchor option", kw["anchor"], "given with --schedule or --points, "
+                                         "not --best-decay"))
+        return _predict_anchored(fit, points, mapping, seed, as_json, kw)
     if kw.get("best_decay"):
         if sched != "wsd":
             raise ParameterError(invalid("The --schedule of --best-decay", sched, "'wsd'"))
@@ -155,9 +178,118 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
              **({"S2": float(r.S2)} if fit.law == "anneal" else {}), "loss": float(r.prediction),
              "interval": None if math.isnan(r.lo) else [float(r.lo), float(r.hi)]} for r in out.itertuples()]
     if as_json:
-        emit_json({"law": fit.law, "ci_level": fit.ci_level, "predictions": rows, "warnings": warns})
+        emit_json({"law": fit.law, "ci_level": fit.ci_level, "anchored": False, "predictions": rows, "warnings": warns})
         return
     print_rows(rows, ["run", "step", "lr", "loss", "interval"], title=f"{fit.law} law: predicted loss along the curve")
+    for w in warns:
+        console().print(f"warning: {w}")
+
+
+def _anchor_rows(path: str, run: str | None) -> tuple[str, Any, Any, Any]:
+    """The reference run of an anchor file (rows run, step, lr, loss): its name, the learning rate of every
+    update 1..its last step (linear between logged steps, held before the first, as for --points), its
+    measured steps and losses. A row with an empty loss gives the learning rate only (rows for every
+    update make the reference's curve exact). Bad input: a one-line DataError naming the field and value."""
+    import numpy as np
+
+    ref = _table.load(path)
+    for col in ("step", "lr", "loss"):
+        if col not in ref.columns:
+            raise DataError(f"the anchor file {path!r} has no column {col!r} (columns: {list(ref.columns)}); "
+                            "an anchored prediction needs the measured reference run's step, lr and loss.")
+    if "run" not in ref.columns:
+        ref = ref.assign(run="reference")
+    runs = list(dict.fromkeys(str(r) for r in ref["run"]))
+    if run is None and len(runs) > 1:
+        raise DataError(invalid(f"The runs of the anchor file {path!r}", runs, "one run, or one chosen with "
+                                "--anchor-run RUN"))
+    name = runs[0] if run is None else run
+    if name not in runs:
+        raise DataError(invalid("The --anchor-run", name, f"one of the anchor file's runs {runs}"))
+    ref = ref[ref["run"].astype(str) == name]
+    vals = {}
+    for col, what in (("step", "an integer >= 1"), ("lr", "a non-negative number"), ("loss", "a positive number (nats)")):
+        v = pd.to_numeric(ref[col], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(v) | ((v < 1) | (v != np.round(v)) if col == "step" else (v < 0) if col == "lr" else (v <= 0))
+        if col == "loss":   # an empty loss: a row that gives the learning rate only
+            bad &= ~ref[col].isna().to_numpy()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(invalid(f"Column {col!r} of the anchor file (run {name!r}, row {ref.index[i]})",
+                                    ref[col].iloc[i], what))
+        vals[col] = v
+    st = vals["step"].astype(np.int64)
+    order = np.argsort(st, kind="stable")
+    st, lr, loss = st[order], vals["lr"][order], vals["loss"][order]
+    if np.any(np.diff(st) == 0):
+        raise DataError(invalid(f"Column 'step' of the anchor file (run {name!r})", int(st[np.flatnonzero(np.diff(st) == 0)[0]]),
+                                "each step once (one loss per step)"))
+    eta = np.interp(np.arange(1, int(st[-1]) + 1, dtype=float), st.astype(float), lr)
+    measured = ~np.isnan(loss)
+    if not measured.any():
+        raise DataError(invalid(f"Column 'loss' of the anchor file (run {name!r})", "no value",
+                                "a measured loss on at least one row"))
+    return name, eta, st[measured], loss[measured]
+
+
+def _predict_anchored(fit: Fit, points: str | None, mapping: Sequence[str], seed: int, as_json: bool,
+                      kw: dict[str, Any]) -> None:
+    """``predict --schedule ... --anchor REF.csv`` / ``--points CURVE --anchor REF.csv``."""
+    import numpy as np
+
+    sched = kw.get("schedule")
+    mode = kw["anchor_mode"]
+    name, ref_eta, ref_st, ref_loss = _anchor_rows(kw["anchor"], kw.get("anchor_run"))
+    lo, hi = int(ref_st[0]), int(ref_st[-1])
+
+    def one(run: str, eta: Any, steps: Any) -> pd.DataFrame:
+        bad = (steps < lo) | (steps > hi)
+        if bad.any():
+            raise DataError(invalid(f"The step of run {run!r}", int(steps[np.argmax(bad)]),
+                                    f"a step the anchor run {name!r} covers ({lo}..{hi})"))
+        out = anchored_curve(fit, eta, steps, ref_eta, ref_st, ref_loss, mode=mode, seed=seed)
+        out.insert(0, "run", run)
+        return out
+
+    if sched:
+        n = _steps(kw)
+        if n > hi:
+            raise DataError(invalid("The --steps", n, f"at most {hi}, the last step the anchor run {name!r} covers"))
+        eta = schedule_curve(sched, n, _lr(kw), warmup_steps=kw["sched_warmup"], warmup_frac=kw["sched_warmup_frac"],
+                             decay_frac=kw["sched_decay_frac"], decay_shape=kw["sched_decay_shape"],
+                             final_lr_frac=kw["sched_final"])
+        st = ref_st[ref_st <= n]
+        stride = kw.get("stride") or max(1, len(st) // 50)
+        st = np.unique(np.r_[st[::stride], st[-1]])
+        frames = [one(sched, eta, st)]
+    elif points:
+        pts = _table.load(points, mapping=_table.parse_assignments(mapping, "--map"))
+        for col in ("step", "lr"):
+            if col not in pts.columns:
+                raise DataError(f"the curve file {points!r} has no column {col!r} (columns: {list(pts.columns)}); "
+                                "an anneal prediction needs run, step and lr.")
+        if "run" not in pts.columns:
+            pts = pts.assign(run="run")
+        frames = [one(run, eta, st) for run, (st, eta) in lr_curves_of_points(pts).items()]
+    else:
+        raise ParameterError("give --anchor REF.csv with --schedule NAME --steps N --lr X, or --points CURVE (run, step, lr).")
+    out = pd.concat(frames, ignore_index=True)
+    if points and kw.get("stride"):
+        out = out.iloc[::kw["stride"]]
+    warns = list(dict.fromkeys(w for f in frames for w in f.attrs["warnings"]))
+    rows = [{"run": r.run, "step": int(r.step), "lr": float(r.lr), "loss": float(r.prediction),
+             "plain": float(r.plain), "residual": float(r.residual),
+             "interval": None if math.isnan(r.lo) else [float(r.lo), float(r.hi)]} for r in out.itertuples()]
+    anchor = {"file": kw["anchor"], "run": name, "mode": mode, "steps": [lo, hi],
+              "noise": float(frames[0].attrs["ref_noise"])}
+    if as_json:
+        emit_json({"law": fit.law, "ci_level": fit.ci_level, "anchored": True, "anchor": anchor,
+                   "interval_kind": frames[0].attrs["interval"], "predictions": rows, "warnings": warns})
+        return
+    print_rows(rows, ["run", "step", "lr", "loss", "plain", "interval"],
+               title=f"{fit.law} law anchored on run {name!r} ({mode}): predicted loss along the curve")
+    console().print(f"loss = the law + its residual on the measured reference {name!r} at the same step ({mode}); "
+                    f"plain = the law alone; reference point noise {100 * anchor['noise']:.2f}%")
     for w in warns:
         console().print(f"warning: {w}")
 

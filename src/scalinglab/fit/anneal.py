@@ -29,7 +29,7 @@ from ._optimize import Array
 from .predict import predict
 from .result import Fit
 
-__all__ = ["CURVE_LAWS", "DECAYS", "add_store_areas", "curve_inputs", "fit_decay_profile", "fit_decay", "lr_curve", "predict_curve",
+__all__ = ["ANCHOR_MODES", "CURVE_LAWS", "DECAYS", "add_store_areas", "anchored_curve", "curve_inputs", "fit_decay_profile", "fit_decay", "lr_curve", "predict_curve",
            "schedule_curve", "select_by_holdback", "store_curves"]
 
 #: momentum factors lambda of S2 searched by :func:`fit_decay_profile`
@@ -274,3 +274,166 @@ def predict_curve(fit: Fit, lr: Any, *, stride: int = 1, seed: int = 0, decay: f
     out.insert(0, "step", steps)
     out.attrs.update(attrs)
     return out
+
+
+#: the anchored predictions' modes (:func:`anchored_curve`): how much of the law's residual on the measured
+#: reference run is carried onto the curve asked for
+ANCHOR_MODES = ("none", "full", "lr", "smooth")
+#: degree of the polynomial in ln step that ``mode="smooth"`` fits to the reference's residual
+ANCHOR_SMOOTH_DEGREE = 3
+
+
+def anchored_curve(fit: Fit, lr: Any, steps: Any, ref_lr: Any, ref_steps: Any, ref_loss: Any, *,
+                   mode: str = "full", level: float | None = None, seed: int = 0,
+                   decay: float | None = None) -> pd.DataFrame:
+    """A curve law's prediction of one schedule's loss curve anchored on a measured reference run:
+    the law predicts the *difference* the schedule makes, the reference supplies the rest.
+
+    ``L_pred(t) = law(lr, t) + m(t) r(t)`` with ``r(t) = L_ref(t) - law(ref_lr, t)``, the law's residual on
+    the measured reference, linearly interpolated in step between the reference's points. In ``mode``
+    ``"full"`` (m = 1) this is ``L_ref(t) + [law(lr, t) - law(ref_lr, t)]`` at the reference's steps;
+    ``"lr"``: m(t) = lr(t) / ref_lr(t) (the rate of the last update before the point; m = 1 where the
+    reference's rate is 0), for residual wiggles whose size follows the learning rate; ``"smooth"``:
+    m = 1 on a least-squares polynomial of degree :data:`ANCHOR_SMOOTH_DEGREE` in ln step fitted to r over
+    every reference point given (the law's systematic misfit kept, the point-to-point wiggles dropped);
+    ``"none"``: the plain law (:func:`scalinglab.fit.predict.predict`'s output, intervals included).
+    A reference equal to the law gives exactly the plain prediction in every mode.
+
+    Units: ``lr`` and ``ref_lr`` are learning rates per update (``lr[i]`` the rate of update ``i``,
+    0-based, as :func:`lr_curve` / :func:`schedule_curve` give; a point after ``s`` updates has seen
+    ``lr[0 .. s-1]``); ``steps`` and ``ref_steps`` are optimizer steps (integers >= 1, within the
+    curves); ``ref_loss`` the reference's measured loss at ``ref_steps`` (nats/token). Every step of
+    ``steps`` must lie inside the reference's ``min(ref_steps) .. max(ref_steps)``: the reference is
+    interpolated, never extrapolated.
+
+    Intervals (a stated choice): each bootstrap replicate k of the fit gives its own anchored curve
+    ``law_k(lr, t) + m(t) r_k(t)`` (so the law's part is the interval of the *difference*), plus normal
+    draws for the measurement noise: the reference's point noise ``sigma`` (relative; the standard
+    deviation of the second differences of ln ``ref_loss`` over sqrt(6), independent-point noise
+    assumed) carried with weight m into ``mean_lo/mean_hi``, and the new observation's own noise of
+    the same size added in ``lo/hi``; in mode ``"smooth"`` the wiggle it drops (the relative rms of r
+    about its polynomial at the reference's points, ``attrs["dropped"]``) is added in quadrature to
+    the new observation's noise. A target run that shares the reference's data order shares part of
+    that noise, so the interval is conservative for it. No bootstrap draws: no intervals (NaN).
+
+    Returns one row per step: step, lr, plain (the law alone), residual (m(t) r(t), nats), prediction,
+    lo, hi, mean_lo, mean_hi; ``attrs``: warnings, interval, level, mode, ref_noise (sigma), dropped."""
+    from .. import laws as _laws
+
+    if mode not in ANCHOR_MODES:
+        raise ParameterError(invalid("The anchor mode", mode, f"one of {ANCHOR_MODES}"))
+    if fit.law not in CURVE_LAWS:
+        raise ParameterError(invalid("The law of the anchored fit", fit.law, f"one of {CURVE_LAWS} (only a curve "
+                                     "law reads a schedule)"))
+    law = _laws.get(fit.law)
+    eta = np.asarray(lr, dtype=float).reshape(-1)
+    ref_eta = np.asarray(ref_lr, dtype=float).reshape(-1)
+    st = _int_steps(steps, "The step of the anchored curve", len(eta))
+    rs = _int_steps(ref_steps, "The reference's step", len(ref_eta))
+    rl = np.asarray(ref_loss, dtype=float).reshape(-1)
+    if rl.size != rs.size:
+        raise ParameterError(invalid("The reference's losses", f"{rl.size} values", f"one per reference step "
+                                     f"({rs.size})"))
+    bad = ~np.isfinite(rl) | (rl <= 0)
+    if bad.any():
+        raise ParameterError(invalid("The reference's loss", float(rl[np.argmax(bad)]), "a positive number (nats)"))
+    order = np.argsort(rs, kind="stable")
+    rs, rl = rs[order], rl[order]
+    if np.any(np.diff(rs) == 0):
+        raise ParameterError(invalid("The reference's step", int(rs[np.flatnonzero(np.diff(rs) == 0)[0]]),
+                                     "logged once (one loss per step)"))
+    out_of = (st < rs[0]) | (st > rs[-1])
+    if out_of.any():
+        raise ParameterError(invalid("The step of the anchored curve", int(st[np.argmax(out_of)]),
+                                     f"a step the reference covers ({int(rs[0])}..{int(rs[-1])})"))
+    lam = fit_decay(fit) if decay is None else decay
+    x = curve_inputs(fit.law, eta, st, lam)
+    xr = curve_inputs(fit.law, ref_eta, rs, lam)
+    if mode == "lr":
+        a, b = eta[st - 1], ref_eta[st - 1]
+        m = np.where(b > 0, a / np.where(b > 0, b, 1.0), 1.0)
+    else:
+        m = np.full(st.size, 0.0 if mode == "none" else 1.0)
+    sigma = _point_noise(rl)
+
+    def carried(resid: Any) -> Any:
+        """The reference's residual(s) (..., n_ref) at the asked steps (..., n), times m."""
+        resid = np.asarray(resid, dtype=float)
+        if mode == "smooth":
+            z = np.log(rs.astype(float))
+            mu, sd = z.mean(), z.std() or 1.0
+            V = np.vander((z - mu) / sd, ANCHOR_SMOOTH_DEGREE + 1)
+            coef = np.linalg.lstsq(V, np.atleast_2d(resid).T, rcond=None)[0]   # (deg + 1, K)
+            vals = (np.vander((np.log(st.astype(float)) - mu) / sd, ANCHOR_SMOOTH_DEGREE + 1) @ coef).T
+        else:
+            vals = np.array([np.interp(st, rs, r) for r in np.atleast_2d(resid)])
+        return (vals * m).reshape(resid.shape[:-1] + (st.size,))
+
+    if mode == "smooth" and rs.size <= ANCHOR_SMOOTH_DEGREE + 1:
+        raise ParameterError(invalid("The reference's points of mode 'smooth'", int(rs.size),
+                                     f"more than {ANCHOR_SMOOTH_DEGREE + 1} (a degree-{ANCHOR_SMOOTH_DEGREE} "
+                                     "polynomial in ln step)"))
+    plain = predict(fit, pd.DataFrame(x), level=level, seed=seed)
+    lev = float(plain.attrs["level"])
+    base = plain["prediction"].to_numpy(dtype=float)
+    warns = list(plain.attrs["warnings"])
+    if mode == "none":
+        out = pd.DataFrame({"step": st, "lr": eta[st - 1], "plain": base, "residual": 0.0, "prediction": base})
+        for c in ("lo", "hi", "mean_lo", "mean_hi"):
+            out[c] = plain[c].to_numpy(dtype=float)
+        out.attrs.update({"warnings": warns, "interval": plain.attrs["interval"], "level": lev, "mode": mode,
+                          "ref_noise": sigma})
+        return out
+    r = rl - np.asarray(law.predict(fit.params, xr), dtype=float)
+    res = carried(r)
+    dropped = 0.0
+    if mode == "smooth":   # the residual's wiggle about its polynomial, at the reference's own points
+        z = np.log(rs.astype(float))
+        V = np.vander((z - z.mean()) / (z.std() or 1.0), ANCHOR_SMOOTH_DEGREE + 1)
+        dropped = float(np.sqrt(np.mean(((r - V @ np.linalg.lstsq(V, r, rcond=None)[0]) / rl) ** 2)))
+    out = pd.DataFrame({"step": st, "lr": eta[st - 1], "plain": base, "residual": res, "prediction": base + res})
+    draws = fit.draws()
+    kind = None
+    if draws is not None and len(draws) >= 2 and plain.attrs["interval"] is not None:
+        P = {k: draws[k].to_numpy(dtype=float)[:, None] for k in law.param_names}
+        with np.errstate(invalid="ignore", over="ignore"):
+            pk = np.atleast_2d(np.asarray(law.predict(P, x), dtype=float))
+            rk = rl - np.atleast_2d(np.asarray(law.predict(P, xr), dtype=float))
+            curve_k = pk + carried(rk)
+            rng = np.random.default_rng(seed)
+            scale = sigma * out["prediction"].to_numpy(dtype=float)
+            z_ref, z_new = rng.standard_normal(curve_k.shape), rng.standard_normal(curve_k.shape)
+            q = [(1 - lev) / 2, (1 + lev) / 2]
+            mean_k = curve_k + m * scale * z_ref
+            out["mean_lo"], out["mean_hi"] = np.nanquantile(mean_k, q, axis=0)
+            new_obs = np.hypot(sigma, dropped) * out["prediction"].to_numpy(dtype=float)
+            out["lo"], out["hi"] = np.nanquantile(mean_k + new_obs * z_new, q, axis=0)
+        kind = "anchored"
+    else:
+        for c in ("lo", "hi", "mean_lo", "mean_hi"):
+            out[c] = np.nan
+    if sigma == 0.0 and rs.size < 4:
+        warns.append(f"the reference has {rs.size} points (< 4): its measurement noise is not estimated (taken as 0).")
+    out.attrs.update({"warnings": warns, "interval": kind, "level": lev, "mode": mode, "ref_noise": sigma,
+                      "dropped": dropped})
+    return out
+
+
+def _int_steps(v: Any, what: str, n: int) -> Any:
+    """``v`` as a 1-D int64 array of steps in 1..n (a ParameterError naming the first bad one)."""
+    a = np.asarray(v, dtype=float).reshape(-1)
+    if a.size == 0:
+        raise ParameterError(invalid(what + "s", [], "at least one step"))
+    bad = ~np.isfinite(a) | (a < 1) | (a != np.round(a)) | (a > n)
+    if bad.any():
+        raise ParameterError(invalid(what, float(a[np.argmax(bad)]), f"an integer in 1..{n} (the curve's updates)"))
+    return a.astype(np.int64)
+
+
+def _point_noise(loss: Any) -> float:
+    """The relative noise of one point of a curve: sd of the second differences of ln loss / sqrt(6)
+    (each point's independent noise; a smooth curve's second differences are ~0); 0 under 4 points."""
+    y = np.log(np.asarray(loss, dtype=float))
+    if y.size < 4:
+        return 0.0
+    return float(np.std(np.diff(y, 2)) / np.sqrt(6.0))

@@ -114,6 +114,22 @@ def _areas_by_run(df: pd.DataFrame, areas: Any) -> pd.DataFrame:
     return df.assign(S1=S1, S2=S2)
 
 
+def lr_curves_of_points(df: pd.DataFrame) -> dict[str, tuple[Array, Array]]:
+    """Per run of a ``run, step, lr`` table: the logged steps (int64, in the table's row order) and the
+    learning rate on every update ``1..max(step)``, linear between logged steps and held before the first
+    (the interpolation every ``run, step, lr`` file gets). Bad steps or rates: a one-line DataError."""
+    import pandas as pd
+
+    steps = pd.to_numeric(df["step"], errors="coerce").to_numpy(dtype=float)
+    lrs = pd.to_numeric(df["lr"], errors="coerce").to_numpy(dtype=float)
+    _check_steps_lrs(df, steps, lrs)
+    out: dict[str, tuple[Array, Array]] = {}
+    for run, pos in df.groupby("run", sort=False).indices.items():
+        _, eta = _interpolated(df, pos, steps, lrs)
+        out[str(run)] = (steps[pos].astype(np.int64), eta)
+    return out
+
+
 def curve_areas(lr: Any, decay: float = DECAY) -> tuple[Array, Array]:
     """S1 and S2 after each step of a whole learning-rate curve, under scalinglab's warmup convention.
 
