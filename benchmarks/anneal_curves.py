@@ -72,8 +72,24 @@ leaves the annealing part unidentified); plain literal 1.00/1.07/1.03/0.71%, fin
 0.15/0.28/0.39/0.57%, finals +0.70/+0.04/-0.53/-0.01% (diagnostic); lr 0.13/0.26/0.38/0.44%, finals as plain; intervals
 full 96/97/100/100%, plain 91/90/88/92%.
 
+``--anchor branch`` (pre-registered by anneal9, its design chosen by reasoning after the numbers above): each held-out run
+predicted as a branch of the measured constant run at its departure step t_d (``fit.anneal.departure_step``: WSD 0.1/0.2/0.5
+at 271/241/151, linear and cosine at 16): the constant's curve up to t_d, then its residual at t_d (interpolated) + the
+law; a run departing before the constant's first point after warmup (linear, the fit cosine) gets the plain law
+(``branch@first``, the residual at that first point, is printed as a diagnostic). Measured (lower-noise shape, seeds 0,1,
+analysis only on anneal8's store, 59 s at load ~1.5): multipower_offset branch literal 0.06/0.11/0.67/0.68%, finals
++0.87/+0.95/-1.59/-0.30% (targets NOT met; plain +1.07/+0.55/-0.72/-0.30%). The literal gain is the copied stable phase
+(a WSD run's points up to t_d are bit-identical to the constant's): over the points after t_d only, plain / full / branch
+0.81/0.23/0.61% (WSD 0.1), 0.25/0.29/0.55% (0.2), 0.57/0.56/1.30% (0.5). The final is plain + the law's residual on the
+constant at t_d (about -0.2/+0.4/-0.9%, a slow misfit of the constant curve, +0.99% at its end). Per seed, branched on the
+other seed's constant run: literal 0.83-1.58% (plain 0.77-1.16%), finals -2.48% to +2.18%. 95% intervals (branch) cover
+100/100/59/95%. branch@first: the cosine in-sample 7.61% / +8.02%, linear 7.71% / +7.80%. multipower_transient branch
+0.05/0.09/0.87/0.44%, finals +0.71/+0.74/-2.12/-0.14%. Default shape seed 0 (~100 s): multipower_offset branch
+0.16/0.18/0.36/0.71%, finals +1.08/-2.20/-1.45/+0.07% (one eval point's noise there is 0.6-0.9%, carried by r(t_d));
+intervals 98/100/100/92%.
+
     PYTHONPATH=src:benchmarks python benchmarks/anneal_curves.py [--steps 1200] [--laws multipower_offset]
-        [--cosine-final-frac 0] [--skips 1] [--fix dS=0] [--seeds 0] [--anchor auto] [--train-only] [--out DIR]
+        [--cosine-final-frac 0] [--skips 1] [--fix dS=0] [--seeds 0] [--anchor auto|branch|...] [--train-only] [--out DIR]
 """
 
 from __future__ import annotations
@@ -100,6 +116,7 @@ from scalinglab.fit.anneal import (
     add_store_areas,
     anchored_curve,
     curve_inputs,
+    departure_step,
     fit_decay,
     fit_decay_profile,
     lr_curve,
@@ -153,8 +170,10 @@ def main() -> None:
                     "are printed too (default 0: one seed)")
     ap.add_argument("--anchor", default="auto", choices=("auto", *ANCHOR_MODES),
                     help="the anchored prediction's verdict mode (fit.anneal.anchored_curve, anchored on the measured "
-                    "constant fit run): auto (default, pre-registered by anneal8) = the mode with the lowest score on "
-                    "the fit cosine's held-back tails; every mode is printed either way")
+                    "constant fit run): auto (default, pre-registered by anneal8) = the mode of none, full, lr, smooth "
+                    "with the lowest score on the fit cosine's held-back tails; branch (pre-registered by anneal9): the "
+                    "constant's curve up to the run's departure from it, the law's change after (a run departing before "
+                    "the constant's first point after warmup: the plain law); every mode is printed either way")
     ap.add_argument("--out", type=Path, default=Path("anneal-out"))
     args = ap.parse_args()
     args.seed_list = parse_seeds(args.seeds)
@@ -406,14 +425,35 @@ def target_score(mean: float, final: float) -> float:
     return max(mean / 0.01, abs(final) / 0.005)
 
 
+#: the modes anneal8's pre-registered rule (``--anchor auto``) chooses among, in its tie order
+SELECT_MODES = ("none", "full", "lr", "smooth")
+#: the table's columns: every mode, and the diagnostic ``branch@first`` (a run departing before the reference's
+#: first point branched at that point instead of given the plain law)
+TABLE_MODES = (*ANCHOR_MODES, "branch@first")
+
+
+def branch_mode(cfg: RunConfig, ref_cfg: RunConfig, ref: pd.DataFrame) -> str:
+    """The mode the pre-registered branch rule (anneal9 notes) uses for ``cfg`` anchored on ``ref`` (rows after
+    warmup): ``branch`` when ``cfg`` departs from ``ref_cfg``'s schedule at or after the reference's first point,
+    ``none`` (the plain law) when it departs before it (only the warmup, outside the law's domain, is shared)."""
+    return "branch" if departure_step(lr_curve(cfg), lr_curve(ref_cfg)) >= int(ref["step"].min()) else "none"
+
+
 def anchored_pred(fit: Fit, cfg: RunConfig, steps: np.ndarray, ref_cfg: RunConfig, ref: pd.DataFrame,
                   mode: str) -> np.ndarray:
     """The law's prediction for ``cfg``'s schedule at ``steps`` anchored (``mode``) on the measured curve
-    ``ref`` (rows after warmup) of the reference run ``ref_cfg``: central values only (no intervals)."""
+    ``ref`` (rows after warmup) of the reference run ``ref_cfg``: central values only (no intervals).
+    ``branch`` follows :func:`branch_mode`; ``branch@first`` branches an early-departing run at the
+    reference's first point (the law + the residual there) instead."""
     ref = ref.sort_values("step")
     central = dataclasses.replace(fit, bootstrap={})    # the central curve: no bootstrap draws to evaluate
-    out = anchored_curve(central, lr_curve(cfg), steps, lr_curve(ref_cfg), ref["step"].to_numpy().astype(int),
-                         ref["loss"].to_numpy(dtype=float), mode=mode, decay=fit_decay(fit))
+    rs, rl = ref["step"].to_numpy().astype(int), ref["loss"].to_numpy(dtype=float)
+    if mode in ("branch", "branch@first"):
+        if branch_mode(cfg, ref_cfg, ref) == "none":
+            p = predicted(fit.law, fit, cfg, steps)
+            return p if mode == "branch" else p + rl[0] - predicted(fit.law, fit, ref_cfg, rs[:1])[0]
+        mode = "branch"
+    out = anchored_curve(central, lr_curve(cfg), steps, lr_curve(ref_cfg), rs, rl, mode=mode, decay=fit_decay(fit))
     return out["prediction"].to_numpy(dtype=float)
 
 
@@ -422,11 +462,11 @@ def anchor_select(law: str, args: argparse.Namespace, fit: Fit, train: pd.DataFr
     """The pre-registered choice of the anchor mode, on the fit runs alone: fit the law on ``train`` less the
     cosine fit run's points after each split step (``--split-fracs`` x steps), predict those held-back points
     in every mode anchored on the constant fit run's whole measured curve (the anneal law at ``fit``'s lambda), and keep the mode of the lowest
-    mean :func:`target_score` over the splits (ties: the first of ``ANCHOR_MODES``). Returns the mode and,
+    mean :func:`target_score` over the splits (ties: the first of ``SELECT_MODES``). Returns the mode and,
     per mode, the (tail mean, final error) of each split."""
     const, cos = fit_runs
     ref = df[df["run"] == const.name]
-    got: dict[str, list[tuple[float, float]]] = {m: [] for m in ANCHOR_MODES}
+    got: dict[str, list[tuple[float, float]]] = {m: [] for m in SELECT_MODES}
     for frac in [float(f) for f in args.split_fracs.split(",")]:
         split = round(frac * args.steps)
         rows = train[~((train["run"] == cos.name) & (train["step"] > split))]
@@ -436,11 +476,11 @@ def anchor_select(law: str, args: argparse.Namespace, fit: Fit, train: pd.DataFr
                  if law == "anneal" else LawFit(law, bootstrap=0, seed=0, **lawfit).fit(rows).result_)  # type: ignore[arg-type]
         tail = df[(df["run"] == cos.name) & (df["step"] > split)].sort_values("step")
         meas = tail["loss"].to_numpy(dtype=float)
-        for mode in ANCHOR_MODES:
+        for mode in SELECT_MODES:
             p = anchored_pred(f, cos, tail["step"].to_numpy().astype(int), const, ref, mode)
             got[mode].append((float(np.mean(np.abs(p / meas - 1.0))), float(p[-1] / meas[-1] - 1.0)))
     scores = {m: float(np.mean([target_score(a, b) for a, b in v])) for m, v in got.items()}
-    best = min(ANCHOR_MODES, key=lambda m: (round(scores[m], 9), ANCHOR_MODES.index(m)))
+    best = min(SELECT_MODES, key=lambda m: (round(scores[m], 9), SELECT_MODES.index(m)))
     return best, got
 
 
@@ -463,21 +503,37 @@ def anchor_report(law: str, args: argparse.Namespace, fit: Fit, df: pd.DataFrame
         print(f"  verdict mode given by --anchor: {mode} (not the pre-registered choice {best})")
     ref = df[df["run"] == const.name]
     print(f"{law}: anchored on the measured {const.name} (the held-out runs share its data order), literal mean / final:")
-    print(f"  {'run':<16}" + "".join(f"{m:>22}" for m in ANCHOR_MODES))
+    print(f"  {'run':<16}" + "".join(f"{m:>22}" for m in TABLE_MODES)
+          + "   (branch: departure step; before the first point, the plain law)")
     ok = True
     for cfg in [fit_runs[1], *held, *extra_runs]:
         g = df[df["run"] == cfg.name].sort_values("step")
         steps = g["step"].to_numpy().astype(int)
         meas = g["loss"].to_numpy(dtype=float)
         cells = []
-        for m in ANCHOR_MODES:
+        for m in TABLE_MODES:
             p = anchored_pred(fit, cfg, steps, const, ref, m)
             lit, fe = float(np.mean(np.abs(p / meas - 1.0))), float(p[-1] / meas[-1] - 1.0)
             cells.append(f"{100 * lit:.2f}% / {100 * fe:+.2f}%")
             if m == mode and cfg in held:
                 ok &= lit <= 0.01 and abs(fe) <= 0.005
-        tag = " (fit run)" if cfg is fit_runs[1] else " (extra)" if cfg in extra_runs else ""
-        print(f"  {cfg.name:<16}" + "".join(f"{c:>22}" for c in cells) + tag)
+        tag = " (fit run, in-sample)" if cfg is fit_runs[1] else " (extra)" if cfg in extra_runs else ""
+        td = departure_step(lr_curve(cfg), lr_curve(const))
+        print(f"  {cfg.name:<16}" + "".join(f"{c:>22}" for c in cells) + f"   t_d {td}"
+              + ("" if branch_mode(cfg, const, ref) == "branch" else " (< first point: plain)") + tag)
+    # a run's points up to its departure are the reference's own (the same data order and rates): the branch
+    # mode is exact there by construction; its prediction is only the points after the departure
+    cells = []
+    for cfg in held:
+        g = df[df["run"] == cfg.name].sort_values("step")
+        steps = g["step"].to_numpy().astype(int)
+        after = steps > departure_step(lr_curve(cfg), lr_curve(const))
+        meas = g["loss"].to_numpy(dtype=float)[after]
+        errs = [np.mean(np.abs(anchored_pred(fit, cfg, steps, const, ref, m)[after] / meas - 1.0))
+                for m in ("none", "full", "branch")]
+        cells.append(f"{cfg.name.removeprefix('anneal-')} ({after.sum()} pts) "
+                     + " / ".join(f"{100 * e:.2f}%" for e in errs))
+    print("  mean |rel err| over the points after the departure only (plain / full / branch): " + ", ".join(cells))
     print(f"{law}: anchored ({mode}) targets (held out: literal mean <= 1%, final within 0.5%): "
           f"{'met' if ok else 'NOT met'}")
     for m in ANCHOR_MODES:   # every mode's interval, a diagnostic of the interval's choice
@@ -485,8 +541,9 @@ def anchor_report(law: str, args: argparse.Namespace, fit: Fit, df: pd.DataFrame
         for cfg in held:
             g = df[df["run"] == cfg.name].sort_values("step")
             r = ref.sort_values("step")
+            mm = branch_mode(cfg, const, r) if m == "branch" else m
             band = anchored_curve(fit, lr_curve(cfg), g["step"].to_numpy().astype(int), lr_curve(const),
-                                  r["step"].to_numpy().astype(int), r["loss"].to_numpy(dtype=float), mode=m,
+                                  r["step"].to_numpy().astype(int), r["loss"].to_numpy(dtype=float), mode=mm,
                                   decay=fit_decay(fit))
             meas = g["loss"].to_numpy(dtype=float)
             if band["lo"].notna().all():

@@ -1,6 +1,7 @@
 """benchmarks/anneal_curves.py's noise floor: zero on a curve the polynomial holds exactly, the known mean
 absolute deviation of a +/- e alternation added to it, and NaN on too few points; its seed mean (curves
-averaged point by point over seeds, keeping the first seed's areas) and its --seeds parsing."""
+averaged point by point over seeds, keeping the first seed's areas), its --seeds parsing, the anchored
+prediction of a run in the full, none and branch modes (the pre-registered fallback of an early departure)."""
 
 from __future__ import annotations
 
@@ -109,3 +110,17 @@ def test_target_score_and_anchored_pred(bench: ModuleType) -> None:
     target = np.asarray(law.predict(params, curve_inputs(law.name, lr_curve(wsd), steps)))
     np.testing.assert_allclose(bench.anchored_pred(fit, wsd, steps, const, ref, "full"), target + wig, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(bench.anchored_pred(fit, wsd, steps, const, ref, "none"), target)
+    # branch (the pre-registered anneal9 rule): the WSD run departs at 241 (between the reference's 240 and 243):
+    # the wiggle up to it, its value interpolated at 241 after it; a linear run departs at 16 < 18 (the reference's
+    # first point): the plain law, and branch@first the law + the wiggle at 18
+    assert bench.branch_mode(wsd, const, ref) == "branch"
+    w241 = np.interp(241, steps, wig)
+    np.testing.assert_allclose(bench.anchored_pred(fit, wsd, steps, const, ref, "branch"),
+                               target + np.where(steps <= 241, wig, w241), rtol=0, atol=1e-12)
+    lin = cfg("l", name="linear")
+    assert bench.branch_mode(lin, const, ref) == "none"
+    plain_lin = np.asarray(law.predict(params, curve_inputs(law.name, lr_curve(lin), steps)))
+    np.testing.assert_array_equal(bench.anchored_pred(fit, lin, steps, const, ref, "branch"), plain_lin)
+    np.testing.assert_allclose(bench.anchored_pred(fit, lin, steps, const, ref, "branch@first"), plain_lin + wig[0],
+                               rtol=0, atol=1e-12)
+    assert "branch" not in bench.SELECT_MODES          # anneal8's rule chooses among its own four modes only

@@ -64,14 +64,17 @@ def schedule_options(f: Any) -> Any:
         click.option("--anchor", "anchor", type=click.Path(dir_okay=False), default=None, metavar="REF.csv",
                      help="Curve fit with --schedule or --points: anchor the prediction on a measured reference run "
                           "(rows run, step, lr, loss; an empty loss: a row giving the lr only): loss = reference's "
-                          "measured loss + the law's difference between the two schedules at the same step "
-                          "(fit.anneal.anchored_curve)."),
+                          "measured loss + the law's difference between the two schedules (--anchor-mode; "
+                          "fit.anneal.anchored_curve)."),
         click.option("--anchor-run", "anchor_run", default=None, metavar="RUN",
                      help="With --anchor: the reference run, when the file has several."),
-        click.option("--anchor-mode", "anchor_mode", type=click.Choice(ANCHOR_MODES), default="full",
+        click.option("--anchor-mode", "anchor_mode", type=click.Choice(ANCHOR_MODES), default="branch",
                      show_default=True,
-                     help="With --anchor: how much of the law's residual on the reference is carried (full; lr: "
-                          "scaled by lr / reference lr; smooth: a cubic in ln step of it; none: the plain law)."),
+                     help="With --anchor: how much of the law's residual on the reference is carried (branch: the "
+                          "reference's curve up to the step the schedule departs from it, then its measured loss "
+                          "there + the law's change, so steps after the reference's end are predicted too; full: "
+                          "the residual at every step; lr: scaled by lr / reference lr; smooth: a cubic in ln step "
+                          "of it; none: the plain law)."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -243,7 +246,8 @@ def _predict_anchored(fit: Fit, points: str | None, mapping: Sequence[str], seed
     lo, hi = int(ref_st[0]), int(ref_st[-1])
 
     def one(run: str, eta: Any, steps: Any) -> pd.DataFrame:
-        bad = (steps < lo) | (steps > hi)
+        # branch: steps after the departure need no reference; anchored_curve checks the departure, then the rest
+        bad = ((steps < lo) | (steps > hi)) & (mode != "branch")
         if bad.any():
             raise DataError(invalid(f"The step of run {run!r}", int(steps[np.argmax(bad)]),
                                     f"a step the anchor run {name!r} covers ({lo}..{hi})"))
@@ -253,12 +257,16 @@ def _predict_anchored(fit: Fit, points: str | None, mapping: Sequence[str], seed
 
     if sched:
         n = _steps(kw)
-        if n > hi:
-            raise DataError(invalid("The --steps", n, f"at most {hi}, the last step the anchor run {name!r} covers"))
+        if n > hi and mode != "branch":
+            raise DataError(invalid("The --steps", n, f"at most {hi}, the last step the anchor run {name!r} covers "
+                                    "(or --anchor-mode branch)"))
         eta = schedule_curve(sched, n, _lr(kw), warmup_steps=kw["sched_warmup"], warmup_frac=kw["sched_warmup_frac"],
                              decay_frac=kw["sched_decay_frac"], decay_shape=kw["sched_decay_shape"],
                              final_lr_frac=kw["sched_final"])
         st = ref_st[ref_st <= n]
+        if n > hi:   # branch: past the reference's end, on its last spacing, and the last step
+            gap = int(ref_st[-1] - ref_st[-2]) if len(ref_st) > 1 else 1
+            st = np.unique(np.r_[st, np.arange(hi + gap, n + 1, gap), n])
         stride = kw.get("stride") or max(1, len(st) // 50)
         st = np.unique(np.r_[st[::stride], st[-1]])
         frames = [one(sched, eta, st)]
@@ -281,14 +289,17 @@ def _predict_anchored(fit: Fit, points: str | None, mapping: Sequence[str], seed
              "plain": float(r.plain), "residual": float(r.residual),
              "interval": None if math.isnan(r.lo) else [float(r.lo), float(r.hi)]} for r in out.itertuples()]
     anchor = {"file": kw["anchor"], "run": name, "mode": mode, "steps": [lo, hi],
-              "noise": float(frames[0].attrs["ref_noise"])}
+              "noise": float(frames[0].attrs["ref_noise"]),
+              "departure": [f.attrs["departure"] for f in frames] if mode == "branch" else None}
     if as_json:
         emit_json({"law": fit.law, "ci_level": fit.ci_level, "anchored": True, "anchor": anchor,
                    "interval_kind": frames[0].attrs["interval"], "predictions": rows, "warnings": warns})
         return
     print_rows(rows, ["run", "step", "lr", "loss", "plain", "interval"],
                title=f"{fit.law} law anchored on run {name!r} ({mode}): predicted loss along the curve")
-    console().print(f"loss = the law + its residual on the measured reference {name!r} at the same step ({mode}); "
+    how = ("up to the step the schedule departs from it, then the law's change from there" if mode == "branch"
+           else "at the same step")
+    console().print(f"loss = the law + its residual on the measured reference {name!r} {how} ({mode}); "
                     f"plain = the law alone; reference point noise {100 * anchor['noise']:.2f}%")
     for w in warns:
         console().print(f"warning: {w}")

@@ -29,7 +29,8 @@ from ._optimize import Array
 from .predict import predict
 from .result import Fit
 
-__all__ = ["ANCHOR_MODES", "CURVE_LAWS", "DECAYS", "add_store_areas", "anchored_curve", "curve_inputs", "fit_decay_profile", "fit_decay", "lr_curve", "predict_curve",
+__all__ = ["ANCHOR_MODES", "CURVE_LAWS", "DECAYS", "add_store_areas", "anchored_curve", "curve_inputs", "departure_step",
+           "fit_decay_profile", "fit_decay", "lr_curve", "predict_curve",
            "schedule_curve", "select_by_holdback", "store_curves"]
 
 #: momentum factors lambda of S2 searched by :func:`fit_decay_profile`
@@ -278,9 +279,25 @@ def predict_curve(fit: Fit, lr: Any, *, stride: int = 1, seed: int = 0, decay: f
 
 #: the anchored predictions' modes (:func:`anchored_curve`): how much of the law's residual on the measured
 #: reference run is carried onto the curve asked for
-ANCHOR_MODES = ("none", "full", "lr", "smooth")
+ANCHOR_MODES = ("none", "full", "lr", "smooth", "branch")
 #: degree of the polynomial in ln step that ``mode="smooth"`` fits to the reference's residual
 ANCHOR_SMOOTH_DEGREE = 3
+#: two learning rates are the same update's when ``|a - b| <= ANCHOR_LR_RTOL x max(|a|, |b|)`` (:func:`departure_step`)
+ANCHOR_LR_RTOL = 1e-9
+
+
+def departure_step(lr: Any, ref_lr: Any, rtol: float = ANCHOR_LR_RTOL) -> int:
+    """The step at which a schedule departs from a reference's: the largest ``s`` such that every update
+    ``i < s`` (0-based) has the same learning rate in both (``|a - b| <= rtol x max(|a|, |b|)``; zeros equal),
+    capped at the shorter curve. A point after ``s`` updates has seen ``lr[0 .. s-1]``, so the point at step
+    ``t_d`` is the last one both runs share: a WSD run's decay start, a linear or cosine decay's warmup end,
+    the whole curve for the reference's own schedule, 0 for a schedule that differs from its first update."""
+    a = np.asarray(lr, dtype=float).reshape(-1)
+    b = np.asarray(ref_lr, dtype=float).reshape(-1)
+    n = min(a.size, b.size)
+    a, b = a[:n], b[:n]
+    same = np.abs(a - b) <= rtol * np.maximum(np.abs(a), np.abs(b))
+    return n if same.all() else int(np.argmin(same))
 
 
 def anchored_curve(fit: Fit, lr: Any, steps: Any, ref_lr: Any, ref_steps: Any, ref_loss: Any, *,
@@ -296,28 +313,38 @@ def anchored_curve(fit: Fit, lr: Any, steps: Any, ref_lr: Any, ref_steps: Any, r
     reference's rate is 0), for residual wiggles whose size follows the learning rate; ``"smooth"``:
     m = 1 on a least-squares polynomial of degree :data:`ANCHOR_SMOOTH_DEGREE` in ln step fitted to r over
     every reference point given (the law's systematic misfit kept, the point-to-point wiggles dropped);
-    ``"none"``: the plain law (:func:`scalinglab.fit.predict.predict`'s output, intervals included).
+    ``"none"``: the plain law (:func:`scalinglab.fit.predict.predict`'s output, intervals included);
+    ``"branch"``: the schedule predicted as a branch of the reference at its departure step ``t_d``
+    (:func:`departure_step`: the last step whose every earlier update has the reference's rate): m = 1 and
+    r taken at ``min(t, t_d)``, i.e. the reference's measured curve up to ``t_d`` (where the schedules agree)
+    and ``L_ref(t_d) + [law(lr, t) - law(lr, t_d)]`` after it: the law predicts only the change from the
+    measured branch point (a WSD cooldown from its stable run). The reference must cover ``t_d``
+    (``min(ref_steps) <= t_d <= max(ref_steps)``, when a step after ``t_d`` is asked; ``r(t_d)`` is interpolated
+    between the reference's points), and only the asked steps up to ``t_d`` need lie inside the reference:
+    a stable run that ends at ``t_d`` predicts its whole cooldown. ``t_d`` is in ``attrs["departure"]``.
     A reference equal to the law gives exactly the plain prediction in every mode.
 
     Units: ``lr`` and ``ref_lr`` are learning rates per update (``lr[i]`` the rate of update ``i``,
     0-based, as :func:`lr_curve` / :func:`schedule_curve` give; a point after ``s`` updates has seen
     ``lr[0 .. s-1]``); ``steps`` and ``ref_steps`` are optimizer steps (integers >= 1, within the
     curves); ``ref_loss`` the reference's measured loss at ``ref_steps`` (nats/token). Every step of
-    ``steps`` must lie inside the reference's ``min(ref_steps) .. max(ref_steps)``: the reference is
-    interpolated, never extrapolated.
+    ``steps`` (in mode ``"branch"``: up to ``t_d``, and ``t_d`` itself) must lie inside the reference's
+    ``min(ref_steps) .. max(ref_steps)``: the reference is interpolated, never extrapolated.
 
     Intervals (a stated choice): each bootstrap replicate k of the fit gives its own anchored curve
     ``law_k(lr, t) + m(t) r_k(t)`` (so the law's part is the interval of the *difference*), plus normal
     draws for the measurement noise: the reference's point noise ``sigma`` (relative; the standard
     deviation of the second differences of ln ``ref_loss`` over sqrt(6), independent-point noise
     assumed) carried with weight m into ``mean_lo/mean_hi``, and the new observation's own noise of
-    the same size added in ``lo/hi``; in mode ``"smooth"`` the wiggle it drops (the relative rms of r
+    the same size added in ``lo/hi`` (mode ``"branch"``: r_k at ``min(t, t_d)``, the noise of the reference's
+    point at ``t_d`` after it); in mode ``"smooth"`` the wiggle it drops (the relative rms of r
     about its polynomial at the reference's points, ``attrs["dropped"]``) is added in quadrature to
     the new observation's noise. A target run that shares the reference's data order shares part of
     that noise, so the interval is conservative for it. No bootstrap draws: no intervals (NaN).
 
     Returns one row per step: step, lr, plain (the law alone), residual (m(t) r(t), nats), prediction,
-    lo, hi, mean_lo, mean_hi; ``attrs``: warnings, interval, level, mode, ref_noise (sigma), dropped."""
+    lo, hi, mean_lo, mean_hi; ``attrs``: warnings, interval, level, mode, ref_noise (sigma), dropped, departure
+    (``t_d`` in mode ``"branch"``, None otherwise)."""
     from .. import laws as _laws
 
     if mode not in ANCHOR_MODES:
@@ -342,7 +369,13 @@ def anchored_curve(fit: Fit, lr: Any, steps: Any, ref_lr: Any, ref_steps: Any, r
     if np.any(np.diff(rs) == 0):
         raise ParameterError(invalid("The reference's step", int(rs[np.flatnonzero(np.diff(rs) == 0)[0]]),
                                      "logged once (one loss per step)"))
-    out_of = (st < rs[0]) | (st > rs[-1])
+    td = departure_step(eta, ref_eta) if mode == "branch" else None
+    at = st if td is None else np.minimum(st, td)     # the steps the reference's residual is read at
+    if td is not None and (st > td).any() and not rs[0] <= td <= rs[-1]:
+        raise ParameterError(invalid("The departure step of the target from the reference (mode 'branch')", td,
+                                     f"a step the reference covers ({int(rs[0])}..{int(rs[-1])}), where its residual "
+                                     "is read; anchor on a reference measured there, or use another mode"))
+    out_of = ((st < rs[0]) | (st > rs[-1])) & (st == at)
     if out_of.any():
         raise ParameterError(invalid("The step of the anchored curve", int(st[np.argmax(out_of)]),
                                      f"a step the reference covers ({int(rs[0])}..{int(rs[-1])})"))
@@ -366,7 +399,7 @@ def anchored_curve(fit: Fit, lr: Any, steps: Any, ref_lr: Any, ref_steps: Any, r
             coef = np.linalg.lstsq(V, np.atleast_2d(resid).T, rcond=None)[0]   # (deg + 1, K)
             vals = (np.vander((np.log(st.astype(float)) - mu) / sd, ANCHOR_SMOOTH_DEGREE + 1) @ coef).T
         else:
-            vals = np.array([np.interp(st, rs, r) for r in np.atleast_2d(resid)])
+            vals = np.array([np.interp(at, rs, r) for r in np.atleast_2d(resid)])
         return (vals * m).reshape(resid.shape[:-1] + (st.size,))
 
     if mode == "smooth" and rs.size <= ANCHOR_SMOOTH_DEGREE + 1:
@@ -382,7 +415,7 @@ def anchored_curve(fit: Fit, lr: Any, steps: Any, ref_lr: Any, ref_steps: Any, r
         for c in ("lo", "hi", "mean_lo", "mean_hi"):
             out[c] = plain[c].to_numpy(dtype=float)
         out.attrs.update({"warnings": warns, "interval": plain.attrs["interval"], "level": lev, "mode": mode,
-                          "ref_noise": sigma})
+                          "ref_noise": sigma, "dropped": 0.0, "departure": None})
         return out
     r = rl - np.asarray(law.predict(fit.params, xr), dtype=float)
     res = carried(r)
@@ -415,7 +448,7 @@ def anchored_curve(fit: Fit, lr: Any, steps: Any, ref_lr: Any, ref_steps: Any, r
     if sigma == 0.0 and rs.size < 4:
         warns.append(f"the reference has {rs.size} points (< 4): its measurement noise is not estimated (taken as 0).")
     out.attrs.update({"warnings": warns, "interval": kind, "level": lev, "mode": mode, "ref_noise": sigma,
-                      "dropped": dropped})
+                      "dropped": dropped, "departure": td})
     return out
 
 
