@@ -186,7 +186,7 @@ def test_schedule_the_law_cannot_read(tmp_path: Path, law: str, params: dict[str
     (["--su-fit", "joint"], "The --su-fit option must be given only with --su-held-out RUN. Got 'joint' instead."),
     (["--su-window", "2"], "The --su-window option must be given only with --su-held-out RUN. Got 2.0 instead."),
     (["--su-held-out", "b256", "--su-window", "2"],
-     "The --su-window option must be given only with --su-fit joint (got --su-fit two-stage). Got 2.0 instead."),
+     "The --su-window option must be given only with a joint --su-fit (got --su-fit two-stage). Got 2.0 instead."),
     (["--su-held-out", "b256", "--su-fit", "auto", "--su-window", "2"], "auto tries --su-windows"),
     (["--su-held-out", "b256", "--su-fit", "joint", "--su-windows", "1,2"],
      "The --su-windows option must be given only with --su-fit auto (got --su-fit joint). Got '1,2' instead."),
