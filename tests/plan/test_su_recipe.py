@@ -133,6 +133,9 @@ def test_leave_one_out_and_selection_on_exact_curves(tmp_path: Path) -> None:
     (["--su-fit", "joint", "--su-window", "0.5"], "--su-window"),
     (["--su-fit", "auto", "--su-windows", "1,x"], "--su-windows"),
     (["--su-fit", "auto", "--su-windows", "0"], "--su-windows"),
+    (["--su-fit", "joint-trimmed", "--su-trim", "1"], "--su-trim"),
+    (["--su-fit", "joint", "--su-trim", "3"], "--su-trim"),
+    (["--su-fit", "auto", "--su-trim", "nan"], "--su-trim"),
 ])
 def test_bad_su_options_exit_2_with_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
     db = tmp_path / "r.db"
@@ -322,21 +325,6 @@ def test_joint_trimmed_leaves_out_the_run_off_the_law_and_recovers_the_laws(tmp_
     assert fit_su_method(_table(db2), "joint-trimmed", trim=1e6)[0].data["trimmed"] == []
     with pytest.raises(ParameterError, match="'trim'"):
         su_trimmed(df, trim=1.0)
-
-
-@pytest.mark.parametrize("args, needle", [
-    (["--su-fit", "joint-trimmed", "--su-trim", "1"], "--su-trim"),
-    (["--su-fit", "joint", "--su-trim", "3"], "--su-trim"),
-    (["--su-fit", "auto", "--su-trim", "nan"], "--su-trim"),
-])
-def test_bad_su_trim_exits_2_with_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
-    db = tmp_path / "r.db"
-    _small_store(db, batches=(256, 1024, 4096), points=6)
-    before = db.read_bytes()
-    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0",
-                                  "--su-held-out", "n6e05-b1024", *args])
-    assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
-    assert db.read_bytes() == before
 
 
 def test_cli_auto_chooses_joint_trimmed_when_a_fit_run_is_off_the_law(tmp_path: Path) -> None:
