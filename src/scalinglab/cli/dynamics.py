@@ -32,7 +32,7 @@ from ..plan.anneal import best_wsd_decay
 from ..plan.hparams import plan_hparams
 from ..plan.su import fit_su, fit_su_joint, su_backtest, su_select
 from . import main
-from .output import console, emit_json, flags, fmt, print_rows
+from .output import console, emit_json, flags, fmt, interval_line, print_rows
 from .paths import check_out_file, write_error
 
 
@@ -115,12 +115,13 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
         res = best_wsd_decay(fit, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
                              warmup_frac=kw["sched_warmup_frac"], final_lr_frac=kw["sched_final"], seed=seed)
         if as_json:
-            emit_json({"law": fit.law, **res})
+            emit_json({"law": fit.law, "ci_level": fit.ci_level, **res})
             return
         print_rows(list(res["by_shape"].values()), ["decay_shape", "decay_frac", "loss", "interval", "reliable"],
                    title=f"best WSD decay for {res['steps']} steps at lr {res['lr']:g} (predicted final loss)")
         b = res["best"]
         console().print(f"best: {b['decay_shape']} decay over {b['decay_frac']:g} of the run, loss {fmt(b['loss'])}")
+        console().print(interval_line(res["interval_kind"], res["level"]))
         for w in res["warnings"]:   # the fit's (were not printed), and any interval clipped at 0
             console().print(f"warning: {w}")
         return
@@ -131,6 +132,7 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
         stride = kw.get("stride") or max(1, len(eta) // 50)
         out = predict_curve(fit, eta, stride=stride, seed=seed)
         warns = list(out.attrs["warnings"])
+        kind = {"interval_kind": out.attrs["interval"], "level": out.attrs["level"]}
         out.insert(0, "run", sched)
     elif points:
         pts = _table.load(points, mapping=_table.parse_assignments(mapping, "--map"))
@@ -143,6 +145,7 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
         from ..fit.predict import predict
         pred = predict(fit, pts[list(fit.law_.inputs)], seed=seed)
         warns = list(pred.attrs["warnings"])
+        kind = {"interval_kind": pred.attrs["interval"], "level": pred.attrs["level"]}
         pred = pred.drop(columns=list(fit.law_.inputs))
         pts = pts.assign(S2=pts["S2"] if fit.law == "anneal" else float("nan"))
         out = pd.concat([pts[["run", "step", "lr", "S1", "S2"]].reset_index(drop=True), pred.reset_index(drop=True)],
@@ -155,9 +158,10 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
              **({"S2": float(r.S2)} if fit.law == "anneal" else {}), "loss": float(r.prediction),
              "interval": None if math.isnan(r.lo) else [float(r.lo), float(r.hi)]} for r in out.itertuples()]
     if as_json:
-        emit_json({"law": fit.law, "ci_level": fit.ci_level, "predictions": rows, "warnings": warns})
+        emit_json({"law": fit.law, "ci_level": fit.ci_level, **kind, "predictions": rows, "warnings": warns})
         return
     print_rows(rows, ["run", "step", "lr", "loss", "interval"], title=f"{fit.law} law: predicted loss along the curve")
+    console().print(interval_line(kind["interval_kind"], kind["level"]))
     for w in warns:
         console().print(f"warning: {w}")
 

@@ -39,7 +39,7 @@ from .dynamics import (
     print_hparams,
     schedule_options,
 )
-from .output import console, emit_json, flags, floats, fmt, numbers, sci
+from .output import console, emit_json, flags, floats, fmt, interval_line, numbers, sci
 from .paths import check_out_file, write_error
 
 #: the planners' names of their parameters (plan.dispatch.plan_fit) -> the plan command's options
@@ -466,18 +466,9 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     for r in rows:
         t.add_row(*[fmt(r["inputs"][c]) for c in fit.law_.inputs], fmt(r[target]), fmt(r["interval"]))
     console().print(t)
-    console().print(_interval_line(kind["interval_kind"], fit.ci_level))
+    console().print(interval_line(kind["interval_kind"], fit.ci_level))
     for w in warns:
         console().print(f"warning: {w}")
-
-
-def _interval_line(kind: str | None, level: float) -> str:
-    if kind is None:
-        return "interval: none (the fit has no bootstrap draws)"
-    what = ("observation interval: the fitted curve's bootstrap plus the residual scatter" if kind == "observation"
-            else "extrapolation-calibrated interval: inside the data the observation interval, beyond it "
-                 "the ladder's own extrapolation error (internal rollouts), growing with the distance")
-    return f"interval: nominal {100 * level:.0f}% {what}"
 
 
 @main.command("plan")
@@ -600,7 +591,7 @@ def _print_plan(fit: Fit, res: dict[str, Any], max_tokens: float | None) -> None
     t.add_row("loss", fmt(res["loss"]), fmt(res["interval"]))
     out.print(t)
     if res["interval"] is not None:
-        out.print(_interval_line(res.get("interval_kind"), res.get("ci_level", fit.ci_level)))
+        out.print(interval_line(res.get("interval_kind"), res.get("ci_level", fit.ci_level)))
     if res["data_constrained"]:
         u = res["unconstrained"]
         out.print(f"data-constrained: the optimum wants D = {fmt(u['D'])} tokens, more than --max-tokens "
