@@ -67,12 +67,15 @@ def schedule_options(f: Any) -> Any:
 
 def anneal_store_fit(fitter: LawFit, store_path: str, df: pd.DataFrame) -> Fit:
     """``fit --store --law anneal``: the fit with the momentum factor lambda of S2 profiled over
-    ``fit.anneal.DECAYS`` (``fit_decay_profile``), the fitter's settings kept."""
+    ``fit.anneal.DECAYS`` (``fit_decay_profile``), every setting of the fitter kept (--bound, --weight
+    and --calibrate too: they were dropped)."""
     from ..store import Store
     with Store(store_path, create=False) as store:
         configs = store.run_configs()
     return fit_decay_profile(df, configs, objective=fitter.objective, fixed=fitter.fixed, bootstrap=fitter.bootstrap,
-                             seed=fitter.seed, ci_level=fitter.ci_level, source=fitter.source)
+                             seed=fitter.seed, ci_level=fitter.ci_level, source=fitter.source, bounds=fitter.bounds,
+                             weight_by=fitter.weight_by, calibrate=fitter.calibrate,
+                             calibrate_decades=fitter.calibrate_decades, calibrate_scheme=fitter.calibrate_scheme)
 
 
 def anneal_requested(kw: dict[str, Any]) -> bool:
