@@ -1,5 +1,6 @@
 """Fitting options on a store from the command line: ``fit --store --law anneal`` keeps --bound and
---weight (its lambda profile dropped them)."""
+--weight (its lambda profile dropped them), and --weight compute on rows without a compute figure is one
+line naming it (it was 'the objective is not finite at any of the starts')."""
 
 from __future__ import annotations
 
@@ -49,3 +50,13 @@ def test_anneal_store_fit_keeps_the_bound(store: Path) -> None:
     assert 2.5 <= d["params"]["L0"] <= 2.6
     assert d["data"]["bounds"] == {"L0": [2.5, 2.6]}
     assert any("'L0'" in w and "bound" in w for w in d["warnings"])
+
+
+@pytest.mark.parametrize("law", ["anneal", "chinchilla"])
+def test_compute_weight_without_compute_is_one_line(store: Path, law: str) -> None:
+    before = digest(store)
+    r = CliRunner().invoke(main, ["fit", "--store", str(store), "--law", law, "--points", "all", "--weight", "compute"])
+    assert r.exit_code == 2, r.output
+    assert r.stderr == ("error: The compute weighting (--weight compute) must be rows with a finite positive C "
+                        "(a table without a C column gets C = 6 N D). Got '30 of 30 rows without C' instead.\n")
+    assert digest(store) == before
