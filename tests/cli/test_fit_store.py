@@ -110,3 +110,15 @@ def test_near_optimal_needs_budgets(tmp_path: Path) -> None:
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "groups by 'budget_flops', but 14 rows have none (empty or 0)" in r.stderr
     assert db.read_bytes() == before
+
+
+def test_report_json_is_one_object(tmp_path: Path) -> None:
+    """`report --json` prints one JSON object (the README: every command takes --json); it had no --json."""
+    db = tmp_path / "runs.db"
+    _store(db)
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(main, ["report", "--store", str(db), "--bootstrap", "0", "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["report"] == str(out / "index.html") and (out / "index.html").is_file()
+    assert d["store"] == str(db) and d["command"].startswith("scalinglab report --store ")
