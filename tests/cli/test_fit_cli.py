@@ -256,6 +256,11 @@ def _set(path: str, value: object):  # type: ignore[no-untyped-def]
     (_set("correlations.A.alpha", 3.0), "field 'correlations.A.alpha' must be a correlation in [-1, 1] or null."),
     (_set("format", "other/9"), "field 'format' must be 'scalinglab.fit/1'. Got 'other/9' instead."),
     (_set("bootstrap", []), "field 'bootstrap' must be an object. Got [] instead."),
+    # the anneal law's lambda of S2, edited by hand: it was replaced by 0.999 without a word
+    (_set("data.anneal_decay", 5), "field 'data.anneal_decay' must be a number in [0, 1] (the momentum factor "
+                                   "lambda of S2). Got 5 instead."),
+    (_set("data.anneal_decay", "0.99"), "field 'data.anneal_decay' must be a number in [0, 1]"),
+    (_set("data.anneal_decay", None), "field 'data.anneal_decay' must be a number in [0, 1]"),
 ])
 @pytest.mark.parametrize("command", [["predict", "--at", "N=7e10", "--at", "D=1.4e12"], ["plan", "--flops", "1e21"]])
 def test_bad_fit_json_is_one_line(fit_file: Path, tmp_path: Path, mutate, message: str,  # type: ignore[no-untyped-def]
