@@ -60,3 +60,12 @@ def test_compute_weight_without_compute_is_one_line(store: Path, law: str) -> No
     assert r.stderr == ("error: The compute weighting (--weight compute) must be rows with a finite positive C "
                         "(a table without a C column gets C = 6 N D). Got '30 of 30 rows without C' instead.\n")
     assert digest(store) == before
+
+
+def test_backtest_compute_weight_without_compute_is_one_line(store: Path) -> None:
+    before = digest(store)
+    r = CliRunner().invoke(main, ["backtest", "--store", str(store), "--law", "chinchilla", "--points", "all",
+                                  "--weight", "compute", "--rollout", "batch"])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error: The compute weighting (--weight compute) must be rows with a finite positive C")
+    assert r.stderr.count("\n") == 1 and digest(store) == before

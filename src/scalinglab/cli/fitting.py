@@ -46,6 +46,8 @@ from .paths import check_out_file, write_error
 PLAN_FLAGS = {"flops": "--flops", "max_tokens": "--max-tokens", "n_nonzero": "--n-nonzero",
               "tokens_per_d": "--tokens-per-d", "max_sparsity": "--max-sparsity", "fixed": "--at",
               "contour_n": "--contour-n", "contour_flops": "--contour-flops", "bits": "--bits"}
+#: the fitter's names of its settings (fit.core.LawFit) -> the fit and backtest commands' options
+FIT_FLAGS = {"weight_by='compute'": "--weight compute"}
 
 
 # -- options shared by the fitting commands ---------------------------------------------------------
@@ -294,7 +296,7 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset,
                            areas=needs_areas(law_name, where, *mapping, extra.get("calibrate")))
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), flags(FIT_FLAGS):
         warnings.simplefilter("ignore")
         result = (anneal_store_fit(fitter, store_path, df) if law_name == "anneal" and store_path
                   else fitter.fit(df).result_)   # the anneal law: lambda of S2 profiled
@@ -341,7 +343,7 @@ def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, obj
                                              extra.get("calibrate")))
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
     if rollout_key is not None:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), flags(FIT_FLAGS):
             warnings.simplefilter("ignore")
             roll = _rollout(df, fitter.law, rollout_key, horizon=horizon, decades=fitter.calibrate_decades,
                             seed=seed, **fitter_kwargs(fitter))
@@ -351,7 +353,7 @@ def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, obj
             _print_rollout(roll)
         return
     assert train_where is not None
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), flags(FIT_FLAGS):
         warnings.simplefilter("ignore")
         res = _backtest(df, fitter.law, train_where, seed=seed, **fitter_kwargs(fitter))
     if as_json:

@@ -268,7 +268,7 @@ class LawFit:
             wc = np.asarray(pd.to_numeric(C, errors="coerce"), dtype=float)
             bad = ~(np.isfinite(wc) & (wc > 0))   # NaN weights made every start's objective non-finite
             if bad.any():
-                raise ParameterError(invalid("The compute weighting (--weight compute)",
+                raise ParameterError(invalid("The compute weighting (weight_by='compute')",
                                              f"{int(bad.sum())} of {len(wc)} rows without C",
                                              "rows with a finite positive C (a table without a C column gets "
                                              "C = 6 N D)"))
