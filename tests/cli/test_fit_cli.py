@@ -412,3 +412,17 @@ def test_plan_below_one_parameter_or_token_warns() -> None:
     assert "warning: the plan lands below one token" in stdout
     code, stdout, _ = run("plan", "--law", "chinchilla", "--preset", "hoffmann2022", "--flops", "1e12", "--json")
     assert code == 0 and json.loads(stdout)["warnings"] == []     # N = 3.4e5, D = 4.9e5: real, if tiny
+
+
+def test_predict_at_without_every_input_names_the_missing_one(fit_file: Path) -> None:
+    """--at N alone: one line asking for --at D (or C), not the table's 'map them (D=SOURCE)' (predict --at
+    has no --map)."""
+    code, stdout, stderr = run("predict", str(fit_file), "--at", "N=7e10")
+    assert code == 2 and stdout == ""
+    assert stderr == ("error: The --at values must be a value of every input of law 'chinchilla' (N, D): add --at "
+                      "D=VALUE (D also from C = 6 N D: --at C=VALUE). Got 'N=7e+10' instead.\n")
+    code, _, stderr = run("predict", str(fit_file), "--at", "D=1.4e12")
+    assert code == 2 and "add --at N=VALUE. Got 'D=1.4e+12' instead." in stderr
+    code, stdout, stderr = run("predict", str(fit_file), "--at", "N=7e10", "--at", "C=5.88e23", "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["inputs"] == {"N": 7e10, "D": pytest.approx(1.4e12)}

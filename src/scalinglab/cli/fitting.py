@@ -414,6 +414,22 @@ def _load_fit(fit_path: str | None, law_name: str | None, preset: str | None) ->
     return Fit.from_preset(law_name, preset)
 
 
+def _check_at_complete(fit: Fit, pts: pd.DataFrame) -> None:
+    """--at gives every input of the law, or what it is derived from (D from C = 6 N D); the table's
+    own message advised 'map them (D=SOURCE)', an option --at does not have."""
+    law = fit.law_
+    derived = _table.derive_standard(pts)
+    if law.derive is not None:
+        with contextlib.suppress(DataError, ParameterError):   # the derivation's own check says why
+            derived = law.derive(derived)
+    missing = [c for c in law.inputs if c not in derived.columns]
+    if missing:
+        given = ", ".join(f"{k}={v:g}" for k, v in pts.iloc[0].items())
+        also = " (D also from C = 6 N D: --at C=VALUE)" if missing == ["D"] and "N" in pts.columns else ""
+        raise ParameterError(invalid("The --at values", given, f"a value of every input of law {fit.law!r} "
+                                     f"({', '.join(law.inputs)}): add --at {missing[0]}=VALUE{also}"))
+
+
 @main.command("predict")
 @click.argument("fit_path", required=False, type=click.Path(dir_okay=False))
 @click.option("--law", "law_name", default=None, help="With --preset: a published coefficient set instead of a fit.")
@@ -439,6 +455,7 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
         values = floats(at, "--at")
         check_input_names(fit, values, "--at")
         pts = pd.DataFrame({k: [v] for k, v in values.items()})
+        _check_at_complete(fit, pts)
     else:
         raise ParameterError(f"give the inputs of law {fit.law!r} ({', '.join(fit.law_.inputs)}) with --at or --points.")
     pred = _predict(fit, pts, seed=seed)
