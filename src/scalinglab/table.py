@@ -107,7 +107,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def _check_fields(p: Path, delimiter: str, kind: str) -> None:
     """Every record of a CSV/TSV file has the header's field count (pandas would otherwise take a row with
     one field more than the header as an index and shift every column); blank lines are skipped, as pandas
-    skips them. A file whose every line ends in the same trailing delimiter is consistent and passes."""
+    skips them. A file whose every line ends in the same trailing delimiter is consistent and passes. A
+    header that names a column twice is refused (pandas would read the first and rename the second)."""
     try:
         with p.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=delimiter)
@@ -118,6 +119,13 @@ def _check_fields(p: Path, delimiter: str, kind: str) -> None:
                     continue
                 if header is None:
                     header, header_line = row, reader.line_num
+                    names = list(header)
+                    twice = next((h for i, h in enumerate(names) if h and h in names[:i]), None)
+                    if twice is not None:   # pandas would rename the second 'loss' to 'loss.1' and read the first
+                        first, second = [i + 1 for i, h in enumerate(names) if h == twice][:2]
+                        raise DataError(f"{kind} file {str(p)!r}: the header (line {header_line}) names the column "
+                                        f"{twice!r} twice (fields {first} and {second}); every column needs a name "
+                                        "of its own.")
                     continue
                 if len(row) != len(header):
                     hint = ""
