@@ -85,3 +85,28 @@ def test_hparams_refuse_a_plan_without_n_and_d() -> None:
 
     with pytest.raises(ParameterError, match="compute-optimal plan"):
         plan_hparams({"law": "sparse", "N_nonzero": 1e6, "tokens": 1e8, "flops": 1e15, "loss": 3.0}, "li2025", None)
+
+
+@pytest.mark.parametrize("content, message", [
+    ([1, 2], "The critical-batch result must be a JSON object (the critical batch study's result). "
+             "Got 'list' instead."),
+    ({"pooled": 3}, "The critical-batch result's field 'pooled' must be an object or null. Got 3 instead."),
+    ({"pooled": {"vs_loss": {"B_star": "x", "inverse_alpha_B": 2.0}}},
+     "The critical-batch result's field 'pooled.vs_loss.B_star' must be a finite positive number (tokens). "
+     "Got 'x' instead."),
+    ({"pooled": {"vs_loss": {"B_star": -1, "inverse_alpha_B": 2.0}}}, "'pooled.vs_loss.B_star'"),
+    ({"pooled": {"vs_loss": {"B_star": 2e8, "inverse_alpha_B": None}}},
+     "'pooled.vs_loss.inverse_alpha_B' must be a finite number (1/alpha_B). Got None instead."),
+    ({"pooled": None, "vs_loss": {"12000": {"B_star": 2e8, "inverse_alpha_B": float("nan")}}},
+     "'vs_loss.12000.inverse_alpha_B'"),
+    ({"vs_loss": {"12000": [1]}}, "'vs_loss.12000' must be an object with B_star and inverse_alpha_B"),
+])
+def test_hand_edited_critical_batch_file_is_one_line(tmp_path: Path, content: object, message: str) -> None:
+    """A CB.json edited by hand: one line naming the field (a list or a number in it was an AttributeError or
+    TypeError traceback, exit 1)."""
+    bad = tmp_path / "cb.json"
+    bad.write_text(json.dumps(content))
+    r = CliRunner().invoke(main, [*PLAN, "--critical-batch", str(bad)])
+    assert r.exit_code == 2, r.output
+    assert r.stderr == f"error: {message}\n" or (message in r.stderr and r.stderr.count("\n") == 1), r.stderr
+    assert r.stdout == ""

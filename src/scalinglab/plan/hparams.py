@@ -58,6 +58,39 @@ def _span(values: list[float], draws: Any, fn: Any, level: float) -> list[float]
     return [min(out), max(out)] if len(out) > 1 else None
 
 
+def _is_finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and bool(np.isfinite(x))
+
+
+def _bcrit_law(critical: Any) -> Mapping[str, Any]:
+    """The B_crit(L) law of a critical-batch result (``critical_batch_study``'s JSON): the pooled one, else
+    the first model's; every field on the way checked (a hand-edited file was a traceback)."""
+    what = "The critical-batch result"
+    if not isinstance(critical, Mapping):
+        raise DataError(invalid(what, type(critical).__name__, "a JSON object (the critical batch study's result)"))
+    for fld in ("pooled", "vs_loss"):
+        if critical.get(fld) is not None and not isinstance(critical[fld], Mapping):
+            raise DataError(invalid(f"{what}'s field {fld!r}", critical[fld], "an object or null"))
+    law, where = (critical.get("pooled") or {}).get("vs_loss"), "pooled.vs_loss"
+    if not law:
+        per = critical.get("vs_loss") or {}
+        model, law = next(iter(per.items()), ("", None))
+        where = f"vs_loss.{model}"
+    if not law:
+        raise DataError("the critical-batch result has no B_crit(L) law (vs_loss): fit it at 2 or more target "
+                        "losses.")
+    if not isinstance(law, Mapping):
+        raise DataError(invalid(f"{what}'s field {where!r}", law, "an object with B_star and inverse_alpha_B"))
+    for key, ok, expected in (("B_star", lambda v: _is_finite(v) and v > 0, "a finite positive number (tokens)"),
+                              ("inverse_alpha_B", _is_finite, "a finite number (1/alpha_B)")):
+        if key not in law:
+            raise DataError("the critical-batch result has no B_crit(L) law (vs_loss): fit it at 2 or more target "
+                            "losses.")
+        if not ok(law[key]):
+            raise DataError(invalid(f"{what}'s field '{where}.{key}'", law[key], expected))
+    return law
+
+
 def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mapping[str, Any] | None, *,
                  seed: int = 0) -> dict[str, Any]:
     """``res`` (a plan) with ``lr``, ``batch_tokens``, ``b_crit_tokens``, their intervals and
@@ -101,13 +134,8 @@ def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mappi
             warns.append(f"the Step Law's N is non-embedding parameters; the plan's N is {res['n_convention']} "
                          "parameters, used as is.")
     if critical is not None:
-        law = (critical.get("pooled") or {}).get("vs_loss")
-        if not law:
-            per = critical.get("vs_loss") or {}
-            law = next(iter(per.values()), None)
-        if not law or "B_star" not in law or "inverse_alpha_B" not in law:
-            raise DataError("the critical-batch result has no B_crit(L) law (vs_loss): fit it at 2 or more target "
-                            "losses.")
+        law = _bcrit_law(critical)
+
         def bc(L: float) -> float:
             return float(law["B_star"] * L ** (-law["inverse_alpha_B"]))
         L = float(res["loss"])
