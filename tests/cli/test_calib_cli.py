@@ -177,3 +177,23 @@ def test_calibrate_scheme_option(tmp_path: Path) -> None:
     code, _, err = run("fit", str(ladder5), "--law", "chinchilla", "--calibrate", "budget_flops",
                        "--calibrate-scheme", "wide")
     one_line_error(code, err, "--calibrate-scheme", "wide")
+
+
+def test_calibration_options_away_from_their_mode_are_one_line(ladder: Path) -> None:
+    """--calibrate without bootstrap draws calibrated nothing (no interval) and --group-decades without
+    --calibrate or --rollout was ignored; fit's --calibrate key was called 'the rollout key'."""
+    code, out, err = run("fit", str(ladder), "--law", "chinchilla", "--calibrate", "budget_flops")
+    one_line_error(code, err, "The --calibrate option must be given with --bootstrap K, K >= 2", "'budget_flops'")
+    assert out == ""
+    for cmd in (["fit"], ["backtest", "--train-where", "budget_flops < 1e20"]):
+        code, _, err = run(cmd[0], str(ladder), "--law", "chinchilla", *cmd[1:], "--group-decades", "0.5")
+        one_line_error(code, err, "The --group-decades option must be given with --calibrate KEY", "Got 0.5")
+    code, _, err = run("fit", str(ladder), "--law", "chinchilla", "--calibrate", "nope", "--bootstrap", "5")
+    one_line_error(code, err, "The --calibrate key must be a column of the data", "Got 'nope' instead.")
+    code, _, err = run("fit", str(ladder), "--law", "chinchilla", "--calibrate", "budget_flops", "--bootstrap", "5",
+                       "--group-decades", "0")
+    one_line_error(code, err, "--group-decades must be a number > 0. Got 0.0 instead.")
+    code, out, err = run("backtest", str(ladder), "--law", "chinchilla", "--rollout", "budget_flops",
+                         "--group-decades", "1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["decades"] == 1.0

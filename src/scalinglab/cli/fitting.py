@@ -48,6 +48,8 @@ PLAN_FLAGS = {"flops": "--flops", "max_tokens": "--max-tokens", "n_nonzero": "--
               "contour_n": "--contour-n", "contour_flops": "--contour-flops", "bits": "--bits"}
 #: the fitter's names of its settings (fit.core.LawFit) -> the fit and backtest commands' options
 FIT_FLAGS = {"weight_by='compute'": "--weight compute"}
+#: in fit, the calibration's internal rollouts are --calibrate's (their messages say "rollout")
+CALIBRATE_FLAGS = {"The rollout key": "The --calibrate key", "The rollout bin width (decades)": "--group-decades"}
 
 
 # -- options shared by the fitting commands ---------------------------------------------------------
@@ -191,7 +193,17 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
 def make_fitter(law_name: str, bootstrap: int, seed: int, objective_kind: str | None, space: str | None,
                 delta: float | None, fix: Sequence[str], ci_level: float, source: str, bound: Sequence[str] = (),
                 asymmetry: float | None = None, weight: str = "none", calibrate: str | None = None,
-                group_decades: float | None = None, calibrate_scheme: str | None = None) -> LawFit:
+                group_decades: float | None = None, calibrate_scheme: str | None = None,
+                rollout: bool | None = None) -> LawFit:
+    """The LawFit of the fitting options (``rollout``: None for fit, whether --rollout was given for
+    backtest)."""
+    if calibrate is not None and bootstrap < 2:   # the calibrated interval is built on the bootstrap's draws
+        raise ParameterError(invalid("The --calibrate option", calibrate,
+                                     "given with --bootstrap K, K >= 2 (without draws there is no interval to "
+                                     "calibrate)"))
+    if group_decades is not None and calibrate is None and not rollout:   # it was silently ignored
+        raise ParameterError(invalid("The --group-decades option", group_decades,
+                                     "given with --calibrate KEY" + (" or --rollout KEY" if rollout is not None else "")))
     law = _laws.get(law_name)
     obj = law.objective
     if objective_kind or space or delta is not None or asymmetry is not None:
@@ -296,7 +308,7 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset,
                            areas=needs_areas(law_name, where, *mapping, extra.get("calibrate")))
     fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
-    with warnings.catch_warnings(), flags(FIT_FLAGS):
+    with warnings.catch_warnings(), flags({**FIT_FLAGS, **CALIBRATE_FLAGS}):
         warnings.simplefilter("ignore")
         result = (anneal_store_fit(fitter, store_path, df) if law_name == "anneal" and store_path
                   else fitter.fit(df).result_)   # the anneal law: lambda of S2 profiled
@@ -341,7 +353,8 @@ def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, obj
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset,
                            areas=needs_areas(law_name, where, train_where, rollout_key, *mapping,
                                              extra.get("calibrate")))
-    fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
+    fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source,
+                         rollout=rollout_key is not None, **extra)
     if rollout_key is not None:
         with warnings.catch_warnings(), flags(FIT_FLAGS):
             warnings.simplefilter("ignore")
