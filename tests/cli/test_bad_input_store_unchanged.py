@@ -240,3 +240,8 @@ def test_set_and_its_own_option(tmp_path: Path, args: list[str], needle: str) ->
     ok = CliRunner().invoke(main, [*base, "--lr", "1e-3", "--set", "evals=5"])
     assert ok.exit_code == 0, ok.output
     assert out.exists()
+
+
+def test_critical_batch_bad_ci_level_names_the_option(store: Path) -> None:
+    one_line_exit_2(store.parent, ["critical-batch", "--store", str(store), "--target-loss", "2.8", "--ci-level", "2"],
+                    "error: --ci-level must be a float in (0, 1). Got 2.0 instead.")

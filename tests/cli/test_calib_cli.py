@@ -197,3 +197,18 @@ def test_calibration_options_away_from_their_mode_are_one_line(ladder: Path) -> 
                          "--group-decades", "1", "--json")
     assert code == 0, err
     assert json.loads(out)["decades"] == 1.0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "--ci-level", "2"], "error: --ci-level must be a float in (0, 1). Got 2.0 instead.\n"),
+    (["backtest", "--rollout", "budget_flops", "--ci-level", "0"], "error: --ci-level must be a float in (0, 1). "
+                                                                    "Got 0.0 instead.\n"),
+    (["fit", "--delta", "-1"], "error: --delta must be a float in (0, inf). Got -1.0 instead.\n"),
+    (["fit", "--asymmetry", "0"], "error: --asymmetry must be a float in (0, inf) (over-prediction weighted that many "
+                                  "times). Got 0.0 instead.\n"),
+])
+def test_fitting_options_are_named_as_options(ladder: Path, args: list[str], message: str) -> None:
+    """A bad --ci-level, --delta or --asymmetry is named as the option (it read 'The 'ci_level' parameter of
+    LawFit')."""
+    code, out, err = run(args[0], str(ladder), "--law", "chinchilla", *args[1:])
+    assert (code, out, err) == (2, "", message)

@@ -225,6 +225,8 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
         raise ParameterError(invalid("The --su-windows option", su_windows,
                                      f"given only with --su-fit auto (got --su-fit {su_fit})"))
     windows = _windows(su_windows)
+    if not (math.isfinite(ci_level) and 0 < ci_level < 1):   # else checked only once a hyperbola is fitted
+        raise ParameterError(invalid("--ci-level", ci_level, "a float in (0, 1)"))
     if not (math.isfinite(su_window) and su_window >= 1):
         raise ParameterError(invalid("The --su-window", su_window, "a number >= 1 (multiples of the warmup)"))
     from ..store import Store

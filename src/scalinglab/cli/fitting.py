@@ -47,7 +47,9 @@ PLAN_FLAGS = {"flops": "--flops", "max_tokens": "--max-tokens", "n_nonzero": "--
               "tokens_per_d": "--tokens-per-d", "max_sparsity": "--max-sparsity", "fixed": "--at",
               "contour_n": "--contour-n", "contour_flops": "--contour-flops", "bits": "--bits"}
 #: the fitter's names of its settings (fit.core.LawFit) -> the fit and backtest commands' options
-FIT_FLAGS = {"weight_by='compute'": "--weight compute"}
+FIT_FLAGS = {"weight_by='compute'": "--weight compute", "The 'ci_level' parameter of LawFit": "--ci-level",
+             "The 'delta' parameter of the objective": "--delta",
+             "The 'asymmetry' parameter of the objective": "--asymmetry"}
 #: in fit, the calibration's internal rollouts are --calibrate's (their messages say "rollout")
 CALIBRATE_FLAGS = {"The rollout key": "The --calibrate key", "The rollout bin width (decades)": "--group-decades"}
 
@@ -307,7 +309,8 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
         point_selection = "all"   # the anneal and multi-power laws fit whole curves
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset,
                            areas=needs_areas(law_name, where, *mapping, extra.get("calibrate")))
-    fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
+    with flags(FIT_FLAGS):
+        fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
     with warnings.catch_warnings(), flags({**FIT_FLAGS, **CALIBRATE_FLAGS}):
         warnings.simplefilter("ignore")
         result = (anneal_store_fit(fitter, store_path, df) if law_name == "anneal" and store_path
@@ -353,8 +356,9 @@ def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, obj
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset,
                            areas=needs_areas(law_name, where, train_where, rollout_key, *mapping,
                                              extra.get("calibrate")))
-    fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source,
-                         rollout=rollout_key is not None, **extra)
+    with flags(FIT_FLAGS):
+        fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source,
+                             rollout=rollout_key is not None, **extra)
     if rollout_key is not None:
         with warnings.catch_warnings(), flags(FIT_FLAGS):
             warnings.simplefilter("ignore")
