@@ -426,3 +426,18 @@ def test_predict_at_without_every_input_names_the_missing_one(fit_file: Path) ->
     code, stdout, stderr = run("predict", str(fit_file), "--at", "N=7e10", "--at", "C=5.88e23", "--json")
     assert code == 0, stderr
     assert json.loads(stdout)["inputs"] == {"N": 7e10, "D": pytest.approx(1.4e12)}
+
+
+def test_preset_plan_without_interval_gives_no_bootstrap_advice(fit_file: Path, tmp_path: Path) -> None:
+    """A preset's plan has no interval because published coefficients come without draws; it advised
+    'fit with --bootstrap K', which a preset cannot be."""
+    code, stdout, _ = run("plan", "--law", "chinchilla", "--preset", "hoffmann2022", "--flops", "5.76e23")
+    assert code == 0
+    assert "no interval: the published preset 'hoffmann2022' has no bootstrap draws" in stdout
+    assert "fit with --bootstrap" not in stdout
+    plain = tmp_path / "plain.json"
+    d = json.loads(fit_file.read_text())
+    d["bootstrap"] = {}
+    plain.write_text(json.dumps(d))
+    code, stdout, _ = run("plan", str(plain), "--flops", "1e21")
+    assert code == 0 and "no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one)." in stdout

@@ -613,6 +613,15 @@ def _ratio(x: float) -> str:
     return f"{x:.1f}" if abs(x) >= 0.1 or x == 0 else fmt(x)
 
 
+def _no_interval(fit: Fit) -> str:
+    """Why a plan has no interval: a preset's published coefficients come without draws, a fit without
+    --bootstrap too (only a fit can be redone with it)."""
+    if fit.preset:
+        return f"no interval: the published preset {fit.preset!r} has no bootstrap draws (a fit of your runs with " \
+               "--bootstrap K has)."
+    return "no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one)."
+
+
 def _print_plan(fit: Fit, res: dict[str, Any], max_tokens: float | None) -> None:
     """The compute-optimal plan as a table, with the data constraint, warnings and a missing interval."""
     out = console()
@@ -635,7 +644,7 @@ def _print_plan(fit: Fit, res: dict[str, Any], max_tokens: float | None) -> None
     for w in res.get("warnings", []):
         out.print(f"warning: {w}")
     if res["interval"] is None and not fit.too_few_points():   # too few points: its warning says why
-        out.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
+        out.print(_no_interval(fit))
 
 
 def _print_sparse_plan(fit: Fit, res: dict[str, Any]) -> None:
@@ -661,7 +670,7 @@ def _print_sparse_plan(fit: Fit, res: dict[str, Any]) -> None:
     for w in res.get("warnings", []):
         out.print(f"warning: {w}")
     if res["interval"] is None and not fit.too_few_points():   # too few points: its warning says why
-        out.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
+        out.print(_no_interval(fit))
     ct = res["contour"]
     table = Table(title="optimal sparsity over (N_nonzero, C): rows C (FLOPs), columns N (non-zero parameters)")
     table.add_column("C \\ N")
