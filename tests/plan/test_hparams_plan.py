@@ -110,3 +110,30 @@ def test_hand_edited_critical_batch_file_is_one_line(tmp_path: Path, content: ob
     assert r.exit_code == 2, r.output
     assert r.stderr == f"error: {message}\n" or (message in r.stderr and r.stderr.count("\n") == 1), r.stderr
     assert r.stdout == ""
+
+
+def test_plan_says_what_each_hyperparameter_interval_is(tmp_path: Path) -> None:
+    """lr, batch_tokens and b_crit_tokens intervals say what they are and their level (hparams_interval), as the
+    plan's loss interval does (interval_kind, ci_level); they said nothing."""
+    rng = np.random.default_rng(0)
+    rows = [{"N": n, "D": dd, "lr": 2.0 * n ** -0.7 * dd ** 0.3 * np.exp(rng.normal(0, 0.05)),
+             "batch": 0.5 * dd ** 0.5 * np.exp(rng.normal(0, 0.05)), "loss": 3.0}
+            for n in (1e6, 3e6, 1e7) for dd in (1e8, 4e8)]
+    sl = tmp_path / "sl.json"
+    LawFit("steplaw", bootstrap=50, seed=0).fit(pd.DataFrame(rows)).result_.to_json(sl)
+    plan = {"N": 5e6, "D": 2e8, "flops": 6e15, "loss": 3.0, "n_convention": "non-embedding", "ci_level": 0.9,
+            "N_interval": [4e6, 6e6], "D_interval": [1.5e8, 2.5e8], "interval": [2.9, 3.1], "interval_kind": "observation"}
+    cb = {"pooled": {"vs_loss": {"B_star": 2e8, "inverse_alpha_B": 2.0}}}
+    res = plan_hparams(plan, str(sl), cb)
+    assert res["hparams_interval"] == {
+        "lr": "the 95% percentile interval of the Step-Law fit's bootstrap draws at the planned (N, D), joined with "
+              "the law at the ends of the plan's 90% N and D intervals",
+        "batch_tokens": "the 95% percentile interval of the Step-Law fit's bootstrap draws at the planned (N, D), "
+                        "joined with the law at the ends of the plan's 90% D interval",
+        "b_crit_tokens": "B_crit(L) at the ends of the plan's nominal 90% observation loss interval (B_crit(L)'s own "
+                         "uncertainty not included)"}
+    assert plan_hparams({**plan, "N_interval": None, "D_interval": None}, "li2025", None)["hparams_interval"] == \
+        {"lr": None, "batch_tokens": None}           # a preset at a plan without intervals: none
+    assert plan_hparams(plan, "deepseek2024", None)["hparams_interval"] == {"lr": None, "batch_tokens": None}
+    d = _plan("--hparams", "li2025")
+    assert d["hparams_interval"] == {"lr": None, "batch_tokens": None}

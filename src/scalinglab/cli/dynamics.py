@@ -348,6 +348,9 @@ def print_hparams(res: dict[str, Any]) -> None:
         if key in res and res[key] is not None:
             console().print(f"{key}: {fmt(res[key])}{unit} (interval {fmt(res.get(key + '_interval'))}; "
                             f"from {res['hparams_source'].get(key)})")
+            kind = res.get("hparams_interval", {}).get(key)
+            if kind:
+                console().print(f"  {key} interval: {kind}")
 
 
 # -- lr-batch: the Adam learning-rate-vs-batch exponent ----------------------------------------------

@@ -13,7 +13,8 @@ Given a compute-optimal plan (N, D, loss, with intervals: :func:`scalinglab.plan
 Intervals: for a fit with bootstrap draws, the percentile interval of the draws' values at the planned
 (N, D), widened to cover the central law at the ends of the plan's N and D intervals; for the critical
 batch, the law at the ends of the plan's loss interval. A preset has no interval of its own. The
-result says where each number came from (``hparams_source``).
+result says where each number came from (``hparams_source``) and what each interval is, with its
+nominal level (``hparams_interval``; None where there is none).
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mappi
     out = dict(res)
     N, D, C = float(res["N"]), float(res["D"]), float(res["flops"])
     src: dict[str, str] = {}
+    kinds: dict[str, str | None] = {}   # what each interval is, with its nominal level
+    plan_level = f"{100 * float(res.get('ci_level') or 0.95):g}%"
     warns = list(res.get("warnings", []))
     Ns = res.get("N_interval") or []
     Ds = res.get("D_interval") or []
@@ -112,6 +115,7 @@ def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mappi
         out["batch_tokens"] = float(_deepseek.optimal_batch(C))
         out["lr_interval"] = out["batch_tokens_interval"] = None
         src["lr"] = src["batch_tokens"] = f"deepseek2024 at C = {C:.4g} FLOPs ({_deepseek.CITATION})"
+        kinds["lr"] = kinds["batch_tokens"] = None   # the law reads C alone, which the plan does not vary
         warns.append("deepseek2024 counts C as non-embedding FLOPs per token (attention included) x D; the plan's "
                      "C is used as is.")
     elif hparams is not None:
@@ -129,6 +133,11 @@ def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mappi
                 f"steplaw fit {hparams if isinstance(hparams, str) else fit.data.get('source', '')}")
         src["lr"] = f"{what} at N = {N:.4g}, D = {D:.4g}"
         src["batch_tokens"] = f"{what} at D = {D:.4g}"
+        spread = (f"the {100 * fit.ci_level:g}% percentile interval of the Step-Law fit's bootstrap draws at the planned "
+                  "(N, D)" if draws is not None and len(draws) > 1 else "")
+        for key, over, ends in (("lr", "N and D intervals", ends_lr), ("batch_tokens", "D interval", ends_b)):
+            parts = [x for x in (spread, f"the law at the ends of the plan's {plan_level} {over}" if ends else "") if x]
+            kinds[key] = None if out[f"{key}_interval"] is None else ", joined with ".join(parts)
         warns += [f"hyperparameter fit: {w}" for w in fit.warnings]
         if res.get("n_convention") not in (None, "none", "non-embedding"):
             warns.append(f"the Step Law's N is non-embedding parameters; the plan's N is {res['n_convention']} "
@@ -144,6 +153,10 @@ def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mappi
         out["b_crit_tokens_interval"] = None if not iv else sorted([bc(iv[0]), bc(iv[1])])
         src["b_crit_tokens"] = (f"B_crit = {law['B_star']:.4g} / L^{law['inverse_alpha_B']:.4g} at the planned loss "
                                 f"{L:.4g} ({critical.get('source', 'critical-batch result')})")
+        kinds["b_crit_tokens"] = (None if not iv else f"B_crit(L) at the ends of the plan's nominal {plan_level} "
+                                  f"{res.get('interval_kind') or ''} loss interval (B_crit(L)'s own uncertainty "
+                                  "not included)".replace("  ", " "))
     out["hparams_source"] = src
+    out["hparams_interval"] = kinds
     out["warnings"] = warns
     return out
