@@ -281,7 +281,7 @@ def dynamics_sections(points: pd.DataFrame, configs: Mapping[str, RunConfig], *,
             warnings=[f"the {fit.law} fit: {w}" for w in fit.warnings],
             text=f"{which} {'as given' if anneal_fit is not None else 'fitted on the points after warmup of these runs'} "
                  f"({params}{lam}): dashed lines and bands are its predicted curve "
-                 "and 95% prediction interval along each run's exact learning rate (main lines and cooldown "
+                 f"and {100 * fit.ci_level:g}% prediction interval along each run's exact learning rate (main lines and cooldown "
                  "branches, after warmup); points are the measured eval losses after warmup, each with its error (predicted - measured) in %."))
     tg = list(targets) if targets else sweep_targets(points, configs)
     if tg:
