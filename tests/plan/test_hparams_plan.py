@@ -137,3 +137,19 @@ def test_plan_says_what_each_hyperparameter_interval_is(tmp_path: Path) -> None:
     assert plan_hparams(plan, "deepseek2024", None)["hparams_interval"] == {"lr": None, "batch_tokens": None}
     d = _plan("--hparams", "li2025")
     assert d["hparams_interval"] == {"lr": None, "batch_tokens": None}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--law", "steplaw", "--preset", "li2025"],
+     "error: law 'steplaw' predicts 'lr', not a loss: a compute-optimal plan minimises the loss at a fixed FLOP "
+     "budget (a Step-Law fit gives the learning rate and batch of another law's plan).\n"),
+    (["--law", "kumar_ptq", "--preset", "kumar2024", "--at", "P_post=4"],
+     "error: law 'kumar_ptq' predicts 'dL_ptq', not a loss: a compute-optimal plan minimises the loss at a fixed "
+     "FLOP budget.\n"),
+])
+def test_plan_of_a_law_that_predicts_no_loss_is_one_line(args: list[str], message: str) -> None:
+    """`plan STEPLAW.json --flops C` minimised the learning rate over N and D (N = 1e19, D = 1.2 tokens, 'loss' =
+    the lr) and then failed with a KeyError traceback printing it."""
+    for extra in ([], ["--json"]):
+        r = CliRunner().invoke(main, ["plan", *args, "--flops", "1e21", *extra])
+        assert (r.exit_code, r.stdout, r.stderr) == (2, "", message)

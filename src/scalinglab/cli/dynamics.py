@@ -343,7 +343,9 @@ def add_hparams(res: dict[str, Any], hparams: str | None, critical_batch: str | 
 
 
 def print_hparams(res: dict[str, Any]) -> None:
-    """The learning-rate and batch lines of a plan, when it has them."""
+    """The learning-rate and batch lines of a plan, when it has them (from --hparams, --critical-batch)."""
+    if "hparams_source" not in res:
+        return
     for key, unit in (("lr", ""), ("batch_tokens", " tokens"), ("b_crit_tokens", " tokens")):
         if key in res and res[key] is not None:
             console().print(f"{key}: {fmt(res[key])}{unit} (interval {fmt(res.get(key + '_interval'))}; "
