@@ -162,6 +162,17 @@ def test_a_column_named_twice_is_refused(tmp_path: Path, suffix: str, sep: str) 
     assert list(table.read_table(q)[["N", "D", "loss"]].iloc[0]) == [1e9, 1e10, 2.5]
 
 
+def test_a_jsonl_row_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
+    """JSON keeps the last of a key given twice: the row fitted N = 2e8 without a word."""
+    p = tmp_path / "runs.jsonl"
+    p.write_text('{"N": 1e8, "D": 1e9, "loss": 3}\n{"N": 1e8, "N": 2e8, "D": 1e9, "loss": 3}\n')
+    with pytest.raises(DataError, match=r"line 2 gives the column 'N' twice; every column once per row\."):
+        table.read_table(p)
+    q = tmp_path / "nested.jsonl"                      # a nested object's keys are not columns
+    q.write_text('{"N": 1e8, "D": 1e9, "loss": 3, "meta": {"a": 1, "a": 2}}\n')
+    assert table.read_table(q)["N"].tolist() == [1e8]
+
+
 @pytest.mark.parametrize("text, needle", [
     ('{"N": 1e9, "D": 1e10, "loss": 2.5}\n[1e9, 1e10, 2.5, 7]\n', "line 2 is a JSON list, expected an object"),
     ('{"N": 1e9, "D": 1e10, "loss": 2.5}\n\n{"N": 2e9,\n', "line 3 is not valid JSON"),

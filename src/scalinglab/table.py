@@ -143,6 +143,15 @@ def _check_fields(p: Path, delimiter: str, kind: str) -> None:
         raise DataError(f"could not read {str(p)!r} as {kind}{line}: {exc}") from None
 
 
+class _Row(dict[str, Any]):
+    """A JSON object that remembers the keys it was given more than once (``json`` keeps the last)."""
+
+    def __init__(self, items: list[tuple[str, Any]]) -> None:
+        super().__init__(items)
+        keys = [k for k, _ in items]
+        self.twice = [k for j, k in enumerate(keys) if k in keys[:j]]
+
+
 def _check_json_lines(p: Path) -> None:
     """Every non-blank line of a JSONL file is one JSON object (a row: column -> value)."""
     try:
@@ -153,13 +162,16 @@ def _check_json_lines(p: Path) -> None:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=_Row)
         except (ValueError, RecursionError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(f"jsonl file {str(p)!r}: line {i} is not valid JSON ({msg}).") from None
         if not isinstance(row, dict):
             raise DataError(f"jsonl file {str(p)!r}: line {i} is a JSON {type(row).__name__}, expected an object "
                             "of column: value.")
+        if isinstance(row, _Row) and row.twice:   # json keeps the last value of a key given twice, silently
+            raise DataError(f"jsonl file {str(p)!r}: line {i} gives the column {row.twice[0]!r} twice; every column "
+                            "once per row.")
 
 
 def parse_assignments(items: Iterable[str], what: str = "column mapping") -> dict[str, str]:
