@@ -69,3 +69,18 @@ def test_backtest_compute_weight_without_compute_is_one_line(store: Path) -> Non
     assert r.exit_code == 2, r.output
     assert r.stderr.startswith("error: The compute weighting (--weight compute) must be rows with a finite positive C")
     assert r.stderr.count("\n") == 1 and digest(store) == before
+
+
+@pytest.mark.parametrize("law, mapped, warned", [("kaplan_steps", False, True), ("kaplan_steps", True, False),
+                                                 ("anneal", False, False)])
+def test_store_fit_of_a_non_embedding_law_warns_about_n_total(store: Path, law: str, mapped: bool,
+                                                              warned: bool) -> None:
+    """A store's N is N_total; a law counting non-embedding N (Kaplan, Kumar, the Step Law) fitted on it without
+    --map N=N_nonembed read the wrong count without a word."""
+    extra = ["--map", "N=N_nonembed"] if mapped else []
+    extra += ["--map", "steps=step"] if law == "kaplan_steps" else []
+    r = CliRunner().invoke(main, ["fit", "--store", str(store), "--law", law, "--points", "all", *extra, "--json"])
+    assert r.exit_code == 0, r.output
+    note = (f"law {law!r} counts N as non-embedding parameters; the store's N is N_total (all parameters), used as "
+            "is: --map N=N_nonembed fits the law's count.")
+    assert (note in json.loads(r.stdout)["warnings"]) == warned

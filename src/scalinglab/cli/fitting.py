@@ -192,6 +192,18 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
     return _table.apply_where(df, where), str(data)
 
 
+def n_convention_warning(law_name: str, store_path: str | None, mapping: Sequence[str]) -> str | None:
+    """A store's ``N`` is ``N_total``: a law that counts N as non-embedding parameters (Kaplan, Kumar, the Step
+    Law) fitted on it without ``--map N=...`` reads the wrong count, silently (the README maps it)."""
+    law = _laws.get(law_name)
+    if store_path is None or "N" not in law.inputs or not law.n_convention.startswith("non-embedding"):
+        return None
+    if any(m.partition("=")[0].strip() == "N" for m in mapping):
+        return None
+    return (f"law {law.name!r} counts N as {law.n_convention} parameters; the store's N is N_total (all "
+            "parameters), used as is: --map N=N_nonembed fits the law's count.")
+
+
 def make_fitter(law_name: str, bootstrap: int, seed: int, objective_kind: str | None, space: str | None,
                 delta: float | None, fix: Sequence[str], ci_level: float, source: str, bound: Sequence[str] = (),
                 asymmetry: float | None = None, weight: str = "none", calibrate: str | None = None,
@@ -316,6 +328,9 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
         result = (anneal_store_fit(fitter, store_path, df) if law_name == "anneal" and store_path
                   else fitter.fit(df).result_)   # the anneal law: lambda of S2 profiled
     result.data.update({"source": source, "where": where, "map": list(mapping)})
+    convention = n_convention_warning(law_name, store_path, mapping)
+    if convention:
+        result.warnings.append(convention)
     if out:
         try:
             result.to_json(out)
@@ -373,6 +388,9 @@ def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, obj
     with warnings.catch_warnings(), flags(FIT_FLAGS):
         warnings.simplefilter("ignore")
         res = _backtest(df, fitter.law, train_where, seed=seed, **fitter_kwargs(fitter))
+    convention = n_convention_warning(law_name, store_path, mapping)
+    if convention:
+        res["fit"]["warnings"].append(convention)
     if as_json:
         res["fit"].pop("residuals", None)
         res["fit"]["bootstrap"] = {k: v for k, v in res["fit"].get("bootstrap", {}).items() if k != "draws"}
