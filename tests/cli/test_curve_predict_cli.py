@@ -70,3 +70,16 @@ def test_curve_predictions_name_their_interval(fits: dict[str, Path], how: list[
     code, out, err = run("predict", str(fits["plain"]), *how)
     assert code == 0, err
     assert "interval: none (the fit has no bootstrap draws)" in out
+
+
+def test_power_schedule_from_the_command_line(fits: dict[str, Path]) -> None:
+    """--schedule power needs the run's batch and context, which predict had no option for: the error named
+    fields nobody could set ('batch_tokens' and 'context')."""
+    base = ["predict", str(fits["boot"]), "--schedule", "power", "--steps", "300", "--lr", "1e-2", "--warmup", "30"]
+    code, out, err = run(*base)
+    assert (code, out) == (2, "")
+    assert err.startswith("error: --batch-tokens and --context of --schedule power must be positive integers")
+    code, out, err = run(*base, "--batch-tokens", "2048", "--context", "128", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["predictions"][-1]["step"] == 300 and 0 < d["predictions"][-1]["lr"] < 1e-2

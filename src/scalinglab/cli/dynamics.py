@@ -55,6 +55,10 @@ def schedule_options(f: Any) -> Any:
                      help="With --schedule wsd: linear, cosine or sqrt."),
         click.option("--final-lr-frac", "sched_final", type=float, default=0.1, show_default=True,
                      help="With --schedule: the cosine / WSD floor as a fraction of the peak."),
+        click.option("--batch-tokens", "sched_batch", type=int, default=None,
+                     help="With --schedule power: the run's batch in tokens (the Power scheduler follows the batch)."),
+        click.option("--context", "sched_context", type=int, default=None,
+                     help="With --schedule power: tokens per sequence (the batch in sequences is batch / context)."),
         click.option("--stride", type=int, default=None,
                      help="Anneal fit: predict every STRIDE-th step (default: about 50 points per curve)."),
         click.option("--best-decay", is_flag=True,
@@ -95,7 +99,8 @@ def predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: i
 
 
 #: the run-config and schedule names of a schedule's fields -> predict's options
-SCHEDULE_FLAGS = {"The 'schedule.name' field": "--schedule", "'schedule.name' field": "--schedule", "'schedule.decay_shape' field": "--decay-shape",
+SCHEDULE_FLAGS = {"The 'batch_tokens' and 'context' of a 'power' schedule": "--batch-tokens and --context of --schedule power",
+                  "The 'schedule.name' field": "--schedule", "'schedule.name' field": "--schedule", "'schedule.decay_shape' field": "--decay-shape",
                   "'schedule.decay_frac' field": "--decay-frac", "'schedule.warmup_frac' field": "--warmup-frac",
                   "'schedule.warmup_steps' field": "--warmup", "'schedule.final_lr_frac' field": "--final-lr-frac",
                   "The 'peak' learning rate": "--lr", "'total_steps' parameter": "--steps",
@@ -131,7 +136,8 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
     if sched:
         eta = schedule_curve(sched, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
                              warmup_frac=kw["sched_warmup_frac"], decay_frac=kw["sched_decay_frac"],
-                             decay_shape=kw["sched_decay_shape"], final_lr_frac=kw["sched_final"])
+                             decay_shape=kw["sched_decay_shape"], final_lr_frac=kw["sched_final"],
+                             batch_tokens=kw.get("sched_batch") or 0, context=kw.get("sched_context") or 0)
         stride = kw.get("stride") or max(1, len(eta) // 50)
         out = predict_curve(fit, eta, stride=stride, seed=seed)
         warns = list(out.attrs["warnings"])
