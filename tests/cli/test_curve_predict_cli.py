@@ -83,3 +83,21 @@ def test_power_schedule_from_the_command_line(fits: dict[str, Path]) -> None:
     assert code == 0, err
     d = json.loads(out)
     assert d["predictions"][-1]["step"] == 300 and 0 < d["predictions"][-1]["lr"] < 1e-2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--schedule", "cosine", "--decay-frac", "0.5"],
+     "error: The --decay-frac option must be given only with --schedule wsd or power (--schedule cosine ignores it). "
+     "Got 0.5 instead.\n"),
+    (["--schedule", "constant", "--decay-shape", "cosine"], "--schedule constant ignores it). Got 'cosine' instead."),
+    (["--schedule", "wsd", "--best-decay", "--decay-frac", "0.3"], "(--best-decay tries every fraction). Got 0.3"),
+    (["--schedule", "wsd", "--context", "128"],
+     "error: The --context option must be given only with --schedule power (--schedule wsd ignores it). Got 128 "
+     "instead.\n"),
+])
+def test_schedule_options_away_from_their_schedule_are_one_line(fits: dict[str, Path], args: list[str],
+                                                                message: str) -> None:
+    """--decay-frac with a cosine schedule (or --best-decay), --decay-shape with a constant one: silently ignored."""
+    code, out, err = run("predict", str(fits["boot"]), "--steps", "300", "--lr", "1e-2", *args)
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert err == message or (not message.startswith("error") and message in err), err

@@ -115,6 +115,17 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
         raise ParameterError("give either --points CURVE or --schedule, not both.")
     if kw.get("stride") is not None and kw["stride"] < 1:     # 0 read as "the default", -k as reversed rows
         raise ParameterError(invalid("The 'stride'", kw["stride"], "a positive integer"))
+    ctx = click.get_current_context()
+    given = {n for n in ("sched_decay_frac", "sched_decay_shape", "sched_batch", "sched_context")
+             if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT}
+    opt = {"sched_decay_frac": "--decay-frac", "sched_decay_shape": "--decay-shape", "sched_batch": "--batch-tokens",
+           "sched_context": "--context"}
+    for name, modes in (("sched_decay_frac", ("wsd", "power")), ("sched_decay_shape", ("wsd", "power")),
+                        ("sched_batch", ("power",)), ("sched_context", ("power",))):
+        if name in given and (sched not in modes or (kw.get("best_decay") and name == "sched_decay_frac")):
+            why = "--best-decay tries every fraction" if sched in modes else f"--schedule {sched} ignores it"
+            raise ParameterError(invalid(f"The {opt[name]} option", kw[name],
+                                         f"given only with --schedule {' or '.join(modes)} ({why})"))
     if kw.get("best_decay"):
         if sched != "wsd":
             raise ParameterError(invalid("The --schedule of --best-decay", sched, "'wsd'"))
