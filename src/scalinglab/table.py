@@ -303,7 +303,8 @@ def validate(df: pd.DataFrame, columns: Sequence[str], *, source: str = "data") 
             expected = {"positive": "a positive number", "nonnegative": "a non-negative number",
                         "fraction": "a fraction in [0, 1)", "integer": "an integer"}[constraint]
             unit = COLUMNS[col][1]
-            raise DataError(invalid(f"Column {col!r} ({unit}) of {source} (row {out.index[i]})",
+            unit = "" if unit == "1" else f" ({unit})"   # a dimensionless column read "Column 'lr' (1)"
+            raise DataError(invalid(f"Column {col!r}{unit} of {source} (row {out.index[i]})",
                                     _pretty(arr[i]), expected))
         out[col] = arr
     return out

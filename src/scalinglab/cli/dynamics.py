@@ -408,7 +408,8 @@ def lr_batch_cmd(data: str | None, store_path: str | None, mapping: Sequence[str
         df = _table.load(data, mapping=_table.parse_assignments(mapping, "--map"))   # type: ignore[arg-type]
         source = str(data)
     df = _table.apply_where(df, where)
-    res = lr_batch_exponent(df, level=ci_level, d_rtol=d_rtol, drop_edges=drop_edges)
+    with flags({"d_rtol": "--d-rtol", "The interval level": "--ci-level"}):
+        res = lr_batch_exponent(df, level=ci_level, d_rtol=d_rtol, drop_edges=drop_edges)
     res["source"] = source
     if out:
         try:
