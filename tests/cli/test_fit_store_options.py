@@ -84,3 +84,15 @@ def test_store_fit_of_a_non_embedding_law_warns_about_n_total(store: Path, law: 
     note = (f"law {law!r} counts N as non-embedding parameters; the store's N is N_total (all parameters), used as "
             "is: --map N=N_nonembed fits the law's count.")
     assert (note in json.loads(r.stdout)["warnings"]) == warned
+
+
+@pytest.mark.parametrize("law", ["anneal", "multipower"])
+def test_backtest_of_a_curve_law_reads_whole_curves(store: Path, law: str) -> None:
+    """`backtest --store --law anneal` back-tested the runs' final points (2 to fit, 1 to predict) where
+    `fit --store --law anneal` fits every curve point; both now read every point unless --points says."""
+    r = CliRunner().invoke(main, ["backtest", "--store", str(store), "--law", law, "--train-where", "run != 'b256'",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert (d["train_points"], d["test_points"]) == (20, 10)
+    assert d["fit"]["data"]["source"] == f"store {store} (all points)"

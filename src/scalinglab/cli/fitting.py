@@ -368,6 +368,8 @@ def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, obj
     --rollout KEY, fit on the first k groups of KEY and predict the next, for every k."""
     if (train_where is None) == (rollout_key is None):
         raise ParameterError("give either --train-where EXPR or --rollout KEY (exactly one).")
+    if law_name in CURVE_LAWS and store_path and point_selection is None:
+        point_selection = "all"   # as fit: the curve laws fit whole curves (it back-tested the final points only)
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset,
                            areas=needs_areas(law_name, where, train_where, rollout_key, *mapping,
                                              extra.get("calibrate")))
