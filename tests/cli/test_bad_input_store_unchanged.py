@@ -245,3 +245,15 @@ def test_set_and_its_own_option(tmp_path: Path, args: list[str], needle: str) ->
 def test_critical_batch_bad_ci_level_names_the_option(store: Path) -> None:
     one_line_exit_2(store.parent, ["critical-batch", "--store", str(store), "--target-loss", "2.8", "--ci-level", "2"],
                     "error: --ci-level must be a float in (0, 1). Got 2.0 instead.")
+
+
+def test_report_target_loss_no_run_reaches(store: Path) -> None:
+    """`report --target-loss` that no run reaches: one line naming the lowest loss, exit 2, no report written
+    (it wrote the page with a warning and exit 0, where critical-batch refuses the same target)."""
+    out = store.parent / "rep"
+    one_line_exit_2(store.parent, ["report", "--store", str(store), "--bootstrap", "0", "--target-loss", "1.5",
+                                   "--out", str(out)], "no run reaches the target loss 1.5: the lowest loss reached "
+                                                       "is 2.75.")
+    assert not out.exists()
+    ok = CliRunner().invoke(main, ["report", "--store", str(store), "--bootstrap", "0", "--out", str(out)])
+    assert ok.exit_code == 0, ok.output       # targets picked from the sweep: no error
