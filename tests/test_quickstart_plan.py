@@ -61,3 +61,15 @@ def test_the_printed_summary_repeats_the_fits_warnings() -> None:
     assert err[0] == f"warning: {fit.warnings[0]}" and f"warning: {AT_BOUND}" in err
     assert err[-1] == "1 runs failed: see `scalinglab ladder status --store out/runs.db`"
     assert len(err) == len(plan["warnings"]) + 1
+
+
+def test_the_printed_plan_names_its_interval() -> None:
+    """The summary's plan line gave '[lo, hi]' without saying which interval (the quickstart's is
+    extrapolation-calibrated) or its level."""
+    fit = LawFit("chinchilla", bootstrap=20, seed=0, calibrate="budget_flops").fit(isoflop()).result_
+    plan = qs.quickstart_plan(fit, 1e20, 10**12)
+    s = {"runs": 20, "points": 24, "fit": {"law": "chinchilla"}, "plan": plan, "report": "out/index.html",
+         "backtest": {"train_points": 19, "test_points": 5, "are_mean": 0.0123, "are_max": 0.02}, "store": "out/runs.db"}
+    out, _ = summary_lines(s)
+    assert plan["interval_kind"] == "extrapolation-calibrated"
+    assert out[1].endswith("] (nominal 95% extrapolation-calibrated interval)"), out[1]

@@ -144,6 +144,35 @@ def test_ragged_row_through_the_cli_is_exit_2(tmp_path: Path) -> None:
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("suffix, sep", [(".csv", ","), (".tsv", "\t")])
+def test_a_column_named_twice_is_refused(tmp_path: Path, suffix: str, sep: str) -> None:
+    """Two columns named 'loss': pandas read the first and renamed the second 'loss.1', silently."""
+    from click.testing import CliRunner
+
+    from scalinglab.cli import main
+    p = tmp_path / f"nd{suffix}"
+    p.write_text("\n".join(sep.join(r) for r in (["N", "D", "loss", "loss"], ["1e9", "1e10", "2.5", "2.9"],
+                                                 ["2e9", "2e10", "2.4", "2.8"])) + "\n")
+    r = CliRunner().invoke(main, ["fit", str(p), "--law", "chinchilla"])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == (f"error: {suffix[1:]} file {str(p)!r}: the header (line 1) names the column 'loss' twice "
+                        "(fields 3 and 4); every column needs a name of its own.\n")
+    q = tmp_path / f"two_blank{suffix}"          # unnamed columns (trailing delimiters) are not names given twice
+    q.write_text(f"N{sep}D{sep}loss{sep}{sep}\n1e9{sep}1e10{sep}2.5{sep}{sep}\n")
+    assert list(table.read_table(q)[["N", "D", "loss"]].iloc[0]) == [1e9, 1e10, 2.5]
+
+
+def test_a_jsonl_row_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
+    """JSON keeps the last of a key given twice: the row fitted N = 2e8 without a word."""
+    p = tmp_path / "runs.jsonl"
+    p.write_text('{"N": 1e8, "D": 1e9, "loss": 3}\n{"N": 1e8, "N": 2e8, "D": 1e9, "loss": 3}\n')
+    with pytest.raises(DataError, match=r"line 2 gives the column 'N' twice; every column once per row\."):
+        table.read_table(p)
+    q = tmp_path / "nested.jsonl"                      # a nested object's keys are not columns
+    q.write_text('{"N": 1e8, "D": 1e9, "loss": 3, "meta": {"a": 1, "a": 2}}\n')
+    assert table.read_table(q)["N"].tolist() == [1e8]
+
+
 @pytest.mark.parametrize("text, needle", [
     ('{"N": 1e9, "D": 1e10, "loss": 2.5}\n[1e9, 1e10, 2.5, 7]\n', "line 2 is a JSON list, expected an object"),
     ('{"N": 1e9, "D": 1e10, "loss": 2.5}\n\n{"N": 2e9,\n', "line 3 is not valid JSON"),

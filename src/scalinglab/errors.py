@@ -60,5 +60,9 @@ def invalid(what: str, value: object, expected: str) -> str:
 
     >>> invalid("column 'N'", -1.0, "a positive number")
     "column 'N' must be a positive number. Got -1.0 instead."
+
+    A NumPy scalar is shown as the Python number it holds (``20.5``, not ``np.float64(20.5)``).
     """
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()
     return f"{what} must be {expected}. Got {value!r} instead."

@@ -107,7 +107,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def _check_fields(p: Path, delimiter: str, kind: str) -> None:
     """Every record of a CSV/TSV file has the header's field count (pandas would otherwise take a row with
     one field more than the header as an index and shift every column); blank lines are skipped, as pandas
-    skips them. A file whose every line ends in the same trailing delimiter is consistent and passes."""
+    skips them. A file whose every line ends in the same trailing delimiter is consistent and passes. A
+    header that names a column twice is refused (pandas would read the first and rename the second)."""
     try:
         with p.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=delimiter)
@@ -118,6 +119,13 @@ def _check_fields(p: Path, delimiter: str, kind: str) -> None:
                     continue
                 if header is None:
                     header, header_line = row, reader.line_num
+                    names = list(header)
+                    twice = next((h for i, h in enumerate(names) if h and h in names[:i]), None)
+                    if twice is not None:   # pandas would rename the second 'loss' to 'loss.1' and read the first
+                        first, second = [i + 1 for i, h in enumerate(names) if h == twice][:2]
+                        raise DataError(f"{kind} file {str(p)!r}: the header (line {header_line}) names the column "
+                                        f"{twice!r} twice (fields {first} and {second}); every column needs a name "
+                                        "of its own.")
                     continue
                 if len(row) != len(header):
                     hint = ""
@@ -135,6 +143,15 @@ def _check_fields(p: Path, delimiter: str, kind: str) -> None:
         raise DataError(f"could not read {str(p)!r} as {kind}{line}: {exc}") from None
 
 
+class _Row(dict[str, Any]):
+    """A JSON object that remembers the keys it was given more than once (``json`` keeps the last)."""
+
+    def __init__(self, items: list[tuple[str, Any]]) -> None:
+        super().__init__(items)
+        keys = [k for k, _ in items]
+        self.twice = [k for j, k in enumerate(keys) if k in keys[:j]]
+
+
 def _check_json_lines(p: Path) -> None:
     """Every non-blank line of a JSONL file is one JSON object (a row: column -> value)."""
     try:
@@ -145,13 +162,16 @@ def _check_json_lines(p: Path) -> None:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=_Row)
         except (ValueError, RecursionError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(f"jsonl file {str(p)!r}: line {i} is not valid JSON ({msg}).") from None
         if not isinstance(row, dict):
             raise DataError(f"jsonl file {str(p)!r}: line {i} is a JSON {type(row).__name__}, expected an object "
                             "of column: value.")
+        if isinstance(row, _Row) and row.twice:   # json keeps the last value of a key given twice, silently
+            raise DataError(f"jsonl file {str(p)!r}: line {i} gives the column {row.twice[0]!r} twice; every column "
+                            "once per row.")
 
 
 def parse_assignments(items: Iterable[str], what: str = "column mapping") -> dict[str, str]:
@@ -283,7 +303,8 @@ def validate(df: pd.DataFrame, columns: Sequence[str], *, source: str = "data") 
             expected = {"positive": "a positive number", "nonnegative": "a non-negative number",
                         "fraction": "a fraction in [0, 1)", "integer": "an integer"}[constraint]
             unit = COLUMNS[col][1]
-            raise DataError(invalid(f"Column {col!r} ({unit}) of {source} (row {out.index[i]})",
+            unit = "" if unit == "1" else f" ({unit})"   # a dimensionless column read "Column 'lr' (1)"
+            raise DataError(invalid(f"Column {col!r}{unit} of {source} (row {out.index[i]})",
                                     _pretty(arr[i]), expected))
         out[col] = arr
     return out

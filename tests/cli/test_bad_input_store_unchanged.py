@@ -156,6 +156,17 @@ def test_curve_law_fit_on_a_file_without_lr(tmp_path: Path) -> None:
                             "(columns present: ['run', 'step', 'loss'])")
 
 
+@pytest.mark.parametrize("column, value, shown", [("step", 20.5, "20.5"), ("step", -20, "-20"), ("lr", -1e-3, "-0.001")])
+def test_curve_file_bad_value_is_named_as_written(tmp_path: Path, column: str, value: float, shown: str) -> None:
+    """A bad step or lr of a curve file is named as the number it is (it read 'Got np.float64(20.5) instead.')."""
+    f = tmp_path / "curves.csv"
+    df = pd.DataFrame({"run": "a", "step": np.arange(10, 60, 10), "lr": 1e-3, "loss": 4.0 - 0.1 * np.arange(5)})
+    df[column] = df[column].astype(float if isinstance(value, float) else int)
+    df.loc[1, column] = value
+    df.to_csv(f, index=False)
+    one_line_exit_2(tmp_path, ["fit", str(f), "--law", "anneal"], f"Column {column!r} (row 1)", f"Got {shown} instead.")
+
+
 @pytest.mark.parametrize("law, params", [
     ("anneal", {"L0": 2.0, "A": 1.0, "alpha": 0.3, "C": 1.0}),
     ("multipower", {"L0": 2.0, "A": 1.0, "alpha": 0.3, "B": 100.0, "C": 1.0, "beta": 0.5, "gamma": 0.5}),
@@ -229,3 +240,20 @@ def test_set_and_its_own_option(tmp_path: Path, args: list[str], needle: str) ->
     ok = CliRunner().invoke(main, [*base, "--lr", "1e-3", "--set", "evals=5"])
     assert ok.exit_code == 0, ok.output
     assert out.exists()
+
+
+def test_critical_batch_bad_ci_level_names_the_option(store: Path) -> None:
+    one_line_exit_2(store.parent, ["critical-batch", "--store", str(store), "--target-loss", "2.8", "--ci-level", "2"],
+                    "error: --ci-level must be a float in (0, 1). Got 2.0 instead.")
+
+
+def test_report_target_loss_no_run_reaches(store: Path) -> None:
+    """`report --target-loss` that no run reaches: one line naming the lowest loss, exit 2, no report written
+    (it wrote the page with a warning and exit 0, where critical-batch refuses the same target)."""
+    out = store.parent / "rep"
+    one_line_exit_2(store.parent, ["report", "--store", str(store), "--bootstrap", "0", "--target-loss", "1.5",
+                                   "--out", str(out)], "no run reaches the target loss 1.5: the lowest loss reached "
+                                                       "is 2.75.")
+    assert not out.exists()
+    ok = CliRunner().invoke(main, ["report", "--store", str(store), "--bootstrap", "0", "--out", str(out)])
+    assert ok.exit_code == 0, ok.output       # targets picked from the sweep: no error

@@ -124,6 +124,25 @@ def test_calibrated_fit_predict_and_plan_name_their_interval(ladder: Path, tmp_p
     assert "nominal 95% extrapolation-calibrated" in out
 
 
+def test_fit_report_says_student_t_only_when_the_pairs_are_too_few(tmp_path: Path) -> None:
+    """8 budgets give 6 + 5 + ... + 1 = 21 internal (prefix, group) pairs: enough for a conformal rank at
+    80% and at 95% (0.95 x 22/21 <= 1). The report said 'too few pairs for a conformal rank: Student t'
+    for every group-t fit, whatever the pairs."""
+    ladder8 = isoflop_csv(tmp_path / "l8.csv", tuple(10.0 ** k for k in range(16, 24)))
+    code, out, err = run("fit", str(ladder8), "--law", "chinchilla", "--bootstrap", "10", "--calibrate",
+                         "budget_flops")
+    assert code == 0, err
+    out = " ".join(out.split())    # the report wraps its long lines
+    assert "in 21 (prefix, group) pairs" in out and "conformal rank at 80% and 95%" in out
+    assert "Student t" not in out and "too few pairs" not in out
+    # a 99% interval needs 99 pairs: the fit's own level is named where it falls back
+    code, out, err = run("fit", str(ladder8), "--law", "chinchilla", "--bootstrap", "10", "--calibrate",
+                         "budget_flops", "--ci-level", "0.99")
+    assert code == 0, err
+    assert "conformal rank at 80% and 95%; too few pairs for a conformal rank at 99%: Student t with 21 " \
+           "degrees of freedom" in " ".join(out.split())
+
+
 def test_calibrate_scheme_option(tmp_path: Path) -> None:
     ladder5 = isoflop_csv(tmp_path / "l5.csv", (1e17, 1e18, 1e19, 1e20, 1e21))
     widths = {}
@@ -136,8 +155,9 @@ def test_calibrate_scheme_option(tmp_path: Path) -> None:
         stored = json.loads(fit.read_text())["calibration"]["scheme"]
         assert stored == ("group-t" if scheme == "default" else scheme)
         assert ("extrapolation calibration (group)" in out) == (scheme == "group")
-        # 6 internal pairs: too few for a 95% conformal rank, the default says it uses Student t
-        assert ("Student t with one degree of freedom per pair" in out) == (scheme == "default")
+        # 6 internal pairs: a conformal rank at 80% (0.8 x 7/6 <= 1), too few for one at 95%: Student t
+        assert ("conformal rank at 80%; too few pairs for a conformal rank at 95%: Student t with 6 degrees of "
+                "freedom" in " ".join(out.split())) == (scheme == "default")   # the report wraps its lines
         code, out, _ = run("predict", str(fit), "--at", "N=3e10", "--at", "D=6e11", "--json")
         d = json.loads(out)
         assert d["interval_kind"] == "extrapolation-calibrated"
@@ -157,3 +177,38 @@ def test_calibrate_scheme_option(tmp_path: Path) -> None:
     code, _, err = run("fit", str(ladder5), "--law", "chinchilla", "--calibrate", "budget_flops",
                        "--calibrate-scheme", "wide")
     one_line_error(code, err, "--calibrate-scheme", "wide")
+
+
+def test_calibration_options_away_from_their_mode_are_one_line(ladder: Path) -> None:
+    """--calibrate without bootstrap draws calibrated nothing (no interval) and --group-decades without
+    --calibrate or --rollout was ignored; fit's --calibrate key was called 'the rollout key'."""
+    code, out, err = run("fit", str(ladder), "--law", "chinchilla", "--calibrate", "budget_flops")
+    one_line_error(code, err, "The --calibrate option must be given with --bootstrap K, K >= 2", "'budget_flops'")
+    assert out == ""
+    for cmd in (["fit"], ["backtest", "--train-where", "budget_flops < 1e20"]):
+        code, _, err = run(cmd[0], str(ladder), "--law", "chinchilla", *cmd[1:], "--group-decades", "0.5")
+        one_line_error(code, err, "The --group-decades option must be given with --calibrate KEY", "Got 0.5")
+    code, _, err = run("fit", str(ladder), "--law", "chinchilla", "--calibrate", "nope", "--bootstrap", "5")
+    one_line_error(code, err, "The --calibrate key must be a column of the data", "Got 'nope' instead.")
+    code, _, err = run("fit", str(ladder), "--law", "chinchilla", "--calibrate", "budget_flops", "--bootstrap", "5",
+                       "--group-decades", "0")
+    one_line_error(code, err, "--group-decades must be a number > 0. Got 0.0 instead.")
+    code, out, err = run("backtest", str(ladder), "--law", "chinchilla", "--rollout", "budget_flops",
+                         "--group-decades", "1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["decades"] == 1.0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "--ci-level", "2"], "error: --ci-level must be a float in (0, 1). Got 2.0 instead.\n"),
+    (["backtest", "--rollout", "budget_flops", "--ci-level", "0"], "error: --ci-level must be a float in (0, 1). "
+                                                                    "Got 0.0 instead.\n"),
+    (["fit", "--delta", "-1"], "error: --delta must be a float in (0, inf). Got -1.0 instead.\n"),
+    (["fit", "--asymmetry", "0"], "error: --asymmetry must be a float in (0, inf) (over-prediction weighted that many "
+                                  "times). Got 0.0 instead.\n"),
+])
+def test_fitting_options_are_named_as_options(ladder: Path, args: list[str], message: str) -> None:
+    """A bad --ci-level, --delta or --asymmetry is named as the option (it read 'The 'ci_level' parameter of
+    LawFit')."""
+    code, out, err = run(args[0], str(ladder), "--law", "chinchilla", *args[1:])
+    assert (code, out, err) == (2, "", message)

@@ -256,6 +256,11 @@ def _set(path: str, value: object):  # type: ignore[no-untyped-def]
     (_set("correlations.A.alpha", 3.0), "field 'correlations.A.alpha' must be a correlation in [-1, 1] or null."),
     (_set("format", "other/9"), "field 'format' must be 'scalinglab.fit/1'. Got 'other/9' instead."),
     (_set("bootstrap", []), "field 'bootstrap' must be an object. Got [] instead."),
+    # the anneal law's lambda of S2, edited by hand: it was replaced by 0.999 without a word
+    (_set("data.anneal_decay", 5), "field 'data.anneal_decay' must be a number in [0, 1] (the momentum factor "
+                                   "lambda of S2). Got 5 instead."),
+    (_set("data.anneal_decay", "0.99"), "field 'data.anneal_decay' must be a number in [0, 1]"),
+    (_set("data.anneal_decay", None), "field 'data.anneal_decay' must be a number in [0, 1]"),
 ])
 @pytest.mark.parametrize("command", [["predict", "--at", "N=7e10", "--at", "D=1.4e12"], ["plan", "--flops", "1e21"]])
 def test_bad_fit_json_is_one_line(fit_file: Path, tmp_path: Path, mutate, message: str,  # type: ignore[no-untyped-def]
@@ -407,3 +412,32 @@ def test_plan_below_one_parameter_or_token_warns() -> None:
     assert "warning: the plan lands below one token" in stdout
     code, stdout, _ = run("plan", "--law", "chinchilla", "--preset", "hoffmann2022", "--flops", "1e12", "--json")
     assert code == 0 and json.loads(stdout)["warnings"] == []     # N = 3.4e5, D = 4.9e5: real, if tiny
+
+
+def test_predict_at_without_every_input_names_the_missing_one(fit_file: Path) -> None:
+    """--at N alone: one line asking for --at D (or C), not the table's 'map them (D=SOURCE)' (predict --at
+    has no --map)."""
+    code, stdout, stderr = run("predict", str(fit_file), "--at", "N=7e10")
+    assert code == 2 and stdout == ""
+    assert stderr == ("error: The --at values must be a value of every input of law 'chinchilla' (N, D): add --at "
+                      "D=VALUE (D also from C = 6 N D: --at C=VALUE). Got 'N=7e+10' instead.\n")
+    code, _, stderr = run("predict", str(fit_file), "--at", "D=1.4e12")
+    assert code == 2 and "add --at N=VALUE. Got 'D=1.4e+12' instead." in stderr
+    code, stdout, stderr = run("predict", str(fit_file), "--at", "N=7e10", "--at", "C=5.88e23", "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["inputs"] == {"N": 7e10, "D": pytest.approx(1.4e12)}
+
+
+def test_preset_plan_without_interval_gives_no_bootstrap_advice(fit_file: Path, tmp_path: Path) -> None:
+    """A preset's plan has no interval because published coefficients come without draws; it advised
+    'fit with --bootstrap K', which a preset cannot be."""
+    code, stdout, _ = run("plan", "--law", "chinchilla", "--preset", "hoffmann2022", "--flops", "5.76e23")
+    assert code == 0
+    assert "no interval: the published preset 'hoffmann2022' has no bootstrap draws" in stdout
+    assert "fit with --bootstrap" not in stdout
+    plain = tmp_path / "plain.json"
+    d = json.loads(fit_file.read_text())
+    d["bootstrap"] = {}
+    plain.write_text(json.dumps(d))
+    code, stdout, _ = run("plan", str(plain), "--flops", "1e21")
+    assert code == 0 and "no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one)." in stdout

@@ -110,3 +110,38 @@ def test_near_optimal_needs_budgets(tmp_path: Path) -> None:
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "groups by 'budget_flops', but 14 rows have none (empty or 0)" in r.stderr
     assert db.read_bytes() == before
+
+
+def test_report_json_is_one_object(tmp_path: Path) -> None:
+    """`report --json` prints one JSON object (the README: every command takes --json); it had no --json."""
+    db = tmp_path / "runs.db"
+    _store(db)
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(main, ["report", "--store", str(db), "--bootstrap", "0", "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["report"] == str(out / "index.html") and (out / "index.html").is_file()
+    assert d["store"] == str(db) and d["command"].startswith("scalinglab report --store ")
+
+
+def test_report_names_the_kind_and_level_of_its_bands(tmp_path: Path) -> None:
+    """The IsoFLOP, back-test and plan sections said '95% prediction band' whatever the fit's level, and not
+    which interval it is; a fit at --ci-level 0.8 drew 80% bands under a 95% caption."""
+    from synthetic_ladder import synthetic_quickstart_store
+    db = tmp_path / "runs.db"
+    synthetic_quickstart_store(db)     # IsoFLOP budgets, so the IsoFLOP section is drawn
+    fit = tmp_path / "fit.json"
+    r = CliRunner().invoke(main, ["fit", "--store", str(db), "--law", "chinchilla", "--bootstrap", "10",
+                                  "--ci-level", "0.8", "--out", str(fit)])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(main, ["report", "--store", str(db), "--fit", str(fit), "--flops", "1e15",
+                                  "--train-where", "budget_flops < 1e11", "--bootstrap", "10", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    page = (out / "index.html").read_text()
+    assert "with its nominal 80% observation prediction band; stars" in page                     # IsoFLOP
+    assert "loss with its prediction interval (nominal 80% observation)" in page                 # plan
+    assert "with the nominal 80% observation prediction band) beside" in page
+    assert "fitted frontier (80% prediction band)" in page
+    assert "Bars: the nominal 95% observation prediction intervals" in page   # the back-test's own fit: 95%
+    assert "95% prediction band" not in page

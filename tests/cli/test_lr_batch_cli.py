@@ -80,8 +80,14 @@ def test_bad_inputs_are_one_line_exit_2(tmp_path: Path) -> None:
     f = tmp_path / "one.csv"
     pd.DataFrame({"N": 1e6, "D": 1e8, "batch": 256, "lr": LRS, "loss": [_loss(1e6, 256, lr) for lr in LRS]}).to_csv(
         f, index=False)
+    bad = tmp_path / "bad.csv"         # a dimensionless column's message read "Column 'lr' (1) of data"
+    pd.read_csv(f).assign(lr=lambda d: d["lr"].where(d.index != 1, -1.0)).to_csv(bad, index=False)
     for args, msg in [(["lr-batch", str(f)], "at least 2 batch sizes"),
                       (["lr-batch"], "exactly one"),
-                      (["lr-batch", str(f), "--ci-level", "2"], "interval level")]:
+                      # the options by their names (they read 'The interval level', 'd_rtol')
+                      (["lr-batch", str(f), "--ci-level", "2"], "error: --ci-level must be a number in (0, 1). Got 2.0"),
+                      (["lr-batch", str(f), "--d-rtol", "-1"], "The relative tolerance --d-rtol of D must be a number"),
+                      (["lr-batch", str(bad)], "error: Column 'lr' of data (row 1) must be a positive number. Got "
+                                               "-1.0 instead.")]:
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.output)

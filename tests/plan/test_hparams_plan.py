@@ -85,3 +85,71 @@ def test_hparams_refuse_a_plan_without_n_and_d() -> None:
 
     with pytest.raises(ParameterError, match="compute-optimal plan"):
         plan_hparams({"law": "sparse", "N_nonzero": 1e6, "tokens": 1e8, "flops": 1e15, "loss": 3.0}, "li2025", None)
+
+
+@pytest.mark.parametrize("content, message", [
+    ([1, 2], "The critical-batch result must be a JSON object (the critical batch study's result). "
+             "Got 'list' instead."),
+    ({"pooled": 3}, "The critical-batch result's field 'pooled' must be an object or null. Got 3 instead."),
+    ({"pooled": {"vs_loss": {"B_star": "x", "inverse_alpha_B": 2.0}}},
+     "The critical-batch result's field 'pooled.vs_loss.B_star' must be a finite positive number (tokens). "
+     "Got 'x' instead."),
+    ({"pooled": {"vs_loss": {"B_star": -1, "inverse_alpha_B": 2.0}}}, "'pooled.vs_loss.B_star'"),
+    ({"pooled": {"vs_loss": {"B_star": 2e8, "inverse_alpha_B": None}}},
+     "'pooled.vs_loss.inverse_alpha_B' must be a finite number (1/alpha_B). Got None instead."),
+    ({"pooled": None, "vs_loss": {"12000": {"B_star": 2e8, "inverse_alpha_B": float("nan")}}},
+     "'vs_loss.12000.inverse_alpha_B'"),
+    ({"vs_loss": {"12000": [1]}}, "'vs_loss.12000' must be an object with B_star and inverse_alpha_B"),
+])
+def test_hand_edited_critical_batch_file_is_one_line(tmp_path: Path, content: object, message: str) -> None:
+    """A CB.json edited by hand: one line naming the field (a list or a number in it was an AttributeError or
+    TypeError traceback, exit 1)."""
+    bad = tmp_path / "cb.json"
+    bad.write_text(json.dumps(content))
+    r = CliRunner().invoke(main, [*PLAN, "--critical-batch", str(bad)])
+    assert r.exit_code == 2, r.output
+    assert r.stderr == f"error: {message}\n" or (message in r.stderr and r.stderr.count("\n") == 1), r.stderr
+    assert r.stdout == ""
+
+
+def test_plan_says_what_each_hyperparameter_interval_is(tmp_path: Path) -> None:
+    """lr, batch_tokens and b_crit_tokens intervals say what they are and their level (hparams_interval), as the
+    plan's loss interval does (interval_kind, ci_level); they said nothing."""
+    rng = np.random.default_rng(0)
+    rows = [{"N": n, "D": dd, "lr": 2.0 * n ** -0.7 * dd ** 0.3 * np.exp(rng.normal(0, 0.05)),
+             "batch": 0.5 * dd ** 0.5 * np.exp(rng.normal(0, 0.05)), "loss": 3.0}
+            for n in (1e6, 3e6, 1e7) for dd in (1e8, 4e8)]
+    sl = tmp_path / "sl.json"
+    LawFit("steplaw", bootstrap=50, seed=0).fit(pd.DataFrame(rows)).result_.to_json(sl)
+    plan = {"N": 5e6, "D": 2e8, "flops": 6e15, "loss": 3.0, "n_convention": "non-embedding", "ci_level": 0.9,
+            "N_interval": [4e6, 6e6], "D_interval": [1.5e8, 2.5e8], "interval": [2.9, 3.1], "interval_kind": "observation"}
+    cb = {"pooled": {"vs_loss": {"B_star": 2e8, "inverse_alpha_B": 2.0}}}
+    res = plan_hparams(plan, str(sl), cb)
+    assert res["hparams_interval"] == {
+        "lr": "the 95% percentile interval of the Step-Law fit's bootstrap draws at the planned (N, D), joined with "
+              "the law at the ends of the plan's 90% N and D intervals",
+        "batch_tokens": "the 95% percentile interval of the Step-Law fit's bootstrap draws at the planned (N, D), "
+                        "joined with the law at the ends of the plan's 90% D interval",
+        "b_crit_tokens": "B_crit(L) at the ends of the plan's nominal 90% observation loss interval (B_crit(L)'s own "
+                         "uncertainty not included)"}
+    assert plan_hparams({**plan, "N_interval": None, "D_interval": None}, "li2025", None)["hparams_interval"] == \
+        {"lr": None, "batch_tokens": None}           # a preset at a plan without intervals: none
+    assert plan_hparams(plan, "deepseek2024", None)["hparams_interval"] == {"lr": None, "batch_tokens": None}
+    d = _plan("--hparams", "li2025")
+    assert d["hparams_interval"] == {"lr": None, "batch_tokens": None}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--law", "steplaw", "--preset", "li2025"],
+     "error: law 'steplaw' predicts 'lr', not a loss: a compute-optimal plan minimises the loss at a fixed FLOP "
+     "budget (a Step-Law fit gives the learning rate and batch of another law's plan).\n"),
+    (["--law", "kumar_ptq", "--preset", "kumar2024", "--at", "P_post=4"],
+     "error: law 'kumar_ptq' predicts 'dL_ptq', not a loss: a compute-optimal plan minimises the loss at a fixed "
+     "FLOP budget.\n"),
+])
+def test_plan_of_a_law_that_predicts_no_loss_is_one_line(args: list[str], message: str) -> None:
+    """`plan STEPLAW.json --flops C` minimised the learning rate over N and D (N = 1e19, D = 1.2 tokens, 'loss' =
+    the lr) and then failed with a KeyError traceback printing it."""
+    for extra in ([], ["--json"]):
+        r = CliRunner().invoke(main, ["plan", *args, "--flops", "1e21", *extra])
+        assert (r.exit_code, r.stdout, r.stderr) == (2, "", message)

@@ -34,7 +34,7 @@ from ..plan.anneal import best_wsd_decay
 from ..plan.hparams import plan_hparams
 from ..plan.su import METHODS, SCORES, fit_su, fit_su_method, su_backtest, su_score_runs, su_select
 from . import main
-from .output import console, emit_json, flags, fmt, print_rows
+from .output import console, emit_json, flags, fmt, interval_line, print_rows
 from .paths import check_out_file, write_error
 
 
@@ -57,6 +57,10 @@ def schedule_options(f: Any) -> Any:
                      help="With --schedule wsd: linear, cosine or sqrt."),
         click.option("--final-lr-frac", "sched_final", type=float, default=0.1, show_default=True,
                      help="With --schedule: the cosine / WSD floor as a fraction of the peak."),
+        click.option("--batch-tokens", "sched_batch", type=int, default=None,
+                     help="With --schedule power: the run's batch in tokens (the Power scheduler follows the batch)."),
+        click.option("--context", "sched_context", type=int, default=None,
+                     help="With --schedule power: tokens per sequence (the batch in sequences is batch / context)."),
         click.option("--stride", type=int, default=None,
                      help="Anneal fit: predict every STRIDE-th step (default: about 50 points per curve)."),
         click.option("--best-decay", is_flag=True,
@@ -83,12 +87,15 @@ def schedule_options(f: Any) -> Any:
 
 def anneal_store_fit(fitter: LawFit, store_path: str, df: pd.DataFrame) -> Fit:
     """``fit --store --law anneal``: the fit with the momentum factor lambda of S2 profiled over
-    ``fit.anneal.DECAYS`` (``fit_decay_profile``), the fitter's settings kept."""
+    ``fit.anneal.DECAYS`` (``fit_decay_profile``), every setting of the fitter kept (--bound, --weight
+    and --calibrate too: they were dropped)."""
     from ..store import Store
     with Store(store_path, create=False) as store:
         configs = store.run_configs()
     return fit_decay_profile(df, configs, objective=fitter.objective, fixed=fitter.fixed, bootstrap=fitter.bootstrap,
-                             seed=fitter.seed, ci_level=fitter.ci_level, source=fitter.source)
+                             seed=fitter.seed, ci_level=fitter.ci_level, source=fitter.source, bounds=fitter.bounds,
+                             weight_by=fitter.weight_by, calibrate=fitter.calibrate,
+                             calibrate_decades=fitter.calibrate_decades, calibrate_scheme=fitter.calibrate_scheme)
 
 
 def anneal_requested(kw: dict[str, Any]) -> bool:
@@ -109,7 +116,8 @@ def predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: i
 
 
 #: the run-config and schedule names of a schedule's fields -> predict's options
-SCHEDULE_FLAGS = {"The 'schedule.name' field": "--schedule", "'schedule.name' field": "--schedule", "'schedule.decay_shape' field": "--decay-shape",
+SCHEDULE_FLAGS = {"The 'batch_tokens' and 'context' of a 'power' schedule": "--batch-tokens and --context of --schedule power",
+                  "The 'schedule.name' field": "--schedule", "'schedule.name' field": "--schedule", "'schedule.decay_shape' field": "--decay-shape",
                   "'schedule.decay_frac' field": "--decay-frac", "'schedule.warmup_frac' field": "--warmup-frac",
                   "'schedule.warmup_steps' field": "--warmup", "'schedule.final_lr_frac' field": "--final-lr-frac",
                   "The 'peak' learning rate": "--lr", "'total_steps' parameter": "--steps",
@@ -125,6 +133,16 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
     if kw.get("stride") is not None and kw["stride"] < 1:     # 0 read as "the default", -k as reversed rows
         raise ParameterError(invalid("The 'stride'", kw["stride"], "a positive integer"))
     ctx = click.get_current_context()
+    given = {n for n in ("sched_decay_frac", "sched_decay_shape", "sched_batch", "sched_context")
+             if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT}
+    opt = {"sched_decay_frac": "--decay-frac", "sched_decay_shape": "--decay-shape", "sched_batch": "--batch-tokens",
+           "sched_context": "--context"}
+    for name, modes in (("sched_decay_frac", ("wsd", "power")), ("sched_decay_shape", ("wsd", "power")),
+                        ("sched_batch", ("power",)), ("sched_context", ("power",))):
+        if name in given and (sched not in modes or (kw.get("best_decay") and name == "sched_decay_frac")):
+            why = "--best-decay tries every fraction" if sched in modes else f"--schedule {sched} ignores it"
+            raise ParameterError(invalid(f"The {opt[name]} option", kw[name],
+                                         f"given only with --schedule {' or '.join(modes)} ({why})"))
     for name in ("anchor_run", "anchor_mode"):
         if kw.get("anchor") is None and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
             raise ParameterError(invalid(f"The --{name.replace('_', '-')} option", kw[name], "given only with --anchor REF.csv"))
@@ -141,22 +159,25 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
         res = best_wsd_decay(fit, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
                              warmup_frac=kw["sched_warmup_frac"], final_lr_frac=kw["sched_final"], seed=seed)
         if as_json:
-            emit_json({"law": fit.law, **res})
+            emit_json({"law": fit.law, "ci_level": fit.ci_level, **res})
             return
         print_rows(list(res["by_shape"].values()), ["decay_shape", "decay_frac", "loss", "interval", "reliable"],
                    title=f"best WSD decay for {res['steps']} steps at lr {res['lr']:g} (predicted final loss)")
         b = res["best"]
         console().print(f"best: {b['decay_shape']} decay over {b['decay_frac']:g} of the run, loss {fmt(b['loss'])}")
+        console().print(interval_line(res["interval_kind"], res["level"]))
         for w in res["warnings"]:   # the fit's (were not printed), and any interval clipped at 0
             console().print(f"warning: {w}")
         return
     if sched:
         eta = schedule_curve(sched, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
                              warmup_frac=kw["sched_warmup_frac"], decay_frac=kw["sched_decay_frac"],
-                             decay_shape=kw["sched_decay_shape"], final_lr_frac=kw["sched_final"])
+                             decay_shape=kw["sched_decay_shape"], final_lr_frac=kw["sched_final"],
+                             batch_tokens=kw.get("sched_batch") or 0, context=kw.get("sched_context") or 0)
         stride = kw.get("stride") or max(1, len(eta) // 50)
         out = predict_curve(fit, eta, stride=stride, seed=seed)
         warns = list(out.attrs["warnings"])
+        kind = {"interval_kind": out.attrs["interval"], "level": out.attrs["level"]}
         out.insert(0, "run", sched)
     elif points:
         pts = _table.load(points, mapping=_table.parse_assignments(mapping, "--map"))
@@ -169,6 +190,7 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
         from ..fit.predict import predict
         pred = predict(fit, pts[list(fit.law_.inputs)], seed=seed)
         warns = list(pred.attrs["warnings"])
+        kind = {"interval_kind": pred.attrs["interval"], "level": pred.attrs["level"]}
         pred = pred.drop(columns=list(fit.law_.inputs))
         pts = pts.assign(S2=pts["S2"] if fit.law == "anneal" else float("nan"))
         out = pd.concat([pts[["run", "step", "lr", "S1", "S2"]].reset_index(drop=True), pred.reset_index(drop=True)],
@@ -181,9 +203,11 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
              **({"S2": float(r.S2)} if fit.law == "anneal" else {}), "loss": float(r.prediction),
              "interval": None if math.isnan(r.lo) else [float(r.lo), float(r.hi)]} for r in out.itertuples()]
     if as_json:
-        emit_json({"law": fit.law, "ci_level": fit.ci_level, "anchored": False, "predictions": rows, "warnings": warns})
+        emit_json({"law": fit.law, "ci_level": fit.ci_level, "anchored": False, **kind, "predictions": rows,
+                   "warnings": warns})
         return
     print_rows(rows, ["run", "step", "lr", "loss", "interval"], title=f"{fit.law} law: predicted loss along the curve")
+    console().print(interval_line(kind["interval_kind"], kind["level"]))
     for w in warns:
         console().print(f"warning: {w}")
 
@@ -262,7 +286,8 @@ def _predict_anchored(fit: Fit, points: str | None, mapping: Sequence[str], seed
                                     "(or --anchor-mode branch)"))
         eta = schedule_curve(sched, n, _lr(kw), warmup_steps=kw["sched_warmup"], warmup_frac=kw["sched_warmup_frac"],
                              decay_frac=kw["sched_decay_frac"], decay_shape=kw["sched_decay_shape"],
-                             final_lr_frac=kw["sched_final"])
+                             final_lr_frac=kw["sched_final"], batch_tokens=kw.get("sched_batch") or 0,
+                             context=kw.get("sched_context") or 0)
         st = ref_st[ref_st <= n]
         if n > hi:   # branch: past the reference's end, on its last spacing, and the last step
             gap = int(ref_st[-1] - ref_st[-2]) if len(ref_st) > 1 else 1
@@ -293,7 +318,8 @@ def _predict_anchored(fit: Fit, points: str | None, mapping: Sequence[str], seed
               "departure": [f.attrs["departure"] for f in frames] if mode == "branch" else None}
     if as_json:
         emit_json({"law": fit.law, "ci_level": fit.ci_level, "anchored": True, "anchor": anchor,
-                   "interval_kind": frames[0].attrs["interval"], "predictions": rows, "warnings": warns})
+                   "interval_kind": frames[0].attrs["interval"], "level": frames[0].attrs["level"],
+                   "predictions": rows, "warnings": warns})
         return
     print_rows(rows, ["run", "step", "lr", "loss", "plain", "interval"],
                title=f"{fit.law} law anchored on run {name!r} ({mode}): predicted loss along the curve")
@@ -301,6 +327,8 @@ def _predict_anchored(fit: Fit, points: str | None, mapping: Sequence[str], seed
            else "at the same step")
     console().print(f"loss = the law + its residual on the measured reference {name!r} {how} ({mode}); "
                     f"plain = the law alone; reference point noise {100 * anchor['noise']:.2f}%")
+    console().print(f"{interval_line(frames[0].attrs['interval'], frames[0].attrs['level'])}; anchored: the bootstrap's "
+                    "anchored curves plus the reference's point noise")
     for w in warns:
         console().print(f"warning: {w}")
 
@@ -385,6 +413,8 @@ def critical_batch_cmd(store_path: str, targets: Sequence[float], where: str | N
                                      f"given only with --su-fit joint-trimmed or auto (got --su-fit {su_fit})"))
     if not (math.isfinite(su_trim) and su_trim > 1):
         raise ParameterError(invalid("The --su-trim", su_trim, "a number > 1 (times the median leave-one-out error)"))
+    if not (math.isfinite(ci_level) and 0 < ci_level < 1):   # else checked only once a hyperbola is fitted
+        raise ParameterError(invalid("--ci-level", ci_level, "a float in (0, 1)"))
     if not (math.isfinite(su_window) and su_window >= 1):
         raise ParameterError(invalid("The --su-window", su_window, "a number >= 1 (multiples of the warmup)"))
     from ..store import Store
@@ -513,11 +543,16 @@ def add_hparams(res: dict[str, Any], hparams: str | None, critical_batch: str | 
 
 
 def print_hparams(res: dict[str, Any]) -> None:
-    """The learning-rate and batch lines of a plan, when it has them."""
+    """The learning-rate and batch lines of a plan, when it has them (from --hparams, --critical-batch)."""
+    if "hparams_source" not in res:
+        return
     for key, unit in (("lr", ""), ("batch_tokens", " tokens"), ("b_crit_tokens", " tokens")):
         if key in res and res[key] is not None:
             console().print(f"{key}: {fmt(res[key])}{unit} (interval {fmt(res.get(key + '_interval'))}; "
                             f"from {res['hparams_source'].get(key)})")
+            kind = res.get("hparams_interval", {}).get(key)
+            if kind:
+                console().print(f"  {key} interval: {kind}")
 
 
 # -- lr-batch: the Adam learning-rate-vs-batch exponent ----------------------------------------------
@@ -556,7 +591,8 @@ def lr_batch_cmd(data: str | None, store_path: str | None, mapping: Sequence[str
         df = _table.load(data, mapping=_table.parse_assignments(mapping, "--map"))   # type: ignore[arg-type]
         source = str(data)
     df = _table.apply_where(df, where)
-    res = lr_batch_exponent(df, level=ci_level, d_rtol=d_rtol, drop_edges=drop_edges)
+    with flags({"d_rtol": "--d-rtol", "The interval level": "--ci-level"}):
+        res = lr_batch_exponent(df, level=ci_level, d_rtol=d_rtol, drop_edges=drop_edges)
     res["source"] = source
     if out:
         try:

@@ -39,13 +39,19 @@ from .dynamics import (
     print_hparams,
     schedule_options,
 )
-from .output import console, emit_json, flags, floats, fmt, numbers, sci
+from .output import console, emit_json, flags, floats, fmt, interval_line, numbers, sci
 from .paths import check_out_file, write_error
 
 #: the planners' names of their parameters (plan.dispatch.plan_fit) -> the plan command's options
 PLAN_FLAGS = {"flops": "--flops", "max_tokens": "--max-tokens", "n_nonzero": "--n-nonzero",
               "tokens_per_d": "--tokens-per-d", "max_sparsity": "--max-sparsity", "fixed": "--at",
               "contour_n": "--contour-n", "contour_flops": "--contour-flops", "bits": "--bits"}
+#: the fitter's names of its settings (fit.core.LawFit) -> the fit and backtest commands' options
+FIT_FLAGS = {"weight_by='compute'": "--weight compute", "The 'ci_level' parameter of LawFit": "--ci-level",
+             "The 'delta' parameter of the objective": "--delta",
+             "The 'asymmetry' parameter of the objective": "--asymmetry"}
+#: in fit, the calibration's internal rollouts are --calibrate's (their messages say "rollout")
+CALIBRATE_FLAGS = {"The rollout key": "The --calibrate key", "The rollout bin width (decades)": "--group-decades"}
 
 
 # -- options shared by the fitting commands ---------------------------------------------------------
@@ -186,10 +192,32 @@ def _load_rows(data: str | None, store_path: str | None, mapping: Sequence[str],
     return _table.apply_where(df, where), str(data)
 
 
+def n_convention_warning(law_name: str, store_path: str | None, mapping: Sequence[str]) -> str | None:
+    """A store's ``N`` is ``N_total``: a law that counts N as non-embedding parameters (Kaplan, Kumar, the Step
+    Law) fitted on it without ``--map N=...`` reads the wrong count, silently (the README maps it)."""
+    law = _laws.get(law_name)
+    if store_path is None or "N" not in law.inputs or not law.n_convention.startswith("non-embedding"):
+        return None
+    if any(m.partition("=")[0].strip() == "N" for m in mapping):
+        return None
+    return (f"law {law.name!r} counts N as {law.n_convention} parameters; the store's N is N_total (all "
+            "parameters), used as is: --map N=N_nonembed fits the law's count.")
+
+
 def make_fitter(law_name: str, bootstrap: int, seed: int, objective_kind: str | None, space: str | None,
                 delta: float | None, fix: Sequence[str], ci_level: float, source: str, bound: Sequence[str] = (),
                 asymmetry: float | None = None, weight: str = "none", calibrate: str | None = None,
-                group_decades: float | None = None, calibrate_scheme: str | None = None) -> LawFit:
+                group_decades: float | None = None, calibrate_scheme: str | None = None,
+                rollout: bool | None = None) -> LawFit:
+    """The LawFit of the fitting options (``rollout``: None for fit, whether --rollout was given for
+    backtest)."""
+    if calibrate is not None and bootstrap < 2:   # the calibrated interval is built on the bootstrap's draws
+        raise ParameterError(invalid("The --calibrate option", calibrate,
+                                     "given with --bootstrap K, K >= 2 (without draws there is no interval to "
+                                     "calibrate)"))
+    if group_decades is not None and calibrate is None and not rollout:   # it was silently ignored
+        raise ParameterError(invalid("The --group-decades option", group_decades,
+                                     "given with --calibrate KEY" + (" or --rollout KEY" if rollout is not None else "")))
     law = _laws.get(law_name)
     obj = law.objective
     if objective_kind or space or delta is not None or asymmetry is not None:
@@ -293,12 +321,16 @@ def fit_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, objectiv
         point_selection = "all"   # the anneal and multi-power laws fit whole curves
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset,
                            areas=needs_areas(law_name, where, *mapping, extra.get("calibrate")))
-    fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
-    with warnings.catch_warnings():
+    with flags(FIT_FLAGS):
+        fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
+    with warnings.catch_warnings(), flags({**FIT_FLAGS, **CALIBRATE_FLAGS}):
         warnings.simplefilter("ignore")
         result = (anneal_store_fit(fitter, store_path, df) if law_name == "anneal" and store_path
                   else fitter.fit(df).result_)   # the anneal law: lambda of S2 profiled
     result.data.update({"source": source, "where": where, "map": list(mapping)})
+    convention = n_convention_warning(law_name, store_path, mapping)
+    if convention:
+        result.warnings.append(convention)
     if out:
         try:
             result.to_json(out)
@@ -336,12 +368,16 @@ def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, obj
     --rollout KEY, fit on the first k groups of KEY and predict the next, for every k."""
     if (train_where is None) == (rollout_key is None):
         raise ParameterError("give either --train-where EXPR or --rollout KEY (exactly one).")
+    if law_name in CURVE_LAWS and store_path and point_selection is None:
+        point_selection = "all"   # as fit: the curve laws fit whole curves (it back-tested the final points only)
     df, source = load_data(data, store_path, mapping, where, point_selection, near_optimal, dataset,
                            areas=needs_areas(law_name, where, train_where, rollout_key, *mapping,
                                              extra.get("calibrate")))
-    fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source, **extra)
+    with flags(FIT_FLAGS):
+        fitter = make_fitter(law_name, bootstrap, seed, objective_kind, space, delta, fix, ci_level, source,
+                             rollout=rollout_key is not None, **extra)
     if rollout_key is not None:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), flags(FIT_FLAGS):
             warnings.simplefilter("ignore")
             roll = _rollout(df, fitter.law, rollout_key, horizon=horizon, decades=fitter.calibrate_decades,
                             seed=seed, **fitter_kwargs(fitter))
@@ -351,9 +387,12 @@ def backtest_cmd(data: str | None, law_name: str, bootstrap: int, seed: int, obj
             _print_rollout(roll)
         return
     assert train_where is not None
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), flags(FIT_FLAGS):
         warnings.simplefilter("ignore")
         res = _backtest(df, fitter.law, train_where, seed=seed, **fitter_kwargs(fitter))
+    convention = n_convention_warning(law_name, store_path, mapping)
+    if convention:
+        res["fit"]["warnings"].append(convention)
     if as_json:
         res["fit"].pop("residuals", None)
         res["fit"]["bootstrap"] = {k: v for k, v in res["fit"].get("bootstrap", {}).items() if k != "draws"}
@@ -412,6 +451,22 @@ def _load_fit(fit_path: str | None, law_name: str | None, preset: str | None) ->
     return Fit.from_preset(law_name, preset)
 
 
+def _check_at_complete(fit: Fit, pts: pd.DataFrame) -> None:
+    """--at gives every input of the law, or what it is derived from (D from C = 6 N D); the table's
+    own message advised 'map them (D=SOURCE)', an option --at does not have."""
+    law = fit.law_
+    derived = _table.derive_standard(pts)
+    if law.derive is not None:
+        with contextlib.suppress(DataError, ParameterError):   # the derivation's own check says why
+            derived = law.derive(derived)
+    missing = [c for c in law.inputs if c not in derived.columns]
+    if missing:
+        given = ", ".join(f"{k}={v:g}" for k, v in pts.iloc[0].items())
+        also = " (D also from C = 6 N D: --at C=VALUE)" if missing == ["D"] and "N" in pts.columns else ""
+        raise ParameterError(invalid("The --at values", given, f"a value of every input of law {fit.law!r} "
+                                     f"({', '.join(law.inputs)}): add --at {missing[0]}=VALUE{also}"))
+
+
 @main.command("predict")
 @click.argument("fit_path", required=False, type=click.Path(dir_okay=False))
 @click.option("--law", "law_name", default=None, help="With --preset: a published coefficient set instead of a fit.")
@@ -437,6 +492,7 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
         values = floats(at, "--at")
         check_input_names(fit, values, "--at")
         pts = pd.DataFrame({k: [v] for k, v in values.items()})
+        _check_at_complete(fit, pts)
     else:
         raise ParameterError(f"give the inputs of law {fit.law!r} ({', '.join(fit.law_.inputs)}) with --at or --points.")
     pred = _predict(fit, pts, seed=seed)
@@ -466,18 +522,9 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
     for r in rows:
         t.add_row(*[fmt(r["inputs"][c]) for c in fit.law_.inputs], fmt(r[target]), fmt(r["interval"]))
     console().print(t)
-    console().print(_interval_line(kind["interval_kind"], fit.ci_level))
+    console().print(interval_line(kind["interval_kind"], fit.ci_level))
     for w in warns:
         console().print(f"warning: {w}")
-
-
-def _interval_line(kind: str | None, level: float) -> str:
-    if kind is None:
-        return "interval: none (the fit has no bootstrap draws)"
-    what = ("observation interval: the fitted curve's bootstrap plus the residual scatter" if kind == "observation"
-            else "extrapolation-calibrated interval: inside the data the observation interval, beyond it "
-                 "the ladder's own extrapolation error (internal rollouts), growing with the distance")
-    return f"interval: nominal {100 * level:.0f}% {what}"
 
 
 @main.command("plan")
@@ -586,6 +633,15 @@ def _ratio(x: float) -> str:
     return f"{x:.1f}" if abs(x) >= 0.1 or x == 0 else fmt(x)
 
 
+def _no_interval(fit: Fit) -> str:
+    """Why a plan has no interval: a preset's published coefficients come without draws, a fit without
+    --bootstrap too (only a fit can be redone with it)."""
+    if fit.preset:
+        return f"no interval: the published preset {fit.preset!r} has no bootstrap draws (a fit of your runs with " \
+               "--bootstrap K has)."
+    return "no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one)."
+
+
 def _print_plan(fit: Fit, res: dict[str, Any], max_tokens: float | None) -> None:
     """The compute-optimal plan as a table, with the data constraint, warnings and a missing interval."""
     out = console()
@@ -600,7 +656,7 @@ def _print_plan(fit: Fit, res: dict[str, Any], max_tokens: float | None) -> None
     t.add_row("loss", fmt(res["loss"]), fmt(res["interval"]))
     out.print(t)
     if res["interval"] is not None:
-        out.print(_interval_line(res.get("interval_kind"), res.get("ci_level", fit.ci_level)))
+        out.print(interval_line(res.get("interval_kind"), res.get("ci_level", fit.ci_level)))
     if res["data_constrained"]:
         u = res["unconstrained"]
         out.print(f"data-constrained: the optimum wants D = {fmt(u['D'])} tokens, more than --max-tokens "
@@ -608,7 +664,7 @@ def _print_plan(fit: Fit, res: dict[str, Any], max_tokens: float | None) -> None
     for w in res.get("warnings", []):
         out.print(f"warning: {w}")
     if res["interval"] is None and not fit.too_few_points():   # too few points: its warning says why
-        out.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
+        out.print(_no_interval(fit))
 
 
 def _print_sparse_plan(fit: Fit, res: dict[str, Any]) -> None:
@@ -634,7 +690,7 @@ def _print_sparse_plan(fit: Fit, res: dict[str, Any]) -> None:
     for w in res.get("warnings", []):
         out.print(f"warning: {w}")
     if res["interval"] is None and not fit.too_few_points():   # too few points: its warning says why
-        out.print("no interval: the fit has no bootstrap draws (fit with --bootstrap K to get one).")
+        out.print(_no_interval(fit))
     ct = res["contour"]
     table = Table(title="optimal sparsity over (N_nonzero, C): rows C (FLOPs), columns N (non-zero parameters)")
     table.add_column("C \\ N")

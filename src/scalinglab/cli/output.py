@@ -30,7 +30,7 @@ from ..fit.result import json_safe
 from ..table import parse_assignments
 
 __all__ = ["Main", "console", "emit_json", "error_line", "flags", "floats", "fmt", "numbers", "parse_set",
-           "print_rows", "sci", "translate"]
+           "interval_line", "print_rows", "sci", "translate"]
 
 
 # -- printing -------------------------------------------------------------------------------------
@@ -73,6 +73,17 @@ def sci(x: float) -> str:
     """Short scientific form for table headers: 2.8e+06 -> 2.8e6."""
     mantissa, _, exponent = f"{x:.2g}".partition("e")
     return f"{mantissa}e{int(exponent)}" if exponent else mantissa
+
+
+def interval_line(kind: str | None, level: float) -> str:
+    """The line under a table of predictions that says which interval it shows and its nominal level
+    (``fit.predict.interval_kind``: observation, extrapolation-calibrated, or None: no interval)."""
+    if kind is None:
+        return "interval: none (the fit has no bootstrap draws)"
+    what = ("observation interval: the fitted curve's bootstrap plus the residual scatter" if kind == "observation"
+            else "extrapolation-calibrated interval: inside the data the observation interval, beyond it "
+                 "the ladder's own extrapolation error (internal rollouts), growing with the distance")
+    return f"interval: nominal {100 * level:.0f}% {what}"
 
 
 def print_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str | None = None) -> None:

@@ -55,7 +55,8 @@ def summary_lines(s: dict[str, Any]) -> tuple[list[str], list[str]]:
            + (f" ({alt['law']}: {100 * alt['are_mean']:.2f}%)" if alt else ""),
            f"plan at C = {p['flops']:.3g} FLOPs (6 N_total D): N = {p['N']:.3g}, D = {p['D']:.3g} tokens "
            f"({p['tokens_per_param']:.1f} tokens/param), loss {p['loss']:.4f}"
-           + (f" [{iv[0]:.4f}, {iv[1]:.4f}]" if iv else ""),
+           + (f" [{iv[0]:.4f}, {iv[1]:.4f}] (nominal {100 * float(p.get('ci_level') or 0.95):g}% "
+              f"{p.get('interval_kind') or 'prediction'} interval)" if iv else ""),
            f"report: {s['report']}"]
     err = [f"warning: {w}" for w in p.get("warnings", [])]
     if s.get("failed"):

@@ -8,7 +8,7 @@ import click
 
 from ..report.store_report import store_report
 from . import main
-from .output import flags
+from .output import emit_json, flags
 from .paths import check_out_dir, write_error
 
 
@@ -62,10 +62,11 @@ def command_text(ctx: click.Context) -> str:
               help="Plot this rollout instead (scalinglab backtest --rollout KEY --json > FILE).")
 @click.option("--out", default="scalinglab-report", show_default=True, type=click.Path(file_okay=False),
               help="Output directory; the page is OUT/index.html.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the page's path, the store, the command).")
 def report_cmd(store_path: str, law_name: str, fit_path: str | None, train_where: str | None,
                flops: float | None, point_selection: str, bootstrap: int, seed: int, anneal_fit: str | None,
                no_anneal: bool, targets: tuple[float, ...], rollout_key: str | None, horizon: int,
-               rollout_json: str | None, out: str) -> None:
+               rollout_json: str | None, out: str, as_json: bool) -> None:
     """Write a self-contained HTML report of the runs in a store."""
     check_out_dir(out)
     command = command_text(click.get_current_context())
@@ -80,4 +81,7 @@ def report_cmd(store_path: str, law_name: str, fit_path: str | None, train_where
         if exc.filename is None or not str(exc.filename).startswith(str(out)):
             raise
         raise write_error(exc, out) from None
+    if as_json:
+        emit_json({"report": str(path), "out": str(out), "store": store_path, "command": command})
+        return
     click.echo(f"report: {path}")

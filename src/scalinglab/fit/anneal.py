@@ -223,15 +223,18 @@ def add_store_areas(df: pd.DataFrame, configs: Mapping[str, RunConfig], decay: f
 
 
 def schedule_curve(name: str, steps: int, lr: float, *, warmup_steps: int = 0, warmup_frac: float = 0.0,
-                   decay_frac: float = 0.2, decay_shape: str = "linear", final_lr_frac: float = 0.1) -> Array:
+                   decay_frac: float = 0.2, decay_shape: str = "linear", final_lr_frac: float = 0.1,
+                   batch_tokens: int = 0, context: int = 0) -> Array:
     """The learning rate of each of ``steps`` updates of a schedule the trainer knows, built through
     the trainer's own :func:`~scalinglab.ladder.schedules.from_config` (so any schedule it learns, this
-    reads). Every default is the run config's (``final_lr_frac`` 0.1: the cosine and WSD floor)."""
+    reads). Every default is the run config's (``final_lr_frac`` 0.1: the cosine and WSD floor); the
+    'power' schedule also reads the run's ``batch_tokens`` and ``context`` (its a and b are the config's
+    defaults, Shen et al. 2024)."""
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ParameterError(invalid("The 'steps' of the schedule", steps, "a positive integer"))
     cfg = ScheduleConfig(name=name, warmup_frac=warmup_frac, warmup_steps=warmup_steps, final_lr_frac=final_lr_frac,
                          decay_frac=decay_frac, decay_shape=decay_shape)
-    sched = _schedules.from_config(cfg, lr, int(steps))
+    sched = _schedules.from_config(cfg, lr, int(steps), batch_tokens=int(batch_tokens), context=int(context))
     return np.array([sched(s) for s in range(int(steps))], dtype=float)
 
 

@@ -265,7 +265,13 @@ class LawFit:
             if C is None:
                 raise ParameterError(invalid("The compute weighting", "rows without C",
                                              "rows with C, or N and D (C = 6 N D)"))
-            wc = np.asarray(C, dtype=float)
+            wc = np.asarray(pd.to_numeric(C, errors="coerce"), dtype=float)
+            bad = ~(np.isfinite(wc) & (wc > 0))   # NaN weights made every start's objective non-finite
+            if bad.any():
+                raise ParameterError(invalid("The compute weighting (weight_by='compute')",
+                                             f"{int(bad.sum())} of {len(wc)} rows without C",
+                                             "rows with a finite positive C (a table without a C column gets "
+                                             "C = 6 N D)"))
             wc = wc / np.mean(wc)
             weights = wc if weights is None else weights * wc
         prob = Problem(law, df, objective, fixed, weights, self.bounds)

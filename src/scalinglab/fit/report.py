@@ -7,8 +7,9 @@ direction is flat, and when uncertainties could not be computed.
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from .calibrate import DRIFT_SCHEMES, T_FALLBACK, drift_sd_df
+from .calibrate import DRIFT_SCHEMES, T_FALLBACK, drift_sd_df, n_pairs_of
 from .result import Fit
 
 
@@ -16,6 +17,30 @@ def _g(x: float | None, digits: int = 6) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     return f"{x:.{digits}g}"
+
+
+def _pct(levels: list[float]) -> str:
+    return " and ".join(f"{100 * v:g}%" for v in levels)
+
+
+def _multiplier_note(cal: dict[str, Any], ci_level: float) -> str:
+    """Where a group scheme's multiplier comes from at the levels the commands use (80% and 95% in the
+    back-tests, the fit's own level in predict and plan): the conformal rank when the P pairs allow it
+    (``level (P + 1) / P <= 1``), else, for the ``-t`` schemes, Student t with P (+ the prior's) degrees
+    of freedom (``calibrate.group_conformal_factor``). Only the levels where it applies are named."""
+    if cal["scheme"] not in T_FALLBACK:
+        return ""
+    p = n_pairs_of(cal)
+    if p == 0:
+        return "; no internal pairs: the normal quantile"
+    levels = sorted({0.8, 0.95, float(ci_level)})
+    few = [v for v in levels if v * (p + 1) / p > 1 + 1e-12]
+    rank = [v for v in levels if v not in few]
+    parts = [f"conformal rank at {_pct(rank)}"] if rank else []
+    if few:
+        dof = p + float(cal.get("group_prior_pairs", 0.0))
+        parts.append(f"too few pairs for a conformal rank at {_pct(few)}: Student t with {dof:g} degrees of freedom")
+    return "; " + "; ".join(parts)
 
 
 def fit_report(fit: Fit) -> str:
@@ -56,8 +81,7 @@ def fit_report(fit: Fit) -> str:
                      f"tau = {_g(cal.get('group_tau'))}, w the decades of {cal.get('axis')} the data span, x = {dist}, "
                      f"d the decades beyond {_g(cal.get('x_max'))}; from {cal.get('n_errors')} internal rollout "
                      f"errors in {len(set(cal.get('pairs', [])))} (prefix, group) pairs over {cal.get('key')}"
-                     + ("; too few pairs for a conformal rank: Student t with one degree of freedom per pair"
-                        if cal["scheme"] in T_FALLBACK else "")
+                     + _multiplier_note(cal, fit.ci_level)
                      + (f"; offset variance shrunk towards the public ladders' prior a0 + tau0 x, a0 = "
                         f"{_g(cal.get('group_prior_a'))}, tau0 = {_g(cal.get('group_prior_tau'))}, worth "
                         f"{_g(cal.get('group_prior_pairs'))} pair(s) (also added to the t degrees of freedom)"

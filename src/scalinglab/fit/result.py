@@ -254,6 +254,9 @@ def _validate(kw: dict[str, Any], src: str) -> None:
     for fld in ("objective", "data", "correlations", "bootstrap", "calibration"):
         if fld in kw and not isinstance(kw[fld], dict):
             raise _bad(src, fld, kw[fld], "an object")
+    lam = kw.get("data", {}).get("anneal_decay", 0.999)   # fit.anneal.fit_decay fell back to 0.999 silently
+    if not (_finite(lam) and 0 <= lam <= 1):
+        raise _bad(src, "data.anneal_decay", lam, "a number in [0, 1] (the momentum factor lambda of S2)")
     obj = kw.get("objective", {})
     if "space" in obj and obj["space"] not in ("log", "linear"):
         raise _bad(src, "objective.space", obj["space"], "'log' or 'linear'")

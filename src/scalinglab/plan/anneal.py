@@ -37,7 +37,8 @@ def best_wsd_decay(fit: Fit, steps: int, lr: float, *, warmup_steps: int = 0, wa
     Returns ``{"best": {"decay_frac", "decay_shape", "loss", "interval"}, "by_shape": {shape: the best of
     that shape}, "table": [{"decay_shape", "decay_frac", "loss"}, ...], "warnings": the fit's, then the first
     decay whose interval was clipped at 0 or whose loss is <= 0 (:func:`scalinglab.fit.predict.predict`; its row
-    has ``"reliable": False``) and how many there were}``.
+    has ``"reliable": False``) and how many there were, "interval_kind" and "level": the intervals' kind and
+    nominal level (``predict``'s)}``.
     Fractions that leave no room after the warmup are skipped.
     """
     unknown = [s for s in shapes if s not in WSD_SHAPES]
@@ -45,6 +46,7 @@ def best_wsd_decay(fit: Fit, steps: int, lr: float, *, warmup_steps: int = 0, wa
         raise ParameterError(invalid("The decay shapes", list(shapes), f"a non-empty subset of {WSD_SHAPES}"))
     table: list[dict[str, Any]] = []
     warns = list(fit.warnings)
+    kind: dict[str, Any] = {}
     for shape in shapes:
         for f in fracs:
             warm = warmup_steps or round(warmup_frac * steps)
@@ -53,6 +55,7 @@ def best_wsd_decay(fit: Fit, steps: int, lr: float, *, warmup_steps: int = 0, wa
             eta = schedule_curve("wsd", steps, lr, warmup_steps=warmup_steps, warmup_frac=warmup_frac,
                                  decay_frac=float(f), decay_shape=shape, final_lr_frac=final_lr_frac)
             pred = predict_curve(fit, eta, stride=steps, seed=seed)
+            kind = {"interval_kind": pred.attrs["interval"], "level": pred.attrs["level"]}
             row = pred.iloc[-1]
             trouble = [w for w in pred.attrs["warnings"] if w not in fit.warnings]
             interval = None if np.isnan(row["lo"]) else [float(row["lo"]), float(row["hi"])]
@@ -80,4 +83,4 @@ def best_wsd_decay(fit: Fit, steps: int, lr: float, *, warmup_steps: int = 0, wa
                         "; the best is the lowest of the reliable ones" + (" (an unreliable decay predicts lower)"
                                                                            if lower else "") + "."))
     return {"steps": int(steps), "lr": float(lr), "best": best, "by_shape": by_shape, "table": table,
-            "warnings": warns}
+            **kind, "warnings": warns}

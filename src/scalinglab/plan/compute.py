@@ -113,6 +113,10 @@ def plan(fit: Fit, flops: float, *, fixed: Mapping[str, float] | None = None, le
     n_in, d_in = law.n_input, law.d_input
     if not (n_in and d_in):
         raise DataError(f"law {law.name!r} has no N and D inputs: it cannot allocate a FLOP budget.")
+    if not law.target.startswith("loss"):   # minimising a learning rate or a PTQ degradation over N, D is no plan
+        hint = " (a Step-Law fit gives the learning rate and batch of another law's plan)" if law.name == "steplaw" else ""
+        raise DataError(f"law {law.name!r} predicts {law.target!r}, not a loss: a compute-optimal plan minimises the "
+                        f"loss at a fixed FLOP budget{hint}.")
     fixed = dict(fixed or {})
     need = [c for c in law.inputs if c not in (n_in, d_in) and c not in fixed]
     if law.derive is None and need:

@@ -13,7 +13,8 @@ Given a compute-optimal plan (N, D, loss, with intervals: :func:`scalinglab.plan
 Intervals: for a fit with bootstrap draws, the percentile interval of the draws' values at the planned
 (N, D), widened to cover the central law at the ends of the plan's N and D intervals; for the critical
 batch, the law at the ends of the plan's loss interval. A preset has no interval of its own. The
-result says where each number came from (``hparams_source``).
+result says where each number came from (``hparams_source``) and what each interval is, with its
+nominal level (``hparams_interval``; None where there is none).
 """
 
 from __future__ import annotations
@@ -58,6 +59,39 @@ def _span(values: list[float], draws: Any, fn: Any, level: float) -> list[float]
     return [min(out), max(out)] if len(out) > 1 else None
 
 
+def _is_finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and bool(np.isfinite(x))
+
+
+def _bcrit_law(critical: Any) -> Mapping[str, Any]:
+    """The B_crit(L) law of a critical-batch result (``critical_batch_study``'s JSON): the pooled one, else
+    the first model's; every field on the way checked (a hand-edited file was a traceback)."""
+    what = "The critical-batch result"
+    if not isinstance(critical, Mapping):
+        raise DataError(invalid(what, type(critical).__name__, "a JSON object (the critical batch study's result)"))
+    for fld in ("pooled", "vs_loss"):
+        if critical.get(fld) is not None and not isinstance(critical[fld], Mapping):
+            raise DataError(invalid(f"{what}'s field {fld!r}", critical[fld], "an object or null"))
+    law, where = (critical.get("pooled") or {}).get("vs_loss"), "pooled.vs_loss"
+    if not law:
+        per = critical.get("vs_loss") or {}
+        model, law = next(iter(per.items()), ("", None))
+        where = f"vs_loss.{model}"
+    if not law:
+        raise DataError("the critical-batch result has no B_crit(L) law (vs_loss): fit it at 2 or more target "
+                        "losses.")
+    if not isinstance(law, Mapping):
+        raise DataError(invalid(f"{what}'s field {where!r}", law, "an object with B_star and inverse_alpha_B"))
+    for key, ok, expected in (("B_star", lambda v: _is_finite(v) and v > 0, "a finite positive number (tokens)"),
+                              ("inverse_alpha_B", _is_finite, "a finite number (1/alpha_B)")):
+        if key not in law:
+            raise DataError("the critical-batch result has no B_crit(L) law (vs_loss): fit it at 2 or more target "
+                            "losses.")
+        if not ok(law[key]):
+            raise DataError(invalid(f"{what}'s field '{where}.{key}'", law[key], expected))
+    return law
+
+
 def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mapping[str, Any] | None, *,
                  seed: int = 0) -> dict[str, Any]:
     """``res`` (a plan) with ``lr``, ``batch_tokens``, ``b_crit_tokens``, their intervals and
@@ -71,6 +105,8 @@ def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mappi
     out = dict(res)
     N, D, C = float(res["N"]), float(res["D"]), float(res["flops"])
     src: dict[str, str] = {}
+    kinds: dict[str, str | None] = {}   # what each interval is, with its nominal level
+    plan_level = f"{100 * float(res.get('ci_level') or 0.95):g}%"
     warns = list(res.get("warnings", []))
     Ns = res.get("N_interval") or []
     Ds = res.get("D_interval") or []
@@ -79,6 +115,7 @@ def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mappi
         out["batch_tokens"] = float(_deepseek.optimal_batch(C))
         out["lr_interval"] = out["batch_tokens_interval"] = None
         src["lr"] = src["batch_tokens"] = f"deepseek2024 at C = {C:.4g} FLOPs ({_deepseek.CITATION})"
+        kinds["lr"] = kinds["batch_tokens"] = None   # the law reads C alone, which the plan does not vary
         warns.append("deepseek2024 counts C as non-embedding FLOPs per token (attention included) x D; the plan's "
                      "C is used as is.")
     elif hparams is not None:
@@ -96,18 +133,18 @@ def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mappi
                 f"steplaw fit {hparams if isinstance(hparams, str) else fit.data.get('source', '')}")
         src["lr"] = f"{what} at N = {N:.4g}, D = {D:.4g}"
         src["batch_tokens"] = f"{what} at D = {D:.4g}"
+        spread = (f"the {100 * fit.ci_level:g}% percentile interval of the Step-Law fit's bootstrap draws at the planned "
+                  "(N, D)" if draws is not None and len(draws) > 1 else "")
+        for key, over, ends in (("lr", "N and D intervals", ends_lr), ("batch_tokens", "D interval", ends_b)):
+            parts = [x for x in (spread, f"the law at the ends of the plan's {plan_level} {over}" if ends else "") if x]
+            kinds[key] = None if out[f"{key}_interval"] is None else ", joined with ".join(parts)
         warns += [f"hyperparameter fit: {w}" for w in fit.warnings]
         if res.get("n_convention") not in (None, "none", "non-embedding"):
             warns.append(f"the Step Law's N is non-embedding parameters; the plan's N is {res['n_convention']} "
                          "parameters, used as is.")
     if critical is not None:
-        law = (critical.get("pooled") or {}).get("vs_loss")
-        if not law:
-            per = critical.get("vs_loss") or {}
-            law = next(iter(per.values()), None)
-        if not law or "B_star" not in law or "inverse_alpha_B" not in law:
-            raise DataError("the critical-batch result has no B_crit(L) law (vs_loss): fit it at 2 or more target "
-                            "losses.")
+        law = _bcrit_law(critical)
+
         def bc(L: float) -> float:
             return float(law["B_star"] * L ** (-law["inverse_alpha_B"]))
         L = float(res["loss"])
@@ -116,6 +153,10 @@ def plan_hparams(res: dict[str, Any], hparams: str | Fit | None, critical: Mappi
         out["b_crit_tokens_interval"] = None if not iv else sorted([bc(iv[0]), bc(iv[1])])
         src["b_crit_tokens"] = (f"B_crit = {law['B_star']:.4g} / L^{law['inverse_alpha_B']:.4g} at the planned loss "
                                 f"{L:.4g} ({critical.get('source', 'critical-batch result')})")
+        kinds["b_crit_tokens"] = (None if not iv else f"B_crit(L) at the ends of the plan's nominal {plan_level} "
+                                  f"{res.get('interval_kind') or ''} loss interval (B_crit(L)'s own uncertainty "
+                                  "not included)".replace("  ", " "))
     out["hparams_source"] = src
+    out["hparams_interval"] = kinds
     out["warnings"] = warns
     return out

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import DataError, ParameterError
+from ..fit.predict import interval_kind
 from ..fit.report import fit_report
 from ..fit.result import Fit, json_safe
 from ..table import apply_where
@@ -19,6 +20,13 @@ from . import figures, plots, precision, svg
 from . import rollout as rollout_mod
 from .contour import contour_grid, save_sparsity_contour, sparsity_contour_figure
 from .html import Download, Footer, Section, dedupe, write
+
+
+def _band(kind: str | None, level: float | None) -> str:
+    """Which interval a figure or table shows, with its nominal level: ``nominal 80% observation``."""
+    if kind is None:
+        return "no (the fit has no bootstrap draws)"
+    return f"nominal {100 * float(level or 0.95):g}% {kind}"
 
 
 def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame | None, fit: Fit | None,
@@ -63,7 +71,8 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
             text="Eval loss at the end of each run's decay (its final point, and the ends of its cooldown branches "
                  "where it has them) against its total parameter count, one colour per FLOP budget (click the legend "
                  "to hide or show one; hover a point for its values). Lines: the fitted law along D = C/(6N), with its "
-                 "95% prediction band; stars: its compute-optimal N. Hollow points were held out of the fit, labelled "
+                 f"{_band(interval_kind(nd) if nd is not None else None, nd.ci_level if nd is not None else None)} "
+                 "prediction band; stars: its compute-optimal N. Hollow points were held out of the fit, labelled "
                  "with the error (predicted - measured) in % of the back-test's prediction."))
     if fit is not None:
         sections.append(_diagnostics_section(fit, once(list(fit.warnings))))
@@ -92,6 +101,7 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                  "inside": "-" if p.get("inside") is None else ("yes" if p["inside"] else "no")}
                 for p in backtest["per_point"]]
         cov = backtest.get("coverage")
+        bt_kind = backtest.get("interval") or {}
         bt_warn = once(list(backtest.get("fit", {}).get("warnings", [])))
         sections.append(Section(
             "Back-test", figures=[figures.backtest_chart(backtest["per_point"], final)], tables=[pd.DataFrame(rows)],
@@ -100,7 +110,8 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
                  f"{backtest['test_points']} held-out runs. Mean ARE {100 * backtest['are_mean']:.2f}%, "
                  f"max {100 * backtest['are_max']:.2f}%"
                  + (f", {100 * cov:.0f}% inside their prediction interval." if cov is not None else ".")
-                 + " Bars: the 95% prediction intervals; labels: the error (predicted - measured) in %."))
+                 + f" Bars: the {_band(bt_kind.get('kind'), bt_kind.get('ci_level'))} prediction intervals; labels: "
+                   "the error (predicted - measured) in %."))
     if rollout is not None:
         ro = rollout_mod.rollout_section(rollout)
         ro.warnings = once(list(ro.warnings))
@@ -112,8 +123,10 @@ def ladder_report(out: str | Path, *, final: pd.DataFrame, points: pd.DataFrame 
             "Plan", figures=list(charts), tables=[pd.DataFrame([{k: _s(plan.get(k)) for k in keys}])], anchor="plan",
             warnings=once(list(plan.get("warnings", []))),
             text=f"Compute-optimal allocation (N: {plan.get('n_convention')} parameters, C = 6ND) and the predicted "
-                 "loss with its prediction interval, on the fit's compute frontier (the loss and N of the "
-                 "compute-optimal model at every C, with the 95% prediction band) beside the measured runs."))
+                 f"loss with its prediction interval ({_band(plan.get('interval_kind'), plan.get('ci_level'))}), on "
+                 "the fit's compute frontier (the loss and N of the compute-optimal model at every C, with the "
+                 f"{_band(interval_kind(fit) if fit is not None else None, fit.ci_level if fit is not None else None)} "
+                 "prediction band) beside the measured runs."))
     if sparse_plan is not None:
         sp = _sparse_plan_section(sparse_plan, fit if fit is not None and fit.law == "sparse" else None)
         sp.warnings = once(list(sparse_plan.get("warnings", [])))

@@ -256,7 +256,9 @@ def dynamics_sections(points: pd.DataFrame, configs: Mapping[str, RunConfig], *,
     computed (``{"anneal_fit": Fit, "critical_batch": dict}``) for the downloads.
 
     The anneal part uses ``anneal_fit`` when given, else fits the law on :func:`anneal_group`'s runs
-    when ``fit_anneal``; the critical batch uses ``targets`` or :func:`sweep_targets`'s."""
+    when ``fit_anneal``; the critical batch uses ``targets`` or :func:`sweep_targets`'s. A critical batch the
+    given ``targets`` cannot have (no run reaches one, too few batch sizes) raises, as ``critical-batch``
+    does; with targets picked from the sweep it is a warning of the section."""
     sections: list[Section] = []
     out: dict[str, Any] = {}
     runs = anneal_group(points, configs)
@@ -281,7 +283,7 @@ def dynamics_sections(points: pd.DataFrame, configs: Mapping[str, RunConfig], *,
             warnings=[f"the {fit.law} fit: {w}" for w in fit.warnings],
             text=f"{which} {'as given' if anneal_fit is not None else 'fitted on the points after warmup of these runs'} "
                  f"({params}{lam}): dashed lines and bands are its predicted curve "
-                 "and 95% prediction interval along each run's exact learning rate (main lines and cooldown "
+                 f"and {100 * fit.ci_level:g}% prediction interval along each run's exact learning rate (main lines and cooldown "
                  "branches, after warmup); points are the measured eval losses after warmup, each with its error (predicted - measured) in %."))
     tg = list(targets) if targets else sweep_targets(points, configs)
     if tg:
@@ -290,6 +292,8 @@ def dynamics_sections(points: pd.DataFrame, configs: Mapping[str, RunConfig], *,
                 warnings.simplefilter("ignore")
                 study = critical_batch_study(points, tg, seed=seed)
         except ScalingLabError as exc:
+            if targets:    # the user's own targets (report --target-loss): their error, as critical-batch's
+                raise
             sections.append(Section("Dynamics: critical batch", anchor="critical-batch",
                                     warnings=[f"no critical batch: {exc}"]))
         else:

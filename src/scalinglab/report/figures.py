@@ -273,7 +273,8 @@ def frontier_charts(runs: pd.DataFrame, fit: Fit, plan: Mapping[str, Any], *, se
     cur = _curve(fit, opt[:, 0], opt[:, 1], seed)
     loss_ch = Chart("the compute frontier and the plan", "C = 6ND (FLOPs)", "loss (nats/token)", xlog=True)
     n_ch = Chart("compute-optimal N and the plan", "C = 6ND (FLOPs)", "N (parameters)", xlog=True, ylog=True)
-    fr = loss_ch.add_series("frontier", "fitted frontier (95% prediction band)", "#0072b2")
+    band = "no band" if cur is None or not cur["lo"].notna().all() else f"{100 * fit.ci_level:g}% prediction band"
+    fr = loss_ch.add_series("frontier", f"fitted frontier ({band})", "#0072b2")
     n_ch.add_series("frontier", "compute-optimal N of the fit", "#0072b2")
     if cur is not None:
         if cur["lo"].notna().all():
