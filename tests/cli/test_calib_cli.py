@@ -134,16 +134,17 @@ def test_calibrate_scheme_option(tmp_path: Path) -> None:
                              "budget_flops", *opt, "--out", str(fit))
         assert code == 0, err
         stored = json.loads(fit.read_text())["calibration"]["scheme"]
-        assert stored == ("group-t" if scheme == "default" else scheme)
+        assert stored == ("drift-p" if scheme == "default" else scheme)
         assert ("extrapolation calibration (group)" in out) == (scheme == "group")
-        # 6 internal pairs: too few for a 95% conformal rank, the default says it uses Student t
-        assert ("Student t with one degree of freedom per pair" in out) == (scheme == "default")
+        # the default (drift-p) says it centres on the latest one-step bias, with the prior's weight
+        assert ("extrapolation calibration (drift-p)" in out) == (scheme == "default")
+        assert ("the latest internal one-step bias" in out) == (scheme == "default")
         code, out, _ = run("predict", str(fit), "--at", "N=3e10", "--at", "D=6e11", "--json")
         d = json.loads(out)
         assert d["interval_kind"] == "extrapolation-calibrated"
         widths[scheme] = d["interval"][1] - d["interval"][0]
     assert widths["group"] != widths["row"] and widths["default"] != widths["group"]
-    # group-tp: the default plus the shipped offset prior, named in the report with its weight
+    # group-tp: group-t plus the shipped offset prior, named in the report with its weight
     fit = tmp_path / "tp.json"
     code, out, err = run("fit", str(ladder5), "--law", "chinchilla", "--bootstrap", "20", "--calibrate",
                          "budget_flops", "--calibrate-scheme", "group-tp", "--out", str(fit))
