@@ -14,8 +14,7 @@ each z is exactly standard normal, the points of one group correlated rho), and 
   the simulated one as a check of the simulator;
 * ``rho_hat``: the set's own intra-group correlation, a one-way random-effects (ANOVA) estimate on the
   standardized rollout residuals ``(ln y - ln yhat) / sigma``, ``sigma = ln(hi80 / lo80) / (2 * 1.2816)``
-  of the set's default-scheme (``DEFAULT_SCHEME``: ``cal-drift-p`` since 2026-12-03; the figures in the
-  README were measured with ``cal-group-t``, the default then) 80% interval, the test groups as the classes, clipped to
+  of the set's default-scheme (``cal-group-t``) 80% interval, the test groups as the classes, clipped to
   [0, 1];
 * ``rho_pool``: the same estimator pooled over all sets (each set's own mean removed).
 
