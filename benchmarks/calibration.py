@@ -59,7 +59,7 @@ group-t 6/6, 6/9; group-tp 6/6, 6/9; drift-p 6/6, 7/9; group-tq 6/6, 7/9; avg-ti
 sets only). By the rule fixed before scoring (notes/calib9.md: tune = seeds 0-2 + public tune sets,
 check = seeds 3-5 + public check sets) drift-p won, but it stays opt-in: at the quickstart's 10x plans
 its intervals, shifted by the one-step slope times one decade, miss the measured 10x losses (seeds 0-2:
-0 of 3 inside the 80% interval, group-t 3 of 3; ``scalinglab.fit.calibrate``, "Which scheme is the
+1 of 3 inside the 80% interval, group-t 3 of 3; ``scalinglab.fit.calibrate``, "Which scheme is the
 default"). group-t stays the default.
 
     python benchmarks/calibration.py [--sets porian,gadre,datablations,epoch] [--bootstrap 40]

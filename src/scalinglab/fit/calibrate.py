@@ -97,9 +97,11 @@ out of band under every scheme; intervals twice as wide) and epoch moves out of 
 ``group-t`` 78.1%). And it was not adopted: the rollouts it won are one step (0.3 decades) long, but
 it shifts the interval by its slope times the distance, and at the quickstart's 10x plans (one decade)
 the latest slopes (-0.10 to -0.22 per decade) move it 10-22% below the law's prediction: the measured
-10x losses of seeds 0-2 (+1.12/+0.43/-1.77% from the prediction) fall outside its 80% intervals on
-all three ([-19.7, +0.9], [-28.7, -11.5], [-21.8, -4.2]%), inside ``group-t``'s ([-11.7, +13.2],
-[-13.8, +16.0], [-16.6, +19.9]%); on seeds 1-5 its 80% interval excludes the law's own prediction.
+10x losses of seeds 0-2 (1.1% and 0.4% below and 1.8% above the prediction: prediction errors
++1.12/+0.43/-1.77%) fall outside its 80% intervals on two of three (seeds 1, 2: [-28.7, -11.5] and
+[-21.8, -4.2]% of the prediction; seed 0, re-trained under drift-p: 1.3535 in [1.1209, 1.3859] around
+1.3686, [-18.1, +1.3]%), inside ``group-t``'s on all three ([-11.7, +13.2], [-13.8, +16.0],
+[-16.6, +19.9]%); on seeds 1-5 its 80% interval excludes the law's own prediction.
 The one-step bias does not grow linearly with distance here. Fits stored with a scheme keep it.
 """
 
