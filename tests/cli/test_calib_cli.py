@@ -163,7 +163,7 @@ def test_calibrate_scheme_option(tmp_path: Path) -> None:
         assert d["interval_kind"] == "extrapolation-calibrated"
         widths[scheme] = d["interval"][1] - d["interval"][0]
     assert widths["group"] != widths["row"] and widths["default"] != widths["group"]
-    # group-tp: the default plus the shipped offset prior, named in the report with its weight
+    # group-tp: group-t plus the shipped offset prior, named in the report with its weight
     fit = tmp_path / "tp.json"
     code, out, err = run("fit", str(ladder5), "--law", "chinchilla", "--bootstrap", "20", "--calibrate",
                          "budget_flops", "--calibrate-scheme", "group-tp", "--out", str(fit))
