@@ -6,10 +6,10 @@ every k, as ``scalinglab.fit.rollout``), scored with several intervals from the 
 * ``plain``: the bootstrap observation interval (``calibrated=False``);
 * ``cal-SCHEME``: the extrapolation-calibrated interval (``LawFit(calibrate=KEY)``) built by each
   scheme of ``scalinglab.fit.calibrate.SCHEMES`` (``cal-row`` is the first scheme; ``cal-group`` the
-  default chosen next; ``cal-group-t``, the default now, is ``cal-group`` with the Student t fallback
+  default chosen next; ``cal-group-t``, the previous default, is ``cal-group`` with the Student t fallback
   when a step has too few internal pairs for a conformal rank; ``cal-group-tq`` (opt-in: it won on the
   tune sets but the check sets did not confirm it) is ``cal-group-t`` with the conformal quantile at the
-  nominal level (no ``(P + 1) / P``); ``cal-group-tp`` adds the empirical
+  nominal level (no ``(P + 1) / P``); ``cal-group-tp``, the default now, adds the empirical
   offset prior of ``benchmarks/offset_prior.py``, estimated from the tune sets; ``cal-drift`` and
   ``cal-drift-p`` centre the interval on the latest internal one-step bias, opt-in);
 * ``asym2``, ``compute``, ``asym2-calibrated``: fit variants (their own fits);

@@ -137,7 +137,7 @@ def test_fit_report_says_student_t_only_when_the_pairs_are_too_few(tmp_path: Pat
     assert "Student t" not in out and "too few pairs" not in out
     # a 99% interval needs 99 pairs: the fit's own level is named where it falls back
     code, out, err = run("fit", str(ladder8), "--law", "chinchilla", "--bootstrap", "10", "--calibrate",
-                         "budget_flops", "--ci-level", "0.99")
+                         "budget_flops", "--ci-level", "0.99", "--calibrate-scheme", "group-t")
     assert code == 0, err
     assert "conformal rank at 80% and 95%; too few pairs for a conformal rank at 99%: Student t with 21 " \
            "degrees of freedom" in " ".join(out.split())
@@ -146,18 +146,22 @@ def test_fit_report_says_student_t_only_when_the_pairs_are_too_few(tmp_path: Pat
 def test_calibrate_scheme_option(tmp_path: Path) -> None:
     ladder5 = isoflop_csv(tmp_path / "l5.csv", (1e17, 1e18, 1e19, 1e20, 1e21))
     widths = {}
-    for scheme in ("group", "row", "default"):
+    for scheme in ("group", "row", "default", "group-t"):
         fit = tmp_path / f"{scheme}.json"
         opt = [] if scheme == "default" else ["--calibrate-scheme", scheme]
         code, out, err = run("fit", str(ladder5), "--law", "chinchilla", "--bootstrap", "20", "--calibrate",
                              "budget_flops", *opt, "--out", str(fit))
         assert code == 0, err
         stored = json.loads(fit.read_text())["calibration"]["scheme"]
-        assert stored == ("group-t" if scheme == "default" else scheme)
+        assert stored == ("group-tp" if scheme == "default" else scheme)
         assert ("extrapolation calibration (group)" in out) == (scheme == "group")
-        # 6 internal pairs: a conformal rank at 80% (0.8 x 7/6 <= 1), too few for one at 95%: Student t
+        # 6 internal pairs: a conformal rank at 80% (0.8 x 7/6 <= 1), too few for one at 95%: Student t, with
+        # 6 degrees of freedom (group-t) or 6 + 1 (the default group-tp: the prior is worth one pair)
+        flat = " ".join(out.split())   # the report wraps its lines
         assert ("conformal rank at 80%; too few pairs for a conformal rank at 95%: Student t with 6 degrees of "
-                "freedom" in " ".join(out.split())) == (scheme == "default")   # the report wraps its lines
+                "freedom" in flat) == (scheme == "group-t")
+        assert ("conformal rank at 80%; too few pairs for a conformal rank at 95%: Student t with 7 degrees of "
+                "freedom" in flat and "worth 1 pair(s)" in flat) == (scheme == "default")
         code, out, _ = run("predict", str(fit), "--at", "N=3e10", "--at", "D=6e11", "--json")
         d = json.loads(out)
         assert d["interval_kind"] == "extrapolation-calibrated"
@@ -173,7 +177,8 @@ def test_calibrate_scheme_option(tmp_path: Path) -> None:
     assert "extrapolation calibration (group-tp)" in out and "worth 1 pair(s)" in out
     code, out, _ = run("predict", str(fit), "--at", "N=3e10", "--at", "D=6e11", "--json")
     d = json.loads(out)
-    assert d["interval_kind"] == "extrapolation-calibrated" and d["interval"][1] - d["interval"][0] != widths["default"]
+    assert d["interval_kind"] == "extrapolation-calibrated" and d["interval"][1] - d["interval"][0] != widths["group-t"]
+    assert d["interval"][1] - d["interval"][0] == pytest.approx(widths["default"], rel=1e-12)   # the default
     code, _, err = run("fit", str(ladder5), "--law", "chinchilla", "--calibrate", "budget_flops",
                        "--calibrate-scheme", "wide")
     one_line_error(code, err, "--calibrate-scheme", "wide")

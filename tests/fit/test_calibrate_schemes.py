@@ -188,7 +188,7 @@ def test_estimate_records_pairs_and_spans() -> None:
     for sc in SCHEMES:
         assert with_scheme(cal, sc)["scheme"] == sc
     # three pairs: at 80% (target 0.8 * 4 / 3 > 1) the group-t multiplier is t_3(0.9)
-    assert DEFAULT_SCHEME == "group-t"
+    assert DEFAULT_SCHEME == "group-tp"
     # drift-p carries the shipped drift prior and the drift model of its two prefixes
     prior = offset_prior()
     dp = with_scheme(cal, "drift-p")
@@ -197,7 +197,7 @@ def test_estimate_records_pairs_and_spans() -> None:
     # its centre: the last prefix's one-step pair (k = 3 predicting budget 4, pair 2), mean error / mean distance
     e, d, p = (np.asarray(cal[k], dtype=float) for k in ("errors", "distances", "pairs"))
     assert dp["drift_beta"] == pytest.approx(e[p == 2].mean() / d[p == 2].mean(), rel=1e-12)
-    assert t3_cdf(group_conformal_factor(cal, 0.8)) == pytest.approx(0.9, abs=1e-12)
+    assert t3_cdf(group_conformal_factor(with_scheme(cal, "group-t"), 0.8)) == pytest.approx(0.9, abs=1e-12)
     with pytest.raises(ParameterError, match="calibration scheme"):
         with_scheme(cal, "bogus")
 

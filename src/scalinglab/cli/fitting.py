@@ -101,10 +101,10 @@ def fit_options(f: Any) -> Any:
                      help="How --calibrate builds the interval: group-* treat each budget's rows as one unit "
                           "(a shared offset), -rel scales the error with distance / span of the data, -union "
                           "never narrows below the observation interval, -t sizes it by a Student t quantile when "
-                          "there are too few internal rollouts for a conformal one (group-t is the default, "
-                          "group the previous one); row is the first scheme; drift centres the interval on "
-                          "the latest internal one-step bias (signed), drift-p adds the public ladders' prior on "
-                          "its drift.")(f)
+                          "there are too few internal rollouts for a conformal one (group-tp, group-t with "
+                          "the public ladders' prior on the offset, is the default, group-t the previous one); "
+                          "row is the first scheme; drift centres the interval on the latest internal one-step "
+                          "bias (signed), drift-p adds the public ladders' prior on its drift.")(f)
     f = click.option("--group-decades", type=float, default=None, metavar="W",
                      help="Group KEY (of --calibrate, --rollout) into bins W decades wide.")(f)
     return f
