@@ -136,6 +136,12 @@ def test_leave_one_out_and_selection_on_exact_curves(tmp_path: Path) -> None:
     (["--su-fit", "joint-trimmed", "--su-trim", "1"], "--su-trim"),
     (["--su-fit", "joint", "--su-trim", "3"], "--su-trim"),
     (["--su-fit", "auto", "--su-trim", "nan"], "--su-trim"),
+    (["--su-fit", "auto", "--su-methods", "joint,three-stage"], "--su-methods"),
+    (["--su-fit", "auto", "--su-methods", "two-stage"], "--su-methods"),
+    (["--su-fit", "auto", "--su-score", "nearest"], "--su-score"),
+    (["--su-fit", "joint", "--su-score", "all"], "--su-score"),
+    (["--su-fit", "two-stage", "--su-methods", "joint-width"], "--su-methods"),
+    (["--su-fit", "two-stage", "--su-window", "2"], "--su-window"),
 ])
 def test_bad_su_options_exit_2_with_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
     db = tmp_path / "r.db"
@@ -258,24 +264,6 @@ def test_score_runs_and_choose_by_the_folds_like_the_held_out_run(tmp_path: Path
     assert su_choose([B, A], ["a-256"]) == 0
     B_missing = {**B, "runs": {r: v for r, v in B["runs"].items() if r != "b-4096"}, "failed": {"b-4096": "x"}}
     assert su_choose([A, B_missing], ["b-256", "b-4096"]) == 0
-
-
-@pytest.mark.parametrize("args, needle", [
-    (["--su-fit", "auto", "--su-methods", "joint,three-stage"], "--su-methods"),
-    (["--su-fit", "auto", "--su-methods", "two-stage"], "--su-methods"),
-    (["--su-fit", "auto", "--su-score", "nearest"], "--su-score"),
-    (["--su-fit", "joint", "--su-score", "all"], "--su-score"),
-    (["--su-fit", "two-stage", "--su-methods", "joint-width"], "--su-methods"),
-    (["--su-fit", "two-stage", "--su-window", "2"], "--su-window"),
-])
-def test_bad_su_selection_options_exit_2_with_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
-    db = tmp_path / "r.db"
-    _small_store(db, batches=(256, 1024, 4096), points=6)
-    before = db.read_bytes()
-    r = CliRunner().invoke(main, ["critical-batch", "--store", str(db), "--target-loss", "2.0",
-                                  "--su-held-out", "n6e05-b1024", *args])
-    assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
-    assert db.read_bytes() == before
 
 
 def test_cli_joint_width_and_auto_by_same_width_folds(tmp_path: Path) -> None:
