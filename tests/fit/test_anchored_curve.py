@@ -264,6 +264,20 @@ def test_cli_anchored_points_and_schedule(tmp_path: Path) -> None:
                                rtol=0, atol=1e-12)
     r = CliRunner().invoke(main, ["predict", str(fit), "--points", str(curve), "--json"])
     assert json.loads(r.stdout)["anchored"] is False
+    # the text output names the interval it gives: none here (the fit has no bootstrap draws), never the
+    # extrapolation-calibrated one of a calibrated fit
+    r = CliRunner().invoke(main, ["predict", str(fit), "--points", str(curve), "--anchor", str(ref),
+                                  "--anchor-mode", "full"])
+    assert r.exit_code == 0, r.output
+    assert "interval: none" in r.stdout and "extrapolation-calibrated" not in r.stdout
+    # with bootstrap draws: the anchored interval, named as such with its level
+    draws = {k: [v] * 50 for k, v in ANNEAL.items()}
+    Fit(law="anneal", params=dict(ANNEAL), bootstrap={"n": 50, "seed": 0, "n_failed": 0, "draws": draws}).to_json(fit)
+    r = CliRunner().invoke(main, ["predict", str(fit), "--points", str(curve), "--anchor", str(ref),
+                                  "--anchor-mode", "full"])
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.stdout.split())
+    assert "interval: nominal 95% anchored interval" in flat and "extrapolation-calibrated" not in flat
 
 
 def test_cli_anchor_bad_inputs_are_one_line_exit_2(tmp_path: Path) -> None:
