@@ -327,10 +327,7 @@ def _predict_anchored(fit: Fit, points: str | None, mapping: Sequence[str], seed
            else "at the same step")
     console().print(f"loss = the law + its residual on the measured reference {name!r} {how} ({mode}); "
                     f"plain = the law alone; reference point noise {100 * anchor['noise']:.2f}%")
-    kind = frames[0].attrs["interval"]
-    console().print(interval_line(None, 0.0) if kind is None else
-                    f"interval: nominal {100 * frames[0].attrs['level']:.0f}% anchored interval: the bootstrap's "
-                    "anchored curves plus the reference's point noise and a new observation's")
+    console().print(interval_line(frames[0].attrs["interval"], frames[0].attrs["level"]))
     for w in warns:
         console().print(f"warning: {w}")
 

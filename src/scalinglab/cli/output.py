@@ -77,12 +77,15 @@ def sci(x: float) -> str:
 
 def interval_line(kind: str | None, level: float) -> str:
     """The line under a table of predictions that says which interval it shows and its nominal level
-    (``fit.predict.interval_kind``: observation, extrapolation-calibrated, or None: no interval)."""
+    (``fit.predict.interval_kind``: observation, extrapolation-calibrated; ``anchored`` from
+    ``fit.anneal.anchored_curve``; or None: no interval)."""
     if kind is None:
         return "interval: none (the fit has no bootstrap draws)"
-    what = ("observation interval: the fitted curve's bootstrap plus the residual scatter" if kind == "observation"
-            else "extrapolation-calibrated interval: inside the data the observation interval, beyond it "
-                 "the ladder's own extrapolation error (internal rollouts), growing with the distance")
+    what = {"observation": "observation interval: the fitted curve's bootstrap plus the residual scatter",
+            "anchored": "anchored interval: the bootstrap's anchored curves plus the reference's point noise and "
+                        "a new observation's"}.get(
+        kind, "extrapolation-calibrated interval: inside the data the observation interval, beyond it "
+              "the ladder's own extrapolation error (internal rollouts), growing with the distance")
     return f"interval: nominal {100 * level:.0f}% {what}"
 
 
