@@ -12,28 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 from scalinglab.cli import main
-from scalinglab.runconfig import RunConfig
-from scalinglab.store import Store
-
-BATCHES = (128, 256, 512)
-STEPS = 40
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Path:
-    """Three cosine runs of one shape, ten points each, with no FLOP count on the points (an imported
-    store's kind: C missing)."""
-    db = tmp_path / "runs.db"
-    cfgs = [RunConfig(name=f"b{b}", n_layer=1, d_model=32, n_head=2, context=32, batch_tokens=b,
-                      tokens=STEPS * b, lr=3e-3, evals=10) for b in BATCHES]
-    with Store(db) as st:
-        st.add_planned(cfgs)
-        for c in cfgs:
-            for s in range(4, STEPS + 1, 4):
-                st.add_point(c.name, {"step": s, "tokens": s * c.batch_tokens, "lr": 3e-3,
-                                      "eval_loss": 2.5 + 0.25 * (STEPS * 512 / (s * c.batch_tokens)) ** 0.5})
-            st.mark_done(c.name, {"N_total": 40000, "N_nonembed": 12000, "tokens": c.tokens})
-    return db
 
 
 def digest(path: Path) -> str:
