@@ -174,9 +174,12 @@ def main() -> None:
                     "with the lowest score on the fit cosine's held-back tails; branch (pre-registered by anneal9): the "
                     "constant's curve up to the run's departure from it, the law's change after (a run departing before "
                     "the constant's first point after warmup: the plain law); every mode is printed either way")
+    ap.add_argument("--shard", default="", metavar="I/K", help="train only every K-th run from the I-th (0-based) "
+                    "and stop, as --train-only: K processes with I = 0..K-1 fill one store on K cores (SQLite WAL)")
     ap.add_argument("--out", type=Path, default=Path("anneal-out"))
     args = ap.parse_args()
     args.seed_list = parse_seeds(args.seeds)
+    shard = parse_shard(args.shard)
     args.fixed = parse_fixed(args.fix)
     args.bounds = {k: parse_bound(k, v) for k, v in parse_fixed_text(args.bound).items()}
     curve_laws = [x.strip() for x in args.laws.split(",") if x.strip() != "anneal"]
@@ -207,10 +210,13 @@ def main() -> None:
     to_train = [dataclasses.replace(c, name=seed_run_name(c.name, s, seeds[0]), seed=s) for s in seeds for c in schedules]
     t0 = time.perf_counter()
     per = f"{len(schedules)} schedules x seeds {seeds}; " if len(seeds) > 1 else ""
+    if shard is not None:
+        per += f"shard {shard[0]}/{shard[1]}: {len(to_train[shard[0]::shard[1]])} of {len(to_train)}; "
+        to_train = to_train[shard[0]::shard[1]]
     print(f"training {len(to_train)} runs of {args.steps} steps ({per}load {os.getloadavg()})", flush=True)
     with threadpool_limits(limits=1):
         store = train_all(args.out / "runs.db", to_train, every=args.every)
-    if args.train_only:
+    if args.train_only or shard is not None:
         print(f"trained; total {time.perf_counter() - t0:.0f} s, load {os.getloadavg()}")
         return
     configs = {r.name: r.config for r in store.runs()}
@@ -263,6 +269,20 @@ def parse_seeds(text: str) -> list[int]:
               "comma-separated (e.g. 0,1,2)", file=sys.stderr)
         raise SystemExit(2)
     return seeds
+
+
+def parse_shard(text: str) -> tuple[int, int] | None:
+    """``--shard I/K`` as (I, K) with 0 <= I < K, or None for no sharding (bad text: one line, exit 2)."""
+    if not text:
+        return None
+    try:
+        i, k = (int(x) for x in text.split("/"))
+    except ValueError:
+        i, k = -1, 0
+    if not 0 <= i < k:
+        print(f"anneal_curves.py: error: --shard {text!r}: expected I/K with 0 <= I < K (e.g. 0/2)", file=sys.stderr)
+        raise SystemExit(2)
+    return i, k
 
 
 def parse_fixed(items: list[str]) -> dict[str, float]:

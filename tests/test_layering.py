@@ -24,6 +24,7 @@ synthetic sources, so the rules are known to fail when broken.
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -91,7 +92,10 @@ def load_tree(src: Path = SRC) -> dict[str, Module]:
 
 
 def area(module: str) -> str:
-    """The package a module belongs to: ``scalinglab.fit.core`` -> ``fit``; ``scalinglab.units`` -> ``units``."""
+    """The package a module belongs to: ``scalinglab.fit.core`` -> ``fit``; ``scalinglab.units`` -> ``units``;
+    ``scalinglab.__main__`` (``python -m scalinglab``, an entry point like the ``scalinglab`` script) -> ``cli``."""
+    if module == f"{ROOT_PACKAGE}.__main__":
+        return "cli"
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and parts[0] == ROOT_PACKAGE else ("" if module == ROOT_PACKAGE else module)
 
@@ -415,3 +419,24 @@ def test_importing_the_laws_loads_neither_pandas_nor_torch() -> None:
 
 def test_importing_fit_and_plan_does_not_load_torch() -> None:
     assert _loaded_after("import scalinglab.fit, scalinglab.plan", ["torch", "scalinglab.ladder"]) == []
+
+
+def test_the_package_entry_point_counts_as_the_command_line() -> None:
+    """``scalinglab/__main__.py`` (``python -m scalinglab``) may import cli; any other top-level module may not."""
+    assert area("scalinglab.__main__") == "cli"
+    mods = _synthetic(cli__init="", other="from .cli import main\n")
+    mods["scalinglab.__main__"] = Module("scalinglab.__main__", "src/scalinglab/__main__.py", "from .cli import main\n",
+                                         False)
+    v = violations(mods)
+    assert v["cli"] == ["src/scalinglab/other.py:1: other imports scalinglab.cli.main (nothing outside cli imports cli)"]
+
+
+def test_python_dash_m_scalinglab_runs_the_command_line() -> None:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    out = subprocess.run([sys.executable, "-m", "scalinglab", "--help"], capture_output=True, text=True, timeout=120,
+                         env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Usage: scalinglab ")
+    bad = subprocess.run([sys.executable, "-m", "scalinglab", "no-such-command"], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert bad.returncode == 2
