@@ -600,15 +600,19 @@ def print_per_seed(law: str, fit: Fit, seeds: list[int], per_seed: pd.DataFrame,
     """Every seed's own curve of every run scored against the same prediction (that of the seed-mean fit)."""
     print(f"{law}: per seed, against the same prediction (literal mean / final err / smooth floor):")
     for cfg in runs:
-        cells, means = [], []
+        cells, means, finals = [], [], []
         for s in seeds:
             g = per_seed[per_seed["run"] == seed_run_name(cfg.name, s, seeds[0])]
             m, fe, fl = score(law, fit, cfg, g)
             means.append(m)
+            finals.append(fe)
             cells.append(f"s{s} {100 * m:.2f}% / {100 * fe:+.2f}% / {100 * fl:.2f}%")
         tag = " (fit run)" if cfg in fit_runs else ""
+        # the seeds' final errors against one prediction: their mean and its standard error (the seed-to-seed
+        # scatter of a final over sqrt(seeds)), so a final's miss can be read against its own noise
+        se = np.std(finals, ddof=1) / np.sqrt(len(finals))
         print(f"  {cfg.name:<21}" + "; ".join(cells) + f"; literal mean of the seeds' {100 * np.mean(means):.2f}%"
-              + tag)
+              + f"; finals {100 * np.mean(finals):+.2f}% +- {100 * se:.2f}% (standard error over seeds)" + tag)
 
 
 if __name__ == "__main__":

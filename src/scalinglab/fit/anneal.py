@@ -38,7 +38,7 @@ DECAYS = (0.95, 0.98, 0.99, 0.995, 0.998, 0.999)
 #: the laws that read a whole learning-rate curve (a schedule): the annealing law, the multi-power law and
 #: the multi-power law with a warmup-area offset and that law with an early-transient term (the last three read
 #: ``step`` and ``curve``)
-CURVE_LAWS = ("anneal", "multipower", "multipower_offset", "multipower_transient")
+CURVE_LAWS = ("anneal", "multipower", "multipower_offset", "multipower_transient", "multipower_instant")
 
 
 def fit_decay(fit: Fit) -> float:

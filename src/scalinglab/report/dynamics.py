@@ -275,6 +275,8 @@ def dynamics_sections(points: pd.DataFrame, configs: Mapping[str, RunConfig], *,
                  "multipower_offset": "The multi-power law with a warmup-area offset dS (after Luo et al. 2025)",
                  "multipower_transient": "The multi-power law with a warmup-area offset dS and an early transient "
                                          "E exp(-S / tau) (after Luo et al. 2025)",
+                 "multipower_instant": "The multi-power law with a warmup-area offset dS and an instant reduction "
+                                       "K (eta_0 - eta_t) (after Luo et al. 2025)",
                  }.get(fit.law, "The multi-power law (Luo et al. 2025)")
         lam = f"; lambda of S2 = {fmt(fit_decay(fit))}" if fit.law == "anneal" else ""
         sections.append(Section(
