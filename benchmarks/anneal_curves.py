@@ -88,8 +88,20 @@ other seed's constant run: literal 0.83-1.58% (plain 0.77-1.16%), finals -2.48% 
 0.16/0.18/0.36/0.71%, finals +1.08/-2.20/-1.45/+0.07% (one eval point's noise there is 0.6-0.9%, carried by r(t_d));
 intervals 98/100/100/92%.
 
+Measured 2026-12-03 (stop 26, pre-registered before training: the default shape, ``--seeds 0,1,2``, plain
+``multipower_offset`` the verdict; 18 runs in 1607 s on two cores with ``--shard 0/2`` and ``--shard 1/2``, load ~2;
+analysis 62 s): literal 0.74/0.80/0.86/0.58% (WSD 0.1/0.2/0.5, linear), finals +1.01/+0.37/-0.14/-0.01%: NOT met (WSD
+0.1's final). The fit is at its bounds (L0 0, beta 10, gamma 3, C 1.3e-9), as before. A fresh set, seeds 3,4,5 (18 runs
+in 1970 s, load ~3): 0.71/0.72/0.76/0.55%, finals +0.80/+0.12/-0.16/+0.36%; all six seeds (one store copied from the
+two): 0.65/0.71/0.79/0.53%, finals +0.86/+0.20/-0.18/+0.17%, the WSD 0.1 final's per-seed errors +2.60/+1.42/+0.95/
+-2.05/+1.67/+0.72% (mean +0.89% +- 0.65% standard error over seeds). ``multipower_transient``: finals
++3.12/+2.95/+1.43/-1.69% (seeds 0-2); ``anneal`` +5.59/+4.98/+2.83/-0.07%; ``multipower_instant`` (designed after seeds
+0-2 for the short-decay miss) fits K = 0 and equals ``multipower_offset``; ``--bound gamma=0:1`` (seeds 0-2, bootstrap 20) finals
++3.35/+3.20/+1.65/-1.59% (the law then puts the best decay at 0.01).
+
     PYTHONPATH=src:benchmarks python benchmarks/anneal_curves.py [--steps 1200] [--laws multipower_offset]
-        [--cosine-final-frac 0] [--skips 1] [--fix dS=0] [--seeds 0] [--anchor auto|branch|...] [--train-only] [--out DIR]
+        [--cosine-final-frac 0] [--skips 1] [--fix dS=0] [--seeds 0] [--anchor auto|branch|...] [--train-only]
+        [--shard I/K] [--out DIR]
 """
 
 from __future__ import annotations

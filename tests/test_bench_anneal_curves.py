@@ -1,6 +1,6 @@
 """benchmarks/anneal_curves.py's noise floor: zero on a curve the polynomial holds exactly, the known mean
 absolute deviation of a +/- e alternation added to it, and NaN on too few points; its seed mean (curves
-averaged point by point over seeds, keeping the first seed's areas), its --seeds parsing, the anchored
+averaged point by point over seeds, keeping the first seed's areas), its --seeds and --shard parsing, the anchored
 prediction of a run in the full, none and branch modes (the pre-registered fallback of an early departure)."""
 
 from __future__ import annotations
@@ -83,6 +83,21 @@ def test_seeds_option_refuses_bad_text(bench: ModuleType, capsys: pytest.Capture
         assert e.value.code == 2
         err = capsys.readouterr().err
         assert "--seeds" in err and err.count("\n") == 1          # one line
+
+
+def test_shard_option_splits_the_runs_and_refuses_bad_text(bench: ModuleType,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.parse_shard("") is None
+    assert bench.parse_shard("0/2") == (0, 2) and bench.parse_shard("1/2") == (1, 2)
+    runs = list(range(18))
+    parts = [runs[i::k] for i, k in (bench.parse_shard("0/2"), bench.parse_shard("1/2"))]
+    assert sorted(parts[0] + parts[1]) == runs and not set(parts[0]) & set(parts[1])    # every run once
+    for bad in ("2/2", "-1/2", "0/0", "1", "a/b", "0/2/3"):
+        with pytest.raises(SystemExit) as e:
+            bench.parse_shard(bad)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert "--shard" in err and err.count("\n") == 1          # one line
 
 
 def test_target_score_and_anchored_pred(bench: ModuleType) -> None:
