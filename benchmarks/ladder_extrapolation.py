@@ -35,6 +35,11 @@ The intervals printed in that run were ``drift-p``'s (the default for a moment; 
 [1.0421, 1.2826] and inside its 95% [0.9695, 1.3786], seed 4 outside both (80% [1.0232, 1.2219], 95%
 [0.9719, 1.2879]). ``group-t``'s 80% intervals at the same plans (bootstrap 100): seed 0 [-11.7, +13.2]%,
 seed 3 [-9.5, +10.4]%, seed 4 [-13.1, +15.0]% of the prediction, all inside.
+
+Measured 2026-12-03 (stop 26, ``--minutes 4 --out ext --seeds K --threads 1`` for K = 6 and 7 in two processes, load
+2-3, under the default ``group-tp``): seed 6 1.3869 predicted, 1.3712 measured, +1.14% (80% [1.1661, 1.6495]); seed 7
+1.3481 predicted, 1.3705 measured, -1.63% (80% [1.1318, 1.6057]); both inside their 80% and 95% intervals. Over seeds
+0-7 (seed 5 -2.23%) the mean absolute error is 2.28%.
 """
 
 from __future__ import annotations
