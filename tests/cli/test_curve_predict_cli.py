@@ -91,6 +91,9 @@ def test_power_schedule_from_the_command_line(fits: dict[str, Path]) -> None:
      "Got 0.5 instead.\n"),
     (["--schedule", "constant", "--decay-shape", "cosine"], "--schedule constant ignores it). Got 'cosine' instead."),
     (["--schedule", "wsd", "--best-decay", "--decay-frac", "0.3"], "(--best-decay tries every fraction). Got 0.3"),
+    (["--best-decay"], "error: The --schedule of --best-decay must be 'wsd' (give --schedule wsd). Got '(none given)' "
+     "instead.\n"),
+    (["--schedule", "cosine", "--best-decay"], "must be 'wsd' (give --schedule wsd). Got 'cosine' instead."),
     (["--schedule", "wsd", "--context", "128"],
      "error: The --context option must be given only with --schedule power (--schedule wsd ignores it). Got 128 "
      "instead.\n"),

@@ -153,7 +153,8 @@ def _predict_anneal(fit: Fit, points: str | None, mapping: Sequence[str], seed: 
         return _predict_anchored(fit, points, mapping, seed, as_json, kw)
     if kw.get("best_decay"):
         if sched != "wsd":
-            raise ParameterError(invalid("The --schedule of --best-decay", sched, "'wsd'"))
+            raise ParameterError(invalid("The --schedule of --best-decay", sched if sched else "(none given)",
+                                         "'wsd' (give --schedule wsd)"))
         if kw["sched_decay_shape"] not in WSD_SHAPES:      # --best-decay tries every shape: a typo is still one
             raise ParameterError(invalid("The --decay-shape", kw["sched_decay_shape"], f"one of {WSD_SHAPES}"))
         res = best_wsd_decay(fit, _steps(kw), _lr(kw), warmup_steps=kw["sched_warmup"],
