@@ -96,7 +96,7 @@ in 1970 s, load ~3): 0.71/0.72/0.76/0.55%, finals +0.80/+0.12/-0.16/+0.36%; all 
 two): 0.65/0.71/0.79/0.53%, finals +0.86/+0.20/-0.18/+0.17%, the WSD 0.1 final's per-seed errors +2.60/+1.42/+0.95/
 -2.05/+1.67/+0.72% (mean +0.89% +- 0.65% standard error over seeds). ``multipower_transient``: finals
 +3.12/+2.95/+1.43/-1.69% (seeds 0-2); ``anneal`` +5.59/+4.98/+2.83/-0.07%; ``multipower_instant`` (designed after seeds
-0-2 for the short-decay miss) fits K = 0 and equals ``multipower_offset``; ``--bound gamma=0:1`` (seeds 0-2, bootstrap 20) finals
+0-2 for the short-decay miss) fits K = 0 (seeds 0-2, and all six) and equals ``multipower_offset``; ``--bound gamma=0:1`` (seeds 0-2, bootstrap 20) finals
 +3.35/+3.20/+1.65/-1.59% (the law then puts the best decay at 0.01).
 
     PYTHONPATH=src:benchmarks python benchmarks/anneal_curves.py [--steps 1200] [--laws multipower_offset]
