@@ -60,7 +60,7 @@ sets only). By the rule fixed before scoring (notes/calib9.md: tune = seeds 0-2 
 check = seeds 3-5 + public check sets) drift-p won, but it stays opt-in: at the quickstart's 10x plans
 its intervals, shifted by the one-step slope times one decade, miss the measured 10x losses (seeds 0-2:
 1 of 3 inside the 80% interval, group-t 3 of 3; ``scalinglab.fit.calibrate``, "Which scheme is the
-default"). group-t stays the default.
+default"). group-tp, the next by the rule, holds those 10x runs and is the default (the lead, stop 25).
 
     python benchmarks/calibration.py [--sets porian,gadre,datablations,epoch] [--bootstrap 40]
                                      [--variants plain,cal-row,cal-group,...] [--cache DIR] [--json out.json]

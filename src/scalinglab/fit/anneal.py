@@ -35,9 +35,9 @@ __all__ = ["ANCHOR_MODES", "CURVE_LAWS", "DECAYS", "add_store_areas", "anchored_
 
 #: momentum factors lambda of S2 searched by :func:`fit_decay_profile`
 DECAYS = (0.95, 0.98, 0.99, 0.995, 0.998, 0.999)
-#: the laws that read a whole learning-rate curve (a schedule): the annealing law, the multi-power law and
-#: the multi-power law with a warmup-area offset and that law with an early-transient term (the last three read
-#: ``step`` and ``curve``)
+#: the laws that read a whole learning-rate curve (a schedule): the annealing law, the multi-power law, the
+#: multi-power law with a warmup-area offset, and that law with an early-transient term or with an instant
+#: reduction (the multi-power ones read ``step`` and ``curve``)
 CURVE_LAWS = ("anneal", "multipower", "multipower_offset", "multipower_transient", "multipower_instant")
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .. import laws
 from ..errors import ScalingLabError
 from ..fit.anneal import curve_inputs, fit_decay, fit_decay_profile, lr_curve, predict_curve
 from ..fit.critical import critical_batch_study
@@ -271,13 +272,7 @@ def dynamics_sections(points: pd.DataFrame, configs: Mapping[str, RunConfig], *,
         ch, table = anneal_chart(points, configs, fit, runs, seed=seed)
         out["anneal_fit"] = fit
         params = ", ".join(f"{k} = {fmt(v)}" for k, v in fit.params.items())
-        which = {"anneal": "The learning-rate annealing law (Tissue et al. 2024)",
-                 "multipower_offset": "The multi-power law with a warmup-area offset dS (after Luo et al. 2025)",
-                 "multipower_transient": "The multi-power law with a warmup-area offset dS and an early transient "
-                                         "E exp(-S / tau) (after Luo et al. 2025)",
-                 "multipower_instant": "The multi-power law with a warmup-area offset dS and an instant reduction "
-                                       "K (eta_0 - eta_t) (after Luo et al. 2025)",
-                 }.get(fit.law, "The multi-power law (Luo et al. 2025)")
+        which = laws.get(fit.law).title        # the registered law's own title: every curve law, no list here
         lam = f"; lambda of S2 = {fmt(fit_decay(fit))}" if fit.law == "anneal" else ""
         sections.append(Section(
             f"Dynamics: whole loss curves ({'annealing' if fit.law == 'anneal' else 'multi-power'} law)",
