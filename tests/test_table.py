@@ -182,3 +182,30 @@ def test_jsonl_lines_must_be_objects(tmp_path: Path, text: str, needle: str) -> 
     p.write_text(text)
     with pytest.raises(DataError, match=needle):
         table.read_table(p)
+
+
+def test_file_rows_are_named_by_their_file_line(tmp_path: Path) -> None:
+    """A bad value of a CSV, TSV or JSONL file is named by the line a user opens: blank lines and a quoted field
+    over two lines counted (pandas skips the blank lines, so a 0-based row index named another line)."""
+    csv_file = tmp_path / "t.csv"
+    csv_file.write_text('run,N,loss\n\na,"1e6",3.0\n"b\nsecond line",2e6,2.9\n\n\nc,4e6,-1\n')
+    df = table.read_table(csv_file)
+    assert list(df.index) == [3, 4, 8] and df.index.name == "line"
+    with pytest.raises(DataError, match=r"Column 'loss' \(nats/token\) of data \(line 8\) must be a positive number"):
+        table.validate(df, ["N", "loss"])
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("N\tloss\n1e6\t3.0\n\nx\t2.9\n")
+    with pytest.raises(DataError, match=r"Column 'N' of data \(line 4\) must be a number. Got 'x'"):
+        table.validate(table.read_table(tsv), ["N", "loss"])
+    jsonl = tmp_path / "t.jsonl"
+    jsonl.write_text('{"N": 1e6, "loss": 3.0}\n\n{"N": 2e6, "loss": 2.9}\n{"N": 4e6, "loss": "nan"}\n')
+    assert list(table.read_table(jsonl).index) == [1, 3, 4]
+    pq = tmp_path / "t.parquet"           # a file without lines keeps the 0-based row
+    pd.DataFrame({"N": [1e6, 2e6], "loss": [3.0, -2.9]}).to_parquet(pq)
+    with pytest.raises(DataError, match=r"of data \(row 1\) must be a positive number"):
+        table.validate(table.read_table(pq), ["N", "loss"])
+    # filtering and mapping keep the labels: the row left after --where is still named by its line
+    kept = table.load(csv_file, mapping={"D": "20 * N"}, where="N > 1.5e6")
+    assert list(kept.index) == [4, 8]
+    with pytest.raises(DataError, match=r"\(line 8\)"):
+        table.validate(kept, ["N", "D", "loss"])

@@ -7,6 +7,8 @@ is also recorded in the result it concerns (``Fit.warnings``), so it is never hi
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ScalingLabError(Exception):
     """Base class of every error scalinglab raises on purpose."""
@@ -66,3 +68,15 @@ def invalid(what: str, value: object, expected: str) -> str:
     if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
         value = value.item()
     return f"{what} must be {expected}. Got {value!r} instead."
+
+
+#: the index name of a table read from a CSV, TSV or JSONL file (``table.read_table``): each row's label is
+#: the line of the file its record starts on (1-based; a CSV's header is line 1), so a message names the
+#: line a user opens
+LINE_INDEX = "line"
+
+
+def row_label(df: Any, label: object) -> str:
+    """``line 7`` for the row labelled 7 of a table read from a CSV, TSV or JSONL file (its file line), else
+    ``row 3`` (the 0-based row of a store's table, a Parquet or JSON file, a DataFrame built in code)."""
+    return f"line {label}" if getattr(df.index, "name", None) == LINE_INDEX else f"row {label}"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, invalid
+from .errors import LINE_INDEX, DataError, invalid, row_label
 from .expr import Expression
 
 #: canonical column -> (meaning, unit, constraint). Constraint: "positive", "nonnegative",
@@ -68,7 +68,10 @@ _READERS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".nd
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV, TSV, JSONL or Parquet file into a DataFrame (columns as in the file)."""
+    """Read a CSV, TSV, JSONL or Parquet file into a DataFrame (columns as in the file).
+
+    A CSV, TSV or JSONL table's index is the file line each row starts on (index name :data:`LINE_INDEX`),
+    so that :func:`row_label` names it in messages; a Parquet or JSON table keeps its 0-based row index."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"data file {str(p)!r} does not exist.")
@@ -80,10 +83,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
                                 "one of .csv, .tsv, .jsonl, .json, .parquet"))
     if p.stat().st_size == 0:
         raise DataError(f"data file {str(p)!r} is empty.")
+    lines: list[int] | None = None
     if kind in ("csv", "tsv"):
-        _check_fields(p, "," if kind == "csv" else "\t", kind)
+        lines = check_fields(p, "," if kind == "csv" else "\t", kind)
     elif kind == "jsonl":
-        _check_json_lines(p)
+        lines = _check_json_lines(p)
     try:
         if kind == "csv":
             df = pd.read_csv(p, index_col=False)
@@ -101,20 +105,26 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"could not read {str(p)!r} as {kind}: {first}") from None
     if df.empty:
         raise DataError(f"data file {str(p)!r} has no rows.")
+    if lines is not None and len(lines) == len(df):   # else (a reader disagreeing on a record): 0-based rows
+        df.index = pd.Index(lines, name=LINE_INDEX)
     return df
 
 
-def _check_fields(p: Path, delimiter: str, kind: str) -> None:
+def check_fields(p: Path, delimiter: str, kind: str) -> list[int]:
     """Every record of a CSV/TSV file has the header's field count (pandas would otherwise take a row with
     one field more than the header as an index and shift every column); blank lines are skipped, as pandas
     skips them. A file whose every line ends in the same trailing delimiter is consistent and passes. A
-    header that names a column twice is refused (pandas would read the first and rename the second)."""
+    header that names a column twice is refused (pandas would read the first and rename the second).
+    Returns the line each data record starts on (1-based; a quoted field may span lines)."""
+    starts: list[int] = []
     try:
         with p.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=delimiter)
             header: list[str] | None = None
             header_line = 1
+            end = 0   # the line the previous record (or blank line) ended on
             for row in reader:
+                start, end = end + 1, reader.line_num
                 if not row:
                     continue
                 if header is None:
@@ -136,11 +146,13 @@ def _check_fields(p: Path, delimiter: str, kind: str) -> None:
                     raise DataError(
                         f"{kind} file {str(p)!r}: the row on line {reader.line_num} has {len(row)} fields, the header "
                         f"(line {header_line}) has {len(header)}{hint}; every row must have the header's field count.")
+                starts.append(start)
     except UnicodeDecodeError as exc:
         raise DataError(f"could not read {str(p)!r} as {kind}: it is not UTF-8 text (byte {exc.start}).") from None
     except csv.Error as exc:
         line = f" on line {reader.line_num}" if "reader" in locals() else ""
         raise DataError(f"could not read {str(p)!r} as {kind}{line}: {exc}") from None
+    return starts
 
 
 class _Row(dict[str, Any]):
@@ -152,15 +164,17 @@ class _Row(dict[str, Any]):
         self.twice = [k for j, k in enumerate(keys) if k in keys[:j]]
 
 
-def _check_json_lines(p: Path) -> None:
-    """Every non-blank line of a JSONL file is one JSON object (a row: column -> value)."""
+def _check_json_lines(p: Path) -> list[int]:
+    """Every non-blank line of a JSONL file is one JSON object (a row: column -> value); returns their lines."""
     try:
         lines = p.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
         raise DataError(f"could not read {str(p)!r} as jsonl: it is not UTF-8 text (byte {exc.start}).") from None
+    rows: list[int] = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        rows.append(i)
         try:
             row = json.loads(line, object_pairs_hook=_Row)
         except (ValueError, RecursionError) as exc:
@@ -172,6 +186,7 @@ def _check_json_lines(p: Path) -> None:
         if isinstance(row, _Row) and row.twice:   # json keeps the last value of a key given twice, silently
             raise DataError(f"jsonl file {str(p)!r}: line {i} gives the column {row.twice[0]!r} twice; every column "
                             "once per row.")
+    return rows
 
 
 def parse_assignments(items: Iterable[str], what: str = "column mapping") -> dict[str, str]:
@@ -289,12 +304,12 @@ def validate(df: pd.DataFrame, columns: Sequence[str], *, source: str = "data") 
         bad = values.isna() & raw.notna()
         if bad.any():
             row = bad.idxmax()
-            raise DataError(invalid(f"Column {col!r} of {source} (row {row})", raw.loc[row], "a number"))
+            raise DataError(invalid(f"Column {col!r} of {source} ({row_label(out, row)})", raw.loc[row], "a number"))
         arr = values.to_numpy(dtype=float)
         nonfinite = ~np.isfinite(arr)
         if nonfinite.any():
             i = int(np.argmax(nonfinite))
-            raise DataError(invalid(f"Column {col!r} of {source} (row {out.index[i]})",
+            raise DataError(invalid(f"Column {col!r} of {source} ({row_label(out, out.index[i])})",
                                     _pretty(arr[i]), "a finite number"))
         constraint = COLUMNS.get(col, ("", "", "any"))[2]
         bad_mask = _violates(arr, constraint)
@@ -304,7 +319,7 @@ def validate(df: pd.DataFrame, columns: Sequence[str], *, source: str = "data") 
                         "fraction": "a fraction in [0, 1)", "integer": "an integer"}[constraint]
             unit = COLUMNS[col][1]
             unit = "" if unit == "1" else f" ({unit})"   # a dimensionless column read "Column 'lr' (1)"
-            raise DataError(invalid(f"Column {col!r}{unit} of {source} (row {out.index[i]})",
+            raise DataError(invalid(f"Column {col!r}{unit} of {source} ({row_label(out, out.index[i])})",
                                     _pretty(arr[i]), expected))
         out[col] = arr
     return out

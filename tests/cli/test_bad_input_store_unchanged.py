@@ -131,13 +131,14 @@ def test_curve_law_fit_on_a_file_without_lr(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("column, value, shown", [("step", 20.5, "20.5"), ("step", -20, "-20"), ("lr", -1e-3, "-0.001")])
 def test_curve_file_bad_value_is_named_as_written(tmp_path: Path, column: str, value: float, shown: str) -> None:
-    """A bad step or lr of a curve file is named as the number it is (it read 'Got np.float64(20.5) instead.')."""
+    """A bad step or lr of a curve file is named as the number it is (it read 'Got np.float64(20.5) instead.'),
+    on the file line it is on (the second data row is line 3; it read '(row 1)')."""
     f = tmp_path / "curves.csv"
     df = pd.DataFrame({"run": "a", "step": np.arange(10, 60, 10), "lr": 1e-3, "loss": 4.0 - 0.1 * np.arange(5)})
     df[column] = df[column].astype(float if isinstance(value, float) else int)
     df.loc[1, column] = value
     df.to_csv(f, index=False)
-    one_line_exit_2(tmp_path, ["fit", str(f), "--law", "anneal"], f"Column {column!r} (row 1)", f"Got {shown} instead.")
+    one_line_exit_2(tmp_path, ["fit", str(f), "--law", "anneal"], f"Column {column!r} (line 3)", f"Got {shown} instead.")
 
 
 @pytest.mark.parametrize("law, params", [

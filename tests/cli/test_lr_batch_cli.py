@@ -87,7 +87,7 @@ def test_bad_inputs_are_one_line_exit_2(tmp_path: Path) -> None:
                       # the options by their names (they read 'The interval level', 'd_rtol')
                       (["lr-batch", str(f), "--ci-level", "2"], "error: --ci-level must be a number in (0, 1). Got 2.0"),
                       (["lr-batch", str(f), "--d-rtol", "-1"], "The relative tolerance --d-rtol of D must be a number"),
-                      (["lr-batch", str(bad)], "error: Column 'lr' of data (row 1) must be a positive number. Got "
+                      (["lr-batch", str(bad)], "error: Column 'lr' of data (line 3) must be a positive number. Got "
                                                "-1.0 instead.")]:
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.output)

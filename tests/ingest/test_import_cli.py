@@ -195,3 +195,17 @@ def test_runs_list_shows_an_imported_runs_known_fields(tmp_path: Path) -> None:
     assert (row["N_total"], row["batch_tokens"], row["lr"], row["schedule"], row["n_layer"]) == (1_000_000, 1024, 3e-3,
                                                                                                   "wsd", None)
     assert row["source"]["format"] == "wandb" and row["source"]["run_id"] == "run-a" and row["config"] is None
+
+
+def test_a_bad_step_of_a_history_file_is_named_by_its_file_line(tmp_path: Path) -> None:
+    """A W&B history row whose step is not a whole number names the line of the file it is on (a blank line
+    before it counted), and nothing is written."""
+    f = _history(tmp_path / "h.csv", [0, 10, 20, 30])
+    lines = f.read_text().splitlines()
+    lines[3] = lines[3].replace("20,", "20.5,", 1)        # the third data row, line 4 of the file
+    f.write_text("\n".join([*lines[:2], "", *lines[2:]]) + "\n")     # a blank line before it: now line 5
+    db = tmp_path / "s.db"
+    r = _cli(str(f), "--from", "wandb", "--store", str(db), "--map", "N=1e6")
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert "column '_step' line 5 is '20.5', expected a whole step number." in r.stderr
+    assert not db.exists()

@@ -14,7 +14,7 @@ import click
 import pandas as pd
 
 from .. import table as _table
-from ..errors import DataError, ParameterError, invalid
+from ..errors import DataError, ParameterError, invalid, row_label
 from ..fit import Fit, LawFit
 from ..fit.anneal import (
     ANCHOR_MODES,
@@ -243,7 +243,7 @@ def _anchor_rows(path: str, run: str | None) -> tuple[str, Any, Any, Any]:
             bad &= ~ref[col].isna().to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
-            raise DataError(invalid(f"Column {col!r} of the anchor file (run {name!r}, row {ref.index[i]})",
+            raise DataError(invalid(f"Column {col!r} of the anchor file (run {name!r}, {row_label(ref, ref.index[i])})",
                                     ref[col].iloc[i], what))
         vals[col] = v
     st = vals["step"].astype(np.int64)

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from ..table import read_table
+from ..errors import LINE_INDEX, DataError, row_label
+from ..table import check_fields, read_table
 from .source import Series, SourceRun
 
 #: rows ``Run.history()`` returns by default (wandb public API, ``samples=500``)
@@ -48,8 +48,8 @@ def _steps(df: pd.DataFrame, col: str, path: Path) -> np.ndarray:
     values, bad, keep = _numeric(df[col])
     if bad is not None or not keep.all() or np.any(values != np.round(values)):
         row = bad[0] if bad is not None else int(np.argmax(~keep | (values != np.round(values))))
-        raise DataError(f"W&B file {str(path)!r}: column {col!r} row {row} is {df[col].iloc[row]!r}, expected a whole "
-                        "step number.")
+        raise DataError(f"W&B file {str(path)!r}: column {col!r} {row_label(df, df.index[row])} is "
+                        f"{df[col].iloc[row]!r}, expected a whole step number.")
     return values.astype(np.int64)
 
 
@@ -61,11 +61,15 @@ def _series(steps: np.ndarray, raw: pd.Series, wall: np.ndarray | None) -> Serie
 
 def _read(path: Path) -> pd.DataFrame:
     if path.suffix.lower() in (".csv", ".tsv"):     # every cell as text, so that no value is guessed
+        tsv = path.suffix.lower() == ".tsv"
         try:
-            return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str,
-                               keep_default_na=False, na_values=[""])
+            df = pd.read_csv(path, sep="\t" if tsv else ",", dtype=str, keep_default_na=False, na_values=[""])
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise DataError(f"could not read W&B file {str(path)!r}: {str(exc).splitlines()[0]}") from None
+        lines = check_fields(path, "\t" if tsv else ",", "tsv" if tsv else "csv")
+        if len(lines) == len(df):      # each row labelled by its file line, as read_table labels them
+            df.index = pd.Index(lines, name=LINE_INDEX)
+        return df
     return read_table(path)
 
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.signal import lfilter
 
-from ..errors import DataError, ParameterError, invalid
+from ..errors import DataError, ParameterError, invalid, row_label
 from ._base import Array, Inputs, Law, Objective, Param, Params, register
 
 if TYPE_CHECKING:  # `import scalinglab.laws` stays free of pandas; areas_for_points imports it when called
@@ -170,11 +170,11 @@ def _check_steps_lrs(df: pd.DataFrame, steps: Array, lrs: Array) -> None:
     bad = ~np.isfinite(steps) | (steps < 1) | (steps != np.round(steps))
     if bad.any():
         i = int(np.argmax(bad))
-        raise DataError(invalid(f"Column 'step' (row {df.index[i]})", df["step"].iloc[i], "an integer >= 1"))
+        raise DataError(invalid(f"Column 'step' ({row_label(df, df.index[i])})", df["step"].iloc[i], "an integer >= 1"))
     bad = ~np.isfinite(lrs) | (lrs < 0)
     if bad.any():
         i = int(np.argmax(bad))
-        raise DataError(invalid(f"Column 'lr' (row {df.index[i]})", df["lr"].iloc[i], "a non-negative number"))
+        raise DataError(invalid(f"Column 'lr' ({row_label(df, df.index[i])})", df["lr"].iloc[i], "a non-negative number"))
 
 
 def _interpolated(df: pd.DataFrame, pos: Any, steps: Array, lrs: Array) -> tuple[Array, Array]:

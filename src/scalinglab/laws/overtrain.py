@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, row_label
 from ._base import Inputs, Law, Objective, Param, Params, Preset, register
 
 if TYPE_CHECKING:  # `import scalinglab.laws` stays free of pandas; derive imports it when called
@@ -80,7 +80,7 @@ def derive(df: pd.DataFrame) -> pd.DataFrame:
         if off.any():
             i = int(np.argmax(off))
             raise DataError(f"columns 'M' and 'D' disagree: M = {m[i]!r} but D/N = {d[i] / n[i]!r} "
-                            f"(row {df.index[i]}); give only one of them.")
+                            f"({row_label(df, df.index[i])}); give only one of them.")
     return df
 
 
