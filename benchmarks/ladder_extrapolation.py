@@ -60,7 +60,7 @@ from scalinglab import units
 from scalinglab.execute import cpu_count, execute
 from scalinglab.fit import LawFit
 from scalinglab.fit.predict import predict
-from scalinglab.fit.result import json_safe
+from scalinglab.fit.result import Fit, json_safe
 from scalinglab.ladder import ladderfile
 from scalinglab.ladder.corpus import load_tokens
 from scalinglab.plan import plan
@@ -111,6 +111,19 @@ def train_big(cfg: RunConfig, store_path: Path, threads: int) -> tuple[dict[str,
         summary = store.get(name).summary
     assert summary is not None
     return summary, reused
+
+
+def bagged_prediction(fit: Fit, n_total: float, tokens: float) -> tuple[float, int] | None:
+    """The median over the fit's bootstrap draws of the law at (N, D) (bagging, Breiman 1996: the point fit of a
+    ladder whose fit is unstable swings with its noise; the median of the refits on resampled ladders swings
+    less), and the number of draws; None without draws. A diagnostic beside the point fit, not the prediction."""
+    draws = fit.draws()
+    if draws is None or len(draws) < 2:
+        return None
+    law = fit.law_
+    P = {k: draws[k].to_numpy(dtype=float)[:, None] for k in law.param_names}
+    preds = law.predict(P, {"N": np.array([float(n_total)]), "D": np.array([float(tokens)])})
+    return float(np.nanmedian(preds[:, 0])), len(draws)
 
 
 def one_seed(args: argparse.Namespace, seed: int, store_path: Path, out: Path) -> dict[str, Any]:
@@ -178,6 +191,7 @@ def one_seed(args: argparse.Namespace, seed: int, store_path: Path, out: Path) -
     iv = {lv: (float(preds[lv]["lo"].iloc[0]), float(preds[lv]["hi"].iloc[0])) for lv in LEVELS}
     err = (yhat - measured) / measured
     inside = {lv: bool(lo <= measured <= hi) for lv, (lo, hi) in iv.items()}
+    bagged = bagged_prediction(fit, n_total, cfg.steps * bt)
     print(("reused the stored 10x run" if reused else f"trained in {seconds:.0f} s") +
           f"; {summary['epochs']:.2f} epochs of the corpus's {summary['unique_tokens']:,} training tokens "
           f"(the ladder's largest run: {final['D'].max() / summary['unique_tokens']:.2f})")
@@ -186,6 +200,9 @@ def one_seed(args: argparse.Namespace, seed: int, store_path: Path, out: Path) -
     print(f"  {kind} intervals: 80% [{iv[0.8][0]:.4f}, {iv[0.8][1]:.4f}] inside: {inside[0.8]}; "
           f"95% [{iv[0.95][0]:.4f}, {iv[0.95][1]:.4f}] inside: {inside[0.95]}; signed error {100 * err:+.2f}%",
           flush=True)
+    if bagged is not None:
+        print(f"  diagnostic: bagged prediction (median over the {bagged[1]} bootstrap fits) {bagged[0]:.4f}, signed error "
+              f"{100 * (bagged[0] - measured) / measured:+.2f}% (the point fit's: {100 * err:+.2f}%)", flush=True)
     rec.update({
         "budgets": budgets, "points": len(final), "fitted_points": len(used), "law": args.law,
         "fit": {k: float(v) for k, v in fit.params.items()}, "fit_warnings": list(fit.warnings),
@@ -199,6 +216,8 @@ def one_seed(args: argparse.Namespace, seed: int, store_path: Path, out: Path) -
         "interval_kind": kind, "predicted": yhat, "measured": measured,
         "interval_80": list(iv[0.8]), "interval_95": list(iv[0.95]),
         "error_pct": 100 * err, "abs_error_pct": 100 * abs(err),
+        "bagged": None if bagged is None else bagged[0],
+        "bagged_error_pct": None if bagged is None else 100 * (bagged[0] - measured) / measured,
         "inside_80": inside[0.8], "inside_95": inside[0.95]})
     return rec
 
