@@ -114,16 +114,13 @@ def train_big(cfg: RunConfig, store_path: Path, threads: int) -> tuple[dict[str,
 
 
 def bagged_prediction(fit: Fit, n_total: float, tokens: float) -> tuple[float, int] | None:
-    """The median over the fit's bootstrap draws of the law at (N, D) (bagging, Breiman 1996: the point fit of a
-    ladder whose fit is unstable swings with its noise; the median of the refits on resampled ladders swings
-    less), and the number of draws; None without draws. A diagnostic beside the point fit, not the prediction."""
+    """``predict(point="bagged")`` at (N, D): the median of the law over the fit's bootstrap fits (bagging,
+    Breiman 1996), and the number of draws; None without draws. Printed beside the point fit's prediction."""
     draws = fit.draws()
     if draws is None or len(draws) < 2:
         return None
-    law = fit.law_
-    P = {k: draws[k].to_numpy(dtype=float)[:, None] for k in law.param_names}
-    preds = law.predict(P, {"N": np.array([float(n_total)]), "D": np.array([float(tokens)])})
-    return float(np.nanmedian(preds[:, 0])), len(draws)
+    out = predict(fit, {"N": [float(n_total)], "D": [float(tokens)]}, point="bagged")
+    return float(out["prediction"].iloc[0]), len(draws)
 
 
 def one_seed(args: argparse.Namespace, seed: int, store_path: Path, out: Path) -> dict[str, Any]:

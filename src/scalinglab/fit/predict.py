@@ -73,26 +73,44 @@ def _inputs_frame(fit: Fit, points: pd.DataFrame | Mapping[str, Any]) -> pd.Data
     return _table.validate(df, list(law.inputs), source="prediction points")
 
 
+#: the point predictions :func:`predict` gives: the fitted parameters' law, or the median of the law over the
+#: bootstrap fits (bagging)
+POINTS = ("fit", "bagged")
+
+
 def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float | None = None,
-            seed: int = 0, calibrated: bool = True) -> pd.DataFrame:
+            seed: int = 0, calibrated: bool = True, point: str = "fit") -> pd.DataFrame:
     """Predict the law's target at ``points``; returns the inputs plus ``prediction``, ``lo``, ``hi``
     (prediction interval), ``mean_lo``, ``mean_hi`` (interval of the fitted curve).
+
+    ``point="fit"`` (default): the prediction is the law at the fitted parameters. ``point="bagged"``: the
+    median over the bootstrap fits of the law at each point (bagging, Breiman 1996, "Bagging predictors",
+    Machine Learning 24: where the fit of a small ladder swings with its noise, the median of the refits on
+    resampled data swings less); it needs bootstrap draws, and the intervals are the same draws' (a calibrated
+    interval is placed around the bagged prediction as around the fit's). ``result.attrs["point"]`` says which.
 
     Points given as a mapping must use the law's input names (:func:`input_names`). The fit's warnings
     travel with the result, in ``result.attrs["warnings"]``; a fit with too few points
     (:meth:`Fit.too_few_points`) has no intervals."""
     law = fit.law_
+    if point not in POINTS:
+        raise ParameterError(invalid("The point prediction", point, f"one of {list(POINTS)}"))
     df = _inputs_frame(fit, points)
     x = {c: df[c].to_numpy(dtype=float) for c in law.inputs}
     out = df[list(law.inputs)].copy()
     out["prediction"] = law.predict(fit.params, x)
     out.attrs["warnings"] = list(fit.warnings)
+    out.attrs["point"] = point
     level = fit.ci_level if level is None else level
     if not (isinstance(level, float | int) and 0 < level < 1):
         raise ParameterError(invalid("The interval level", level, "a number in (0, 1)"))
     out.attrs["level"] = float(level)
     draws = fit.draws()
     out.attrs["interval"] = interval_kind(fit, calibrated) if draws is not None and len(draws) >= 2 else None
+    if point == "bagged" and out.attrs["interval"] is None:
+        raise ParameterError(invalid("The point prediction", point, "'fit' for a fit without bootstrap draws (a "
+                                     "bagged prediction is the median over the bootstrap fits: fit with "
+                                     "--bootstrap K)"))
     if draws is None or out.attrs["interval"] is None:
         for c in ("lo", "hi", "mean_lo", "mean_hi"):
             out[c] = np.nan
@@ -100,6 +118,9 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
         return out
     P = {k: draws[k].to_numpy(dtype=float)[:, None] for k in law.param_names}
     preds = law.predict(P, x)  # (K, n)
+    if point == "bagged":
+        with np.errstate(invalid="ignore"):
+            out["prediction"] = np.nanmedian(preds, axis=0)
     q = [(1 - level) / 2, (1 + level) / 2]
     with np.errstate(invalid="ignore", over="ignore"):
         out["mean_lo"], out["mean_hi"] = np.nanquantile(preds, q, axis=0)
