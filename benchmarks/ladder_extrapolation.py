@@ -39,7 +39,10 @@ seed 3 [-9.5, +10.4]%, seed 4 [-13.1, +15.0]% of the prediction, all inside.
 Measured 2026-12-03 (stop 26, ``--minutes 4 --out ext --seeds K --threads 1`` for K = 6 and 7 in two processes, load
 2-3, under the default ``group-tp``): seed 6 1.3869 predicted, 1.3712 measured, +1.14% (80% [1.1661, 1.6495]); seed 7
 1.3481 predicted, 1.3705 measured, -1.63% (80% [1.1318, 1.6057]); both inside their 80% and 95% intervals. Over seeds
-0-7 (seed 5 -2.23%) the mean absolute error is 2.28%.
+0-7 (seed 5 -2.23%) the mean absolute error is 2.28%. Stop 27 (the same command, seeds 8, 9, 10, pre-registered, load 2-4):
+-4.13% (1.3055 predicted, 1.3617 measured, fit E = 0.28), -2.99% (1.3482, 1.3897), +2.88% (1.3877, 1.3488), all inside
+their 80% intervals; seeds 0-10: 2.56%. The bagged diagnostic (median over the bootstrap fits): seeds 6-10 +0.80/-1.54/
+-2.62/-4.74/+2.83% against the point fit's +1.14/-1.63/-4.13/-2.99/+2.88%; on the fresh seeds 8-10 3.40% against 3.33%.
 """
 
 from __future__ import annotations

@@ -109,8 +109,8 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
     out.attrs["interval"] = interval_kind(fit, calibrated) if draws is not None and len(draws) >= 2 else None
     if point == "bagged" and out.attrs["interval"] is None:
         raise ParameterError(invalid("The point prediction", point, "'fit' for a fit without bootstrap draws (a "
-                                     "bagged prediction is the median over the bootstrap fits: fit with "
-                                     "--bootstrap K)"))
+                                     "bagged prediction is the median over the bootstrap fits; refit with a "
+                                     "bootstrap)"))
     if draws is None or out.attrs["interval"] is None:
         for c in ("lo", "hi", "mean_lo", "mean_hi"):
             out[c] = np.nan
