@@ -60,6 +60,7 @@ import numpy as np
 
 from scalinglab import quickstart as qs
 from scalinglab import units
+from scalinglab.errors import ParameterError
 from scalinglab.execute import cpu_count, execute
 from scalinglab.fit import LawFit
 from scalinglab.fit.predict import predict
@@ -118,12 +119,12 @@ def train_big(cfg: RunConfig, store_path: Path, threads: int) -> tuple[dict[str,
 
 def bagged_prediction(fit: Fit, n_total: float, tokens: float) -> tuple[float, int] | None:
     """``predict(point="bagged")`` at (N, D): the median of the law over the fit's bootstrap fits (bagging,
-    Breiman 1996), and the number of draws; None without draws. Printed beside the point fit's prediction."""
-    draws = fit.draws()
-    if draws is None or len(draws) < 2:
+    Breiman 1996), and the number of them; None for a fit without draws. Printed beside the point fit's."""
+    try:
+        out = predict(fit, {"N": [float(n_total)], "D": [float(tokens)]}, point="bagged")
+    except ParameterError:          # no bootstrap draws (--bootstrap 0)
         return None
-    out = predict(fit, {"N": [float(n_total)], "D": [float(tokens)]}, point="bagged")
-    return float(out["prediction"].iloc[0]), len(draws)
+    return float(out["prediction"].iloc[0]), int(out.attrs["bagged_from"])
 
 
 def one_seed(args: argparse.Namespace, seed: int, store_path: Path, out: Path) -> dict[str, Any]:

@@ -105,7 +105,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"could not read {str(p)!r} as {kind}: {first}") from None
     if df.empty:
         raise DataError(f"data file {str(p)!r} has no rows.")
-    if lines is not None and len(lines) == len(df):   # else (a reader disagreeing on a record): 0-based rows
+    return df if lines is None else label_by_line(df, lines)
+
+
+def label_by_line(df: pd.DataFrame, lines: Sequence[int]) -> pd.DataFrame:
+    """``df`` with each row labelled by the file line its record starts on (``lines``: :func:`check_fields`'s),
+    index name :data:`LINE_INDEX`; where the readers disagree on the records (another count), the 0-based rows."""
+    if len(lines) == len(df):
         df.index = pd.Index(lines, name=LINE_INDEX)
     return df
 

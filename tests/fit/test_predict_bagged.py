@@ -39,7 +39,7 @@ def test_bagged_is_the_median_over_the_bootstrap_fits() -> None:
     bagged = predict(chinchilla_fit(), pts, point="bagged")
     assert fit_pt["prediction"].tolist() == pytest.approx([1.0 + terms(1e8, 2e9), 1.0 + terms(1e9, 2e10)], rel=1e-12)
     assert bagged["prediction"].tolist() == pytest.approx([1.3 + terms(1e8, 2e9), 1.3 + terms(1e9, 2e10)], rel=1e-12)
-    assert fit_pt.attrs["point"] == "fit" and bagged.attrs["point"] == "bagged"
+    assert fit_pt.attrs["point"] == "fit" and bagged.attrs["point"] == "bagged" and bagged.attrs["bagged_from"] == 5
     # the intervals come from the same draws either way (residuals 0: the draws' own 10% / 90% quantiles, E
     # sorted 1.0, 1.1, 1.3, 1.6, 2.0 interpolated at positions 0.4 and 3.6: 1.04 and 1.84)
     for out in (fit_pt, bagged):

@@ -531,8 +531,7 @@ def predict_cmd(fit_path: str | None, law_name: str | None, preset: str | None, 
         t.add_row(*[fmt(r["inputs"][c]) for c in fit.law_.inputs], fmt(r[target]), fmt(r["interval"]))
     console().print(t)
     if point == "bagged":
-        draws = fit.draws()
-        console().print(f"point prediction: bagged, the median of the law over the {0 if draws is None else len(draws)} "
+        console().print(f"point prediction: bagged, the median of the law over the {pred.attrs['bagged_from']} "
                         "bootstrap fits (not the fitted parameters' law)")
     console().print(interval_line(kind["interval_kind"], fit.ci_level))
     for w in warns:

@@ -87,7 +87,8 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
     median over the bootstrap fits of the law at each point (bagging, Breiman 1996, "Bagging predictors",
     Machine Learning 24: where the fit of a small ladder swings with its noise, the median of the refits on
     resampled data swings less); it needs bootstrap draws, and the intervals are the same draws' (a calibrated
-    interval is placed around the bagged prediction as around the fit's). ``result.attrs["point"]`` says which.
+    interval is placed around the bagged prediction as around the fit's). ``result.attrs["point"]`` says which
+    (and ``result.attrs["bagged_from"]`` how many bootstrap fits a bagged one is the median of).
 
     Points given as a mapping must use the law's input names (:func:`input_names`). The fit's warnings
     travel with the result, in ``result.attrs["warnings"]``; a fit with too few points
@@ -121,6 +122,7 @@ def predict(fit: Fit, points: pd.DataFrame | Mapping[str, Any], *, level: float 
     if point == "bagged":
         with np.errstate(invalid="ignore"):
             out["prediction"] = np.nanmedian(preds, axis=0)
+        out.attrs["bagged_from"] = len(draws)       # the number of bootstrap fits the median is over
     q = [(1 - level) / 2, (1 + level) / 2]
     with np.errstate(invalid="ignore", over="ignore"):
         out["mean_lo"], out["mean_hi"] = np.nanquantile(preds, q, axis=0)

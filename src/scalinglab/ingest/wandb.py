@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import LINE_INDEX, DataError, row_label
-from ..table import check_fields, read_table
+from ..errors import DataError, row_label
+from ..table import check_fields, label_by_line, read_table
 from .source import Series, SourceRun
 
 #: rows ``Run.history()`` returns by default (wandb public API, ``samples=500``)
@@ -66,10 +66,7 @@ def _read(path: Path) -> pd.DataFrame:
             df = pd.read_csv(path, sep="\t" if tsv else ",", dtype=str, keep_default_na=False, na_values=[""])
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise DataError(f"could not read W&B file {str(path)!r}: {str(exc).splitlines()[0]}") from None
-        lines = check_fields(path, "\t" if tsv else ",", "tsv" if tsv else "csv")
-        if len(lines) == len(df):      # each row labelled by its file line, as read_table labels them
-            df.index = pd.Index(lines, name=LINE_INDEX)
-        return df
+        return label_by_line(df, check_fields(path, "\t" if tsv else ",", "tsv" if tsv else "csv"))
     return read_table(path)
 
 
